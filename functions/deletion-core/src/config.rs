@@ -1,0 +1,64 @@
+//! Settings read from the environment once, at start-up. A bad value stops
+//! the function at init with a message naming the variable.
+
+use chrono::Duration;
+use thiserror::Error;
+
+use crate::datamap::DataMapError;
+use crate::lifecycle::Periods;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    DataMap(#[from] DataMapError),
+}
+
+/// A required variable.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+/// A whole number of seconds, within bounds, or the default.
+pub fn seconds(name: &'static str, default: i64, min: i64, max: i64) -> Result<Duration, ConfigError> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(Duration::seconds(default));
+    };
+    match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::seconds(n)),
+        Ok(_) => Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "out of the allowed range",
+        }),
+        Err(_) => Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "must be a whole number of seconds",
+        }),
+    }
+}
+
+/// `GRACE_SECONDS` (default 5 days) and `DEADLINE_DAYS` (default 30).
+pub fn periods_from_env() -> Result<Periods, ConfigError> {
+    let grace = seconds("GRACE_SECONDS", 5 * 86_400, 0, 30 * 86_400)?;
+    let deadline = seconds("DEADLINE_SECONDS", 30 * 86_400, 86_400, 365 * 86_400)?;
+    if grace >= deadline {
+        return Err(ConfigError::Invalid {
+            name: "GRACE_SECONDS",
+            value: grace.num_seconds().to_string(),
+            reason: "the grace must end before the deadline",
+        });
+    }
+    Ok(Periods { grace, deadline })
+}

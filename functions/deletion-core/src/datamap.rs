@@ -1,0 +1,358 @@
+//! The data map: which buckets and key layouts hold a workspace's data.
+//!
+//! It is configuration, loaded and validated once at start-up, so a bad map
+//! stops a function at init with a clear message, never at purge time.
+//!
+//! ```json
+//! {"stores": [
+//!   {"name": "archive",  "bucket": "cdp-archive",  "layout": "{workspace}/{source}/{day}/"},
+//!   {"name": "profiles", "bucket": "cdp-profiles", "layout": "{workspace}/spaces/{space}/"}
+//! ]}
+//! ```
+//!
+//! A layout is a list of segments, each ending with `/`: a literal, or
+//! exactly one named part. A scope expands to one prefix per store that
+//! holds its parts, ending at a delimiter, so `acme/` never reaches
+//! `acme-corp/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::Scope;
+
+/// The named parts a layout may use.
+pub const PARTS: [&str; 4] = ["workspace", "source", "day", "space"];
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DataMapError {
+    #[error("data map is not valid JSON: {0}")]
+    Json(String),
+    #[error("data map has no stores")]
+    Empty,
+    #[error("data map: store {store:?}: {reason}")]
+    Store { store: String, reason: String },
+    #[error("data map: stores {a:?} and {b:?} share bucket {bucket:?} with layouts that can overlap")]
+    Overlap { a: String, b: String, bucket: String },
+    #[error("data map: cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("data map: set DATA_MAP (JSON) or DATA_MAP_FILE (a path to JSON)")]
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Part(&'static str),
+}
+
+/// One store: a bucket and a key layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    pub name: String,
+    pub bucket: String,
+    pub layout: String,
+    segments: Vec<Segment>,
+}
+
+/// A validated data map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataMap {
+    stores: Vec<Store>,
+}
+
+/// One exact prefix to purge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedPrefix {
+    pub store: String,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    stores: Vec<RawStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    name: String,
+    bucket: String,
+    layout: String,
+}
+
+fn store_err(store: &str, reason: impl Into<String>) -> DataMapError {
+    DataMapError::Store {
+        store: store.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn valid_bucket(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric()
+        && !bucket.contains("..")
+}
+
+fn parse_layout(store: &str, layout: &str) -> Result<Vec<Segment>, DataMapError> {
+    if !layout.ends_with('/') {
+        return Err(store_err(store, format!("layout {layout:?} must end with '/'")));
+    }
+    if layout.starts_with('/') {
+        return Err(store_err(store, format!("layout {layout:?} must not start with '/'")));
+    }
+    let mut seen = BTreeSet::new();
+    let mut segments = Vec::new();
+    for seg in layout[..layout.len() - 1].split('/') {
+        if seg.is_empty() {
+            return Err(store_err(store, format!("layout {layout:?} has an empty segment")));
+        }
+        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let Some(part) = PARTS.iter().find(|p| **p == name) else {
+                return Err(store_err(
+                    store,
+                    format!("unknown part {{{name}}} (known: {{workspace}}, {{source}}, {{day}}, {{space}})"),
+                ));
+            };
+            if !seen.insert(*part) {
+                return Err(store_err(store, format!("part {{{name}}} appears twice")));
+            }
+            segments.push(Segment::Part(part));
+        } else if seg.contains('{') || seg.contains('}') {
+            return Err(store_err(
+                store,
+                format!("segment {seg:?} mixes a part with text: a part must fill its segment, bounded by '/'"),
+            ));
+        } else if seg == "." || seg == ".."
+            || !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+        {
+            return Err(store_err(store, format!("literal segment {seg:?} is not allowed")));
+        } else {
+            segments.push(Segment::Literal(seg.to_owned()));
+        }
+    }
+    if !seen.contains("workspace") {
+        return Err(store_err(
+            store,
+            "layout must contain {workspace}: every store's data belongs to a workspace",
+        ));
+    }
+    // Scopes bind `workspace` first: no other part may come before it, or a
+    // workspace's data would not sit under one prefix.
+    for seg in &segments {
+        match seg {
+            Segment::Part("workspace") => break,
+            Segment::Part(other) => {
+                return Err(store_err(
+                    store,
+                    format!("{{{other}}} comes before {{workspace}}: a workspace's data must sit under one prefix"),
+                ))
+            }
+            Segment::Literal(_) => {}
+        }
+    }
+    Ok(segments)
+}
+
+/// Whether two layouts in one bucket can name the same key.
+fn can_overlap(a: &[Segment], b: &[Segment]) -> bool {
+    for (x, y) in a.iter().zip(b.iter()) {
+        match (x, y) {
+            (Segment::Literal(l), Segment::Literal(r)) if l != r => return false,
+            (Segment::Literal(_), Segment::Literal(_)) => {}
+            (Segment::Part(l), Segment::Part(r)) if l == r => {}
+            // A part against a literal or another part: some id can match both.
+            _ => return true,
+        }
+    }
+    // One layout is a prefix of the other.
+    true
+}
+
+impl DataMap {
+    pub fn from_json(json: &str) -> Result<DataMap, DataMapError> {
+        let raw: RawMap = serde_json::from_str(json).map_err(|e| DataMapError::Json(e.to_string()))?;
+        if raw.stores.is_empty() {
+            return Err(DataMapError::Empty);
+        }
+        let mut stores: Vec<Store> = Vec::new();
+        for s in raw.stores {
+            if crate::ids::WorkspaceId::parse(&s.name).is_err() {
+                return Err(store_err(&s.name, "name must be a slug (letters, digits, '-', '_')"));
+            }
+            if stores.iter().any(|o| o.name == s.name) {
+                return Err(store_err(&s.name, "name is used twice"));
+            }
+            if !valid_bucket(&s.bucket) {
+                return Err(store_err(&s.name, format!("bucket {:?} is not a valid S3 bucket name", s.bucket)));
+            }
+            let segments = parse_layout(&s.name, &s.layout)?;
+            if let Some(other) = stores
+                .iter()
+                .find(|o| o.bucket == s.bucket && can_overlap(&o.segments, &segments))
+            {
+                return Err(DataMapError::Overlap {
+                    a: other.name.clone(),
+                    b: s.name.clone(),
+                    bucket: s.bucket.clone(),
+                });
+            }
+            stores.push(Store {
+                name: s.name,
+                bucket: s.bucket,
+                layout: s.layout,
+                segments,
+            });
+        }
+        Ok(DataMap { stores })
+    }
+
+    /// Reads `DATA_MAP` (inline JSON) or else `DATA_MAP_FILE` (a path).
+    pub fn from_env() -> Result<DataMap, DataMapError> {
+        if let Ok(json) = std::env::var("DATA_MAP") {
+            return DataMap::from_json(&json);
+        }
+        let path = std::env::var("DATA_MAP_FILE").map_err(|_| DataMapError::Missing)?;
+        let json = std::fs::read_to_string(&path).map_err(|e| DataMapError::Unreadable {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        DataMap::from_json(&json)
+    }
+
+    pub fn stores(&self) -> &[Store] {
+        &self.stores
+    }
+
+    /// Every bucket the map names, once.
+    pub fn buckets(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.stores.iter().map(|s| s.bucket.as_str()).collect();
+        set.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The exact prefixes a scope reaches, one per store that holds it.
+    pub fn expand(&self, scope: &Scope) -> Vec<PlannedPrefix> {
+        let bindings = scope.bindings();
+        self.stores
+            .iter()
+            .filter_map(|store| expand_store(store, &bindings))
+            .collect()
+    }
+}
+
+fn expand_store(store: &Store, bindings: &BTreeMap<&'static str, String>) -> Option<PlannedPrefix> {
+    let parts_in_layout: BTreeSet<&str> = store
+        .segments
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Part(p) => Some(*p),
+            Segment::Literal(_) => None,
+        })
+        .collect();
+    // The store holds this scope only if the layout names every bound part.
+    if !bindings.keys().all(|k| parts_in_layout.contains(k)) {
+        return None;
+    }
+    let mut prefix = String::new();
+    let mut bound = 0;
+    for seg in &store.segments {
+        if bound == bindings.len() {
+            break;
+        }
+        match seg {
+            Segment::Literal(l) => prefix.push_str(l),
+            Segment::Part(p) => match bindings.get(p) {
+                Some(value) => {
+                    prefix.push_str(value);
+                    bound += 1;
+                }
+                // A bound part after an unbound one: no single prefix.
+                None => return None,
+            },
+        }
+        prefix.push('/');
+    }
+    Some(PlannedPrefix {
+        store: store.name.clone(),
+        bucket: store.bucket.clone(),
+        prefix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::WorkspaceId;
+
+    const EXAMPLE: &str = r#"{"stores": [
+        {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/"},
+        {"name": "profiles", "bucket": "cdp-profiles", "layout": "{workspace}/spaces/{space}/"},
+        {"name": "exports", "bucket": "cdp-exports", "layout": "exports/{workspace}/"}
+    ]}"#;
+
+    fn ws(id: &str) -> Scope {
+        Scope::Workspace {
+            workspace: WorkspaceId::parse(id).unwrap(),
+        }
+    }
+
+    #[test]
+    fn workspace_scope_reaches_every_store_and_ends_at_a_delimiter() {
+        let map = DataMap::from_json(EXAMPLE).unwrap();
+        let plan = map.expand(&ws("acme"));
+        let got: Vec<(&str, &str)> = plan.iter().map(|p| (p.bucket.as_str(), p.prefix.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("cdp-archive", "acme/"),
+                ("cdp-profiles", "acme/"),
+                ("cdp-exports", "exports/acme/")
+            ]
+        );
+        assert!(plan.iter().all(|p| p.prefix.ends_with('/')));
+        assert!(!"acme-corp/x".starts_with(&plan[0].prefix));
+        assert_eq!(map.buckets(), vec!["cdp-archive", "cdp-exports", "cdp-profiles"]);
+    }
+
+    #[test]
+    fn bad_maps_are_refused_with_a_reason() {
+        let cases = [
+            (r#"{"stores": []}"#, "no stores"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{workspace}"}]}"#, "end with '/'"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"ws-{workspace}/"}]}"#, "mixes a part"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{source}/{workspace}/"}]}"#, "before {workspace}"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"data/"}]}"#, "must contain {workspace}"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{tenant}/"}]}"#, "unknown part"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"../{workspace}/"}]}"#, "not allowed"),
+            (r#"{"stores": [{"name":"a","bucket":"B_B","layout":"{workspace}/"}]}"#, "not a valid S3 bucket"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{workspace}/"},{"name":"c","bucket":"b-b-b","layout":"{workspace}/x/"}]}"#, "can overlap"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"x/{workspace}/"},{"name":"c","bucket":"b-b-b","layout":"{workspace}/"}]}"#, "can overlap"),
+            // A workspace named "exports" would collide with the second store.
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{workspace}/{source}/"},{"name":"c","bucket":"b-b-b","layout":"exports/{workspace}/"}]}"#, "can overlap"),
+            (r#"{"stores": [{"name":"a","bucket":"b-b-b","layout":"{workspace}/","extra":1}]}"#, "unknown field"),
+            ("not json", "not valid JSON"),
+        ];
+        for (json, needle) in cases {
+            let err = DataMap::from_json(json).expect_err(json).to_string();
+            assert!(err.contains(needle), "{json}: {err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn stores_in_one_bucket_with_distinct_literals_are_fine() {
+        let json = r#"{"stores": [
+            {"name":"a","bucket":"b-b-b","layout":"events/{workspace}/"},
+            {"name":"c","bucket":"b-b-b","layout":"profiles/{workspace}/"}]}"#;
+        let map = DataMap::from_json(json).unwrap();
+        assert_eq!(map.expand(&ws("w")).len(), 2);
+    }
+}

@@ -1,0 +1,95 @@
+//! Errors of the domain layer.
+
+use thiserror::Error;
+
+use crate::model::Status;
+
+/// Input that is refused before anything is written.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum InputError {
+    #[error("invalid {kind} id {value:?}: {reason}")]
+    InvalidId {
+        kind: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("invalid header {header}: {reason}")]
+    InvalidHeader {
+        header: &'static str,
+        reason: &'static str,
+    },
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
+    #[error("invalid query parameter {param}: {reason}")]
+    InvalidQuery {
+        param: &'static str,
+        reason: String,
+    },
+}
+
+/// Errors of the ledger port. Adapters map their SDK errors onto these.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// A conditional write found the item changed since it was read.
+    #[error("the request was changed concurrently")]
+    Conflict,
+    /// Another active request already holds the scope.
+    #[error("scope {scope} is held by request {holder}")]
+    ScopeBusy { scope: String, holder: String },
+    /// The idempotency key was already used.
+    #[error("idempotency key already used by request {holder}")]
+    IdempotencyKeyUsed { holder: String },
+    /// A stored item could not be decoded.
+    #[error("corrupt ledger item {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    /// The ledger could not be reached or refused the call.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Errors of the object-store port.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("bucket {0} does not exist")]
+    NoSuchBucket(String),
+    #[error("access denied to bucket {0}")]
+    AccessDenied(String),
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Errors of the timer port.
+#[derive(Debug, Error)]
+pub enum TimerError {
+    #[error("scheduler unavailable: {0}")]
+    Unavailable(String),
+    #[error("scheduler refused the schedule: {0}")]
+    Rejected(String),
+}
+
+/// Errors of the application services, as the API and the handlers see them.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("deletion request {0} not found")]
+    NotFound(String),
+    #[error("no deletion is pending for {0}")]
+    NothingPending(String),
+    #[error("the deletion request {id} was already revoked")]
+    AlreadyRevoked { id: String },
+    #[error("the grace period of deletion request {id} ended at {grace_ended_at}; the deletion is irreversible")]
+    Irreversible { id: String, grace_ended_at: String },
+    #[error("the deletion request {id} is {status} and can no longer change that way")]
+    InvalidTransition { id: String, status: Status },
+    #[error("the Idempotency-Key was already used for another deletion ({holder})")]
+    IdempotencyKeyReused { holder: String },
+    #[error("the request {id} changed concurrently too often; try again")]
+    Contention { id: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Timer(#[from] TimerError),
+}

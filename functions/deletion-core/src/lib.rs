@@ -1,0 +1,18 @@
+//! The domain of the data-deletion service: requests and their lifecycle,
+//! the data map, the purge, and the ports the adapters implement.
+//!
+//! Nothing in this crate knows AWS: the `deletion-aws` crate implements the
+//! ports against DynamoDB, S3 and EventBridge Scheduler.
+
+pub mod config;
+pub mod datamap;
+pub mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod model;
+pub mod ports;
+pub mod purge;
+pub mod requests;
+pub mod timers;
+
+pub use error::{InputError, LedgerError, ServiceError, StoreError, TimerError};

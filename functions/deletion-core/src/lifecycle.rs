@@ -1,0 +1,328 @@
+//! The request state machine, as pure functions.
+//!
+//! Every function takes the request as read from the ledger and returns the
+//! next version of it (version + 1) or says why the change is not allowed.
+//! The ledger then writes the new version *conditionally on the old one*, so
+//! of two racing changes (a revoke and a purge claim, two timer deliveries)
+//! exactly one lands; the loser re-reads and is judged again here.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::ServiceError;
+use crate::ids::RequestId;
+use crate::model::{DeletionRequest, Lease, Receipt, Scope, Status, Transition};
+
+/// The periods that shape a new request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    /// How long the request stays revocable.
+    pub grace: Duration,
+    /// How long after creation the purge must have finished.
+    pub deadline: Duration,
+}
+
+impl Default for Periods {
+    fn default() -> Self {
+        Periods {
+            grace: Duration::days(5),
+            deadline: Duration::days(30),
+        }
+    }
+}
+
+/// What a purge worker may do with a request it was asked to purge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The worker now holds the request (to write with `expected_version`).
+    Granted {
+        next: DeletionRequest,
+        resumed: bool,
+    },
+    /// The grace has not ended yet: nothing to do.
+    NotDue { grace_ends_at: DateTime<Utc> },
+    /// Another worker holds a live lease.
+    Busy { lease: Lease },
+    /// Nothing left to do (completed, revoked, or failed without a retry).
+    Settled { status: Status },
+}
+
+impl DeletionRequest {
+    pub fn new(
+        scope: Scope,
+        requested_by: &str,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        periods: Periods,
+    ) -> DeletionRequest {
+        DeletionRequest {
+            id: RequestId::new(),
+            scope,
+            status: Status::Scheduled,
+            version: 1,
+            requested_by: requested_by.to_owned(),
+            reason,
+            created_at: now,
+            grace_ends_at: now + periods.grace,
+            deadline: now + periods.deadline,
+            history: vec![Transition {
+                status: Status::Scheduled,
+                at: now,
+                by: requested_by.to_owned(),
+                note: None,
+            }],
+            lease: None,
+            purge_started_at: None,
+            attempts: 0,
+            failure: None,
+            receipt: None,
+        }
+    }
+
+    /// Whether a revoke would succeed at `now`.
+    pub fn revocable(&self, now: DateTime<Utc>) -> bool {
+        self.status == Status::Scheduled && now < self.grace_ends_at
+    }
+
+    fn advance(&self, status: Status, now: DateTime<Utc>, by: &str, note: Option<String>) -> Self {
+        let mut next = self.clone();
+        next.status = status;
+        next.version = self.version + 1;
+        next.history.push(Transition {
+            status,
+            at: now,
+            by: by.to_owned(),
+            note,
+        });
+        next
+    }
+
+    fn holds_lease(&self, owner: &str) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.owner == owner)
+    }
+
+    /// `SCHEDULED → REVOKED`, only while the grace lasts.
+    pub fn revoke(&self, now: DateTime<Utc>, by: &str) -> Result<Self, ServiceError> {
+        match self.status {
+            Status::Scheduled if now < self.grace_ends_at => {
+                Ok(self.advance(Status::Revoked, now, by, None))
+            }
+            Status::Revoked => Err(ServiceError::AlreadyRevoked {
+                id: self.id.to_string(),
+            }),
+            _ => Err(ServiceError::Irreversible {
+                id: self.id.to_string(),
+                grace_ended_at: self.grace_ends_at.to_rfc3339(),
+            }),
+        }
+    }
+
+    /// A purge worker asks to (re)start the purge.
+    ///
+    /// `retry` is set by the sweep to restart a `FAILED` request; a plain
+    /// timer delivery never restarts one.
+    pub fn claim(&self, now: DateTime<Utc>, owner: &str, lease_for: Duration, retry: bool) -> Claim {
+        let lease = Lease {
+            owner: owner.to_owned(),
+            until: now + lease_for,
+        };
+        match self.status {
+            Status::Scheduled if now < self.grace_ends_at => Claim::NotDue {
+                grace_ends_at: self.grace_ends_at,
+            },
+            Status::Scheduled => {
+                let mut next = self.advance(Status::Purging, now, owner, None);
+                next.lease = Some(lease);
+                next.purge_started_at = Some(now);
+                next.attempts = 1;
+                Claim::Granted {
+                    next,
+                    resumed: false,
+                }
+            }
+            Status::Purging | Status::Verifying => match &self.lease {
+                Some(held) if held.until > now => Claim::Busy { lease: held.clone() },
+                _ => {
+                    let mut next = self.clone();
+                    next.version += 1;
+                    next.lease = Some(lease);
+                    next.attempts += 1;
+                    Claim::Granted {
+                        next,
+                        resumed: true,
+                    }
+                }
+            },
+            Status::Failed if retry => {
+                let note = self.failure.as_ref().map(|f| format!("retry after: {f}"));
+                let mut next = self.advance(Status::Purging, now, owner, note);
+                next.lease = Some(lease);
+                next.attempts += 1;
+                next.failure = None;
+                Claim::Granted {
+                    next,
+                    resumed: true,
+                }
+            }
+            status => Claim::Settled { status },
+        }
+    }
+
+    /// `PURGING → VERIFYING`, by the lease holder.
+    pub fn begin_verification(&self, now: DateTime<Utc>, owner: &str) -> Result<Self, ServiceError> {
+        match self.status {
+            Status::Purging if self.holds_lease(owner) => {
+                Ok(self.advance(Status::Verifying, now, owner, None))
+            }
+            Status::Verifying if self.holds_lease(owner) => Ok(self.clone()),
+            status => Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status,
+            }),
+        }
+    }
+
+    /// `VERIFYING → COMPLETED` with the receipt, by the lease holder.
+    pub fn complete(&self, now: DateTime<Utc>, owner: &str, receipt: Receipt) -> Result<Self, ServiceError> {
+        match self.status {
+            Status::Verifying if self.holds_lease(owner) => {
+                let mut next = self.advance(Status::Completed, now, owner, None);
+                next.lease = None;
+                next.receipt = Some(receipt);
+                Ok(next)
+            }
+            status => Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status,
+            }),
+        }
+    }
+
+    /// `PURGING | VERIFYING → FAILED` with the reason, by the lease holder.
+    pub fn fail(&self, now: DateTime<Utc>, owner: &str, reason: &str) -> Result<Self, ServiceError> {
+        match self.status {
+            Status::Purging | Status::Verifying if self.holds_lease(owner) => {
+                let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));
+                next.lease = None;
+                next.failure = Some(reason.to_owned());
+                Ok(next)
+            }
+            status => Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::WorkspaceId;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn request() -> DeletionRequest {
+        let scope = Scope::Workspace {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+        };
+        DeletionRequest::new(scope, "alice", None, t0(), Periods::default())
+    }
+
+    #[test]
+    fn new_request_has_grace_and_deadline() {
+        let r = request();
+        assert_eq!(r.status, Status::Scheduled);
+        assert_eq!(r.grace_ends_at, t0() + Duration::days(5));
+        assert_eq!(r.deadline, t0() + Duration::days(30));
+        assert_eq!(r.history.len(), 1);
+    }
+
+    #[test]
+    fn revoke_only_in_grace() {
+        let r = request();
+        let revoked = r.revoke(t0() + Duration::days(1), "bob").unwrap();
+        assert_eq!(revoked.status, Status::Revoked);
+        assert_eq!(revoked.version, 2);
+        assert_eq!(revoked.history.last().unwrap().by, "bob");
+        assert!(matches!(
+            revoked.revoke(t0(), "bob"),
+            Err(ServiceError::AlreadyRevoked { .. })
+        ));
+        assert!(matches!(
+            r.revoke(t0() + Duration::days(5), "bob"),
+            Err(ServiceError::Irreversible { .. })
+        ));
+    }
+
+    #[test]
+    fn claim_waits_for_grace_and_never_touches_revoked() {
+        let r = request();
+        let lease = Duration::minutes(16);
+        assert!(matches!(
+            r.claim(t0() + Duration::days(4), "w", lease, false),
+            Claim::NotDue { .. }
+        ));
+        let revoked = r.revoke(t0(), "bob").unwrap();
+        assert_eq!(
+            revoked.claim(t0() + Duration::days(6), "w", lease, true),
+            Claim::Settled {
+                status: Status::Revoked
+            }
+        );
+        let Claim::Granted { next, resumed } = r.claim(t0() + Duration::days(5), "w", lease, false)
+        else {
+            panic!("claim after grace must be granted")
+        };
+        assert!(!resumed);
+        assert_eq!(next.status, Status::Purging);
+        assert!(!next.revocable(t0()));
+    }
+
+    #[test]
+    fn a_live_lease_blocks_a_duplicate_and_an_expired_one_is_taken_over() {
+        let lease = Duration::minutes(16);
+        let at = t0() + Duration::days(5);
+        let Claim::Granted { next: purging, .. } = request().claim(at, "w1", lease, false) else {
+            panic!()
+        };
+        assert!(matches!(
+            purging.claim(at + Duration::minutes(1), "w2", lease, false),
+            Claim::Busy { .. }
+        ));
+        let Claim::Granted { next, resumed } =
+            purging.claim(at + Duration::minutes(17), "w2", lease, false)
+        else {
+            panic!("expired lease must be taken over")
+        };
+        assert!(resumed);
+        assert_eq!(next.lease.unwrap().owner, "w2");
+    }
+
+    #[test]
+    fn failed_requests_restart_only_on_retry() {
+        let lease = Duration::minutes(16);
+        let at = t0() + Duration::days(5);
+        let Claim::Granted { next: purging, .. } = request().claim(at, "w1", lease, false) else {
+            panic!()
+        };
+        let failed = purging.fail(at, "w1", "boom").unwrap();
+        assert_eq!(failed.failure.as_deref(), Some("boom"));
+        assert_eq!(
+            failed.claim(at, "w2", lease, false),
+            Claim::Settled {
+                status: Status::Failed
+            }
+        );
+        assert!(matches!(
+            failed.claim(at, "w2", lease, true),
+            Claim::Granted { resumed: true, .. }
+        ));
+        // Only the lease holder may fail or verify.
+        assert!(purging.fail(at, "intruder", "x").is_err());
+        assert!(purging.begin_verification(at, "intruder").is_err());
+    }
+}

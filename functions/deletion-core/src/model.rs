@@ -1,0 +1,235 @@
+//! The deletion request and the records kept beside it in the ledger.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{RequestId, WorkspaceId};
+
+/// What a request deletes. Each scope expands, through the data map, to the
+/// exact prefixes to purge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything the workspace owns, in every store of the data map.
+    Workspace { workspace: WorkspaceId },
+}
+
+impl Scope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Workspace { .. } => "workspace",
+        }
+    }
+
+    pub fn workspace(&self) -> &WorkspaceId {
+        match self {
+            Scope::Workspace { workspace } => workspace,
+        }
+    }
+
+    /// The key under which at most one active request may hold this scope.
+    pub fn lock_key(&self) -> String {
+        match self {
+            Scope::Workspace { workspace } => format!("workspace#{workspace}"),
+        }
+    }
+
+    /// The named parts of a data-map layout that this scope fixes.
+    pub fn bindings(&self) -> BTreeMap<&'static str, String> {
+        match self {
+            Scope::Workspace { workspace } => {
+                BTreeMap::from([("workspace", workspace.as_str().to_owned())])
+            }
+        }
+    }
+}
+
+/// The lifecycle states of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// In grace: revocable.
+    Scheduled,
+    Purging,
+    Verifying,
+    Completed,
+    Revoked,
+    /// The purge stopped on an error; retryable, with the reason kept.
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Scheduled,
+        Status::Purging,
+        Status::Verifying,
+        Status::Completed,
+        Status::Revoked,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "SCHEDULED",
+            Status::Purging => "PURGING",
+            Status::Verifying => "VERIFYING",
+            Status::Completed => "COMPLETED",
+            Status::Revoked => "REVOKED",
+            Status::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// A final state: the request will never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Completed | Status::Revoked)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of a request's status history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub status: Status,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Who is purging a request, and until when nobody else may.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+/// Counts of what a purge removed (or, in a plan, found).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Current objects (the latest, non-marker version of a key, or the
+    /// object itself in an unversioned bucket).
+    pub objects: u64,
+    /// Noncurrent versions.
+    pub versions: u64,
+    pub delete_markers: u64,
+    pub uploads_aborted: u64,
+    pub bytes: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.objects += other.objects;
+        self.versions += other.versions;
+        self.delete_markers += other.delete_markers;
+        self.uploads_aborted += other.uploads_aborted;
+        self.bytes += other.bytes;
+    }
+}
+
+/// A unit of purge work: one prefix in one bucket, with its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub request_id: RequestId,
+    pub index: u32,
+    pub store: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub done: bool,
+    /// Where the object listing resumes (opaque to the domain).
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Whether every unfinished multipart upload was aborted.
+    #[serde(default)]
+    pub uploads_done: bool,
+    #[serde(default)]
+    pub counts: Counts,
+    pub version: u64,
+}
+
+/// Progress of a request, derived from its shards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub prefixes_total: u64,
+    pub prefixes_done: u64,
+    #[serde(flatten)]
+    pub deleted: Counts,
+}
+
+impl Progress {
+    pub fn from_shards(shards: &[Shard]) -> Progress {
+        let mut p = Progress {
+            prefixes_total: shards.len() as u64,
+            ..Progress::default()
+        };
+        for s in shards {
+            if s.done {
+                p.prefixes_done += 1;
+            }
+            p.deleted.add(&s.counts);
+        }
+        p
+    }
+}
+
+/// What was purged under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixReceipt {
+    pub store: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub deleted: Counts,
+}
+
+/// Proof of a finished purge, stored on the request when it completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub request_id: RequestId,
+    pub scope: Scope,
+    pub prefixes: Vec<PrefixReceipt>,
+    pub totals: Counts,
+    pub purge_started_at: DateTime<Utc>,
+    pub purge_finished_at: DateTime<Utc>,
+    pub verified_at: DateTime<Utc>,
+    /// What the verification listing found: always "nothing left" on a
+    /// completed request.
+    pub verification: String,
+}
+
+/// A deletion request: the ledger's unit of truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRequest {
+    pub id: RequestId,
+    pub scope: Scope,
+    pub status: Status,
+    /// Bumped by every write; every write is conditional on it.
+    pub version: u64,
+    pub requested_by: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub grace_ends_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub history: Vec<Transition>,
+    #[serde(default)]
+    pub lease: Option<Lease>,
+    #[serde(default)]
+    pub purge_started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub failure: Option<String>,
+    #[serde(default)]
+    pub receipt: Option<Receipt>,
+}

@@ -1,0 +1,230 @@
+//! The narrow interfaces the domain needs from the outside world.
+//! AWS adapters implement them in `deletion-aws`; nothing here knows AWS.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::{LedgerError, StoreError, TimerError};
+use crate::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use crate::model::{DeletionRequest, Scope, Shard};
+
+/// One page of requests and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPage {
+    pub items: Vec<DeletionRequest>,
+    /// Opaque cursor for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// The deletion ledger: the single source of truth.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Stores a new request and makes it the active holder of its scope
+    /// (and of the idempotency key, if any), atomically.
+    /// Fails with `ScopeBusy` or `IdempotencyKeyUsed` naming the holder.
+    async fn insert(
+        &self,
+        request: &DeletionRequest,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<(), LedgerError>;
+
+    async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError>;
+
+    /// Writes `next` only if the stored version is `next.version - 1`
+    /// (else `Conflict`). A terminal status releases the scope.
+    async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError>;
+
+    /// The request that holds the scope, if any.
+    async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError>;
+
+    /// The request an idempotency key was used for, if any.
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<RequestId>, LedgerError>;
+
+    /// A workspace's requests, newest first.
+    async fn list_for_workspace(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, LedgerError>;
+
+    /// Stores shards that are not stored yet (idempotent).
+    async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError>;
+
+    async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError>;
+
+    /// Writes a shard checkpoint only if the stored version is
+    /// `next.version - 1` (else `Conflict`).
+    async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError>;
+}
+
+/// What a listing entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// The current version (or the object in an unversioned bucket).
+    Current,
+    Noncurrent,
+    DeleteMarker,
+}
+
+/// One object version, delete marker or unversioned object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    /// `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
+    pub kind: EntryKind,
+    pub size: u64,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryPage {
+    pub entries: Vec<Entry>,
+    /// Opaque cursor for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// An unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadPage {
+    pub uploads: Vec<Upload>,
+    pub next: Option<String>,
+}
+
+/// A key a DeleteObjects call did not delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// The object store (S3).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Lists every version, delete marker (or, in a never-versioned bucket,
+    /// every object) under `prefix`, up to `max` entries.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError>;
+
+    /// Deletes up to 1,000 entries by key and version. Returns the entries
+    /// the store refused: they were *not* deleted.
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        entries: &[Entry],
+    ) -> Result<Vec<DeleteFailure>, StoreError>;
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<UploadPage, StoreError>;
+
+    /// Aborts an upload; one already gone is success.
+    async fn abort_upload(&self, bucket: &str, upload: &Upload) -> Result<(), StoreError>;
+}
+
+/// One-shot timers that fire the purge when a grace ends.
+#[async_trait]
+pub trait Timers: Send + Sync {
+    /// Arms the request's timer (idempotent: an existing one is success).
+    async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError>;
+    /// Removes the request's timer (idempotent: a missing one is success).
+    async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
+}
+
+/// The time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told: for tests and the local runner.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Arc::new(Mutex::new(at)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += by;
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl<T: Ledger + ?Sized> Ledger for Arc<T> {
+    async fn insert(&self, r: &DeletionRequest, k: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+        (**self).insert(r, k).await
+    }
+    async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
+        (**self).get(id).await
+    }
+    async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
+        (**self).update(next).await
+    }
+    async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
+        (**self).active_for(scope).await
+    }
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+        (**self).by_idempotency_key(key).await
+    }
+    async fn list_for_workspace(
+        &self,
+        w: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, LedgerError> {
+        (**self).list_for_workspace(w, limit, cursor).await
+    }
+    async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
+        (**self).insert_shards(shards).await
+    }
+    async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
+        (**self).shards(id).await
+    }
+    async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
+        (**self).update_shard(next).await
+    }
+}
