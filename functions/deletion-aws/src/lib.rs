@@ -1,1 +1,72 @@
+//! AWS adapters of the deletion service's ports: one module per service.
+//!
+//! This is the only crate that imports the AWS SDK. Every SDK error is
+//! mapped here to the domain's errors (a failed condition becomes
+//! `LedgerError::Conflict`, a missing schedule on delete is success, ...).
 
+pub mod dynamodb;
+pub mod provision;
+pub mod s3;
+pub mod scheduler;
+pub mod streams;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Clients built once per process and shared by the handlers.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+}
+
+fn retry() -> RetryConfig {
+    // Adaptive retry backs off on throttling (S3 SlowDown, DynamoDB
+    // ProvisionedThroughputExceeded) instead of failing the purge.
+    RetryConfig::adaptive().with_max_attempts(8)
+}
+
+impl Clients {
+    /// From the environment, as in Lambda. `AWS_ENDPOINT_URL` (honoured by
+    /// the SDK) points every client at a local server such as moto.
+    pub async fn from_env() -> Clients {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry())
+            .load()
+            .await;
+        Clients::from_config(&config)
+    }
+
+    /// For a local endpoint (moto) with static test credentials.
+    pub async fn for_endpoint(endpoint: &str) -> Clients {
+        let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local");
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .retry_config(retry())
+            .load()
+            .await;
+        Clients::from_config(&config)
+    }
+
+    pub fn from_config(config: &SdkConfig) -> Clients {
+        // A local endpoint serves buckets by path, not by host name.
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
+            streams: aws_sdk_dynamodbstreams::Client::new(config),
+        }
+    }
+}
+
+/// The full text of an SDK error, its causes included.
+pub(crate) fn describe<E: std::error::Error>(err: &E) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string()
+}

@@ -39,6 +39,9 @@ pub enum LedgerError {
     /// The idempotency key was already used.
     #[error("idempotency key already used by request {holder}")]
     IdempotencyKeyUsed { holder: String },
+    /// A pagination cursor that this ledger did not hand out.
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
     /// A stored item could not be decoded.
     #[error("corrupt ledger item {key}: {reason}")]
     Corrupt { key: String, reason: String },

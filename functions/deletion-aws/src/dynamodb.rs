@@ -1,0 +1,444 @@
+//! The ledger on one DynamoDB table.
+//!
+//! Items (pk / sk):
+//! - `REQ#<id>` / `REQ`: a request. `status`, `version` and `grace_ends_at`
+//!   as attributes for conditions and filters, the whole request as JSON in
+//!   `doc`; `gsi1pk = WS#<workspace>`, `gsi1sk = <created_at>#<id>` for the
+//!   newest-first listing (index `by-workspace`).
+//! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
+//! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
+//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
+//!
+//! Every write is conditional: a new item must not exist, a changed item
+//! must still have the version it was read at.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use chrono::SecondsFormat;
+use deletion_core::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::model::{DeletionRequest, Scope, Shard};
+use deletion_core::ports::{Ledger, RequestPage};
+use deletion_core::LedgerError;
+
+use crate::describe;
+
+pub const INDEX_BY_WORKSPACE: &str = "by-workspace";
+pub const REQUEST_SK: &str = "REQ";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn request_pk(id: &RequestId) -> String {
+    format!("REQ#{id}")
+}
+
+fn lock_pk(scope: &Scope) -> String {
+    format!("LOCK#{}", scope.lock_key())
+}
+
+fn idem_pk(key: &IdempotencyKey) -> String {
+    format!("IDEM#{}", key.as_str())
+}
+
+fn unavailable<E: std::error::Error>(e: &E) -> LedgerError {
+    LedgerError::Unavailable(describe(e))
+}
+
+fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
+    let doc = serde_json::to_string(r).map_err(|e| LedgerError::Corrupt {
+        key: request_pk(&r.id),
+        reason: e.to_string(),
+    })?;
+    Ok(HashMap::from([
+        ("pk".into(), s(request_pk(&r.id))),
+        ("sk".into(), s(REQUEST_SK)),
+        ("id".into(), s(r.id.as_str())),
+        ("kind".into(), s(r.scope.kind())),
+        ("status".into(), s(r.status.as_str())),
+        ("version".into(), n(r.version)),
+        (
+            "grace_ends_at".into(),
+            s(r.grace_ends_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ),
+        ("gsi1pk".into(), s(format!("WS#{}", r.scope.workspace()))),
+        (
+            "gsi1sk".into(),
+            s(format!(
+                "{}#{}",
+                r.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                r.id
+            )),
+        ),
+        ("doc".into(), s(doc)),
+    ]))
+}
+
+fn shard_sk(index: u32) -> String {
+    format!("SHARD#{index:06}")
+}
+
+fn shard_item(sh: &Shard) -> Result<Item, LedgerError> {
+    let doc = serde_json::to_string(sh).map_err(|e| LedgerError::Corrupt {
+        key: shard_sk(sh.index),
+        reason: e.to_string(),
+    })?;
+    Ok(HashMap::from([
+        ("pk".into(), s(request_pk(&sh.request_id))),
+        ("sk".into(), s(shard_sk(sh.index))),
+        ("version".into(), n(sh.version)),
+        ("done".into(), AttributeValue::Bool(sh.done)),
+        ("doc".into(), s(doc)),
+    ]))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, LedgerError> {
+    let key = item
+        .get("pk")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let doc = item
+        .get("doc")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| LedgerError::Corrupt {
+            key: key.clone(),
+            reason: "no doc attribute".into(),
+        })?;
+    serde_json::from_str(doc).map_err(|e| LedgerError::Corrupt {
+        key,
+        reason: e.to_string(),
+    })
+}
+
+fn string_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, LedgerError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(|e| unavailable(&e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out.item)
+    }
+
+    async fn holder(&self, pk: String, sk: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .get_item(pk, sk)
+            .await?
+            .and_then(|item| string_attr(&item, "request_id")))
+    }
+
+    /// Writes one item conditionally on its stored version.
+    async fn put_versioned(&self, item: Item, prev: u64) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :prev")
+            .expression_attribute_values(":prev", n(prev))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(LedgerError::Conflict)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn insert(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+        let now = request.created_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let absent = "attribute_not_exists(pk)";
+        let mut items = vec![
+            put(&self.table, request_item(request)?, absent, None)?,
+            put(
+                &self.table,
+                HashMap::from([
+                    ("pk".into(), s(lock_pk(&request.scope))),
+                    ("sk".into(), s("LOCK")),
+                    ("request_id".into(), s(request.id.as_str())),
+                    ("since".into(), s(now.clone())),
+                ]),
+                absent,
+                None,
+            )?,
+        ];
+        if let Some(key) = key {
+            items.push(put(
+                &self.table,
+                HashMap::from([
+                    ("pk".into(), s(idem_pk(key))),
+                    ("sk".into(), s("IDEM")),
+                    ("request_id".into(), s(request.id.as_str())),
+                    ("created_at".into(), s(now)),
+                ]),
+                absent,
+                None,
+            )?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                // Which condition failed: read the holders rather than trust
+                // that every server reports cancellation reasons.
+                if let Some(key) = key {
+                    if let Some(holder) = self.holder(idem_pk(key), "IDEM").await? {
+                        if holder != request.id.as_str() {
+                            return Err(LedgerError::IdempotencyKeyUsed { holder });
+                        }
+                    }
+                }
+                match self.holder(lock_pk(&request.scope), "LOCK").await? {
+                    Some(holder) => Err(LedgerError::ScopeBusy {
+                        scope: request.scope.lock_key(),
+                        holder,
+                    }),
+                    // Released in between: the caller tries again.
+                    None => Err(LedgerError::Conflict),
+                }
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
+        match self.get_item(request_pk(id), REQUEST_SK).await? {
+            Some(item) => decode(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
+        let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
+        if !next.status.is_terminal() {
+            return self.put_versioned(request_item(next)?, prev).await;
+        }
+        // A final state releases the scope in the same transaction.
+        let release = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(lock_pk(&next.scope)))
+            .key("sk", s("LOCK"))
+            .condition_expression("attribute_not_exists(pk) OR request_id = :id")
+            .expression_attribute_values(":id", s(next.id.as_str()))
+            .build()
+            .map_err(|e| unavailable(&e))?;
+        let items = vec![
+            put(
+                &self.table,
+                request_item(next)?,
+                "version = :prev",
+                Some(HashMap::from([(":prev".into(), n(prev))])),
+            )?,
+            TransactWriteItem::builder().delete(release).build(),
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                Err(LedgerError::Conflict)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
+        match self.holder(lock_pk(scope), "LOCK").await? {
+            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
+                key: lock_pk(scope),
+                reason: e.to_string(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+        match self.holder(idem_pk(key), "IDEM").await? {
+            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
+                key: idem_pk(key),
+                reason: e.to_string(),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_for_workspace(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, LedgerError> {
+        let gsi1pk = format!("WS#{workspace}");
+        let start = match cursor {
+            Some(c) => Some(decode_cursor(c, &gsi1pk)?),
+            None => None,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_WORKSPACE)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(gsi1pk))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let next = out.last_evaluated_key().map(encode_cursor).transpose()?;
+        Ok(RequestPage { items, next })
+    }
+
+    async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
+        for shard in shards {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(shard_item(shard)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // Planned already (by an earlier attempt): keep its checkpoint.
+                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
+                Err(e) => return Err(unavailable(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
+        let mut shards = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(request_pk(id)))
+                .expression_attribute_values(":s", s("SHARD#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in out.items() {
+                shards.push(decode(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(shards)
+    }
+
+    async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
+        let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
+        self.put_versioned(shard_item(next)?, prev).await
+    }
+}
+
+const CURSOR_KEYS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
+
+fn encode_cursor(key: &Item) -> Result<String, LedgerError> {
+    let mut map = serde_json::Map::new();
+    for name in CURSOR_KEYS {
+        let value = string_attr(key, name).ok_or_else(|| LedgerError::Corrupt {
+            key: "LastEvaluatedKey".into(),
+            reason: format!("no {name}"),
+        })?;
+        map.insert(name.into(), value.into());
+    }
+    let json = serde_json::Value::Object(map).to_string();
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor(cursor: &str, gsi1pk: &str) -> Result<Item, LedgerError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| LedgerError::InvalidCursor)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
+    let mut item = Item::new();
+    for name in CURSOR_KEYS {
+        let v = value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| v.len() <= 512)
+            .ok_or(LedgerError::InvalidCursor)?;
+        item.insert(name.into(), s(v));
+    }
+    // A cursor of another workspace's listing is refused.
+    if string_attr(&item, "gsi1pk").as_deref() != Some(gsi1pk) {
+        return Err(LedgerError::InvalidCursor);
+    }
+    Ok(item)
+}

@@ -1,0 +1,203 @@
+//! Creating the ledger table, buckets and schedule group outside
+//! CloudFormation (the local runner and the tests against moto), and
+//! seeding and inspecting buckets in tests. The table matches template.yaml.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+
+use crate::dynamodb::INDEX_BY_WORKSPACE;
+use crate::{describe, Clients};
+
+pub type ProvisionError = String;
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, ProvisionError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| describe(&e))
+}
+
+fn attr(name: &str) -> Result<AttributeDefinition, ProvisionError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| describe(&e))
+}
+
+/// Creates the ledger table (stream on) unless it exists.
+pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), ProvisionError> {
+    if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
+        return Ok(());
+    }
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(INDEX_BY_WORKSPACE)
+        .key_schema(key("gsi1pk", KeyType::Hash)?)
+        .key_schema(key("gsi1sk", KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(|e| describe(&e))?;
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .map_err(|e| describe(&e))?;
+    clients
+        .dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(index)
+        .stream_specification(stream)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+/// Creates a bucket (with versioning if asked) unless it exists.
+pub async fn create_bucket(clients: &Clients, bucket: &str, versioned: bool) -> Result<(), ProvisionError> {
+    if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
+        clients
+            .s3
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+    }
+    if versioned {
+        clients
+            .s3
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+    }
+    Ok(())
+}
+
+/// Creates the schedule group unless it exists (moto answers 500 to a
+/// CreateSchedule into a missing group).
+pub async fn create_schedule_group(clients: &Clients, group: &str) -> Result<(), ProvisionError> {
+    if clients.scheduler.get_schedule_group().name(group).send().await.is_ok() {
+        return Ok(());
+    }
+    clients
+        .scheduler
+        .create_schedule_group()
+        .name(group)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+pub async fn put_object(clients: &Clients, bucket: &str, key: &str, body: &[u8]) -> Result<(), ProvisionError> {
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+/// Deletes a key without a version id: in a versioned bucket this adds a
+/// delete marker.
+pub async fn delete_key(clients: &Clients, bucket: &str, key: &str) -> Result<(), ProvisionError> {
+    clients
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
+/// Starts a multipart upload and leaves it unfinished.
+pub async fn start_upload(clients: &Clients, bucket: &str, key: &str) -> Result<String, ProvisionError> {
+    let out = clients
+        .s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    out.upload_id().map(str::to_owned).ok_or_else(|| "no upload id".to_owned())
+}
+
+/// Everything under a prefix: versions, delete markers and uploads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Every object version (current or not), as `key`.
+    pub versions: Vec<String>,
+    pub delete_markers: Vec<String>,
+    pub uploads: Vec<String>,
+}
+
+impl Inventory {
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && self.delete_markers.is_empty() && self.uploads.is_empty()
+    }
+}
+
+/// Lists everything under `prefix` (all pages), versions included.
+pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<Inventory, ProvisionError> {
+    let mut inv = Inventory::default();
+    let mut key_marker = None;
+    let mut version_marker = None;
+    loop {
+        let out = clients
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        inv.versions.extend(out.versions().iter().filter_map(|v| v.key().map(str::to_owned)));
+        inv.delete_markers
+            .extend(out.delete_markers().iter().filter_map(|v| v.key().map(str::to_owned)));
+        if !out.is_truncated().unwrap_or(false) {
+            break;
+        }
+        key_marker = out.next_key_marker().map(str::to_owned);
+        version_marker = out.next_version_id_marker().map(str::to_owned);
+    }
+    let uploads = clients
+        .s3
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    inv.uploads = uploads.uploads().iter().filter_map(|u| u.key().map(str::to_owned)).collect();
+    Ok(inv)
+}

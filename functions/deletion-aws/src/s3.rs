@@ -1,0 +1,273 @@
+//! The object store on S3.
+//!
+//! Buckets that ever had versioning are listed with ListObjectVersions and
+//! deleted by version id (without one, S3 only adds a delete marker); a
+//! bucket that never had versioning is listed with ListObjectsV2.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use deletion_core::ports::{DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
+use deletion_core::StoreError;
+use serde::{Deserialize, Serialize};
+
+use crate::describe;
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    /// Whether each bucket ever had versioning, asked once per process.
+    versioned: Arc<Mutex<HashMap<String, bool>>>,
+}
+
+/// Where a listing resumes, as an opaque string for the domain.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t")]
+enum Cursor {
+    #[serde(rename = "v")]
+    Versions { key: String, version: Option<String> },
+    #[serde(rename = "o")]
+    Objects { token: String },
+    #[serde(rename = "u")]
+    Uploads { key: String, upload: Option<String> },
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
+    cursor
+        .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}"))))
+        .transpose()
+}
+
+fn to_cursor(c: &Cursor) -> String {
+    // A plain enum of strings always serializes.
+    serde_json::to_string(c).unwrap_or_default()
+}
+
+fn map_err<E, R>(bucket: &str, e: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code() {
+        Some("NoSuchBucket") => StoreError::NoSuchBucket(bucket.to_owned()),
+        Some("AccessDenied") => StoreError::AccessDenied(bucket.to_owned()),
+        _ => StoreError::Unavailable(describe(e)),
+    }
+}
+
+impl S3Store {
+    pub fn new(client: Client) -> Self {
+        S3Store {
+            client,
+            versioned: Arc::default(),
+        }
+    }
+
+    async fn ever_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
+        if let Some(v) = self.versioned.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
+            return Ok(*v);
+        }
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| map_err(bucket, &e))?;
+        // Enabled or Suspended: versions may exist. Never set: none can.
+        let versioned = out.status().is_some();
+        self.versioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(bucket.to_owned(), versioned);
+        Ok(versioned)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn list_page(&self, bucket: &str, prefix: &str, cursor: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        let cursor = parse_cursor(cursor)?;
+        if !self.ever_versioned(bucket).await? {
+            let token = match cursor {
+                Some(Cursor::Objects { token }) => Some(token),
+                _ => None,
+            };
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .max_keys(max)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| map_err(bucket, &e))?;
+            let entries = out
+                .contents()
+                .iter()
+                .filter_map(|o| {
+                    Some(Entry {
+                        key: o.key()?.to_owned(),
+                        version_id: None,
+                        kind: EntryKind::Current,
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                    })
+                })
+                .collect();
+            let next = match (out.is_truncated(), out.next_continuation_token()) {
+                (Some(true), Some(token)) => Some(to_cursor(&Cursor::Objects { token: token.to_owned() })),
+                _ => None,
+            };
+            return Ok(EntryPage { entries, next });
+        }
+        let (key_marker, version_marker) = match cursor {
+            Some(Cursor::Versions { key, version }) => (Some(key), version),
+            _ => (None, None),
+        };
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(max)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .map_err(|e| map_err(bucket, &e))?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for v in out.versions() {
+            let Some(key) = v.key() else { continue };
+            entries.push(Entry {
+                key: key.to_owned(),
+                version_id: v.version_id().map(str::to_owned),
+                kind: if v.is_latest().unwrap_or(false) {
+                    EntryKind::Current
+                } else {
+                    EntryKind::Noncurrent
+                },
+                size: v.size().unwrap_or(0).max(0) as u64,
+            });
+        }
+        for m in out.delete_markers() {
+            let Some(key) = m.key() else { continue };
+            entries.push(Entry {
+                key: key.to_owned(),
+                version_id: m.version_id().map(str::to_owned),
+                kind: EntryKind::DeleteMarker,
+                size: 0,
+            });
+        }
+        let next = if out.is_truncated().unwrap_or(false) {
+            out.next_key_marker().map(|k| {
+                to_cursor(&Cursor::Versions {
+                    key: k.to_owned(),
+                    version: out.next_version_id_marker().map(str::to_owned),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(EntryPage { entries, next })
+    }
+
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let objects = entries
+            .iter()
+            .map(|e| {
+                ObjectIdentifier::builder()
+                    .key(&e.key)
+                    .set_version_id(e.version_id.clone())
+                    .build()
+                    .map_err(|err| StoreError::Unavailable(describe(&err)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|err| StoreError::Unavailable(describe(&err)))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| map_err(bucket, &e))?;
+        Ok(out
+            .errors()
+            .iter()
+            // A key or version already gone is what we wanted.
+            .filter(|e| !matches!(e.code(), Some("NoSuchKey") | Some("NoSuchVersion")))
+            .map(|e| DeleteFailure {
+                key: e.key().unwrap_or_default().to_owned(),
+                version_id: e.version_id().map(str::to_owned),
+                code: e.code().unwrap_or("Unknown").to_owned(),
+                message: e.message().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
+    async fn list_uploads(&self, bucket: &str, prefix: &str, cursor: Option<&str>) -> Result<UploadPage, StoreError> {
+        let (key_marker, upload_marker) = match parse_cursor(cursor)? {
+            Some(Cursor::Uploads { key, upload }) => (Some(key), upload),
+            _ => (None, None),
+        };
+        let out = self
+            .client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_upload_id_marker(upload_marker)
+            .send()
+            .await
+            .map_err(|e| map_err(bucket, &e))?;
+        let uploads = out
+            .uploads()
+            .iter()
+            .filter_map(|u| {
+                Some(Upload {
+                    key: u.key()?.to_owned(),
+                    upload_id: u.upload_id()?.to_owned(),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated().unwrap_or(false) {
+            out.next_key_marker().map(|k| {
+                to_cursor(&Cursor::Uploads {
+                    key: k.to_owned(),
+                    upload: out.next_upload_id_marker().map(str::to_owned),
+                })
+            })
+        } else {
+            None
+        };
+        Ok(UploadPage { uploads, next })
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload: &Upload) -> Result<(), StoreError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(map_err(bucket, &e)),
+        }
+    }
+}
