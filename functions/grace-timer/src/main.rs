@@ -1,1 +1,25 @@
-fn main() {}
+use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::scheduler::SchedulerTimers;
+use deletion_aws::Clients;
+use deletion_core::config;
+use grace_timer::{GraceTimer, StreamEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let table = config::required("LEDGER_TABLE")?;
+    let group = config::required("SCHEDULE_GROUP")?;
+    let target = config::required("PURGE_FUNCTION_ARN")?;
+    let role = config::required("SCHEDULER_ROLE_ARN")?;
+    let clients = Clients::from_env().await;
+    let timer = GraceTimer::new(
+        DynamoLedger::new(clients.dynamodb.clone(), table),
+        SchedulerTimers::new(clients.scheduler.clone(), group, target, role),
+    );
+    let timer = &timer;
+    run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
+        Ok::<_, Error>(timer.handle(event.payload).await)
+    }))
+    .await
+}

@@ -1,1 +1,7 @@
+//! The request-intake function: the HTTP API behind API Gateway.
 
+pub mod handler;
+pub mod problem;
+pub mod views;
+
+pub use handler::Intake;

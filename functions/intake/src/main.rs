@@ -1,1 +1,18 @@
-fn main() {}
+use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::Clients;
+use deletion_core::config;
+use deletion_core::ports::SystemClock;
+use deletion_core::requests::Requests;
+use intake::Intake;
+use lambda_http::{run, service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let table = config::required("LEDGER_TABLE")?;
+    let periods = config::periods_from_env()?;
+    let clients = Clients::from_env().await;
+    let intake = Intake::new(Requests::new(DynamoLedger::new(clients.dynamodb, table), SystemClock, periods));
+    let intake = &intake;
+    run(service_fn(move |req: Request| async move { Ok::<_, Error>(intake.handle(req).await) })).await
+}

@@ -1,1 +1,185 @@
+//! The local runner: the deletion service on one machine, against moto.
+//!
+//! moto stores stream records and schedules but runs no Lambda triggers and
+//! never fires a schedule. The runner plays those parts with the *same*
+//! handlers as in AWS: it feeds the ledger's stream records to the
+//! grace-timer handler, fires due one-shot schedules into the purge handler
+//! (then deletes them, as `ActionAfterCompletion: DELETE` does), and serves
+//! the intake handler over HTTP.
 
+pub mod http;
+
+use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::provision;
+use deletion_aws::s3::S3Store;
+use deletion_aws::scheduler::SchedulerTimers;
+use deletion_aws::streams::{ChangedKey, StreamFeed};
+use deletion_aws::Clients;
+use deletion_core::datamap::DataMap;
+use deletion_core::lifecycle::Periods;
+use deletion_core::ports::Clock;
+use deletion_core::purge::{PurgeConfig, Purger};
+use deletion_core::requests::Requests;
+use grace_timer::handler::{AttributeValue, StreamData, StreamRecord};
+use grace_timer::{BatchResponse, GraceTimer, StreamEvent};
+use intake::Intake;
+use purge::{PurgeEvent, PurgeHandler, PurgeResult};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunnerError {
+    #[error("provisioning failed: {0}")]
+    Provision(String),
+    #[error(transparent)]
+    Stream(#[from] deletion_aws::streams::FeedError),
+    #[error(transparent)]
+    Timer(#[from] deletion_core::TimerError),
+    #[error(transparent)]
+    Service(#[from] deletion_core::ServiceError),
+    #[error("schedule {name} has an input the purge function cannot read: {reason}")]
+    BadScheduleInput { name: String, reason: String },
+}
+
+/// Names and settings of one local deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    pub schedule_group: String,
+    pub map: DataMap,
+    pub periods: Periods,
+    pub purge: PurgeConfig,
+    /// Buckets of the map to create with versioning on.
+    pub versioned_buckets: Vec<String>,
+}
+
+/// The three functions, wired to one set of clients and one clock.
+pub struct Stack<C> {
+    pub clients: Clients,
+    pub settings: Settings,
+    pub clock: C,
+    pub intake: std::sync::Arc<Intake<DynamoLedger, C>>,
+    pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers>,
+    pub purge: PurgeHandler<DynamoLedger, S3Store, C>,
+    pub schedules: SchedulerTimers,
+    pub ledger: DynamoLedger,
+    feed: tokio::sync::Mutex<StreamFeed>,
+}
+
+/// Stand-in ARNs: moto stores them, nothing invokes them.
+pub const LOCAL_PURGE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:purge";
+pub const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/deletion-scheduler";
+
+impl<C: Clock + Clone> Stack<C> {
+    pub fn new(clients: Clients, settings: Settings, clock: C) -> Self {
+        let ledger = DynamoLedger::new(clients.dynamodb.clone(), settings.table.clone());
+        let schedules = SchedulerTimers::new(
+            clients.scheduler.clone(),
+            settings.schedule_group.clone(),
+            LOCAL_PURGE_ARN,
+            LOCAL_SCHEDULER_ROLE_ARN,
+        );
+        let intake = std::sync::Arc::new(Intake::new(Requests::new(ledger.clone(), clock.clone(), settings.periods)));
+        let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone());
+        let purge = PurgeHandler::new(Purger::new(
+            ledger.clone(),
+            S3Store::new(clients.s3.clone()),
+            clock.clone(),
+            settings.map.clone(),
+            settings.purge.clone(),
+        ));
+        let feed = tokio::sync::Mutex::new(StreamFeed::new(&clients, settings.table.clone()));
+        Stack {
+            clients,
+            settings,
+            clock,
+            intake,
+            grace_timer,
+            purge,
+            schedules,
+            ledger,
+            feed,
+        }
+    }
+
+    /// Creates the table, schedule group and the map's buckets.
+    pub async fn provision(&self) -> Result<(), RunnerError> {
+        provision::create_ledger_table(&self.clients, &self.settings.table)
+            .await
+            .map_err(RunnerError::Provision)?;
+        provision::create_schedule_group(&self.clients, &self.settings.schedule_group)
+            .await
+            .map_err(RunnerError::Provision)?;
+        for bucket in self.settings.map.buckets() {
+            let versioned = self.settings.versioned_buckets.contains(&bucket);
+            provision::create_bucket(&self.clients, &bucket, versioned)
+                .await
+                .map_err(RunnerError::Provision)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers the stream records written since the last call to the
+    /// grace-timer handler, as the event source mapping does.
+    pub async fn pump_stream(&self) -> Result<BatchResponse, RunnerError> {
+        let changed = self.feed.lock().await.poll().await?;
+        if changed.is_empty() {
+            return Ok(BatchResponse::default());
+        }
+        Ok(self.grace_timer.handle(stream_event(changed)).await)
+    }
+
+    /// Fires every schedule due by the stack's clock into the purge
+    /// handler, then deletes it.
+    pub async fn fire_due(&self) -> Result<Vec<PurgeResult>, RunnerError> {
+        let mut results = Vec::new();
+        for due in self.schedules.due(self.clock.now()).await? {
+            let event: PurgeEvent = serde_json::from_str(&due.input).map_err(|e| RunnerError::BadScheduleInput {
+                name: due.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let owner = format!("local:{}", uuid_like(&due.name));
+            let result = self.purge.handle(event, &owner).await?;
+            tracing::info!(schedule = %due.name, outcome = %result.outcome, "schedule fired");
+            self.schedules.delete_by_name(&due.name).await?;
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// One round of the runner: stream, due schedules, stream again (the
+    /// purge's own transitions are stream records too).
+    pub async fn tick(&self) -> Result<Vec<PurgeResult>, RunnerError> {
+        self.pump_stream().await?;
+        let fired = self.fire_due().await?;
+        if !fired.is_empty() {
+            self.pump_stream().await?;
+        }
+        Ok(fired)
+    }
+}
+
+fn uuid_like(name: &str) -> String {
+    format!("{name}@{}", std::process::id())
+}
+
+/// Builds the Lambda stream event the grace-timer receives in AWS.
+pub fn stream_event(changed: Vec<ChangedKey>) -> StreamEvent {
+    let records = changed
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| StreamRecord {
+            event_id: c.event_id,
+            event_name: c.event_name,
+            dynamodb: StreamData {
+                keys: [
+                    ("pk".to_owned(), AttributeValue { s: Some(c.pk) }),
+                    ("sk".to_owned(), AttributeValue { s: Some(c.sk) }),
+                ]
+                .into_iter()
+                .collect(),
+                sequence_number: format!("{i:021}"),
+            },
+        })
+        .collect();
+    StreamEvent { records }
+}

@@ -1,1 +1,56 @@
-fn main() {}
+//! `local-runner`: serves the API on loopback against moto and plays the
+//! AWS parts moto lacks (stream → grace-timer, due schedules → purge).
+//!
+//! Environment: `AWS_ENDPOINT_URL` (moto), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
+//! `DATA_MAP_FILE` or `DATA_MAP`, `GRACE_SECONDS`, `PORT` (default 8787),
+//! `VERSIONED_BUCKETS` (comma-separated).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use deletion_aws::Clients;
+use deletion_core::config;
+use deletion_core::datamap::DataMap;
+use deletion_core::ports::SystemClock;
+use deletion_core::purge::PurgeConfig;
+use local_runner::{Settings, Stack};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let endpoint = config::required("AWS_ENDPOINT_URL")?;
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787);
+    let settings = Settings {
+        table: config::required("LEDGER_TABLE")?,
+        schedule_group: config::required("SCHEDULE_GROUP")?,
+        map: DataMap::from_env()?,
+        periods: config::periods_from_env()?,
+        purge: PurgeConfig {
+            lease: config::seconds("LEASE_SECONDS", 960, 5, 86_400)?,
+            ..PurgeConfig::default()
+        },
+        versioned_buckets: std::env::var("VERSIONED_BUCKETS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let clients = Clients::for_endpoint(&endpoint).await;
+    let stack = Stack::new(clients, settings, SystemClock);
+    stack.provision().await?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::spawn(local_runner::http::serve(addr, stack.intake.clone()));
+    tracing::info!(%addr, grace_seconds = stack.settings.periods.grace.num_seconds(), "API listening");
+    loop {
+        if let Err(e) = stack.tick().await {
+            tracing::warn!(error = %e, "runner round failed; retrying");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,78 @@
+//! The purge function, invoked by a request's one-shot schedule when its
+//! grace ends (and by the sweep, with `retry`, for a failed purge).
+
+use serde::{Deserialize, Serialize};
+use tracing::error;
+
+use deletion_core::ids::RequestId;
+use deletion_core::ports::{Clock, Ledger, ObjectStore};
+use deletion_core::purge::{PurgeOutcome, Purger};
+use deletion_core::ServiceError;
+
+/// The schedule's input.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeEvent {
+    pub request_id: String,
+    /// Restart a `FAILED` purge (the sweep sets it; a timer never does).
+    #[serde(default)]
+    pub retry: bool,
+}
+
+/// What the invocation did, for the logs and the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeResult {
+    pub request_id: String,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+pub struct PurgeHandler<L, S, C> {
+    purger: Purger<L, S, C>,
+}
+
+impl<L: Ledger, S: ObjectStore, C: Clock> PurgeHandler<L, S, C> {
+    pub fn new(purger: Purger<L, S, C>) -> Self {
+        PurgeHandler { purger }
+    }
+
+    /// Runs the purge named by the event as worker `owner`. An event that
+    /// names no valid request is answered, not retried; a dependency
+    /// failure is an error, so the scheduler delivers the event again.
+    pub async fn handle(&self, event: PurgeEvent, owner: &str) -> Result<PurgeResult, ServiceError> {
+        let Ok(id) = RequestId::parse(&event.request_id) else {
+            error!(request_id = %event.request_id, "purge event names no valid request id");
+            return Ok(PurgeResult {
+                request_id: event.request_id,
+                outcome: "invalid_event".into(),
+                detail: Some("request_id is not a request id".into()),
+            });
+        };
+        let outcome = self.purger.run(&id, owner, event.retry).await?;
+        let (name, detail) = match outcome {
+            PurgeOutcome::Completed { receipt } => (
+                "completed",
+                Some(format!(
+                    "{} objects, {} versions, {} delete markers, {} uploads under {} prefixes",
+                    receipt.totals.objects,
+                    receipt.totals.versions,
+                    receipt.totals.delete_markers,
+                    receipt.totals.uploads_aborted,
+                    receipt.prefixes.len()
+                )),
+            ),
+            PurgeOutcome::Failed { reason } => ("failed", Some(reason)),
+            PurgeOutcome::NotFound => ("not_found", None),
+            PurgeOutcome::NotDue => ("not_due", None),
+            PurgeOutcome::Busy => ("busy", None),
+            PurgeOutcome::Settled { status } => ("settled", Some(status.to_string())),
+            PurgeOutcome::LostLease => ("lost_lease", None),
+        };
+        Ok(PurgeResult {
+            request_id: id.to_string(),
+            outcome: name.into(),
+            detail,
+        })
+    }
+}
