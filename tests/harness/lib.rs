@@ -1,1 +1,217 @@
+//! Test harness: a real moto server on loopback, reached through the SDK's
+//! endpoint override exactly as LocalStack or AWS would be, and one
+//! isolated deployment (table, buckets, schedule group) per test.
 
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, Utc};
+use deletion_aws::provision;
+use deletion_aws::Clients;
+use deletion_core::datamap::DataMap;
+use deletion_core::lifecycle::Periods;
+use deletion_core::ports::ManualClock;
+use deletion_core::purge::PurgeConfig;
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Request};
+use local_runner::{Settings, Stack};
+use serde_json::Value;
+
+pub use deletion_aws::provision::Inventory;
+
+/// A moto server shared by the tests of one test binary. It stops when the
+/// binary exits: its watchdog shell kills it when our end of its stdin
+/// closes.
+pub struct Moto {
+    pub endpoint: String,
+    _watchdog: Mutex<Child>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn moto_server() -> PathBuf {
+    if let Ok(path) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        let server = moto_server();
+        assert!(
+            server.exists(),
+            "moto_server not found at {}: run `infra/bootstrap.sh` (installs moto[server]==5.1.22 into .venv) or set MOTO_SERVER",
+            server.display()
+        );
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let watchdog = Command::new("bash")
+            .arg("-c")
+            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read -r _; kill "$pid""#)
+            .arg(&server)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+                break;
+            }
+            assert!(Instant::now() < deadline, "moto did not start on port {port}; see {}", log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _watchdog: Mutex::new(watchdog),
+        }
+    })
+}
+
+/// One isolated deployment, with a clock the test moves.
+pub struct Env {
+    pub stack: Stack<ManualClock>,
+    pub clock: ManualClock,
+    pub clients: Clients,
+    pub archive: String,
+    pub profiles: String,
+}
+
+/// Which buckets of the deployment keep versions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    None,
+    Profiles,
+}
+
+pub async fn env(versioning: Versioning) -> Env {
+    let moto = moto();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let archive = format!("archive-{suffix}");
+    let profiles = format!("profiles-{suffix}");
+    let map = DataMap::from_json(&format!(
+        r#"{{"stores": [
+            {{"name": "archive", "bucket": "{archive}", "layout": "{{workspace}}/{{source}}/{{day}}/"}},
+            {{"name": "profiles", "bucket": "{profiles}", "layout": "{{workspace}}/spaces/{{space}}/"}}
+        ]}}"#
+    ))
+    .expect("test data map");
+    let settings = Settings {
+        table: format!("ledger-{suffix}"),
+        schedule_group: format!("grace-{suffix}"),
+        map,
+        periods: Periods::default(),
+        purge: PurgeConfig {
+            retry_backoff: Duration::from_millis(10),
+            ..PurgeConfig::default()
+        },
+        versioned_buckets: match versioning {
+            Versioning::None => vec![],
+            Versioning::Profiles => vec![profiles.clone()],
+        },
+    };
+    let start = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .expect("truncate now");
+    let clock = ManualClock::new(start);
+    let clients = Clients::for_endpoint(&moto.endpoint).await;
+    let stack = Stack::new(clients.clone(), settings, clock.clone());
+    stack.provision().await.expect("provision the test deployment");
+    Env {
+        stack,
+        clock,
+        clients,
+        archive,
+        profiles,
+    }
+}
+
+/// An HTTP answer, decoded.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with this status, returning its body.
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json", "{:#}", self.body);
+        assert_eq!(self.body["status"].as_u64(), Some(status as u64));
+        assert!(self.body["type"].as_str().is_some_and(|t| t.starts_with("urn:deletion-service:problem:")));
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        &self.body
+    }
+}
+
+impl Env {
+    /// Calls the intake handler with an HTTP request, as API Gateway would.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(path);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            builder = builder.header("content-type", "application/json");
+        }
+        let req: Request = builder
+            .body(body.map(|b| Body::Text(b.to_owned())).unwrap_or(Body::Empty))
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: Request) -> Answer {
+        let response = self.stack.intake.handle(req).await;
+        let (parts, body) = response.into_parts();
+        let text = match body {
+            Body::Text(t) => t,
+            Body::Binary(b) => String::from_utf8(b).expect("utf-8 body"),
+            _ => String::new(),
+        };
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str) {
+        provision::put_object(&self.clients, bucket, key, format!("data of {key}").as_bytes())
+            .await
+            .expect("put object");
+    }
+
+    pub async fn inventory(&self, bucket: &str, prefix: &str) -> Inventory {
+        provision::inventory(&self.clients, bucket, prefix).await.expect("inventory")
+    }
+
+    /// Every item of the ledger table, as (pk, sk).
+    pub async fn ledger_keys(&self) -> Vec<(String, String)> {
+        provision::scan_keys(&self.clients, &self.stack.settings.table)
+            .await
+            .expect("scan ledger")
+    }
+}

@@ -201,3 +201,31 @@ pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<
     inv.uploads = uploads.uploads().iter().filter_map(|u| u.key().map(str::to_owned)).collect();
     Ok(inv)
 }
+
+/// The keys (`pk`, `sk`) of every item in a table, for tests that assert
+/// what was (not) written.
+pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, String)>, ProvisionError> {
+    let mut keys = Vec::new();
+    let mut start = None;
+    loop {
+        let out = clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        for item in out.items() {
+            let get = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            keys.push((get("pk"), get("sk")));
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}

@@ -121,8 +121,13 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
             format!("send Content-Type: application/json (got {content_type:?})"),
         ));
     }
-    let body: CreateBody = serde_json::from_slice(bytes)
-        .map_err(|e| Problem::bad_request(format!("the body is not a valid deletion request: {e}")))?;
+    let invalid = |e: serde_json::Error| Problem::bad_request(format!("the body is not a valid deletion request: {e}"));
+    let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    // serde would read a struct from an array too: only an object is a request.
+    if !value.is_object() {
+        return Err(Problem::bad_request("the body must be a JSON object such as {\"reason\": \"...\"}"));
+    }
+    let body: CreateBody = serde_json::from_value(value).map_err(invalid)?;
     match body.reason {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Problem::bad_request(format!(
             "reason has {} characters; at most {MAX_REASON_CHARS} are accepted",
