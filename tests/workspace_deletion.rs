@@ -17,29 +17,42 @@ fn id_of(body: &Value) -> RequestId {
 }
 
 async fn create(env: &Env, ws: &str) -> RequestId {
-    let a = env.call("POST", &format!("/v1/workspaces/{ws}/deletion"), None, &[]).await;
+    let a = env
+        .call("POST", &format!("/v1/workspaces/{ws}/deletion"), None, &[])
+        .await;
     assert_eq!(a.status, 202, "{:#}", a.body);
     id_of(&a.body)
 }
 
 async fn status(env: &Env, id: &RequestId) -> Value {
-    let a = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await;
+    let a = env
+        .call("GET", &format!("/v1/deletions/{id}"), None, &[])
+        .await;
     assert_eq!(a.status, 200, "{:#}", a.body);
     a.body
 }
 
 async fn seed_workspace(env: &Env, ws: &str) {
-    env.put(&env.archive, &format!("{ws}/web/2024-01-01/part-0.json.gz")).await;
-    env.put(&env.archive, &format!("{ws}/web/2024-01-02/part-0.json.gz")).await;
-    env.put(&env.archive, &format!("{ws}/ios/2024-01-01/part-0.json.gz")).await;
-    env.put(&env.profiles, &format!("{ws}/spaces/main/profiles.json")).await;
+    env.put(&env.archive, &format!("{ws}/web/2024-01-01/part-0.json.gz"))
+        .await;
+    env.put(&env.archive, &format!("{ws}/web/2024-01-02/part-0.json.gz"))
+        .await;
+    env.put(&env.archive, &format!("{ws}/ios/2024-01-01/part-0.json.gz"))
+        .await;
+    env.put(&env.profiles, &format!("{ws}/spaces/main/profiles.json"))
+        .await;
 }
 
 #[tokio::test]
 async fn create_answers_202_then_the_same_request_with_200() {
     let env = env(Versioning::None).await;
     let first = env
-        .call("POST", "/v1/workspaces/acme/deletion", Some(r#"{"reason": "closing"}"#), &[])
+        .call(
+            "POST",
+            "/v1/workspaces/acme/deletion",
+            Some(r#"{"reason": "closing"}"#),
+            &[],
+        )
         .await;
     assert_eq!(first.status, 202, "{:#}", first.body);
     assert_eq!(first.body["status"], "SCHEDULED");
@@ -50,18 +63,28 @@ async fn create_answers_202_then_the_same_request_with_200() {
         first.headers.get("location").and_then(|v| v.to_str().ok()),
         Some(format!("/v1/deletions/{id}").as_str())
     );
-    let created = chrono::DateTime::parse_from_rfc3339(first.body["created_at"].as_str().unwrap()).unwrap();
-    let grace = chrono::DateTime::parse_from_rfc3339(first.body["grace_ends_at"].as_str().unwrap()).unwrap();
-    let deadline = chrono::DateTime::parse_from_rfc3339(first.body["deadline"].as_str().unwrap()).unwrap();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(first.body["created_at"].as_str().unwrap()).unwrap();
+    let grace = chrono::DateTime::parse_from_rfc3339(first.body["grace_ends_at"].as_str().unwrap())
+        .unwrap();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(first.body["deadline"].as_str().unwrap()).unwrap();
     assert_eq!(grace - created, Duration::days(5));
     assert_eq!(deadline - created, Duration::days(30));
 
-    let again = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
+    let again = env
+        .call("POST", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
     assert_eq!(again.status, 200);
     assert_eq!(id_of(&again.body), id);
 
     // Exactly one request item exists for the workspace.
-    let requests = env.ledger_keys().await.into_iter().filter(|(_, sk)| sk == "REQ").count();
+    let requests = env
+        .ledger_keys()
+        .await
+        .into_iter()
+        .filter(|(_, sk)| sk == "REQ")
+        .count();
     assert_eq!(requests, 1);
 }
 
@@ -71,29 +94,54 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
     seed_workspace(&env, "acme").await;
     let id = create(&env, "acme").await;
     env.stack.pump_stream().await.unwrap();
-    let armed = env.stack.schedules.armed_at(&id).await.unwrap().expect("timer armed");
+    let armed = env
+        .stack
+        .schedules
+        .armed_at(&id)
+        .await
+        .unwrap()
+        .expect("timer armed");
     let body = status(&env, &id).await;
-    assert_eq!(armed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), body["grace_ends_at"]);
+    assert_eq!(
+        armed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        body["grace_ends_at"]
+    );
 
     env.clock.advance(Duration::days(4));
-    let revoked = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+    let revoked = env
+        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
     assert_eq!(revoked.status, 200, "{:#}", revoked.body);
     assert_eq!(revoked.body["status"], "REVOKED");
     env.stack.pump_stream().await.unwrap();
-    assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None, "timer must be gone");
+    assert_eq!(
+        env.stack.schedules.armed_at(&id).await.unwrap(),
+        None,
+        "timer must be gone"
+    );
 
     // Past the grace nothing fires and nothing is deleted.
     env.clock.advance(Duration::days(10));
     assert!(env.stack.tick().await.unwrap().is_empty());
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 3);
-    assert_eq!(env.inventory(&env.profiles, "acme/").await.versions.len(), 1);
+    assert_eq!(
+        env.inventory(&env.profiles, "acme/").await.versions.len(),
+        1
+    );
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "REVOKED");
-    let statuses: Vec<&str> = body["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["SCHEDULED", "REVOKED"]);
 
     // Nothing is pending any more; a new request may be made.
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await.problem(404);
+    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await
+        .problem(404);
     let new = create(&env, "acme").await;
     assert_ne!(new, id);
 }
@@ -115,8 +163,13 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
 
     env.clock.advance(Duration::days(1) + Duration::seconds(1));
     // After the grace, revoking is refused: the deletion is irreversible.
-    let late = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
-    assert_eq!(late.problem(409)["type"], "urn:deletion-service:problem:irreversible");
+    let late = env
+        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
+    assert_eq!(
+        late.problem(409)["type"],
+        "urn:deletion-service:problem:irreversible"
+    );
 
     let fired = env.stack.tick().await.unwrap();
     assert_eq!(fired.len(), 1);
@@ -124,7 +177,12 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
 
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "COMPLETED");
-    let statuses: Vec<&str> = body["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["SCHEDULED", "PURGING", "VERIFYING", "COMPLETED"]);
     assert_eq!(body["progress"]["prefixes_total"], 2);
     assert_eq!(body["progress"]["prefixes_done"], 2);
@@ -138,19 +196,50 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
         .iter()
         .map(|p| (p["bucket"].as_str().unwrap(), p["prefix"].as_str().unwrap()))
         .collect();
-    assert_eq!(prefixes, [(env.archive.as_str(), "acme/"), (env.profiles.as_str(), "acme/")]);
+    assert_eq!(
+        prefixes,
+        [
+            (env.archive.as_str(), "acme/"),
+            (env.profiles.as_str(), "acme/")
+        ]
+    );
 
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert!(env.inventory(&env.profiles, "acme/").await.is_empty());
     // Neighbours that share the first letters are untouched.
-    assert_eq!(env.inventory(&env.archive, "acme-corp/").await.versions.len(), 3);
-    assert_eq!(env.inventory(&env.profiles, "acme-corp/").await.versions.len(), 1);
-    assert_eq!(env.inventory(&env.archive, "acmeweb/").await.versions.len(), 1);
-    assert_eq!(env.inventory(&env.archive, "acme").await.versions.iter().filter(|k| *k == "acme").count(), 1);
+    assert_eq!(
+        env.inventory(&env.archive, "acme-corp/")
+            .await
+            .versions
+            .len(),
+        3
+    );
+    assert_eq!(
+        env.inventory(&env.profiles, "acme-corp/")
+            .await
+            .versions
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.inventory(&env.archive, "acmeweb/").await.versions.len(),
+        1
+    );
+    assert_eq!(
+        env.inventory(&env.archive, "acme")
+            .await
+            .versions
+            .iter()
+            .filter(|k| *k == "acme")
+            .count(),
+        1
+    );
 
     // The fired schedule is gone and the scope is free again.
     assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None);
-    let listed = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
+    let listed = env
+        .call("GET", "/v1/workspaces/acme/deletions", None, &[])
+        .await;
     assert_eq!(listed.body["items"][0]["status"], "COMPLETED");
 }
 
@@ -161,25 +250,45 @@ async fn versioned_bucket_loses_every_version_marker_and_open_upload() {
     let bucket = env.profiles.clone();
     for i in 0..3 {
         env.put(&bucket, "acme/spaces/main/profiles.json").await; // 3 versions
-        env.put(&bucket, &format!("acme/spaces/s{i}/traits.json")).await;
+        env.put(&bucket, &format!("acme/spaces/s{i}/traits.json"))
+            .await;
     }
-    delete_key(&env.clients, &bucket, "acme/spaces/s0/traits.json").await.unwrap(); // a delete marker
+    delete_key(&env.clients, &bucket, "acme/spaces/s0/traits.json")
+        .await
+        .unwrap(); // a delete marker
     env.put(&bucket, "acme/spaces/gone/x.json").await;
-    delete_key(&env.clients, &bucket, "acme/spaces/gone/x.json").await.unwrap(); // only noncurrent + marker
-    start_upload(&env.clients, &bucket, "acme/spaces/main/big.bin").await.unwrap();
+    delete_key(&env.clients, &bucket, "acme/spaces/gone/x.json")
+        .await
+        .unwrap(); // only noncurrent + marker
+    start_upload(&env.clients, &bucket, "acme/spaces/main/big.bin")
+        .await
+        .unwrap();
     // The neighbour keeps everything.
-    env.put(&bucket, "acme-corp/spaces/main/profiles.json").await;
-    start_upload(&env.clients, &bucket, "acme-corp/spaces/main/big.bin").await.unwrap();
+    env.put(&bucket, "acme-corp/spaces/main/profiles.json")
+        .await;
+    start_upload(&env.clients, &bucket, "acme-corp/spaces/main/big.bin")
+        .await
+        .unwrap();
 
     let before = env.inventory(&bucket, "acme/").await;
-    assert_eq!((before.versions.len(), before.delete_markers.len(), before.uploads.len()), (7, 2, 1));
+    assert_eq!(
+        (
+            before.versions.len(),
+            before.delete_markers.len(),
+            before.uploads.len()
+        ),
+        (7, 2, 1)
+    );
 
     let id = create(&env, "acme").await;
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     let fired = env.stack.tick().await.unwrap();
     assert_eq!(fired[0].outcome, "completed", "{:?}", fired[0]);
 
-    assert!(env.inventory(&bucket, "acme/").await.is_empty(), "every version, marker and upload must be gone");
+    assert!(
+        env.inventory(&bucket, "acme/").await.is_empty(),
+        "every version, marker and upload must be gone"
+    );
     let neighbour = env.inventory(&bucket, "acme-corp/").await;
     assert_eq!((neighbour.versions.len(), neighbour.uploads.len()), (1, 1));
 
@@ -216,11 +325,20 @@ async fn a_duplicate_timer_delivery_does_nothing() {
     let early = env
         .stack
         .purge
-        .handle(PurgeEvent { request_id: other.to_string(), retry: false }, "w")
+        .handle(
+            PurgeEvent {
+                request_id: other.to_string(),
+                retry: false,
+            },
+            "w",
+        )
         .await
         .unwrap();
     assert_eq!(early.outcome, "not_due");
-    assert_eq!(env.inventory(&env.archive, "other/").await.versions.len(), 1);
+    assert_eq!(
+        env.inventory(&env.archive, "other/").await.versions.len(),
+        1
+    );
     assert_eq!(status(&env, &other).await["status"], "SCHEDULED");
 }
 
@@ -234,17 +352,25 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
     let (mut revoked, mut purged) = (0, 0);
     for trial in 0..12 {
         let ws = format!("race-{trial}");
-        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x")).await;
+        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x"))
+            .await;
         let id = create(&env, &ws).await;
         let path = format!("/v1/workspaces/{ws}/deletion");
         let event = PurgeEvent {
             request_id: id.to_string(),
             retry: false,
         };
-        let (revoke, purge) = tokio::join!(env.call("DELETE", &path, None, &[]), late.purge.handle(event, "racer"));
+        let (revoke, purge) = tokio::join!(
+            env.call("DELETE", &path, None, &[]),
+            late.purge.handle(event, "racer")
+        );
         let purge = purge.unwrap();
         let body = status(&env, &id).await;
-        let left = env.inventory(&env.archive, &format!("{ws}/")).await.versions.len();
+        let left = env
+            .inventory(&env.archive, &format!("{ws}/"))
+            .await
+            .versions
+            .len();
         match (revoke.status.as_u16(), purge.outcome.as_str()) {
             (200, "settled") => {
                 revoked += 1;
@@ -258,8 +384,16 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
             }
             other => panic!("trial {trial}: both or neither won: {other:?} {body:#}"),
         }
-        let statuses: Vec<&str> = body["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
-        assert!(!(statuses.contains(&"REVOKED") && statuses.contains(&"PURGING")), "{statuses:?}");
+        let statuses: Vec<&str> = body["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap())
+            .collect();
+        assert!(
+            !(statuses.contains(&"REVOKED") && statuses.contains(&"PURGING")),
+            "{statuses:?}"
+        );
     }
     assert_eq!(revoked + purged, 12);
 }
@@ -269,42 +403,187 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
     let env = env(Versioning::None).await;
     let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(20_000));
     let long_reason = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1001));
-    let cases: Vec<(&str, String, Option<&str>, Vec<(&str, &str)>, u16)> = vec![
-        ("POST", "/v1/workspaces/ac%2Fme/deletion".into(), None, vec![], 400),
-        ("POST", "/v1/workspaces/../deletion".into(), None, vec![], 400),
-        ("POST", "/v1/workspaces/..%2F..%2Fx/deletion".into(), None, vec![], 400),
-        ("POST", "/v1/workspaces/ac.me/deletion".into(), None, vec![], 400),
-        ("POST", "/v1/workspaces/-acme/deletion".into(), None, vec![], 400),
-        ("POST", format!("/v1/workspaces/{}/deletion", "a".repeat(65)), None, vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some(big.as_str()), vec![], 413),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some(long_reason.as_str()), vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some("{not json"), vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some(r#"{"reason": 5}"#), vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some(r#"{"scope": "everything"}"#), vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some("[]"), vec![], 400),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some("reason=x"), vec![("content-type", "text/plain")], 415),
-        ("POST", "/v1/workspaces/acme/deletion".into(), None, vec![("idempotency-key", "a#b")], 400),
-        ("PUT", "/v1/workspaces/acme/deletion".into(), None, vec![], 405),
-        ("PATCH", "/v1/deletions/0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f".into(), None, vec![], 405),
-        ("POST", "/v1/workspaces/acme/deletions".into(), None, vec![], 405),
+    // (method, path, body, headers, expected status)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            "/v1/workspaces/ac%2Fme/deletion".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/../deletion".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/..%2F..%2Fx/deletion".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/ac.me/deletion".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/-acme/deletion".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            format!("/v1/workspaces/{}/deletion", "a".repeat(65)),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some(big.as_str()),
+            vec![],
+            413,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some(long_reason.as_str()),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some("{not json"),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some(r#"{"reason": 5}"#),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some(r#"{"scope": "everything"}"#),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some("[]"),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some("reason=x"),
+            vec![("content-type", "text/plain")],
+            415,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            None,
+            vec![("idempotency-key", "a#b")],
+            400,
+        ),
+        (
+            "PUT",
+            "/v1/workspaces/acme/deletion".into(),
+            None,
+            vec![],
+            405,
+        ),
+        (
+            "PATCH",
+            "/v1/deletions/0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f".into(),
+            None,
+            vec![],
+            405,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletions".into(),
+            None,
+            vec![],
+            405,
+        ),
         ("GET", "/v1/deletions/not-a-uuid".into(), None, vec![], 400),
-        ("GET", "/v1/deletions/0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f".into(), None, vec![], 404),
-        ("GET", "/v1/workspaces/acme/deletions?limit=0".into(), None, vec![], 400),
-        ("GET", "/v1/workspaces/acme/deletions?limit=abc".into(), None, vec![], 400),
-        ("GET", "/v1/workspaces/acme/deletions?cursor=bm90LWEtY3Vyc29y".into(), None, vec![], 400),
-        ("DELETE", "/v1/workspaces/acme/deletion".into(), None, vec![], 404),
+        (
+            "GET",
+            "/v1/deletions/0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f".into(),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            "GET",
+            "/v1/workspaces/acme/deletions?limit=0".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "GET",
+            "/v1/workspaces/acme/deletions?limit=abc".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "GET",
+            "/v1/workspaces/acme/deletions?cursor=bm90LWEtY3Vyc29y".into(),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            "DELETE",
+            "/v1/workspaces/acme/deletion".into(),
+            None,
+            vec![],
+            404,
+        ),
         ("GET", "/v2/anything".into(), None, vec![], 404),
         ("GET", "/".into(), None, vec![], 404),
     ];
     for (method, path, body, headers, expected) in cases {
         let answer = env.call(method, &path, body, &headers).await;
-        assert_eq!(answer.status.as_u16(), expected, "{method} {path}: {:#}", answer.body);
+        assert_eq!(
+            answer.status.as_u16(),
+            expected,
+            "{method} {path}: {:#}",
+            answer.body
+        );
         answer.problem(expected);
         if expected == 405 {
-            assert!(answer.headers.contains_key("allow"), "{method} {path}: 405 without Allow");
+            assert!(
+                answer.headers.contains_key("allow"),
+                "{method} {path}: 405 without Allow"
+            );
         }
     }
-    assert!(env.ledger_keys().await.is_empty(), "bad input must write nothing");
+    assert!(
+        env.ledger_keys().await.is_empty(),
+        "bad input must write nothing"
+    );
 }
 
 #[tokio::test]
@@ -314,39 +593,70 @@ async fn listing_is_newest_first_and_paginated() {
     for _ in 0..3 {
         ids.push(create(&env, "acme").await);
         env.clock.advance(Duration::minutes(1));
-        let r = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+        let r = env
+            .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+            .await;
         assert_eq!(r.status, 200);
     }
     create(&env, "someone-else").await;
-    let page1 = env.call("GET", "/v1/workspaces/acme/deletions?limit=2", None, &[]).await;
+    let page1 = env
+        .call("GET", "/v1/workspaces/acme/deletions?limit=2", None, &[])
+        .await;
     assert_eq!(page1.status, 200);
-    let got: Vec<RequestId> = page1.body["items"].as_array().unwrap().iter().map(id_of).collect();
+    let got: Vec<RequestId> = page1.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
     assert_eq!(got, vec![ids[2].clone(), ids[1].clone()]);
     let cursor = page1.body["next_cursor"].as_str().expect("a next cursor");
     let page2 = env
-        .call("GET", &format!("/v1/workspaces/acme/deletions?limit=2&cursor={cursor}"), None, &[])
+        .call(
+            "GET",
+            &format!("/v1/workspaces/acme/deletions?limit=2&cursor={cursor}"),
+            None,
+            &[],
+        )
         .await;
-    let got: Vec<RequestId> = page2.body["items"].as_array().unwrap().iter().map(id_of).collect();
+    let got: Vec<RequestId> = page2.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
     assert_eq!(got, vec![ids[0].clone()]);
     // A cursor of one workspace's listing is refused on another's.
-    env.call("GET", &format!("/v1/workspaces/someone-else/deletions?cursor={cursor}"), None, &[])
-        .await
-        .problem(400);
+    env.call(
+        "GET",
+        &format!("/v1/workspaces/someone-else/deletions?cursor={cursor}"),
+        None,
+        &[],
+    )
+    .await
+    .problem(400);
 }
 
 #[tokio::test]
 async fn idempotency_key_replays_and_refuses_reuse_elsewhere() {
     let env = env(Versioning::None).await;
     let key = [("idempotency-key", "order-7")];
-    let first = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
+    let first = env
+        .call("POST", "/v1/workspaces/acme/deletion", None, &key)
+        .await;
     assert_eq!(first.status, 202);
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
     // The same key replays the same (now revoked) request, not a new one.
-    let replay = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
+    let replay = env
+        .call("POST", "/v1/workspaces/acme/deletion", None, &key)
+        .await;
     assert_eq!(replay.status, 200);
     assert_eq!(id_of(&replay.body), id_of(&first.body));
     assert_eq!(replay.body["status"], "REVOKED");
-    let elsewhere = env.call("POST", "/v1/workspaces/other/deletion", None, &key).await;
+    let elsewhere = env
+        .call("POST", "/v1/workspaces/other/deletion", None, &key)
+        .await;
     elsewhere.problem(422);
 }
 
@@ -371,8 +681,18 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
         event_name: "INSERT".into(),
         dynamodb: StreamData {
             keys: [
-                ("pk".to_owned(), AttributeValue { s: Some(format!("REQ#{id}")) }),
-                ("sk".to_owned(), AttributeValue { s: Some("REQ".into()) }),
+                (
+                    "pk".to_owned(),
+                    AttributeValue {
+                        s: Some(format!("REQ#{id}")),
+                    },
+                ),
+                (
+                    "sk".to_owned(),
+                    AttributeValue {
+                        s: Some("REQ".into()),
+                    },
+                ),
             ]
             .into_iter()
             .collect(),
@@ -380,14 +700,31 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
         },
     };
     // The same INSERT delivered twice arms one timer.
-    let event = StreamEvent { records: vec![record(&id, "1"), record(&id, "1")] };
-    assert!(env.stack.grace_timer.handle(event.clone()).await.batch_item_failures.is_empty());
+    let event = StreamEvent {
+        records: vec![record(&id, "1"), record(&id, "1")],
+    };
+    assert!(env
+        .stack
+        .grace_timer
+        .handle(event.clone())
+        .await
+        .batch_item_failures
+        .is_empty());
     assert!(env.stack.schedules.armed_at(&id).await.unwrap().is_some());
     // After a revoke, a stale replay of the INSERT must not re-arm it.
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
     env.stack.grace_timer.handle(event).await;
     assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None);
     // Records of other items, and of unknown requests, are harmless.
-    let stray = StreamEvent { records: vec![record(&RequestId::new(), "2")] };
-    assert!(env.stack.grace_timer.handle(stray).await.batch_item_failures.is_empty());
+    let stray = StreamEvent {
+        records: vec![record(&RequestId::new(), "2")],
+    };
+    assert!(env
+        .stack
+        .grace_timer
+        .handle(stray)
+        .await
+        .batch_item_failures
+        .is_empty());
 }

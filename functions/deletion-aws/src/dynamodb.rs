@@ -132,7 +132,12 @@ fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, LedgerError> {
+fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: Option<Item>,
+) -> Result<TransactWriteItem, LedgerError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -199,8 +204,14 @@ impl DynamoLedger {
 
 #[async_trait]
 impl Ledger for DynamoLedger {
-    async fn insert(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
-        let now = request.created_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    async fn insert(
+        &self,
+        request: &DeletionRequest,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), LedgerError> {
+        let now = request
+            .created_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true);
         let absent = "attribute_not_exists(pk)";
         let mut items = vec![
             put(&self.table, request_item(request)?, absent, None)?,
@@ -307,20 +318,27 @@ impl Ledger for DynamoLedger {
 
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
         match self.holder(lock_pk(scope), "LOCK").await? {
-            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
-                key: lock_pk(scope),
-                reason: e.to_string(),
-            }),
+            Some(id) => RequestId::parse(&id)
+                .map(Some)
+                .map_err(|e| LedgerError::Corrupt {
+                    key: lock_pk(scope),
+                    reason: e.to_string(),
+                }),
             None => Ok(None),
         }
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<RequestId>, LedgerError> {
         match self.holder(idem_pk(key), "IDEM").await? {
-            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
-                key: idem_pk(key),
-                reason: e.to_string(),
-            }),
+            Some(id) => RequestId::parse(&id)
+                .map(Some)
+                .map_err(|e| LedgerError::Corrupt {
+                    key: idem_pk(key),
+                    reason: e.to_string(),
+                }),
             None => Ok(None),
         }
     }
@@ -349,7 +367,11 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
-        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let items = out
+            .items()
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
         let next = out.last_evaluated_key().map(encode_cursor).transpose()?;
         Ok(RequestPage { items, next })
     }
@@ -367,7 +389,8 @@ impl Ledger for DynamoLedger {
             match result {
                 Ok(_) => {}
                 // Planned already (by an earlier attempt): keep its checkpoint.
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
+                Err(SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() => {}
                 Err(e) => return Err(unavailable(&e)),
             }
         }
@@ -426,7 +449,8 @@ fn decode_cursor(cursor: &str, gsi1pk: &str) -> Result<Item, LedgerError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| LedgerError::InvalidCursor)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
     let mut item = Item::new();
     for name in CURSOR_KEYS {
         let v = value

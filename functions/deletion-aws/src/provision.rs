@@ -32,14 +32,25 @@ fn attr(name: &str) -> Result<AttributeDefinition, ProvisionError> {
 
 /// Creates the ledger table (stream on) unless it exists.
 pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), ProvisionError> {
-    if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
+    if clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     let index = GlobalSecondaryIndex::builder()
         .index_name(INDEX_BY_WORKSPACE)
         .key_schema(key("gsi1pk", KeyType::Hash)?)
         .key_schema(key("gsi1sk", KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .map_err(|e| describe(&e))?;
     let stream = StreamSpecification::builder()
@@ -67,8 +78,19 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
 }
 
 /// Creates a bucket (with versioning if asked) unless it exists.
-pub async fn create_bucket(clients: &Clients, bucket: &str, versioned: bool) -> Result<(), ProvisionError> {
-    if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
+pub async fn create_bucket(
+    clients: &Clients,
+    bucket: &str,
+    versioned: bool,
+) -> Result<(), ProvisionError> {
+    if clients
+        .s3
+        .head_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .is_err()
+    {
         clients
             .s3
             .create_bucket()
@@ -97,7 +119,14 @@ pub async fn create_bucket(clients: &Clients, bucket: &str, versioned: bool) -> 
 /// Creates the schedule group unless it exists (moto answers 500 to a
 /// CreateSchedule into a missing group).
 pub async fn create_schedule_group(clients: &Clients, group: &str) -> Result<(), ProvisionError> {
-    if clients.scheduler.get_schedule_group().name(group).send().await.is_ok() {
+    if clients
+        .scheduler
+        .get_schedule_group()
+        .name(group)
+        .send()
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     clients
@@ -110,7 +139,12 @@ pub async fn create_schedule_group(clients: &Clients, group: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn put_object(clients: &Clients, bucket: &str, key: &str, body: &[u8]) -> Result<(), ProvisionError> {
+pub async fn put_object(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(), ProvisionError> {
     clients
         .s3
         .put_object()
@@ -138,7 +172,11 @@ pub async fn delete_key(clients: &Clients, bucket: &str, key: &str) -> Result<()
 }
 
 /// Starts a multipart upload and leaves it unfinished.
-pub async fn start_upload(clients: &Clients, bucket: &str, key: &str) -> Result<String, ProvisionError> {
+pub async fn start_upload(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+) -> Result<String, ProvisionError> {
     let out = clients
         .s3
         .create_multipart_upload()
@@ -147,7 +185,9 @@ pub async fn start_upload(clients: &Clients, bucket: &str, key: &str) -> Result<
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    out.upload_id().map(str::to_owned).ok_or_else(|| "no upload id".to_owned())
+    out.upload_id()
+        .map(str::to_owned)
+        .ok_or_else(|| "no upload id".to_owned())
 }
 
 /// Everything under a prefix: versions, delete markers and uploads.
@@ -166,7 +206,11 @@ impl Inventory {
 }
 
 /// Lists everything under `prefix` (all pages), versions included.
-pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<Inventory, ProvisionError> {
+pub async fn inventory(
+    clients: &Clients,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Inventory, ProvisionError> {
     let mut inv = Inventory::default();
     let mut key_marker = None;
     let mut version_marker = None;
@@ -181,9 +225,16 @@ pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        inv.versions.extend(out.versions().iter().filter_map(|v| v.key().map(str::to_owned)));
-        inv.delete_markers
-            .extend(out.delete_markers().iter().filter_map(|v| v.key().map(str::to_owned)));
+        inv.versions.extend(
+            out.versions()
+                .iter()
+                .filter_map(|v| v.key().map(str::to_owned)),
+        );
+        inv.delete_markers.extend(
+            out.delete_markers()
+                .iter()
+                .filter_map(|v| v.key().map(str::to_owned)),
+        );
         if !out.is_truncated().unwrap_or(false) {
             break;
         }
@@ -198,13 +249,20 @@ pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<
         .send()
         .await
         .map_err(|e| describe(&e))?;
-    inv.uploads = uploads.uploads().iter().filter_map(|u| u.key().map(str::to_owned)).collect();
+    inv.uploads = uploads
+        .uploads()
+        .iter()
+        .filter_map(|u| u.key().map(str::to_owned))
+        .collect();
     Ok(inv)
 }
 
 /// The keys (`pk`, `sk`) of every item in a table, for tests that assert
 /// what was (not) written.
-pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, String)>, ProvisionError> {
+pub async fn scan_keys(
+    clients: &Clients,
+    table: &str,
+) -> Result<Vec<(String, String)>, ProvisionError> {
     let mut keys = Vec::new();
     let mut start = None;
     loop {
@@ -218,7 +276,12 @@ pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, St
             .await
             .map_err(|e| describe(&e))?;
         for item in out.items() {
-            let get = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let get = |n: &str| {
+                item.get(n)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
             keys.push((get("pk"), get("sk")));
         }
         start = out.last_evaluated_key;

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
-use deletion_core::ports::{DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
+use deletion_core::ports::{
+    DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage,
+};
 use deletion_core::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +31,10 @@ pub struct S3Store {
 #[serde(tag = "t")]
 enum Cursor {
     #[serde(rename = "v")]
-    Versions { key: String, version: Option<String> },
+    Versions {
+        key: String,
+        version: Option<String>,
+    },
     #[serde(rename = "o")]
     Objects { token: String },
     #[serde(rename = "u")]
@@ -38,7 +43,10 @@ enum Cursor {
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
     cursor
-        .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}"))))
+        .map(|c| {
+            serde_json::from_str(c)
+                .map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}")))
+        })
         .transpose()
 }
 
@@ -68,7 +76,12 @@ impl S3Store {
     }
 
     async fn ever_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
-        if let Some(v) = self.versioned.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
+        if let Some(v) = self
+            .versioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bucket)
+        {
             return Ok(*v);
         }
         let out = self
@@ -90,7 +103,13 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
-    async fn list_page(&self, bucket: &str, prefix: &str, cursor: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError> {
         let cursor = parse_cursor(cursor)?;
         if !self.ever_versioned(bucket).await? {
             let token = match cursor {
@@ -120,7 +139,9 @@ impl ObjectStore for S3Store {
                 })
                 .collect();
             let next = match (out.is_truncated(), out.next_continuation_token()) {
-                (Some(true), Some(token)) => Some(to_cursor(&Cursor::Objects { token: token.to_owned() })),
+                (Some(true), Some(token)) => Some(to_cursor(&Cursor::Objects {
+                    token: token.to_owned(),
+                })),
                 _ => None,
             };
             return Ok(EntryPage { entries, next });
@@ -176,7 +197,11 @@ impl ObjectStore for S3Store {
         Ok(EntryPage { entries, next })
     }
 
-    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        entries: &[Entry],
+    ) -> Result<Vec<DeleteFailure>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,7 +242,12 @@ impl ObjectStore for S3Store {
             .collect())
     }
 
-    async fn list_uploads(&self, bucket: &str, prefix: &str, cursor: Option<&str>) -> Result<UploadPage, StoreError> {
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<UploadPage, StoreError> {
         let (key_marker, upload_marker) = match parse_cursor(cursor)? {
             Some(Cursor::Uploads { key, upload }) => (Some(key), upload),
             _ => (None, None),

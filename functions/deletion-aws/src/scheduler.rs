@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_scheduler::error::SdkError;
-use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+};
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use deletion_core::ids::RequestId;
@@ -58,7 +60,12 @@ pub struct DueSchedule {
 }
 
 impl SchedulerTimers {
-    pub fn new(client: Client, group: impl Into<String>, target_arn: impl Into<String>, role_arn: impl Into<String>) -> Self {
+    pub fn new(
+        client: Client,
+        group: impl Into<String>,
+        target_arn: impl Into<String>,
+        role_arn: impl Into<String>,
+    ) -> Self {
         SchedulerTimers {
             client,
             group: group.into(),
@@ -69,7 +76,14 @@ impl SchedulerTimers {
 
     /// The `at()` time of a request's schedule, if one exists.
     pub async fn armed_at(&self, id: &RequestId) -> Result<Option<DateTime<Utc>>, TimerError> {
-        match self.client.get_schedule().group_name(&self.group).name(schedule_name(id)).send().await {
+        match self
+            .client
+            .get_schedule()
+            .group_name(&self.group)
+            .name(schedule_name(id))
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.schedule_expression().and_then(parse_at)),
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
             Err(e) => Err(TimerError::Unavailable(describe(&e))),
@@ -92,17 +106,32 @@ impl SchedulerTimers {
                 .map_err(|e| TimerError::Unavailable(describe(&e)))?;
             for summary in out.schedules() {
                 let Some(name) = summary.name() else { continue };
-                let got = match self.client.get_schedule().group_name(&self.group).name(name).send().await {
+                let got = match self
+                    .client
+                    .get_schedule()
+                    .group_name(&self.group)
+                    .name(name)
+                    .send()
+                    .await
+                {
                     Ok(got) => got,
-                    Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => continue,
+                    Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+                        continue
+                    }
                     Err(e) => return Err(TimerError::Unavailable(describe(&e))),
                 };
-                let Some(at) = got.schedule_expression().and_then(parse_at) else { continue };
+                let Some(at) = got.schedule_expression().and_then(parse_at) else {
+                    continue;
+                };
                 if at <= now {
                     due.push(DueSchedule {
                         name: name.to_owned(),
                         at,
-                        input: got.target().and_then(|t| t.input()).unwrap_or("{}").to_owned(),
+                        input: got
+                            .target()
+                            .and_then(|t| t.input())
+                            .unwrap_or("{}")
+                            .to_owned(),
                     });
                 }
             }
@@ -117,7 +146,14 @@ impl SchedulerTimers {
 
     /// Removes a fired schedule, as `ActionAfterCompletion: DELETE` does.
     pub async fn delete_by_name(&self, name: &str) -> Result<(), TimerError> {
-        match self.client.delete_schedule().group_name(&self.group).name(name).send().await {
+        match self
+            .client
+            .delete_schedule()
+            .group_name(&self.group)
+            .name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(()),
             Err(e) => Err(TimerError::Unavailable(describe(&e))),
@@ -173,9 +209,13 @@ mod tests {
 
     #[test]
     fn at_rounds_up_and_round_trips() {
-        let t = DateTime::parse_from_rfc3339("2026-11-27T15:40:00.250Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-27T15:40:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(at_expression(t), "at(2026-11-27T15:40:01)");
-        let whole = DateTime::parse_from_rfc3339("2026-11-27T15:40:00Z").unwrap().with_timezone(&Utc);
+        let whole = DateTime::parse_from_rfc3339("2026-11-27T15:40:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(at_expression(whole), "at(2026-11-27T15:40:00)");
         assert_eq!(parse_at(&at_expression(whole)), Some(whole));
         assert_eq!(parse_at("rate(5 minutes)"), None);

@@ -79,7 +79,12 @@ impl StreamFeed {
             .map_err(|e| FeedError::Unavailable(describe(&e)))?;
         let shard_ids: Vec<String> = description
             .stream_description()
-            .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_owned)).collect())
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         for shard in shard_ids {
             if self.iterators.contains_key(&shard) {
@@ -98,7 +103,9 @@ impl StreamFeed {
         }
         let mut changed = Vec::new();
         for iterator in self.iterators.values_mut() {
-            let Some(current) = iterator.clone() else { continue };
+            let Some(current) = iterator.clone() else {
+                continue;
+            };
             let out = self
                 .streams
                 .get_records()
@@ -107,7 +114,9 @@ impl StreamFeed {
                 .await
                 .map_err(|e| FeedError::Unavailable(describe(&e)))?;
             for record in out.records() {
-                let Some(data) = record.dynamodb() else { continue };
+                let Some(data) = record.dynamodb() else {
+                    continue;
+                };
                 let key = |name: &str| {
                     data.keys()
                         .and_then(|k| k.get(name))
@@ -117,7 +126,10 @@ impl StreamFeed {
                 };
                 changed.push(ChangedKey {
                     event_id: record.event_id().unwrap_or_default().to_owned(),
-                    event_name: record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                    event_name: record
+                        .event_name()
+                        .map(|n| n.as_str().to_owned())
+                        .unwrap_or_default(),
                     pk: key("pk"),
                     sk: key("sk"),
                 });

@@ -21,10 +21,7 @@ pub enum InputError {
     #[error("invalid body: {0}")]
     InvalidBody(String),
     #[error("invalid query parameter {param}: {reason}")]
-    InvalidQuery {
-        param: &'static str,
-        reason: String,
-    },
+    InvalidQuery { param: &'static str, reason: String },
 }
 
 /// Errors of the ledger port. Adapters map their SDK errors onto these.

@@ -186,10 +186,24 @@ mod tests {
     #[test]
     fn refuses_path_tricks_and_odd_characters() {
         for bad in [
-            "", "..", "a/b", "acme/", "../acme", "-acme", "_acme", "acme corp", "acme%2F", "ac.me",
-            "åcme", "acme\n", &"x".repeat(65),
+            "",
+            "..",
+            "a/b",
+            "acme/",
+            "../acme",
+            "-acme",
+            "_acme",
+            "acme corp",
+            "acme%2F",
+            "ac.me",
+            "åcme",
+            "acme\n",
+            &"x".repeat(65),
         ] {
-            assert!(WorkspaceId::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                WorkspaceId::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

@@ -35,7 +35,7 @@ impl Default for Periods {
 pub enum Claim {
     /// The worker now holds the request (to write with `expected_version`).
     Granted {
-        next: DeletionRequest,
+        next: Box<DeletionRequest>,
         resumed: bool,
     },
     /// The grace has not ended yet: nothing to do.
@@ -120,7 +120,13 @@ impl DeletionRequest {
     ///
     /// `retry` is set by the sweep to restart a `FAILED` request; a plain
     /// timer delivery never restarts one.
-    pub fn claim(&self, now: DateTime<Utc>, owner: &str, lease_for: Duration, retry: bool) -> Claim {
+    pub fn claim(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_for: Duration,
+        retry: bool,
+    ) -> Claim {
         let lease = Lease {
             owner: owner.to_owned(),
             until: now + lease_for,
@@ -135,19 +141,21 @@ impl DeletionRequest {
                 next.purge_started_at = Some(now);
                 next.attempts = 1;
                 Claim::Granted {
-                    next,
+                    next: Box::new(next),
                     resumed: false,
                 }
             }
             Status::Purging | Status::Verifying => match &self.lease {
-                Some(held) if held.until > now => Claim::Busy { lease: held.clone() },
+                Some(held) if held.until > now => Claim::Busy {
+                    lease: held.clone(),
+                },
                 _ => {
                     let mut next = self.clone();
                     next.version += 1;
                     next.lease = Some(lease);
                     next.attempts += 1;
                     Claim::Granted {
-                        next,
+                        next: Box::new(next),
                         resumed: true,
                     }
                 }
@@ -159,7 +167,7 @@ impl DeletionRequest {
                 next.attempts += 1;
                 next.failure = None;
                 Claim::Granted {
-                    next,
+                    next: Box::new(next),
                     resumed: true,
                 }
             }
@@ -168,7 +176,11 @@ impl DeletionRequest {
     }
 
     /// `PURGING → VERIFYING`, by the lease holder.
-    pub fn begin_verification(&self, now: DateTime<Utc>, owner: &str) -> Result<Self, ServiceError> {
+    pub fn begin_verification(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+    ) -> Result<Self, ServiceError> {
         match self.status {
             Status::Purging if self.holds_lease(owner) => {
                 Ok(self.advance(Status::Verifying, now, owner, None))
@@ -182,7 +194,12 @@ impl DeletionRequest {
     }
 
     /// `VERIFYING → COMPLETED` with the receipt, by the lease holder.
-    pub fn complete(&self, now: DateTime<Utc>, owner: &str, receipt: Receipt) -> Result<Self, ServiceError> {
+    pub fn complete(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        receipt: Receipt,
+    ) -> Result<Self, ServiceError> {
         match self.status {
             Status::Verifying if self.holds_lease(owner) => {
                 let mut next = self.advance(Status::Completed, now, owner, None);
@@ -198,7 +215,12 @@ impl DeletionRequest {
     }
 
     /// `PURGING | VERIFYING → FAILED` with the reason, by the lease holder.
-    pub fn fail(&self, now: DateTime<Utc>, owner: &str, reason: &str) -> Result<Self, ServiceError> {
+    pub fn fail(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        reason: &str,
+    ) -> Result<Self, ServiceError> {
         match self.status {
             Status::Purging | Status::Verifying if self.holds_lease(owner) => {
                 let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));

@@ -195,7 +195,11 @@ impl Clock for ManualClock {
 
 #[async_trait]
 impl<T: Ledger + ?Sized> Ledger for Arc<T> {
-    async fn insert(&self, r: &DeletionRequest, k: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+    async fn insert(
+        &self,
+        r: &DeletionRequest,
+        k: Option<&IdempotencyKey>,
+    ) -> Result<(), LedgerError> {
         (**self).insert(r, k).await
     }
     async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
@@ -207,7 +211,10 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
         (**self).active_for(scope).await
     }
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<RequestId>, LedgerError> {
         (**self).by_idempotency_key(key).await
     }
     async fn list_for_workspace(

@@ -41,15 +41,21 @@ impl Default for PurgeConfig {
 /// What a purge invocation ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurgeOutcome {
-    Completed { receipt: Box<Receipt> },
+    Completed {
+        receipt: Box<Receipt>,
+    },
     /// The purge stopped; the request is `FAILED` with this reason.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     NotFound,
     NotDue,
     /// Another worker holds the request.
     Busy,
     /// Nothing to do: the request is already in this state.
-    Settled { status: Status },
+    Settled {
+        status: Status,
+    },
     /// This worker lost its lease to another one and stopped.
     LostLease,
 }
@@ -97,7 +103,12 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
     }
 
     /// Runs (or resumes) the purge of a request as worker `owner`.
-    pub async fn run(&self, id: &RequestId, owner: &str, retry: bool) -> Result<PurgeOutcome, ServiceError> {
+    pub async fn run(
+        &self,
+        id: &RequestId,
+        owner: &str,
+        retry: bool,
+    ) -> Result<PurgeOutcome, ServiceError> {
         let mut request = match self.claim(id, owner, retry).await? {
             Ok(request) => request,
             Err(outcome) => return Ok(outcome),
@@ -109,8 +120,12 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                 Ok(shard) => done.push(shard),
                 Err(ShardError::LostLease) => return Ok(PurgeOutcome::LostLease),
                 Err(ShardError::Ledger(e)) => return Err(e.into()),
-                Err(ShardError::Store(e)) => return self.fail(&request, owner, &e.to_string()).await,
-                Err(ShardError::Refused(reason)) => return self.fail(&request, owner, &reason).await,
+                Err(ShardError::Store(e)) => {
+                    return self.fail(&request, owner, &e.to_string()).await
+                }
+                Err(ShardError::Refused(reason)) => {
+                    return self.fail(&request, owner, &reason).await
+                }
             }
         }
         if request.status == Status::Purging {
@@ -141,7 +156,11 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 return self
-                    .fail(&request, owner, &format!("verification found data left under {where_}"))
+                    .fail(
+                        &request,
+                        owner,
+                        &format!("verification found data left under {where_}"),
+                    )
                     .await;
             }
             Err(e) => return self.fail(&request, owner, &e.to_string()).await,
@@ -173,7 +192,7 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                 Claim::Granted { next, resumed } => match self.ledger.update(&next).await {
                     Ok(()) => {
                         info!(request_id = %id, resumed, "purge claimed");
-                        return Ok(Ok(next));
+                        return Ok(Ok(*next));
                     }
                     Err(LedgerError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
@@ -226,7 +245,10 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
     async fn purge_shard(&self, mut shard: Shard) -> Result<Shard, ShardError> {
         // Uploads first: an upload completed later would leave an object behind.
         while !shard.done && !shard.uploads_done {
-            let page = self.store.list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref()).await?;
+            let page = self
+                .store
+                .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
+                .await?;
             let mut next = shard.clone();
             for upload in &page.uploads {
                 ensure_in_prefix(&shard, &upload.key)?;
@@ -242,7 +264,12 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
         while !shard.done {
             let page = self
                 .store
-                .list_page(&shard.bucket, &shard.prefix, shard.cursor.as_deref(), self.config.page_size)
+                .list_page(
+                    &shard.bucket,
+                    &shard.prefix,
+                    shard.cursor.as_deref(),
+                    self.config.page_size,
+                )
                 .await?;
             for entry in &page.entries {
                 ensure_in_prefix(&shard, &entry.key)?;
@@ -277,7 +304,12 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                 failures.extend(self.store.delete_batch(bucket, chunk).await?);
             }
             if !failures.is_empty() {
-                warn!(bucket, refused = failures.len(), attempt, "DeleteObjects refused keys");
+                warn!(
+                    bucket,
+                    refused = failures.len(),
+                    attempt,
+                    "DeleteObjects refused keys"
+                );
             }
             pending.retain(|e| {
                 failures
@@ -315,8 +347,14 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
     async fn verify(&self, shards: &[Shard]) -> Result<Vec<u32>, StoreError> {
         let mut leftovers = Vec::new();
         for shard in shards {
-            let page = self.store.list_page(&shard.bucket, &shard.prefix, None, 1).await?;
-            let uploads = self.store.list_uploads(&shard.bucket, &shard.prefix, None).await?;
+            let page = self
+                .store
+                .list_page(&shard.bucket, &shard.prefix, None, 1)
+                .await?;
+            let uploads = self
+                .store
+                .list_uploads(&shard.bucket, &shard.prefix, None)
+                .await?;
             if !page.entries.is_empty() || !uploads.uploads.is_empty() {
                 warn!(bucket = %shard.bucket, prefix = %shard.prefix, "verification found data left");
                 leftovers.push(shard.index);
@@ -355,7 +393,12 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
         }
     }
 
-    async fn fail(&self, request: &DeletionRequest, owner: &str, reason: &str) -> Result<PurgeOutcome, ServiceError> {
+    async fn fail(
+        &self,
+        request: &DeletionRequest,
+        owner: &str,
+        reason: &str,
+    ) -> Result<PurgeOutcome, ServiceError> {
         warn!(request_id = %request.id, reason, "purge failed");
         // Re-read: the shard checkpoints did not touch the request item.
         let current = self

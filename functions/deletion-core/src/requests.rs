@@ -54,7 +54,11 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
     }
 
     /// Returns the request an idempotency key names, if it was for `scope`.
-    async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
+    async fn replay(
+        &self,
+        key: &IdempotencyKey,
+        scope: &Scope,
+    ) -> Result<Option<DeletionRequest>, ServiceError> {
         let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
             return Ok(None);
         };
@@ -80,12 +84,26 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         for _ in 0..MAX_RACES {
             if let Some(key) = idempotency_key {
                 if let Some(request) = self.replay(key, &scope).await? {
-                    return Ok(Created { request, created: false });
+                    return Ok(Created {
+                        request,
+                        created: false,
+                    });
                 }
             }
-            let request = DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
+            let request = DeletionRequest::new(
+                scope.clone(),
+                actor,
+                reason.clone(),
+                self.clock.now(),
+                self.periods,
+            );
             match self.ledger.insert(&request, idempotency_key).await {
-                Ok(()) => return Ok(Created { request, created: true }),
+                Ok(()) => {
+                    return Ok(Created {
+                        request,
+                        created: true,
+                    })
+                }
                 Err(LedgerError::ScopeBusy { holder, .. }) => {
                     let holder = RequestId::parse(&holder).map_err(|e| LedgerError::Corrupt {
                         key: scope.lock_key(),
@@ -94,7 +112,10 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
                     // The holder may have just finished: then try again.
                     if let Some(request) = self.ledger.get(&holder).await? {
                         if !request.status.is_terminal() {
-                            return Ok(Created { request, created: false });
+                            return Ok(Created {
+                                request,
+                                created: false,
+                            });
                         }
                     }
                 }
@@ -109,15 +130,25 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
     }
 
     /// Revokes the active deletion of `scope`, if it is still in grace.
-    pub async fn revoke(&self, scope: &Scope, actor: &str) -> Result<DeletionRequest, ServiceError> {
+    pub async fn revoke(
+        &self,
+        scope: &Scope,
+        actor: &str,
+    ) -> Result<DeletionRequest, ServiceError> {
         let Some(id) = self.ledger.active_for(scope).await? else {
-            return Err(ServiceError::NothingPending(scope.lock_key().replace('#', " ")));
+            return Err(ServiceError::NothingPending(
+                scope.lock_key().replace('#', " "),
+            ));
         };
         self.revoke_by_id(&id, actor).await
     }
 
     /// Revokes a request by id, if it is still in grace.
-    pub async fn revoke_by_id(&self, id: &RequestId, actor: &str) -> Result<DeletionRequest, ServiceError> {
+    pub async fn revoke_by_id(
+        &self,
+        id: &RequestId,
+        actor: &str,
+    ) -> Result<DeletionRequest, ServiceError> {
         for _ in 0..MAX_RACES {
             let current = self.fetch(id).await?;
             let next = current.revoke(self.clock.now(), actor)?;
@@ -147,6 +178,9 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, ServiceError> {
-        Ok(self.ledger.list_for_workspace(workspace, limit, cursor).await?)
+        Ok(self
+            .ledger
+            .list_for_workspace(workspace, limit, cursor)
+            .await?)
     }
 }

@@ -91,7 +91,10 @@ impl<L: Ledger, T: Timers> GraceTimer<L, T> {
         let mut by_request: BTreeMap<RequestId, Vec<String>> = BTreeMap::new();
         for record in &event.records {
             match record.request_id() {
-                Some(id) => by_request.entry(id).or_default().push(record.dynamodb.sequence_number.clone()),
+                Some(id) => by_request
+                    .entry(id)
+                    .or_default()
+                    .push(record.dynamodb.sequence_number.clone()),
                 None => info!(event_id = %record.event_id, "record is not a request item; ignored"),
             }
         }
@@ -101,7 +104,11 @@ impl<L: Ledger, T: Timers> GraceTimer<L, T> {
                 Ok(action) => info!(request_id = %id, ?action, "timer reconciled"),
                 Err(e) => {
                     warn!(request_id = %id, error = %e, "timer not reconciled; the records will be delivered again");
-                    failures.extend(sequence_numbers.into_iter().map(|s| ItemFailure { item_identifier: s }));
+                    failures.extend(
+                        sequence_numbers
+                            .into_iter()
+                            .map(|s| ItemFailure { item_identifier: s }),
+                    );
                 }
             }
         }

@@ -18,8 +18,10 @@ async fn main() -> Result<(), Error> {
         SchedulerTimers::new(clients.scheduler.clone(), group, target, role),
     );
     let timer = &timer;
-    run(service_fn(move |event: LambdaEvent<StreamEvent>| async move {
-        Ok::<_, Error>(timer.handle(event.payload).await)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<StreamEvent>| async move {
+            Ok::<_, Error>(timer.handle(event.payload).await)
+        },
+    ))
     .await
 }

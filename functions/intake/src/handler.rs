@@ -64,9 +64,10 @@ fn route(path: &str) -> Option<Route<'_>> {
 fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -101,7 +102,10 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             "The body is too large",
-            format!("the body has {} bytes; at most {MAX_BODY_BYTES} are accepted", bytes.len()),
+            format!(
+                "the body has {} bytes; at most {MAX_BODY_BYTES} are accepted",
+                bytes.len()
+            ),
         ));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -121,11 +125,15 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
             format!("send Content-Type: application/json (got {content_type:?})"),
         ));
     }
-    let invalid = |e: serde_json::Error| Problem::bad_request(format!("the body is not a valid deletion request: {e}"));
+    let invalid = |e: serde_json::Error| {
+        Problem::bad_request(format!("the body is not a valid deletion request: {e}"))
+    };
     let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
     // serde would read a struct from an array too: only an object is a request.
     if !value.is_object() {
-        return Err(Problem::bad_request("the body must be a JSON object such as {\"reason\": \"...\"}"));
+        return Err(Problem::bad_request(
+            "the body must be a JSON object such as {\"reason\": \"...\"}",
+        ));
     }
     let body: CreateBody = serde_json::from_value(value).map_err(invalid)?;
     match body.reason {
@@ -133,9 +141,9 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
             "reason has {} characters; at most {MAX_REASON_CHARS} are accepted",
             r.chars().count()
         ))),
-        Some(r) if r.chars().any(char::is_control) => {
-            Err(Problem::bad_request("reason must not contain control characters"))
-        }
+        Some(r) if r.chars().any(char::is_control) => Err(Problem::bad_request(
+            "reason must not contain control characters",
+        )),
         other => Ok(other.filter(|r| !r.trim().is_empty())),
     }
 }
@@ -145,12 +153,16 @@ fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Problem> {
         None => Ok(None),
         Some(v) => {
             let s = v.to_str().map_err(|_| {
-                Problem::from(deletion_core::ServiceError::Input(InputError::InvalidHeader {
-                    header: "Idempotency-Key",
-                    reason: "must be visible ASCII",
-                }))
+                Problem::from(deletion_core::ServiceError::Input(
+                    InputError::InvalidHeader {
+                        header: "Idempotency-Key",
+                        reason: "must be visible ASCII",
+                    },
+                ))
             })?;
-            IdempotencyKey::parse(s).map(Some).map_err(|e| Problem::bad_request(e.to_string()))
+            IdempotencyKey::parse(s)
+                .map(Some)
+                .map_err(|e| Problem::bad_request(e.to_string()))
         }
     }
 }
@@ -180,7 +192,11 @@ fn page_params(req: &Request) -> Result<(u32, Option<String>), Problem> {
     let cursor = match query_param(req, "cursor") {
         None | Some("") => None,
         Some(c) if c.len() <= 1024 => Some(c.to_owned()),
-        Some(_) => return Err(Problem::bad_request("the cursor parameter is not one this API handed out")),
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "the cursor parameter is not one this API handed out",
+            ))
+        }
     };
     Ok((limit, cursor))
 }
@@ -211,7 +227,9 @@ impl<L: Ledger, C: Clock> Intake<L, C> {
         };
         match (route, req.method()) {
             (Route::WorkspaceDeletion(ws), &Method::POST) => self.create(req, workspace(ws)?).await,
-            (Route::WorkspaceDeletion(ws), &Method::DELETE) => self.revoke(req, workspace(ws)?).await,
+            (Route::WorkspaceDeletion(ws), &Method::DELETE) => {
+                self.revoke(req, workspace(ws)?).await
+            }
             (Route::WorkspaceDeletion(_), _) => Err(Problem::method_not_allowed("POST, DELETE")),
             (Route::WorkspaceDeletions(ws), &Method::GET) => self.list(req, workspace(ws)?).await,
             (Route::Deletion(id), &Method::GET) => {
@@ -219,15 +237,24 @@ impl<L: Ledger, C: Clock> Intake<L, C> {
                 let view = self.requests.get(&id).await?;
                 Ok(json_response(StatusCode::OK, views::view(&view)))
             }
-            (Route::WorkspaceDeletions(_) | Route::Deletion(_), _) => Err(Problem::method_not_allowed("GET")),
+            (Route::WorkspaceDeletions(_) | Route::Deletion(_), _) => {
+                Err(Problem::method_not_allowed("GET"))
+            }
         }
     }
 
-    async fn create(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
+    async fn create(
+        &self,
+        req: &Request,
+        workspace: WorkspaceId,
+    ) -> Result<Response<Body>, Problem> {
         let reason = parse_create_body(req)?;
         let key = idempotency_key(req)?;
         let scope = Scope::Workspace { workspace };
-        let created = self.requests.create(scope, &actor(req), reason, key.as_ref()).await?;
+        let created = self
+            .requests
+            .create(scope, &actor(req), reason, key.as_ref())
+            .await?;
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
@@ -235,13 +262,19 @@ impl<L: Ledger, C: Clock> Intake<L, C> {
         };
         let body = views::request(&created.request, None, self.requests.clock().now());
         let mut response = json_response(status, body);
-        if let Ok(location) = HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id)) {
+        if let Ok(location) =
+            HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id))
+        {
             response.headers_mut().insert(header::LOCATION, location);
         }
         Ok(response)
     }
 
-    async fn revoke(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
+    async fn revoke(
+        &self,
+        req: &Request,
+        workspace: WorkspaceId,
+    ) -> Result<Response<Body>, Problem> {
         let scope = Scope::Workspace { workspace };
         let revoked = self.requests.revoke(&scope, &actor(req)).await?;
         Ok(json_response(
@@ -252,9 +285,16 @@ impl<L: Ledger, C: Clock> Intake<L, C> {
 
     async fn list(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
-        let page = self.requests.list(&workspace, limit, cursor.as_deref()).await?;
+        let page = self
+            .requests
+            .list(&workspace, limit, cursor.as_deref())
+            .await?;
         let now = self.requests.clock().now();
-        let items: Vec<Value> = page.items.iter().map(|r| views::request(r, None, now)).collect();
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|r| views::request(r, None, now))
+            .collect();
         let next = page
             .next
             .as_ref()

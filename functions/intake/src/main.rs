@@ -12,7 +12,14 @@ async fn main() -> Result<(), Error> {
     let table = config::required("LEDGER_TABLE")?;
     let periods = config::periods_from_env()?;
     let clients = Clients::from_env().await;
-    let intake = Intake::new(Requests::new(DynamoLedger::new(clients.dynamodb, table), SystemClock, periods));
+    let intake = Intake::new(Requests::new(
+        DynamoLedger::new(clients.dynamodb, table),
+        SystemClock,
+        periods,
+    ));
     let intake = &intake;
-    run(service_fn(move |req: Request| async move { Ok::<_, Error>(intake.handle(req).await) })).await
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(intake.handle(req).await)
+    }))
+    .await
 }

@@ -21,7 +21,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Problem {
             status,
             kind,
@@ -32,7 +37,12 @@ impl Problem {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-request", "The request is not valid", detail)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "The request is not valid",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -75,7 +85,9 @@ impl From<ServiceError> for Problem {
         let detail = err.to_string();
         match err {
             ServiceError::Input(_) => Problem::bad_request(detail),
-            ServiceError::NotFound(_) | ServiceError::NothingPending(_) => Problem::not_found(detail),
+            ServiceError::NotFound(_) | ServiceError::NothingPending(_) => {
+                Problem::not_found(detail)
+            }
             ServiceError::AlreadyRevoked { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "already-revoked",
@@ -88,9 +100,12 @@ impl From<ServiceError> for Problem {
                 "The deletion is irreversible",
                 detail,
             ),
-            ServiceError::InvalidTransition { .. } => {
-                Problem::new(StatusCode::CONFLICT, "invalid-transition", "Not allowed in this state", detail)
-            }
+            ServiceError::InvalidTransition { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Not allowed in this state",
+                detail,
+            ),
             ServiceError::IdempotencyKeyReused { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",

@@ -44,7 +44,10 @@ pub fn request(r: &DeletionRequest, progress: Option<&Progress>, now: DateTime<U
         "links": {"self": format!("/v1/deletions/{}", r.id)},
     });
     if let (Some(p), Some(obj)) = (progress, v.as_object_mut()) {
-        obj.insert("progress".into(), serde_json::to_value(p).unwrap_or(Value::Null));
+        obj.insert(
+            "progress".into(),
+            serde_json::to_value(p).unwrap_or(Value::Null),
+        );
     }
     v
 }

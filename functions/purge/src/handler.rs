@@ -40,7 +40,11 @@ impl<L: Ledger, S: ObjectStore, C: Clock> PurgeHandler<L, S, C> {
     /// Runs the purge named by the event as worker `owner`. An event that
     /// names no valid request is answered, not retried; a dependency
     /// failure is an error, so the scheduler delivers the event again.
-    pub async fn handle(&self, event: PurgeEvent, owner: &str) -> Result<PurgeResult, ServiceError> {
+    pub async fn handle(
+        &self,
+        event: PurgeEvent,
+        owner: &str,
+    ) -> Result<PurgeResult, ServiceError> {
         let Ok(id) = RequestId::parse(&event.request_id) else {
             error!(request_id = %event.request_id, "purge event names no valid request id");
             return Ok(PurgeResult {

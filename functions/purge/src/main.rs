@@ -27,9 +27,11 @@ async fn main() -> Result<(), Error> {
     );
     let handler = PurgeHandler::new(purger);
     let handler = &handler;
-    run(service_fn(move |event: LambdaEvent<PurgeEvent>| async move {
-        let owner = format!("purge:{}", event.context.request_id);
-        Ok::<_, Error>(handler.handle(event.payload, &owner).await?)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<PurgeEvent>| async move {
+            let owner = format!("purge:{}", event.context.request_id);
+            Ok::<_, Error>(handler.handle(event.payload, &owner).await?)
+        },
+    ))
     .await
 }

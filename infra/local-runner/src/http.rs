@@ -27,7 +27,8 @@ async fn answer<C: Clock>(
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            let mut too_large = hyper::Response::new(Full::new(Bytes::from_static(b"payload too large")));
+            let mut too_large =
+                hyper::Response::new(Full::new(Bytes::from_static(b"payload too large")));
             *too_large.status_mut() = hyper::StatusCode::PAYLOAD_TOO_LARGE;
             return Ok(too_large);
         }
@@ -52,14 +53,20 @@ async fn answer<C: Clock>(
 }
 
 /// Serves until the process ends.
-pub async fn serve<C: Clock + 'static>(addr: SocketAddr, intake: Arc<Intake<DynamoLedger, C>>) -> std::io::Result<()> {
+pub async fn serve<C: Clock + 'static>(
+    addr: SocketAddr,
+    intake: Arc<Intake<DynamoLedger, C>>,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let intake = intake.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| answer(intake.clone(), req));
-            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %e, "connection closed");
             }
         });

@@ -78,7 +78,11 @@ impl<C: Clock + Clone> Stack<C> {
             LOCAL_PURGE_ARN,
             LOCAL_SCHEDULER_ROLE_ARN,
         );
-        let intake = std::sync::Arc::new(Intake::new(Requests::new(ledger.clone(), clock.clone(), settings.periods)));
+        let intake = std::sync::Arc::new(Intake::new(Requests::new(
+            ledger.clone(),
+            clock.clone(),
+            settings.periods,
+        )));
         let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone());
         let purge = PurgeHandler::new(Purger::new(
             ledger.clone(),
@@ -133,10 +137,11 @@ impl<C: Clock + Clone> Stack<C> {
     pub async fn fire_due(&self) -> Result<Vec<PurgeResult>, RunnerError> {
         let mut results = Vec::new();
         for due in self.schedules.due(self.clock.now()).await? {
-            let event: PurgeEvent = serde_json::from_str(&due.input).map_err(|e| RunnerError::BadScheduleInput {
-                name: due.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let event: PurgeEvent =
+                serde_json::from_str(&due.input).map_err(|e| RunnerError::BadScheduleInput {
+                    name: due.name.clone(),
+                    reason: e.to_string(),
+                })?;
             let owner = format!("local:{}", uuid_like(&due.name));
             let result = self.purge.handle(event, &owner).await?;
             tracing::info!(schedule = %due.name, outcome = %result.outcome, "schedule fired");
