@@ -138,10 +138,14 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
         .collect();
     assert_eq!(statuses, ["SCHEDULED", "REVOKED"]);
 
-    // Nothing is pending any more; a new request may be made.
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await
-        .problem(404);
+    // A second revoke hears that it was revoked already; a new request may be made.
+    let again = env
+        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
+    assert_eq!(
+        again.problem(409)["type"],
+        "urn:deletion-service:problem:already-revoked"
+    );
     let new = create(&env, "acme").await;
     assert_ne!(new, id);
 }
@@ -233,6 +237,15 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
             .filter(|k| *k == "acme")
             .count(),
         1
+    );
+
+    // Revoking a completed deletion is refused as irreversible.
+    let after = env
+        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
+    assert_eq!(
+        after.problem(409)["type"],
+        "urn:deletion-service:problem:irreversible"
     );
 
     // The fired schedule is gone and the scope is free again.
@@ -404,7 +417,13 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
     let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(20_000));
     let long_reason = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1001));
     // (method, path, body, headers, expected status)
-    type Case<'a> = (&'a str, String, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
+    type Case<'a> = (
+        &'a str,
+        String,
+        Option<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        u16,
+    );
     let cases: Vec<Case> = vec![
         (
             "POST",

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::{IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::Periods;
-use crate::model::{DeletionRequest, Progress, Scope};
+use crate::model::{DeletionRequest, Progress, Scope, Status};
 use crate::ports::{Clock, Ledger, RequestPage};
 
 /// How many times a write that lost a race is re-judged before giving up.
@@ -135,12 +135,30 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         scope: &Scope,
         actor: &str,
     ) -> Result<DeletionRequest, ServiceError> {
-        let Some(id) = self.ledger.active_for(scope).await? else {
-            return Err(ServiceError::NothingPending(
+        if let Some(id) = self.ledger.active_for(scope).await? {
+            return self.revoke_by_id(&id, actor).await;
+        }
+        // Nothing holds the scope: say what became of the latest request,
+        // so a revoke that comes too late hears "irreversible", not "none".
+        let latest = self
+            .ledger
+            .list_for_workspace(scope.workspace(), 20, None)
+            .await?
+            .items
+            .into_iter()
+            .find(|r| &r.scope == scope);
+        match latest {
+            Some(r) if r.status == Status::Revoked => Err(ServiceError::AlreadyRevoked {
+                id: r.id.to_string(),
+            }),
+            Some(r) => Err(ServiceError::Irreversible {
+                id: r.id.to_string(),
+                grace_ended_at: r.grace_ends_at.to_rfc3339(),
+            }),
+            None => Err(ServiceError::NothingPending(
                 scope.lock_key().replace('#', " "),
-            ));
-        };
-        self.revoke_by_id(&id, actor).await
+            )),
+        }
     }
 
     /// Revokes a request by id, if it is still in grace.
