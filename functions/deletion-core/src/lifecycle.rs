@@ -111,7 +111,9 @@ impl DeletionRequest {
             }),
             _ => Err(ServiceError::Irreversible {
                 id: self.id.to_string(),
-                grace_ended_at: self.grace_ends_at.to_rfc3339(),
+                grace_ended_at: self
+                    .grace_ends_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
         }
     }

@@ -153,7 +153,9 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
             }),
             Some(r) => Err(ServiceError::Irreversible {
                 id: r.id.to_string(),
-                grace_ended_at: r.grace_ends_at.to_rfc3339(),
+                grace_ended_at: r
+                    .grace_ends_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
             None => Err(ServiceError::NothingPending(
                 scope.lock_key().replace('#', " "),
