@@ -8,6 +8,7 @@
 //! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
+//! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
 //!
 //! Every write is conditional: a new item must not exist, a changed item
 //! must still have the version it was read at.
@@ -20,9 +21,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use chrono::SecondsFormat;
-use deletion_core::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope, Shard};
-use deletion_core::ports::{Ledger, RequestPage};
+use deletion_core::ports::{Directory, Ledger, Membership, RequestPage, Role};
 use deletion_core::LedgerError;
 
 use crate::describe;
@@ -78,7 +79,7 @@ fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
             "grace_ends_at".into(),
             s(r.grace_ends_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
         ),
-        ("gsi1pk".into(), s(format!("WS#{}", r.scope.workspace()))),
+        ("gsi1pk".into(), s(r.scope.listing_key())),
         (
             "gsi1sk".into(),
             s(format!(
@@ -343,13 +344,13 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn list_for_workspace(
+    async fn list(
         &self,
-        workspace: &WorkspaceId,
+        listing_key: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, LedgerError> {
-        let gsi1pk = format!("WS#{workspace}");
+        let gsi1pk = listing_key.to_owned();
         let start = match cursor {
             Some(c) => Some(decode_cursor(c, &gsi1pk)?),
             None => None,
@@ -465,4 +466,93 @@ fn decode_cursor(cursor: &str, gsi1pk: &str) -> Result<Item, LedgerError> {
         return Err(LedgerError::InvalidCursor);
     }
     Ok(item)
+}
+
+fn member_key(account: &AccountId, workspace: &WorkspaceId) -> (String, String) {
+    (format!("ACCOUNT#{account}"), format!("MEMBER#{workspace}"))
+}
+
+#[async_trait]
+impl Directory for DynamoLedger {
+    async fn put_member(
+        &self,
+        workspace: &WorkspaceId,
+        account: &AccountId,
+        role: Role,
+    ) -> Result<(), LedgerError> {
+        let (pk, sk) = member_key(account, workspace);
+        let role = match role {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("workspace", s(workspace.as_str()))
+            .item("role", s(role))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    async fn remove_member(
+        &self,
+        workspace: &WorkspaceId,
+        account: &AccountId,
+    ) -> Result<bool, LedgerError> {
+        let (pk, sk) = member_key(account, workspace);
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out.attributes.is_some())
+    }
+
+    async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError> {
+        let mut members = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(format!("ACCOUNT#{account}")))
+                .expression_attribute_values(":s", s("MEMBER#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in out.items() {
+                let corrupt = |reason: &str| LedgerError::Corrupt {
+                    key: format!("ACCOUNT#{account}"),
+                    reason: reason.to_owned(),
+                };
+                let workspace = string_attr(item, "workspace")
+                    .and_then(|w| WorkspaceId::parse(&w).ok())
+                    .ok_or_else(|| corrupt("bad workspace"))?;
+                let role = match string_attr(item, "role").as_deref() {
+                    Some("admin") => Role::Admin,
+                    Some("member") => Role::Member,
+                    _ => return Err(corrupt("bad role")),
+                };
+                members.push(Membership { workspace, role });
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(members)
+    }
 }

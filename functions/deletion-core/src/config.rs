@@ -65,5 +65,17 @@ pub fn periods_from_env() -> Result<Periods, ConfigError> {
             reason: "the grace must end before the deadline",
         });
     }
-    Ok(Periods { grace, deadline })
+    let source_days_grace = seconds("SOURCE_DAYS_GRACE_SECONDS", 0, 0, 30 * 86_400)?;
+    if source_days_grace >= deadline {
+        return Err(ConfigError::Invalid {
+            name: "SOURCE_DAYS_GRACE_SECONDS",
+            value: source_days_grace.num_seconds().to_string(),
+            reason: "the grace must end before the deadline",
+        });
+    }
+    Ok(Periods {
+        grace,
+        source_days_grace,
+        deadline,
+    })
 }

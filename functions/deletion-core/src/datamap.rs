@@ -265,13 +265,19 @@ impl DataMap {
         set.into_iter().map(str::to_owned).collect()
     }
 
-    /// The exact prefixes a scope reaches, one per store that holds it.
+    /// The exact prefixes a scope reaches: per store that holds it, one per
+    /// binding set (one per day for a source's days).
     pub fn expand(&self, scope: &Scope) -> Vec<PlannedPrefix> {
-        let bindings = scope.bindings();
+        let sets = scope.bindings();
         self.stores
             .iter()
-            .filter_map(|store| expand_store(store, &bindings))
+            .flat_map(|store| sets.iter().filter_map(move |b| expand_store(store, b)))
             .collect()
+    }
+
+    /// Whether some store holds data of this kind of scope.
+    pub fn reaches(&self, scope: &Scope) -> bool {
+        !scope.holds_data() || !self.expand(scope).is_empty()
     }
 }
 
@@ -352,6 +358,41 @@ mod tests {
         assert_eq!(
             map.buckets(),
             vec!["cdp-archive", "cdp-exports", "cdp-profiles"]
+        );
+    }
+
+    #[test]
+    fn space_and_source_days_reach_only_their_stores_and_days() {
+        use crate::ids::{SourceId, SpaceId};
+        use chrono::NaiveDate;
+        let map = DataMap::from_json(EXAMPLE).unwrap();
+        let space = Scope::Space {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            space: SpaceId::parse("main").unwrap(),
+        };
+        let got: Vec<String> = map
+            .expand(&space)
+            .into_iter()
+            .map(|p| format!("{}:{}", p.store, p.prefix))
+            .collect();
+        assert_eq!(got, ["profiles:acme/spaces/main/"]);
+        let days = Scope::SourceDays {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            source: SourceId::parse("web").unwrap(),
+            from: NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
+            to: NaiveDate::from_ymd_opt(2024, 2, 1).unwrap(),
+        };
+        let got: Vec<String> = map
+            .expand(&days)
+            .into_iter()
+            .map(|p| format!("{}:{}", p.store, p.prefix))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "archive:acme/web/2024-01-31/",
+                "archive:acme/web/2024-02-01/"
+            ]
         );
     }
 

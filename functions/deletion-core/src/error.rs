@@ -74,6 +74,10 @@ pub enum ServiceError {
     Input(#[from] InputError),
     #[error("deletion request {0} not found")]
     NotFound(String),
+    #[error("account {0} is not an admin of any workspace in the membership directory")]
+    NoAdminWorkspaces(String),
+    #[error("no store of the data map holds data of a {0}: check the data map's layouts")]
+    NotInDataMap(String),
     #[error("no deletion is pending for {0}")]
     NothingPending(String),
     #[error("the deletion request {id} was already revoked")]

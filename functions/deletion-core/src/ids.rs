@@ -95,6 +95,24 @@ slug_id!(
     "workspace"
 );
 
+slug_id!(
+    /// A space (profiles, computed traits, audiences, journeys) of a workspace.
+    SpaceId,
+    "space"
+);
+
+slug_id!(
+    /// A source of a workspace's events.
+    SourceId,
+    "source"
+);
+
+slug_id!(
+    /// A user account, admin or member of workspaces.
+    AccountId,
+    "account"
+);
+
 /// A deletion request id: a UUID (v7, so ids sort by creation time).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

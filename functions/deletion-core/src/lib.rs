@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;
+pub mod plan;
 pub mod ports;
 pub mod purge;
 pub mod requests;

@@ -15,8 +15,11 @@ use crate::model::{DeletionRequest, Lease, Receipt, Scope, Status, Transition};
 /// The periods that shape a new request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Periods {
-    /// How long the request stays revocable.
+    /// How long a workspace, space, account or complete-purge request stays
+    /// revocable.
     pub grace: Duration,
+    /// The grace of a source's days (none by default).
+    pub source_days_grace: Duration,
     /// How long after creation the purge must have finished.
     pub deadline: Duration,
 }
@@ -25,8 +28,36 @@ impl Default for Periods {
     fn default() -> Self {
         Periods {
             grace: Duration::days(5),
+            source_days_grace: Duration::zero(),
             deadline: Duration::days(30),
         }
+    }
+}
+
+impl Periods {
+    pub fn grace_for(&self, scope: &Scope) -> Duration {
+        match scope {
+            Scope::SourceDays { .. } => self.source_days_grace,
+            _ => self.grace,
+        }
+    }
+}
+
+/// The status an account request shows, from its children's.
+pub fn summarize(children: &[Status]) -> Status {
+    let any = |s: Status| children.contains(&s);
+    if children.is_empty() {
+        Status::Scheduled
+    } else if any(Status::Purging) || any(Status::Verifying) {
+        Status::Purging
+    } else if any(Status::Failed) {
+        Status::Failed
+    } else if any(Status::Scheduled) {
+        Status::Scheduled
+    } else if any(Status::Completed) {
+        Status::Completed
+    } else {
+        Status::Revoked
     }
 }
 
@@ -54,6 +85,7 @@ impl DeletionRequest {
         now: DateTime<Utc>,
         periods: Periods,
     ) -> DeletionRequest {
+        let grace = periods.grace_for(&scope);
         DeletionRequest {
             id: RequestId::new(),
             scope,
@@ -62,7 +94,7 @@ impl DeletionRequest {
             requested_by: requested_by.to_owned(),
             reason,
             created_at: now,
-            grace_ends_at: now + periods.grace,
+            grace_ends_at: now + grace,
             deadline: now + periods.deadline,
             history: vec![Transition {
                 status: Status::Scheduled,
@@ -75,7 +107,32 @@ impl DeletionRequest {
             attempts: 0,
             failure: None,
             receipt: None,
+            parent: None,
+            children: Vec::new(),
         }
+    }
+
+    /// Moves an account request to the status its children sum up to.
+    /// `None` when it already shows it.
+    pub fn settle_parent(&self, children: &[Status], now: DateTime<Utc>) -> Option<Self> {
+        let summary = summarize(children);
+        if summary == self.status || self.status.is_terminal() {
+            return None;
+        }
+        let counts = Status::ALL
+            .iter()
+            .filter_map(|s| {
+                let n = children.iter().filter(|c| *c == s).count();
+                (n > 0).then(|| format!("{n} {s}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(self.advance(
+            summary,
+            now,
+            "children",
+            Some(format!("children: {counts}")),
+        ))
     }
 
     /// Whether a revoke would succeed at `now`.
@@ -134,6 +191,8 @@ impl DeletionRequest {
             until: now + lease_for,
         };
         match self.status {
+            // An account request holds no data: its children are purged.
+            status if !self.scope.holds_data() => Claim::Settled { status },
             Status::Scheduled if now < self.grace_ends_at => Claim::NotDue {
                 grace_ends_at: self.grace_ends_at,
             },
@@ -324,6 +383,53 @@ mod tests {
         };
         assert!(resumed);
         assert_eq!(next.lease.unwrap().owner, "w2");
+    }
+
+    #[test]
+    fn source_days_have_no_grace_by_default() {
+        let scope = Scope::SourceDays {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            source: crate::ids::SourceId::parse("web").unwrap(),
+            from: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            to: chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+        };
+        let r = DeletionRequest::new(scope, "a", None, t0(), Periods::default());
+        assert_eq!(r.grace_ends_at, t0());
+        assert!(!r.revocable(t0()));
+        assert!(matches!(
+            r.claim(t0(), "w", Duration::minutes(1), false),
+            Claim::Granted { .. }
+        ));
+    }
+
+    #[test]
+    fn an_account_request_sums_up_its_children_and_is_never_claimed() {
+        use Status::*;
+        assert_eq!(summarize(&[Scheduled, Scheduled]), Scheduled);
+        assert_eq!(summarize(&[Scheduled, Purging]), Purging);
+        assert_eq!(summarize(&[Completed, Verifying]), Purging);
+        assert_eq!(summarize(&[Completed, Failed]), Failed);
+        assert_eq!(summarize(&[Completed, Revoked]), Completed);
+        assert_eq!(summarize(&[Revoked, Revoked]), Revoked);
+        assert_eq!(summarize(&[Completed, Scheduled]), Scheduled);
+        let scope = Scope::Account {
+            account: crate::ids::AccountId::parse("ann").unwrap(),
+        };
+        let parent = DeletionRequest::new(scope, "a", None, t0(), Periods::default());
+        assert_eq!(
+            parent.claim(t0() + Duration::days(9), "w", Duration::minutes(1), false),
+            Claim::Settled { status: Scheduled }
+        );
+        let done = parent.settle_parent(&[Completed, Revoked], t0()).unwrap();
+        assert_eq!(done.status, Completed);
+        assert_eq!(
+            done.history.last().unwrap().note.as_deref(),
+            Some("children: 1 COMPLETED, 1 REVOKED")
+        );
+        assert!(
+            done.settle_parent(&[Scheduled], t0()).is_none(),
+            "a final state stays final"
+        );
     }
 
     #[test]

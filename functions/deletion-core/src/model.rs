@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{RequestId, WorkspaceId};
+use crate::ids::{AccountId, RequestId, SourceId, SpaceId, WorkspaceId};
 
 /// What a request deletes. Each scope expands, through the data map, to the
 /// exact prefixes to purge.
@@ -15,34 +15,129 @@ use crate::ids::{RequestId, WorkspaceId};
 pub enum Scope {
     /// Everything the workspace owns, in every store of the data map.
     Workspace { workspace: WorkspaceId },
+    /// One space of a workspace: its profiles, computed traits, audiences
+    /// and journeys (the stores whose layout names `{space}`).
+    Space {
+        workspace: WorkspaceId,
+        space: SpaceId,
+    },
+    /// A source's archive for whole days, `from` to `to` inclusive.
+    SourceDays {
+        workspace: WorkspaceId,
+        source: SourceId,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    /// Every workspace in which the account is an admin: a parent request
+    /// whose children are workspace deletions. It holds no data itself.
+    Account { account: AccountId },
+    /// The complete data purge of a workspace deleted long ago, asked by an
+    /// operator: the same prefixes as a workspace deletion.
+    WorkspacePurge { workspace: WorkspaceId },
 }
 
 impl Scope {
     pub fn kind(&self) -> &'static str {
         match self {
             Scope::Workspace { .. } => "workspace",
+            Scope::Space { .. } => "space",
+            Scope::SourceDays { .. } => "source_days",
+            Scope::Account { .. } => "account",
+            Scope::WorkspacePurge { .. } => "workspace_purge",
         }
     }
 
-    pub fn workspace(&self) -> &WorkspaceId {
+    /// The workspace whose data the scope reaches (none for an account).
+    pub fn workspace(&self) -> Option<&WorkspaceId> {
         match self {
-            Scope::Workspace { workspace } => workspace,
+            Scope::Workspace { workspace }
+            | Scope::Space { workspace, .. }
+            | Scope::SourceDays { workspace, .. }
+            | Scope::WorkspacePurge { workspace } => Some(workspace),
+            Scope::Account { .. } => None,
         }
+    }
+
+    /// Whether the request purges data itself (an account request only
+    /// groups its children).
+    pub fn holds_data(&self) -> bool {
+        !matches!(self, Scope::Account { .. })
     }
 
     /// The key under which at most one active request may hold this scope.
     pub fn lock_key(&self) -> String {
         match self {
             Scope::Workspace { workspace } => format!("workspace#{workspace}"),
+            Scope::Space { workspace, space } => format!("space#{workspace}#{space}"),
+            Scope::SourceDays {
+                workspace,
+                source,
+                from,
+                to,
+            } => format!("source_days#{workspace}#{source}#{from}#{to}"),
+            Scope::Account { account } => format!("account#{account}"),
+            Scope::WorkspacePurge { workspace } => format!("workspace_purge#{workspace}"),
         }
     }
 
-    /// The named parts of a data-map layout that this scope fixes.
-    pub fn bindings(&self) -> BTreeMap<&'static str, String> {
+    /// The key the ledger lists requests under: the workspace, or the account.
+    pub fn listing_key(&self) -> String {
+        match (self, self.workspace()) {
+            (_, Some(workspace)) => format!("WS#{workspace}"),
+            (Scope::Account { account }, None) => format!("ACCOUNT#{account}"),
+            _ => String::new(),
+        }
+    }
+
+    /// A human description, for messages.
+    pub fn describe(&self) -> String {
         match self {
-            Scope::Workspace { workspace } => {
-                BTreeMap::from([("workspace", workspace.as_str().to_owned())])
+            Scope::Workspace { workspace } => format!("workspace {workspace}"),
+            Scope::Space { workspace, space } => format!("space {space} of workspace {workspace}"),
+            Scope::SourceDays {
+                workspace,
+                source,
+                from,
+                to,
+            } => format!("source {source} of workspace {workspace}, days {from} to {to}"),
+            Scope::Account { account } => format!("account {account}"),
+            Scope::WorkspacePurge { workspace } => {
+                format!("complete purge of workspace {workspace}")
             }
+        }
+    }
+
+    /// The sets of named parts this scope fixes in data-map layouts: one set
+    /// per prefix family (one per day for source days).
+    pub fn bindings(&self) -> Vec<BTreeMap<&'static str, String>> {
+        let ws = |w: &WorkspaceId| ("workspace", w.as_str().to_owned());
+        match self {
+            Scope::Workspace { workspace } | Scope::WorkspacePurge { workspace } => {
+                vec![BTreeMap::from([ws(workspace)])]
+            }
+            Scope::Space { workspace, space } => {
+                vec![BTreeMap::from([
+                    ws(workspace),
+                    ("space", space.as_str().to_owned()),
+                ])]
+            }
+            Scope::SourceDays {
+                workspace,
+                source,
+                from,
+                to,
+            } => from
+                .iter_days()
+                .take_while(|d| d <= to)
+                .map(|day| {
+                    BTreeMap::from([
+                        ws(workspace),
+                        ("source", source.as_str().to_owned()),
+                        ("day", day.format("%Y-%m-%d").to_string()),
+                    ])
+                })
+                .collect(),
+            Scope::Account { .. } => Vec::new(),
         }
     }
 }
@@ -232,4 +327,10 @@ pub struct DeletionRequest {
     pub failure: Option<String>,
     #[serde(default)]
     pub receipt: Option<Receipt>,
+    /// The account request this request belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RequestId>,
+    /// The workspace requests of an account request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<RequestId>,
 }

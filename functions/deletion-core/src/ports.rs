@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{LedgerError, StoreError, TimerError};
-use crate::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::{DeletionRequest, Scope, Shard};
 
 /// One page of requests and where the next one starts.
@@ -45,10 +45,11 @@ pub trait Ledger: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<RequestId>, LedgerError>;
 
-    /// A workspace's requests, newest first.
-    async fn list_for_workspace(
+    /// The requests under a listing key (a workspace's, or an account's;
+    /// see `Scope::listing_key`), newest first.
+    async fn list(
         &self,
-        workspace: &WorkspaceId,
+        listing_key: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, LedgerError>;
@@ -61,6 +62,40 @@ pub trait Ledger: Send + Sync {
     /// Writes a shard checkpoint only if the stored version is
     /// `next.version - 1` (else `Conflict`).
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError>;
+}
+
+/// A workspace member's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+/// One workspace an account belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub workspace: WorkspaceId,
+    pub role: Role,
+}
+
+/// The membership directory: which accounts belong to which workspaces.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn put_member(
+        &self,
+        workspace: &WorkspaceId,
+        account: &AccountId,
+        role: Role,
+    ) -> Result<(), LedgerError>;
+    /// Returns whether the membership existed.
+    async fn remove_member(
+        &self,
+        workspace: &WorkspaceId,
+        account: &AccountId,
+    ) -> Result<bool, LedgerError>;
+    /// Every workspace the account belongs to, by workspace id.
+    async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError>;
 }
 
 /// What a listing entry is.
@@ -219,13 +254,13 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     ) -> Result<Option<RequestId>, LedgerError> {
         (**self).by_idempotency_key(key).await
     }
-    async fn list_for_workspace(
+    async fn list(
         &self,
-        w: &WorkspaceId,
+        key: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, LedgerError> {
-        (**self).list_for_workspace(w, limit, cursor).await
+        (**self).list(key, limit, cursor).await
     }
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
         (**self).insert_shards(shards).await

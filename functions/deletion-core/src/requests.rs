@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{LedgerError, ServiceError};
-use crate::ids::{IdempotencyKey, RequestId, WorkspaceId};
-use crate::lifecycle::Periods;
+use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use crate::lifecycle::{summarize, Periods};
 use crate::model::{DeletionRequest, Progress, Scope, Status};
-use crate::ports::{Clock, Ledger, RequestPage};
+use crate::ports::{Clock, Directory, Ledger, RequestPage, Role};
 
 /// How many times a write that lost a race is re-judged before giving up.
 const MAX_RACES: usize = 5;
@@ -19,12 +19,32 @@ pub struct Created {
     pub created: bool,
 }
 
+/// A child of an account request, as its parent shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildView {
+    pub id: RequestId,
+    pub scope: Scope,
+    pub status: Status,
+    pub grace_ends_at: DateTime<Utc>,
+}
+
 /// A request with its progress, as the status endpoint shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestView {
     pub request: DeletionRequest,
+    /// For an account request: what its children sum up to.
+    pub status: Status,
     pub progress: Progress,
+    pub children: Vec<ChildView>,
     pub now: DateTime<Utc>,
+}
+
+/// The result of revoking an account request: what became of each child.
+#[derive(Debug)]
+pub struct Revoked {
+    pub request: DeletionRequest,
+    /// Children that could not be revoked (their grace ended), with why.
+    pub kept: Vec<(RequestId, ServiceError)>,
 }
 
 pub struct Requests<L, C> {
@@ -33,7 +53,38 @@ pub struct Requests<L, C> {
     periods: Periods,
 }
 
-impl<L: Ledger, C: Clock> Requests<L, C> {
+/// Writes the status an account request's children sum up to (a final
+/// one releases the account's scope). Called whenever a child changes.
+pub async fn settle_parent<L: Ledger>(
+    ledger: &L,
+    parent: &RequestId,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    for _ in 0..MAX_RACES {
+        let Some(current) = ledger.get(parent).await? else {
+            return Ok(());
+        };
+        let mut statuses = Vec::with_capacity(current.children.len());
+        for child in &current.children {
+            if let Some(c) = ledger.get(child).await? {
+                statuses.push(c.status);
+            }
+        }
+        let Some(next) = current.settle_parent(&statuses, now) else {
+            return Ok(());
+        };
+        match ledger.update(&next).await {
+            Ok(()) => return Ok(()),
+            Err(LedgerError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention {
+        id: parent.to_string(),
+    })
+}
+
+impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
     pub fn new(ledger: L, clock: C, periods: Periods) -> Self {
         Requests {
             ledger,
@@ -46,7 +97,11 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         &self.clock
     }
 
-    async fn fetch(&self, id: &RequestId) -> Result<DeletionRequest, ServiceError> {
+    pub fn ledger(&self) -> &L {
+        &self.ledger
+    }
+
+    pub async fn fetch(&self, id: &RequestId) -> Result<DeletionRequest, ServiceError> {
         self.ledger
             .get(id)
             .await?
@@ -81,6 +136,18 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Created, ServiceError> {
+        self.create_with_parent(scope, actor, reason, idempotency_key, None)
+            .await
+    }
+
+    async fn create_with_parent(
+        &self,
+        scope: Scope,
+        actor: &str,
+        reason: Option<String>,
+        idempotency_key: Option<&IdempotencyKey>,
+        parent: Option<&RequestId>,
+    ) -> Result<Created, ServiceError> {
         for _ in 0..MAX_RACES {
             if let Some(key) = idempotency_key {
                 if let Some(request) = self.replay(key, &scope).await? {
@@ -90,13 +157,14 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
                     });
                 }
             }
-            let request = DeletionRequest::new(
+            let mut request = DeletionRequest::new(
                 scope.clone(),
                 actor,
                 reason.clone(),
                 self.clock.now(),
                 self.periods,
             );
+            request.parent = parent.cloned();
             match self.ledger.insert(&request, idempotency_key).await {
                 Ok(()) => {
                     return Ok(Created {
@@ -119,8 +187,8 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
                         }
                     }
                 }
-                // Lost a race on the same key: judged again by `replay`.
-                Err(LedgerError::IdempotencyKeyUsed { .. }) => {}
+                // Lost a race (same key, or the scope was just released).
+                Err(LedgerError::IdempotencyKeyUsed { .. }) | Err(LedgerError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -129,12 +197,129 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         })
     }
 
-    /// Revokes the active deletion of `scope`, if it is still in grace.
-    pub async fn revoke(
+    /// The workspaces where `account` is an admin.
+    pub async fn admin_workspaces(
         &self,
-        scope: &Scope,
+        account: &AccountId,
+    ) -> Result<Vec<WorkspaceId>, ServiceError> {
+        Ok(self
+            .ledger
+            .memberships(account)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Admin)
+            .map(|m| m.workspace)
+            .collect())
+    }
+
+    /// Deletes every workspace where the account is an admin: one workspace
+    /// request per workspace, grouped under an account request. Asking again
+    /// returns the same account request and adds any child still missing
+    /// (so an interrupted creation is completed, not duplicated).
+    pub async fn create_account(
+        &self,
+        account: &AccountId,
         actor: &str,
+        reason: Option<String>,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Created, ServiceError> {
+        let workspaces = self.admin_workspaces(account).await?;
+        if workspaces.is_empty() {
+            return Err(ServiceError::NoAdminWorkspaces(account.to_string()));
+        }
+        let scope = Scope::Account {
+            account: account.clone(),
+        };
+        let created = self
+            .create(scope, actor, reason.clone(), idempotency_key)
+            .await?;
+        let request = self
+            .ensure_children(created.request, &workspaces, actor, reason)
+            .await?;
+        Ok(Created {
+            request,
+            created: created.created,
+        })
+    }
+
+    async fn ensure_children(
+        &self,
+        parent: DeletionRequest,
+        workspaces: &[WorkspaceId],
+        actor: &str,
+        reason: Option<String>,
     ) -> Result<DeletionRequest, ServiceError> {
+        if parent.status.is_terminal() {
+            return Ok(parent);
+        }
+        let mut covered = Vec::new();
+        for child in &parent.children {
+            if let Some(c) = self.ledger.get(child).await? {
+                covered.extend(c.scope.workspace().cloned());
+            }
+        }
+        let mut new_children = Vec::new();
+        for workspace in workspaces.iter().filter(|w| !covered.contains(w)) {
+            // Derived from the parent: a retry finds the child it made.
+            let key = IdempotencyKey::parse(&format!("account-{}-{workspace}", parent.id))?;
+            let scope = Scope::Workspace {
+                workspace: workspace.clone(),
+            };
+            let child = self
+                .create_with_parent(scope, actor, reason.clone(), Some(&key), Some(&parent.id))
+                .await?;
+            if child.request.parent.is_none() {
+                // A deletion of that workspace was already under way: adopt it.
+                self.adopt(&child.request.id, &parent.id).await?;
+            }
+            new_children.push(child.request.id);
+        }
+        if new_children.is_empty() {
+            return Ok(parent);
+        }
+        for _ in 0..MAX_RACES {
+            let current = self.fetch(&parent.id).await?;
+            let mut next = current.clone();
+            next.version += 1;
+            for id in &new_children {
+                if !next.children.contains(id) {
+                    next.children.push(id.clone());
+                }
+            }
+            match self.ledger.update(&next).await {
+                Ok(()) => return Ok(next),
+                Err(LedgerError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contention {
+            id: parent.id.to_string(),
+        })
+    }
+
+    /// Marks an existing request as a child of an account request.
+    async fn adopt(&self, child: &RequestId, parent: &RequestId) -> Result<(), ServiceError> {
+        for _ in 0..MAX_RACES {
+            let current = self.fetch(child).await?;
+            if current.parent.is_some() {
+                return Ok(());
+            }
+            let mut next = current.clone();
+            next.version += 1;
+            next.parent = Some(parent.clone());
+            match self.ledger.update(&next).await {
+                Ok(()) => return Ok(()),
+                Err(LedgerError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contention {
+            id: child.to_string(),
+        })
+    }
+
+    /// Revokes the active deletion of `scope`, if it is still in grace.
+    pub async fn revoke(&self, scope: &Scope, actor: &str) -> Result<Revoked, ServiceError> {
         if let Some(id) = self.ledger.active_for(scope).await? {
             return self.revoke_by_id(&id, actor).await;
         }
@@ -142,7 +327,7 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         // so a revoke that comes too late hears "irreversible", not "none".
         let latest = self
             .ledger
-            .list_for_workspace(scope.workspace(), 20, None)
+            .list(&scope.listing_key(), 20, None)
             .await?
             .items
             .into_iter()
@@ -157,14 +342,28 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
                     .grace_ends_at
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
-            None => Err(ServiceError::NothingPending(
-                scope.lock_key().replace('#', " "),
-            )),
+            None => Err(ServiceError::NothingPending(scope.describe())),
         }
     }
 
-    /// Revokes a request by id, if it is still in grace.
-    pub async fn revoke_by_id(
+    /// Revokes a request by id while it is in grace; an account request
+    /// revokes every child still in grace.
+    pub async fn revoke_by_id(&self, id: &RequestId, actor: &str) -> Result<Revoked, ServiceError> {
+        let current = self.fetch(id).await?;
+        if !current.scope.holds_data() {
+            return self.revoke_children(current, actor).await;
+        }
+        let request = self.revoke_one(id, actor).await?;
+        if let Some(parent) = &request.parent {
+            settle_parent(&self.ledger, parent, self.clock.now()).await?;
+        }
+        Ok(Revoked {
+            request,
+            kept: Vec::new(),
+        })
+    }
+
+    async fn revoke_one(
         &self,
         id: &RequestId,
         actor: &str,
@@ -182,25 +381,89 @@ impl<L: Ledger, C: Clock> Requests<L, C> {
         Err(ServiceError::Contention { id: id.to_string() })
     }
 
+    async fn revoke_children(
+        &self,
+        parent: DeletionRequest,
+        actor: &str,
+    ) -> Result<Revoked, ServiceError> {
+        if parent.status.is_terminal() {
+            return Err(match parent.status {
+                Status::Revoked => ServiceError::AlreadyRevoked {
+                    id: parent.id.to_string(),
+                },
+                _ => ServiceError::Irreversible {
+                    id: parent.id.to_string(),
+                    grace_ended_at: parent
+                        .grace_ends_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                },
+            });
+        }
+        let mut kept = Vec::new();
+        let mut revoked_any = false;
+        for child in &parent.children {
+            match self.revoke_one(child, actor).await {
+                Ok(_) => revoked_any = true,
+                Err(ServiceError::AlreadyRevoked { .. }) => {}
+                Err(
+                    e
+                    @ (ServiceError::Irreversible { .. } | ServiceError::InvalidTransition { .. }),
+                ) => kept.push((child.clone(), e)),
+                Err(e) => return Err(e),
+            }
+        }
+        settle_parent(&self.ledger, &parent.id, self.clock.now()).await?;
+        let request = self.fetch(&parent.id).await?;
+        if !revoked_any && !kept.is_empty() && kept.len() == parent.children.len() {
+            // Nothing could be revoked: every child is past its grace.
+            return Err(ServiceError::Irreversible {
+                id: parent.id.to_string(),
+                grace_ended_at: parent
+                    .grace_ends_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+        }
+        Ok(Revoked { request, kept })
+    }
+
     pub async fn get(&self, id: &RequestId) -> Result<RequestView, ServiceError> {
         let request = self.fetch(id).await?;
-        let shards = self.ledger.shards(id).await?;
+        let mut progress = Progress::from_shards(&self.ledger.shards(id).await?);
+        let mut children = Vec::new();
+        for child in &request.children {
+            if let Some(c) = self.ledger.get(child).await? {
+                let p = Progress::from_shards(&self.ledger.shards(child).await?);
+                progress.prefixes_total += p.prefixes_total;
+                progress.prefixes_done += p.prefixes_done;
+                progress.deleted.add(&p.deleted);
+                children.push(ChildView {
+                    id: c.id,
+                    scope: c.scope,
+                    status: c.status,
+                    grace_ends_at: c.grace_ends_at,
+                });
+            }
+        }
+        let status = if request.scope.holds_data() || request.status.is_terminal() {
+            request.status
+        } else {
+            summarize(&children.iter().map(|c| c.status).collect::<Vec<_>>())
+        };
         Ok(RequestView {
             request,
-            progress: Progress::from_shards(&shards),
+            status,
+            progress,
+            children,
             now: self.clock.now(),
         })
     }
 
     pub async fn list(
         &self,
-        workspace: &WorkspaceId,
+        listing_key: &str,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<RequestPage, ServiceError> {
-        Ok(self
-            .ledger
-            .list_for_workspace(workspace, limit, cursor)
-            .await?)
+        Ok(self.ledger.list(listing_key, limit, cursor).await?)
     }
 }

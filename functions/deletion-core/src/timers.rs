@@ -3,7 +3,8 @@
 use crate::error::ServiceError;
 use crate::ids::RequestId;
 use crate::model::Status;
-use crate::ports::{Ledger, Timers};
+use crate::ports::{Clock, Ledger, Timers};
+use crate::requests::settle_parent;
 
 /// What the reconciler did for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,23 +13,36 @@ pub enum TimerAction {
     Disarmed,
 }
 
-pub struct TimerReconciler<L, T> {
+pub struct TimerReconciler<L, T, C> {
     ledger: L,
     timers: T,
+    clock: C,
 }
 
-impl<L: Ledger, T: Timers> TimerReconciler<L, T> {
-    pub fn new(ledger: L, timers: T) -> Self {
-        TimerReconciler { ledger, timers }
+impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
+    pub fn new(ledger: L, timers: T, clock: C) -> Self {
+        TimerReconciler {
+            ledger,
+            timers,
+            clock,
+        }
     }
 
     /// Reads the request from the ledger (not from the event that named it,
     /// which may be stale or replayed) and arms or removes its timer so that
     /// only a request in grace has one.
     pub async fn reconcile(&self, id: &RequestId) -> Result<TimerAction, ServiceError> {
-        match self.ledger.get(id).await? {
-            Some(request) if request.status == Status::Scheduled => {
-                self.timers.arm(id, request.grace_ends_at).await?;
+        let request = self.ledger.get(id).await?;
+        // A child's change may change what its account request sums up to.
+        if let Some(parent) = request.as_ref().and_then(|r| r.parent.as_ref()) {
+            settle_parent(&self.ledger, parent, self.clock.now()).await?;
+        }
+        match request {
+            Some(r) if r.status == Status::Scheduled && r.scope.holds_data() => {
+                // A grace already over (none for a source's days) fires now.
+                self.timers
+                    .arm(id, r.grace_ends_at.max(self.clock.now()))
+                    .await?;
                 Ok(TimerAction::Armed)
             }
             _ => {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use deletion_core::ids::RequestId;
-use deletion_core::ports::{Ledger, Timers};
+use deletion_core::ports::{Clock, Ledger, Timers};
 use deletion_core::timers::TimerReconciler;
 
 /// The DynamoDB stream event, as much of it as the handler reads.
@@ -73,14 +73,14 @@ impl StreamRecord {
     }
 }
 
-pub struct GraceTimer<L, T> {
-    reconciler: TimerReconciler<L, T>,
+pub struct GraceTimer<L, T, C> {
+    reconciler: TimerReconciler<L, T, C>,
 }
 
-impl<L: Ledger, T: Timers> GraceTimer<L, T> {
-    pub fn new(ledger: L, timers: T) -> Self {
+impl<L: Ledger, T: Timers, C: Clock> GraceTimer<L, T, C> {
+    pub fn new(ledger: L, timers: T, clock: C) -> Self {
         GraceTimer {
-            reconciler: TimerReconciler::new(ledger, timers),
+            reconciler: TimerReconciler::new(ledger, timers, clock),
         }
     }
 

@@ -2,6 +2,7 @@ use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_aws::Clients;
 use deletion_core::config;
+use deletion_core::ports::SystemClock;
 use grace_timer::{GraceTimer, StreamEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -12,10 +13,14 @@ async fn main() -> Result<(), Error> {
     let group = config::required("SCHEDULE_GROUP")?;
     let target = config::required("PURGE_FUNCTION_ARN")?;
     let role = config::required("SCHEDULER_ROLE_ARN")?;
+    // A time already past is armed this far ahead (AWS may not run an at()
+    // in the past).
+    let lead = config::seconds("TIMER_MIN_LEAD_SECONDS", 60, 0, 3600)?;
     let clients = Clients::from_env().await;
     let timer = GraceTimer::new(
         DynamoLedger::new(clients.dynamodb.clone(), table),
-        SchedulerTimers::new(clients.scheduler.clone(), group, target, role),
+        SchedulerTimers::new(clients.scheduler.clone(), group, target, role).with_min_lead(lead),
+        SystemClock,
     );
     let timer = &timer;
     run(service_fn(

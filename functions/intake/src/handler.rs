@@ -1,26 +1,22 @@
-//! The HTTP API of the deletion service.
-//!
-//! | method | path | what |
-//! |---|---|---|
-//! | POST | /v1/workspaces/{workspace}/deletion | request a workspace deletion (202, or 200 with the one in place) |
-//! | DELETE | /v1/workspaces/{workspace}/deletion | revoke it while in grace (200; 409 after) |
-//! | GET | /v1/workspaces/{workspace}/deletions | the workspace's requests, newest first (`limit`, `cursor`) |
-//! | GET | /v1/deletions/{id} | status, history, progress and receipt |
+//! The HTTP API of the deletion service (see the README for the table).
 //!
 //! Every refusal is a problem+json body with a 4xx; nothing is written
 //! before the whole request is validated.
 
+use chrono::{Duration, NaiveDate};
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use deletion_core::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::Scope;
-use deletion_core::ports::{Clock, Ledger};
+use deletion_core::plan::Planner;
+use deletion_core::ports::{Clock, Directory, Ledger, ObjectStore, Role};
 use deletion_core::requests::Requests;
-use deletion_core::InputError;
+use deletion_core::ServiceError;
 
 use crate::problem::Problem;
 use crate::views;
@@ -29,12 +25,15 @@ use crate::views;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest accepted `reason`.
 pub const MAX_REASON_CHARS: usize = 1000;
+/// Longest accepted range of a source's days.
+pub const MAX_DAYS: i64 = 3660;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
 /// The intake: the API over the request service.
-pub struct Intake<L, C> {
+pub struct Intake<L, S, C> {
     requests: Requests<L, C>,
+    planner: Planner<S>,
 }
 
 #[derive(Deserialize)]
@@ -44,21 +43,64 @@ struct CreateBody {
     reason: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDaysBody {
+    from: String,
+    to: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    workspace: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberBody {
+    role: Role,
+}
+
 enum Route<'a> {
     WorkspaceDeletion(&'a str),
     WorkspaceDeletions(&'a str),
+    SpaceDeletion(&'a str, &'a str),
+    SourceDeletions(&'a str, &'a str),
+    Member(&'a str, &'a str),
+    AccountDeletion(&'a str),
+    AccountDeletions(&'a str),
+    AccountMemberships(&'a str),
+    Purges,
     Deletion(&'a str),
+    DeletionPlan(&'a str),
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
     let path = path.strip_suffix('/').unwrap_or(path);
     let segments: Vec<&str> = path.split('/').collect();
-    match segments.as_slice() {
-        ["", "v1", "workspaces", ws, "deletion"] => Some(Route::WorkspaceDeletion(ws)),
-        ["", "v1", "workspaces", ws, "deletions"] => Some(Route::WorkspaceDeletions(ws)),
-        ["", "v1", "deletions", id] => Some(Route::Deletion(id)),
-        _ => None,
-    }
+    Some(match segments.as_slice() {
+        ["", "v1", "workspaces", ws, "deletion"] => Route::WorkspaceDeletion(ws),
+        ["", "v1", "workspaces", ws, "deletions"] => Route::WorkspaceDeletions(ws),
+        ["", "v1", "workspaces", ws, "spaces", space, "deletion"] => {
+            Route::SpaceDeletion(ws, space)
+        }
+        ["", "v1", "workspaces", ws, "sources", src, "deletions"] => {
+            Route::SourceDeletions(ws, src)
+        }
+        ["", "v1", "workspaces", ws, "members", account] => Route::Member(ws, account),
+        ["", "v1", "accounts", account, "deletion"] => Route::AccountDeletion(account),
+        ["", "v1", "accounts", account, "deletions"] => Route::AccountDeletions(account),
+        ["", "v1", "accounts", account, "memberships"] => Route::AccountMemberships(account),
+        ["", "v1", "purges"] => Route::Purges,
+        ["", "v1", "deletions", id] => Route::Deletion(id),
+        ["", "v1", "deletions", id, "plan"] => Route::DeletionPlan(id),
+        _ => return None,
+    })
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response<Body> {
@@ -95,7 +137,8 @@ fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
+/// Reads a JSON object body into `T`; `None` for an empty body.
+fn json_body<T: DeserializeOwned>(req: &Request) -> Result<Option<T>, Problem> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
@@ -125,18 +168,23 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
             format!("send Content-Type: application/json (got {content_type:?})"),
         ));
     }
-    let invalid = |e: serde_json::Error| {
-        Problem::bad_request(format!("the body is not a valid deletion request: {e}"))
-    };
+    let invalid =
+        |e: serde_json::Error| Problem::bad_request(format!("the body is not valid here: {e}"));
     let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
     // serde would read a struct from an array too: only an object is a request.
     if !value.is_object() {
-        return Err(Problem::bad_request(
-            "the body must be a JSON object such as {\"reason\": \"...\"}",
-        ));
+        return Err(Problem::bad_request("the body must be a JSON object"));
     }
-    let body: CreateBody = serde_json::from_value(value).map_err(invalid)?;
-    match body.reason {
+    serde_json::from_value(value).map(Some).map_err(invalid)
+}
+
+fn required_body<T: DeserializeOwned>(req: &Request, example: &str) -> Result<T, Problem> {
+    json_body(req)?
+        .ok_or_else(|| Problem::bad_request(format!("a JSON body is required, such as {example}")))
+}
+
+fn check_reason(reason: Option<String>) -> Result<Option<String>, Problem> {
+    match reason {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Problem::bad_request(format!(
             "reason has {} characters; at most {MAX_REASON_CHARS} are accepted",
             r.chars().count()
@@ -148,17 +196,16 @@ fn parse_create_body(req: &Request) -> Result<Option<String>, Problem> {
     }
 }
 
+fn create_reason(req: &Request) -> Result<Option<String>, Problem> {
+    check_reason(json_body::<CreateBody>(req)?.and_then(|b| b.reason))
+}
+
 fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Problem> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
             let s = v.to_str().map_err(|_| {
-                Problem::from(deletion_core::ServiceError::Input(
-                    InputError::InvalidHeader {
-                        header: "Idempotency-Key",
-                        reason: "must be visible ASCII",
-                    },
-                ))
+                Problem::bad_request("invalid header Idempotency-Key: must be visible ASCII")
             })?;
             IdempotencyKey::parse(s)
                 .map(Some)
@@ -167,7 +214,7 @@ fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Problem> {
     }
 }
 
-/// Minimal query parsing: `limit` and `cursor` use no escapes.
+/// Minimal query parsing: the parameters used take no escapes.
 fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.uri()
         .query()?
@@ -175,6 +222,16 @@ fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+fn dry_run(req: &Request) -> Result<bool, Problem> {
+    match query_param(req, "dry_run") {
+        None | Some("false") => Ok(false),
+        Some("true") | Some("") => Ok(true),
+        Some(v) => Err(Problem::bad_request(format!(
+            "dry_run must be true or false (got {v:?})"
+        ))),
+    }
 }
 
 fn page_params(req: &Request) -> Result<(u32, Option<String>), Problem> {
@@ -201,21 +258,65 @@ fn page_params(req: &Request) -> Result<(u32, Option<String>), Problem> {
     Ok((limit, cursor))
 }
 
-fn workspace(raw: &str) -> Result<WorkspaceId, Problem> {
-    WorkspaceId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
+fn id<T>(
+    parse: impl Fn(&str) -> Result<T, deletion_core::InputError>,
+    raw: &str,
+) -> Result<T, Problem> {
+    parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
-impl<L: Ledger, C: Clock> Intake<L, C> {
-    pub fn new(requests: Requests<L, C>) -> Self {
-        Intake { requests }
+/// A whole day, `YYYY-MM-DD`. Anything finer is refused.
+fn parse_day(field: &str, value: &str) -> Result<NaiveDate, Problem> {
+    let shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        let finer = value.contains('T') || value.contains(':') || value.contains(' ');
+        return Err(Problem::bad_request(if finer {
+            format!(
+                "{field} is {value:?}: deletions of a source's archive go by whole days only; give {field} as YYYY-MM-DD, without a time"
+            )
+        } else {
+            format!("{field} is {value:?}: give a day as YYYY-MM-DD")
+        }));
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| Problem::bad_request(format!("{field} is {value:?}: no such day")))
+}
+
+fn method_not_allowed(route: &Route<'_>) -> Problem {
+    Problem::method_not_allowed(match route {
+        Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => {
+            "POST, DELETE"
+        }
+        Route::WorkspaceDeletions(_)
+        | Route::AccountDeletions(_)
+        | Route::AccountMemberships(_) => "GET",
+        Route::DeletionPlan(_) => "GET",
+        Route::SourceDeletions(..) | Route::Purges => "POST",
+        Route::Member(..) => "PUT, DELETE",
+        Route::Deletion(_) => "GET, DELETE",
+    })
+}
+
+impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
+    pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
+        Intake { requests, planner }
     }
 
     /// Answers one HTTP request. Never fails: every error is an answer.
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let result = self.dispatch(&req).await;
-        let response = result.unwrap_or_else(|problem| problem.into_response(&path));
+        let response = self
+            .dispatch(&req)
+            .await
+            .unwrap_or_else(|problem| problem.into_response(&path));
         tracing::info!(%method, %path, status = response.status().as_u16(), "request");
         response
     }
@@ -225,80 +326,281 @@ impl<L: Ledger, C: Clock> Intake<L, C> {
         let Some(route) = route(path) else {
             return Err(Problem::not_found(format!("no resource at {path}")));
         };
-        match (route, req.method()) {
-            (Route::WorkspaceDeletion(ws), &Method::POST) => self.create(req, workspace(ws)?).await,
-            (Route::WorkspaceDeletion(ws), &Method::DELETE) => {
-                self.revoke(req, workspace(ws)?).await
+        let ws = |raw: &str| id(WorkspaceId::parse, raw);
+        match (&route, req.method()) {
+            (Route::WorkspaceDeletion(w), &Method::POST) => {
+                let scope = Scope::Workspace { workspace: ws(w)? };
+                self.create(req, scope, create_reason(req)?).await
             }
-            (Route::WorkspaceDeletion(_), _) => Err(Problem::method_not_allowed("POST, DELETE")),
-            (Route::WorkspaceDeletions(ws), &Method::GET) => self.list(req, workspace(ws)?).await,
-            (Route::Deletion(id), &Method::GET) => {
-                let id = RequestId::parse(id).map_err(|e| Problem::bad_request(e.to_string()))?;
-                let view = self.requests.get(&id).await?;
+            (Route::SpaceDeletion(w, s), &Method::POST) => {
+                let scope = Scope::Space {
+                    workspace: ws(w)?,
+                    space: id(SpaceId::parse, s)?,
+                };
+                self.create(req, scope, create_reason(req)?).await
+            }
+            (Route::SourceDeletions(w, s), &Method::POST) => {
+                let workspace = ws(w)?;
+                let source = id(SourceId::parse, s)?;
+                let body: SourceDaysBody =
+                    required_body(req, r#"{"from": "2024-01-31", "to": "2024-02-01"}"#)?;
+                let scope = self.source_days(workspace, source, &body)?;
+                self.create(req, scope, check_reason(body.reason)?).await
+            }
+            (Route::Purges, &Method::POST) => {
+                let body: PurgeBody = required_body(req, r#"{"workspace": "acme"}"#)?;
+                let scope = Scope::WorkspacePurge {
+                    workspace: ws(&body.workspace)?,
+                };
+                self.create(req, scope, check_reason(body.reason)?).await
+            }
+            (Route::AccountDeletion(a), &Method::POST) => {
+                let account = id(AccountId::parse, a)?;
+                self.create_account(req, account).await
+            }
+            (Route::WorkspaceDeletion(w), &Method::DELETE) => {
+                self.revoke(req, Scope::Workspace { workspace: ws(w)? })
+                    .await
+            }
+            (Route::SpaceDeletion(w, s), &Method::DELETE) => {
+                let scope = Scope::Space {
+                    workspace: ws(w)?,
+                    space: id(SpaceId::parse, s)?,
+                };
+                self.revoke(req, scope).await
+            }
+            (Route::AccountDeletion(a), &Method::DELETE) => {
+                let scope = Scope::Account {
+                    account: id(AccountId::parse, a)?,
+                };
+                self.revoke(req, scope).await
+            }
+            (Route::Deletion(raw), &Method::DELETE) => {
+                let revoked = self
+                    .requests
+                    .revoke_by_id(&id(RequestId::parse, raw)?, &actor(req))
+                    .await?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    views::revoked(&revoked, self.now()),
+                ))
+            }
+            (Route::WorkspaceDeletions(w), &Method::GET) => {
+                self.list(req, &format!("WS#{}", ws(w)?)).await
+            }
+            (Route::AccountDeletions(a), &Method::GET) => {
+                self.list(req, &format!("ACCOUNT#{}", id(AccountId::parse, a)?))
+                    .await
+            }
+            (Route::Deletion(raw), &Method::GET) => {
+                let view = self.requests.get(&id(RequestId::parse, raw)?).await?;
                 Ok(json_response(StatusCode::OK, views::view(&view)))
             }
-            (Route::WorkspaceDeletions(_) | Route::Deletion(_), _) => {
-                Err(Problem::method_not_allowed("GET"))
+            (Route::DeletionPlan(raw), &Method::GET) => {
+                let view = self.requests.get(&id(RequestId::parse, raw)?).await?;
+                let scopes: Vec<Scope> = if view.request.scope.holds_data() {
+                    vec![view.request.scope.clone()]
+                } else {
+                    view.children.iter().map(|c| c.scope.clone()).collect()
+                };
+                let plan = self
+                    .planner
+                    .plan(&scopes)
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({"request_id": view.request.id, "kind": view.request.scope.kind(), "plan": plan}),
+                ))
             }
+            (Route::Member(w, a), &Method::PUT) => {
+                let (workspace, account) = (ws(w)?, id(AccountId::parse, a)?);
+                let body: MemberBody = required_body(req, r#"{"role": "admin"}"#)?;
+                self.requests
+                    .ledger()
+                    .put_member(&workspace, &account, body.role)
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({"workspace": workspace, "account": account, "role": body.role}),
+                ))
+            }
+            (Route::Member(w, a), &Method::DELETE) => {
+                let (workspace, account) = (ws(w)?, id(AccountId::parse, a)?);
+                let removed = self
+                    .requests
+                    .ledger()
+                    .remove_member(&workspace, &account)
+                    .await
+                    .map_err(ServiceError::from)?;
+                if !removed {
+                    return Err(Problem::not_found(format!(
+                        "account {account} is not a member of workspace {workspace}"
+                    )));
+                }
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({"workspace": workspace, "account": account, "removed": true}),
+                ))
+            }
+            (Route::AccountMemberships(a), &Method::GET) => {
+                let account = id(AccountId::parse, a)?;
+                let members = self
+                    .requests
+                    .ledger()
+                    .memberships(&account)
+                    .await
+                    .map_err(ServiceError::from)?;
+                let items: Vec<Value> = members
+                    .iter()
+                    .map(|m| json!({"workspace": m.workspace, "role": m.role}))
+                    .collect();
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({"account": account, "items": items}),
+                ))
+            }
+            _ => Err(method_not_allowed(&route)),
         }
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.requests.clock().now()
+    }
+
+    fn source_days(
+        &self,
+        workspace: WorkspaceId,
+        source: SourceId,
+        body: &SourceDaysBody,
+    ) -> Result<Scope, Problem> {
+        let from = parse_day("from", &body.from)?;
+        let to = parse_day("to", &body.to)?;
+        if to < from {
+            return Err(Problem::bad_request(format!(
+                "to ({to}) is before from ({from})"
+            )));
+        }
+        let today = self.now().date_naive();
+        if to > today {
+            return Err(Problem::bad_request(format!(
+                "to ({to}) is in the future (today is {today} UTC): only past and present days can be deleted"
+            )));
+        }
+        let days = (to - from).num_days() + 1;
+        if days > MAX_DAYS {
+            return Err(Problem::bad_request(format!(
+                "the range has {days} days; at most {MAX_DAYS} are accepted in one request"
+            )));
+        }
+        debug_assert!(from + Duration::days(days - 1) == to);
+        Ok(Scope::SourceDays {
+            workspace,
+            source,
+            from,
+            to,
+        })
+    }
+
+    async fn dry_run_answer(
+        &self,
+        scope: &Scope,
+        scopes: Vec<Scope>,
+    ) -> Result<Response<Body>, Problem> {
+        let plan = self
+            .planner
+            .plan(&scopes)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"dry_run": true, "kind": scope.kind(), "scope": views::scope(scope), "plan": plan}),
+        ))
     }
 
     async fn create(
         &self,
         req: &Request,
-        workspace: WorkspaceId,
+        scope: Scope,
+        reason: Option<String>,
     ) -> Result<Response<Body>, Problem> {
-        let reason = parse_create_body(req)?;
         let key = idempotency_key(req)?;
-        let scope = Scope::Workspace { workspace };
+        if !self.planner.map().reaches(&scope) {
+            return Err(ServiceError::NotInDataMap(scope.kind().replace('_', " ")).into());
+        }
+        if dry_run(req)? {
+            return self.dry_run_answer(&scope, vec![scope.clone()]).await;
+        }
         let created = self
             .requests
             .create(scope, &actor(req), reason, key.as_ref())
             .await?;
+        Ok(self.created(created))
+    }
+
+    async fn create_account(
+        &self,
+        req: &Request,
+        account: AccountId,
+    ) -> Result<Response<Body>, Problem> {
+        let reason = create_reason(req)?;
+        let key = idempotency_key(req)?;
+        if dry_run(req)? {
+            let workspaces = self.requests.admin_workspaces(&account).await?;
+            if workspaces.is_empty() {
+                return Err(ServiceError::NoAdminWorkspaces(account.to_string()).into());
+            }
+            let scopes = workspaces
+                .into_iter()
+                .map(|workspace| Scope::Workspace { workspace })
+                .collect();
+            return self
+                .dry_run_answer(&Scope::Account { account }, scopes)
+                .await;
+        }
+        let created = self
+            .requests
+            .create_account(&account, &actor(req), reason, key.as_ref())
+            .await?;
+        Ok(self.created(created))
+    }
+
+    fn created(&self, created: deletion_core::requests::Created) -> Response<Body> {
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         };
-        let body = views::request(&created.request, None, self.requests.clock().now());
-        let mut response = json_response(status, body);
+        let mut response = json_response(status, views::request(&created.request, self.now()));
         if let Ok(location) =
             HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id))
         {
             response.headers_mut().insert(header::LOCATION, location);
         }
-        Ok(response)
+        response
     }
 
-    async fn revoke(
-        &self,
-        req: &Request,
-        workspace: WorkspaceId,
-    ) -> Result<Response<Body>, Problem> {
-        let scope = Scope::Workspace { workspace };
+    async fn revoke(&self, req: &Request, scope: Scope) -> Result<Response<Body>, Problem> {
         let revoked = self.requests.revoke(&scope, &actor(req)).await?;
         Ok(json_response(
             StatusCode::OK,
-            views::request(&revoked, None, self.requests.clock().now()),
+            views::revoked(&revoked, self.now()),
         ))
     }
 
-    async fn list(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
+    async fn list(&self, req: &Request, listing_key: &str) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
         let page = self
             .requests
-            .list(&workspace, limit, cursor.as_deref())
+            .list(listing_key, limit, cursor.as_deref())
             .await?;
-        let now = self.requests.clock().now();
-        let items: Vec<Value> = page
-            .items
-            .iter()
-            .map(|r| views::request(r, None, now))
-            .collect();
+        let now = self.now();
+        let items: Vec<Value> = page.items.iter().map(|r| views::request(r, now)).collect();
         let next = page
             .next
             .as_ref()
-            .map(|c| format!("/v1/workspaces/{workspace}/deletions?limit={limit}&cursor={c}"));
+            .map(|c| format!("{}?limit={limit}&cursor={c}", req.uri().path()));
         Ok(json_response(
             StatusCode::OK,
             json!({"items": items, "next_cursor": page.next, "links": {"next": next}}),

@@ -1,6 +1,9 @@
 use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::s3::S3Store;
 use deletion_aws::Clients;
 use deletion_core::config;
+use deletion_core::datamap::DataMap;
+use deletion_core::plan::Planner;
 use deletion_core::ports::SystemClock;
 use deletion_core::requests::Requests;
 use intake::Intake;
@@ -11,12 +14,16 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let table = config::required("LEDGER_TABLE")?;
     let periods = config::periods_from_env()?;
+    let map = DataMap::from_env()?;
     let clients = Clients::from_env().await;
-    let intake = Intake::new(Requests::new(
-        DynamoLedger::new(clients.dynamodb, table),
-        SystemClock,
-        periods,
-    ));
+    let intake = Intake::new(
+        Requests::new(
+            DynamoLedger::new(clients.dynamodb.clone(), table),
+            SystemClock,
+            periods,
+        ),
+        Planner::new(S3Store::new(clients.s3.clone()), map),
+    );
     let intake = &intake;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(intake.handle(req).await)

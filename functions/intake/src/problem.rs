@@ -88,6 +88,18 @@ impl From<ServiceError> for Problem {
             ServiceError::NotFound(_) | ServiceError::NothingPending(_) => {
                 Problem::not_found(detail)
             }
+            ServiceError::NoAdminWorkspaces(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no-admin-workspaces",
+                "The account is an admin of no workspace",
+                detail,
+            ),
+            ServiceError::NotInDataMap(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-in-data-map",
+                "No store holds data of this kind",
+                detail,
+            ),
             ServiceError::AlreadyRevoked { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "already-revoked",

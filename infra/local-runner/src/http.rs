@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::s3::S3Store;
 use deletion_core::ports::Clock;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -20,7 +21,7 @@ use tokio::net::TcpListener;
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
 async fn answer<C: Clock>(
-    intake: Arc<Intake<DynamoLedger, C>>,
+    intake: Arc<Intake<DynamoLedger, S3Store, C>>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -55,7 +56,7 @@ async fn answer<C: Clock>(
 /// Serves until the process ends.
 pub async fn serve<C: Clock + 'static>(
     addr: SocketAddr,
-    intake: Arc<Intake<DynamoLedger, C>>,
+    intake: Arc<Intake<DynamoLedger, S3Store, C>>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     loop {

@@ -17,6 +17,7 @@ use deletion_aws::streams::{ChangedKey, StreamFeed};
 use deletion_aws::Clients;
 use deletion_core::datamap::DataMap;
 use deletion_core::lifecycle::Periods;
+use deletion_core::plan::Planner;
 use deletion_core::ports::Clock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use deletion_core::requests::Requests;
@@ -57,8 +58,8 @@ pub struct Stack<C> {
     pub clients: Clients,
     pub settings: Settings,
     pub clock: C,
-    pub intake: std::sync::Arc<Intake<DynamoLedger, C>>,
-    pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers>,
+    pub intake: std::sync::Arc<Intake<DynamoLedger, S3Store, C>>,
+    pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers, C>,
     pub purge: PurgeHandler<DynamoLedger, S3Store, C>,
     pub schedules: SchedulerTimers,
     pub ledger: DynamoLedger,
@@ -78,12 +79,11 @@ impl<C: Clock + Clone> Stack<C> {
             LOCAL_PURGE_ARN,
             LOCAL_SCHEDULER_ROLE_ARN,
         );
-        let intake = std::sync::Arc::new(Intake::new(Requests::new(
-            ledger.clone(),
-            clock.clone(),
-            settings.periods,
-        )));
-        let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone());
+        let intake = std::sync::Arc::new(Intake::new(
+            Requests::new(ledger.clone(), clock.clone(), settings.periods),
+            Planner::new(S3Store::new(clients.s3.clone()), settings.map.clone()),
+        ));
+        let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone(), clock.clone());
         let purge = PurgeHandler::new(Purger::new(
             ledger.clone(),
             S3Store::new(clients.s3.clone()),
