@@ -514,7 +514,8 @@ impl Directory for DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
-        Ok(out.attributes.is_some())
+        // Some servers answer an empty map for an item that was not there.
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
     async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError> {

@@ -24,9 +24,6 @@ pub struct SchedulerTimers {
     group: String,
     target_arn: String,
     role_arn: String,
-    /// The earliest a new schedule may fire, from now: a time already past
-    /// (no grace, or a timer re-armed late) is armed this far ahead.
-    min_lead: chrono::Duration,
 }
 
 /// The schedule name of a request: `purge-<request id>` (42 characters).
@@ -74,14 +71,7 @@ impl SchedulerTimers {
             group: group.into(),
             target_arn: target_arn.into(),
             role_arn: role_arn.into(),
-            min_lead: chrono::Duration::zero(),
         }
-    }
-
-    /// Arms no schedule earlier than `lead` from now.
-    pub fn with_min_lead(mut self, lead: chrono::Duration) -> Self {
-        self.min_lead = lead;
-        self
     }
 
     /// The `at()` time of a request's schedule, if one exists.
@@ -191,7 +181,7 @@ impl Timers for SchedulerTimers {
             .group_name(&self.group)
             .name(schedule_name(id))
             .description(format!("End of the grace of deletion request {id}"))
-            .schedule_expression(at_expression(at.max(Utc::now() + self.min_lead)))
+            .schedule_expression(at_expression(at))
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)
             .action_after_completion(ActionAfterCompletion::Delete)

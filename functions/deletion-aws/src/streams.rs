@@ -20,6 +20,7 @@ pub enum FeedError {
 /// grace-timer reads: the event and the item's keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedKey {
+    pub sequence_number: String,
     pub event_id: String,
     pub event_name: String,
     pub pk: String,
@@ -27,13 +28,18 @@ pub struct ChangedKey {
 }
 
 /// Follows every shard of a table's stream from its start.
+///
+/// Each poll asks for a fresh iterator after the last sequence number seen
+/// rather than reusing the previous answer's next iterator: moto rolls a
+/// cancelled transaction back by swapping in a copy of the table, and an
+/// iterator taken before that keeps reading the discarded copy.
 pub struct StreamFeed {
     dynamodb: aws_sdk_dynamodb::Client,
     streams: aws_sdk_dynamodbstreams::Client,
     table: String,
     stream_arn: Option<String>,
-    /// Next iterator per shard; `None` once a closed shard is drained.
-    iterators: BTreeMap<String, Option<String>>,
+    /// The last sequence number read per shard (`None`: from the start).
+    seen: BTreeMap<String, Option<String>>,
 }
 
 impl StreamFeed {
@@ -43,7 +49,7 @@ impl StreamFeed {
             streams: clients.streams.clone(),
             table: table.into(),
             stream_arn: None,
-            iterators: BTreeMap::new(),
+            seen: BTreeMap::new(),
         }
     }
 
@@ -86,30 +92,30 @@ impl StreamFeed {
                     .collect()
             })
             .unwrap_or_default();
+        let mut changed = Vec::new();
         for shard in shard_ids {
-            if self.iterators.contains_key(&shard) {
-                continue;
-            }
-            let it = self
+            let last = self.seen.entry(shard.clone()).or_default();
+            let request = self
                 .streams
                 .get_shard_iterator()
                 .stream_arn(&arn)
-                .shard_id(&shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .shard_id(&shard);
+            let request = match last {
+                Some(seq) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .sequence_number(seq.clone()),
+                None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let iterator = request
                 .send()
                 .await
-                .map_err(|e| FeedError::Unavailable(describe(&e)))?;
-            self.iterators.insert(shard, it.shard_iterator);
-        }
-        let mut changed = Vec::new();
-        for iterator in self.iterators.values_mut() {
-            let Some(current) = iterator.clone() else {
-                continue;
-            };
+                .map_err(|e| FeedError::Unavailable(describe(&e)))?
+                .shard_iterator;
+            let Some(iterator) = iterator else { continue };
             let out = self
                 .streams
                 .get_records()
-                .shard_iterator(current)
+                .shard_iterator(iterator)
                 .send()
                 .await
                 .map_err(|e| FeedError::Unavailable(describe(&e)))?;
@@ -124,7 +130,10 @@ impl StreamFeed {
                         .cloned()
                         .unwrap_or_default()
                 };
+                let sequence_number = data.sequence_number().unwrap_or_default().to_owned();
+                *last = Some(sequence_number.clone());
                 changed.push(ChangedKey {
+                    sequence_number,
                     event_id: record.event_id().unwrap_or_default().to_owned(),
                     event_name: record
                         .event_name()
@@ -134,7 +143,6 @@ impl StreamFeed {
                     sk: key("sk"),
                 });
             }
-            *iterator = out.next_shard_iterator;
         }
         Ok(changed)
     }

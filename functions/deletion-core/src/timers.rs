@@ -17,6 +17,10 @@ pub struct TimerReconciler<L, T, C> {
     ledger: L,
     timers: T,
     clock: C,
+    /// The earliest a timer may fire, from now: a time already past (no
+    /// grace, or a timer re-armed late) is armed this far ahead, since the
+    /// scheduler may not run a one-shot time in the past.
+    min_lead: chrono::Duration,
 }
 
 impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
@@ -25,7 +29,13 @@ impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
             ledger,
             timers,
             clock,
+            min_lead: chrono::Duration::zero(),
         }
+    }
+
+    pub fn with_min_lead(mut self, lead: chrono::Duration) -> Self {
+        self.min_lead = lead;
+        self
     }
 
     /// Reads the request from the ledger (not from the event that named it,
@@ -40,9 +50,8 @@ impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
         match request {
             Some(r) if r.status == Status::Scheduled && r.scope.holds_data() => {
                 // A grace already over (none for a source's days) fires now.
-                self.timers
-                    .arm(id, r.grace_ends_at.max(self.clock.now()))
-                    .await?;
+                let at = r.grace_ends_at.max(self.clock.now() + self.min_lead);
+                self.timers.arm(id, at).await?;
                 Ok(TimerAction::Armed)
             }
             _ => {

@@ -84,6 +84,12 @@ impl<L: Ledger, T: Timers, C: Clock> GraceTimer<L, T, C> {
         }
     }
 
+    /// Arms no timer earlier than `lead` from now.
+    pub fn with_min_lead(mut self, lead: chrono::Duration) -> Self {
+        self.reconciler = self.reconciler.with_min_lead(lead);
+        self
+    }
+
     /// Reconciles each request named in the batch once; reports the records
     /// of the requests that could not be reconciled, to be delivered again.
     pub async fn handle(&self, event: StreamEvent) -> BatchResponse {

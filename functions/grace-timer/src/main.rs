@@ -19,9 +19,10 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::from_env().await;
     let timer = GraceTimer::new(
         DynamoLedger::new(clients.dynamodb.clone(), table),
-        SchedulerTimers::new(clients.scheduler.clone(), group, target, role).with_min_lead(lead),
+        SchedulerTimers::new(clients.scheduler.clone(), group, target, role),
         SystemClock,
-    );
+    )
+    .with_min_lead(lead);
     let timer = &timer;
     run(service_fn(
         move |event: LambdaEvent<StreamEvent>| async move {

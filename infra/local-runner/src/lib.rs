@@ -64,6 +64,7 @@ pub struct Stack<C> {
     pub schedules: SchedulerTimers,
     pub ledger: DynamoLedger,
     feed: tokio::sync::Mutex<StreamFeed>,
+    retry: tokio::sync::Mutex<Vec<ChangedKey>>,
 }
 
 /// Stand-in ARNs: moto stores them, nothing invokes them.
@@ -102,6 +103,7 @@ impl<C: Clock + Clone> Stack<C> {
             schedules,
             ledger,
             feed,
+            retry: tokio::sync::Mutex::default(),
         }
     }
 
@@ -124,12 +126,28 @@ impl<C: Clock + Clone> Stack<C> {
 
     /// Delivers the stream records written since the last call to the
     /// grace-timer handler, as the event source mapping does.
+    ///
+    /// Records the handler reports as failed are delivered again on the next
+    /// call, before the new ones, as the event source mapping retries them.
     pub async fn pump_stream(&self) -> Result<BatchResponse, RunnerError> {
-        let changed = self.feed.lock().await.poll().await?;
-        if changed.is_empty() {
+        let mut feed = self.feed.lock().await;
+        let mut batch = std::mem::take(&mut *self.retry.lock().await);
+        batch.extend(feed.poll().await?);
+        if batch.is_empty() {
             return Ok(BatchResponse::default());
         }
-        Ok(self.grace_timer.handle(stream_event(changed)).await)
+        let response = self.grace_timer.handle(stream_event(batch.clone())).await;
+        let failed: Vec<ChangedKey> = batch
+            .into_iter()
+            .filter(|c| {
+                response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| f.item_identifier == c.sequence_number)
+            })
+            .collect();
+        *self.retry.lock().await = failed;
+        Ok(response)
     }
 
     /// Fires every schedule due by the stack's clock into the purge
@@ -171,8 +189,7 @@ fn uuid_like(name: &str) -> String {
 pub fn stream_event(changed: Vec<ChangedKey>) -> StreamEvent {
     let records = changed
         .into_iter()
-        .enumerate()
-        .map(|(i, c)| StreamRecord {
+        .map(|c| StreamRecord {
             event_id: c.event_id,
             event_name: c.event_name,
             dynamodb: StreamData {
@@ -182,7 +199,7 @@ pub fn stream_event(changed: Vec<ChangedKey>) -> StreamEvent {
                 ]
                 .into_iter()
                 .collect(),
-                sequence_number: format!("{i:021}"),
+                sequence_number: c.sequence_number,
             },
         })
         .collect();

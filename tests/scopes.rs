@@ -1,0 +1,470 @@
+//! Every deletion scope through the same ledger, grace and purge, against
+//! a real moto server: space, source days, account, complete purge, and
+//! dry-run plans.
+
+use chrono::Duration;
+use deletion_core::ids::RequestId;
+use integration_tests::{env, Env, Versioning};
+use serde_json::{json, Value};
+
+fn id_of(body: &Value) -> RequestId {
+    RequestId::parse(body["id"].as_str().expect("id in body")).expect("request id")
+}
+
+async fn get(env: &Env, id: &RequestId) -> Value {
+    let a = env
+        .call("GET", &format!("/v1/deletions/{id}"), None, &[])
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    a.body
+}
+
+async fn keys(env: &Env, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut k = env.inventory(bucket, prefix).await.versions;
+    k.sort();
+    k
+}
+
+/// Runs the runner until nothing more fires.
+async fn settle(env: &Env) {
+    for _ in 0..5 {
+        if env.stack.tick().await.expect("runner round").is_empty() {
+            break;
+        }
+    }
+    env.stack.pump_stream().await.expect("stream");
+}
+
+#[tokio::test]
+async fn a_space_deletion_purges_that_space_and_nothing_else_of_the_workspace() {
+    let env = env(Versioning::Profiles).await;
+    for key in [
+        "acme/spaces/main/profiles.json",
+        "acme/spaces/main/audiences/a1.json",
+        "acme/spaces/main-eu/profiles.json",
+        "acme/spaces/other/profiles.json",
+    ] {
+        env.put(&env.profiles, key).await;
+    }
+    env.put(&env.archive, "acme/web/2024-01-01/x.json.gz").await;
+
+    let a = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/spaces/main/deletion",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["kind"], "space");
+    assert_eq!(
+        a.body["scope"],
+        json!({"workspace": "acme", "space": "main"})
+    );
+    let id = id_of(&a.body);
+    // In grace it can be revoked like any other; here it is left to run.
+    assert_eq!(a.body["revocable"], true);
+    env.stack.pump_stream().await.unwrap();
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    settle(&env).await;
+
+    let body = get(&env, &id).await;
+    assert_eq!(body["status"], "COMPLETED", "{body:#}");
+    assert_eq!(
+        body["receipt"]["prefixes"][0]["prefix"],
+        "acme/spaces/main/"
+    );
+    assert_eq!(body["receipt"]["prefixes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        keys(&env, &env.profiles, "acme/").await,
+        [
+            "acme/spaces/main-eu/profiles.json",
+            "acme/spaces/other/profiles.json"
+        ]
+    );
+    assert_eq!(keys(&env, &env.archive, "acme/").await.len(), 1);
+}
+
+#[tokio::test]
+async fn source_days_delete_exactly_those_days_of_that_source() {
+    let env = env(Versioning::None).await;
+    let kept = [
+        "acme/web/2024-01-30/part-0.json.gz",
+        "acme/web/2024-01-3/part-0.json.gz",
+        "acme/web/2024-02-010/part-0.json.gz",
+        "acme/web/2024-02-02/part-0.json.gz",
+        "acme/ios/2024-01-31/part-0.json.gz",
+        "acme/web-2/2024-01-31/part-0.json.gz",
+        "acme-corp/web/2024-01-31/part-0.json.gz",
+    ];
+    let gone = [
+        "acme/web/2024-01-31/part-0.json.gz",
+        "acme/web/2024-01-31/part-1.json.gz",
+        "acme/web/2024-02-01/part-0.json.gz",
+    ];
+    for key in kept.iter().chain(gone.iter()) {
+        env.put(&env.archive, key).await;
+    }
+    let body = r#"{"from": "2024-01-31", "to": "2024-02-01", "reason": "bad import"}"#;
+    let a = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/sources/web/deletions",
+            Some(body),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["kind"], "source_days");
+    assert_eq!(
+        a.body["scope"],
+        json!({"workspace": "acme", "source": "web", "from": "2024-01-31", "to": "2024-02-01"})
+    );
+    // No grace for a source's days: the purge starts at once.
+    assert_eq!(a.body["grace_ends_at"], a.body["created_at"]);
+    assert_eq!(a.body["revocable"], false);
+    let id = id_of(&a.body);
+    settle(&env).await;
+
+    let status = get(&env, &id).await;
+    assert_eq!(status["status"], "COMPLETED", "{status:#}");
+    assert_eq!(status["progress"]["prefixes_total"], 2);
+    assert_eq!(status["receipt"]["totals"]["objects"], 3);
+    let mut expected: Vec<String> = kept.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    let mut left = keys(&env, &env.archive, "acme").await;
+    left.retain(|k| !k.is_empty());
+    assert_eq!(left, expected);
+}
+
+#[tokio::test]
+async fn source_days_refuse_anything_finer_than_a_day_and_bad_ranges() {
+    let env = env(Versioning::None).await;
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = (today + Duration::days(1)).format("%Y-%m-%d").to_string();
+    let cases = [
+        (
+            r#"{"from": "2024-01-31T00:00:00Z", "to": "2024-02-01"}"#.to_owned(),
+            "whole days",
+        ),
+        (
+            r#"{"from": "2024-01-31", "to": "2024-02-01 12:00"}"#.to_owned(),
+            "whole days",
+        ),
+        (
+            r#"{"from": "1706659200", "to": "2024-02-01"}"#.to_owned(),
+            "YYYY-MM-DD",
+        ),
+        (
+            r#"{"from": "2024-02-30", "to": "2024-03-01"}"#.to_owned(),
+            "no such day",
+        ),
+        (
+            r#"{"from": "2024-02-02", "to": "2024-02-01"}"#.to_owned(),
+            "before",
+        ),
+        (
+            format!(r#"{{"from": "2024-01-01", "to": "{tomorrow}"}}"#),
+            "future",
+        ),
+        (
+            r#"{"from": "2010-01-01", "to": "2024-01-01"}"#.to_owned(),
+            "at most 3660",
+        ),
+        (r#"{"from": "2024-01-01"}"#.to_owned(), "missing field"),
+        (
+            r#"{"from": "2024-01-01", "to": "2024-01-02", "hour": 3}"#.to_owned(),
+            "unknown field",
+        ),
+    ];
+    for (body, needle) in &cases {
+        let a = env
+            .call(
+                "POST",
+                "/v1/workspaces/acme/sources/web/deletions",
+                Some(body),
+                &[],
+            )
+            .await;
+        let detail = a.problem(400)["detail"].as_str().unwrap().to_owned();
+        assert!(
+            detail.contains(needle),
+            "{body}: {detail:?} should mention {needle:?}"
+        );
+    }
+    env.call(
+        "POST",
+        "/v1/workspaces/acme/sources/web/deletions",
+        None,
+        &[],
+    )
+    .await
+    .problem(400);
+    env.call(
+        "POST",
+        "/v1/workspaces/acme/sources/we%2Fb/deletions",
+        Some(r#"{"from":"2024-01-01","to":"2024-01-01"}"#),
+        &[],
+    )
+    .await
+    .problem(400);
+    assert!(
+        env.ledger_keys().await.is_empty(),
+        "refused requests must write nothing"
+    );
+}
+
+async fn member(env: &Env, ws: &str, account: &str, role: &str) {
+    let a = env
+        .call(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/members/{account}"),
+            Some(&format!(r#"{{"role": "{role}"}}"#)),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+}
+
+#[tokio::test]
+async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
+    let env = env(Versioning::None).await;
+    for ws in ["w1", "w2", "w3"] {
+        member(&env, ws, "ann", "admin").await;
+    }
+    member(&env, "w4", "ann", "member").await;
+    member(&env, "w5", "bob", "admin").await;
+    for ws in ["w1", "w2", "w3", "w4", "w5"] {
+        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x.json.gz"))
+            .await;
+    }
+    let m = env
+        .call("GET", "/v1/accounts/ann/memberships", None, &[])
+        .await;
+    assert_eq!(m.body["items"].as_array().unwrap().len(), 4);
+
+    // First request: revoked as one while in grace.
+    let a = env
+        .call("POST", "/v1/accounts/ann/deletion", None, &[])
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["kind"], "account");
+    let parent = id_of(&a.body);
+    let view = get(&env, &parent).await;
+    let mut children: Vec<String> = view["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["scope"]["workspace"].as_str().unwrap().to_owned())
+        .collect();
+    children.sort();
+    assert_eq!(children, ["w1", "w2", "w3"]);
+    // Asking again returns the same request, with the same three children.
+    let again = env
+        .call("POST", "/v1/accounts/ann/deletion", None, &[])
+        .await;
+    assert_eq!(
+        (again.status.as_u16(), id_of(&again.body)),
+        (200, parent.clone())
+    );
+    assert_eq!(again.body["children"].as_array().unwrap().len(), 3);
+
+    env.stack.pump_stream().await.unwrap();
+    let revoked = env
+        .call("DELETE", "/v1/accounts/ann/deletion", None, &[])
+        .await;
+    assert_eq!(revoked.status, 200, "{:#}", revoked.body);
+    assert_eq!(revoked.body["status"], "REVOKED");
+    env.stack.pump_stream().await.unwrap();
+    let view = get(&env, &parent).await;
+    assert!(view["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "REVOKED"));
+    for c in view["children"].as_array().unwrap() {
+        let child = RequestId::parse(c["id"].as_str().unwrap()).unwrap();
+        assert_eq!(env.stack.schedules.armed_at(&child).await.unwrap(), None);
+    }
+
+    // Second request: runs to the end; the account's status follows its children.
+    let w2 = env
+        .call("POST", "/v1/workspaces/w2/deletion", None, &[])
+        .await; // already pending: adopted
+    let a = env
+        .call("POST", "/v1/accounts/ann/deletion", None, &[])
+        .await;
+    assert_eq!(a.status, 202);
+    let parent = id_of(&a.body);
+    assert!(
+        a.body["children"]
+            .as_array()
+            .unwrap()
+            .contains(&w2.body["id"]),
+        "{:#}",
+        a.body
+    );
+    env.stack.pump_stream().await.unwrap();
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    settle(&env).await;
+    let view = get(&env, &parent).await;
+    assert_eq!(view["status"], "COMPLETED", "{view:#}");
+    assert_eq!(view["progress"]["objects"], 3);
+    for ws in ["w1", "w2", "w3"] {
+        assert!(
+            env.inventory(&env.archive, &format!("{ws}/"))
+                .await
+                .is_empty(),
+            "{ws} must be purged"
+        );
+    }
+    for ws in ["w4", "w5"] {
+        assert_eq!(
+            env.inventory(&env.archive, &format!("{ws}/"))
+                .await
+                .versions
+                .len(),
+            1,
+            "{ws} must stay"
+        );
+    }
+    // The account's scope is free again once its children are done.
+    let stored = env
+        .call("GET", "/v1/accounts/ann/deletions", None, &[])
+        .await;
+    assert_eq!(stored.body["items"][0]["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn an_account_that_administers_nothing_is_refused() {
+    let env = env(Versioning::None).await;
+    member(&env, "w1", "carl", "member").await;
+    let a = env
+        .call("POST", "/v1/accounts/carl/deletion", None, &[])
+        .await;
+    assert_eq!(
+        a.problem(422)["type"],
+        "urn:deletion-service:problem:no-admin-workspaces"
+    );
+    env.call(
+        "PUT",
+        "/v1/workspaces/w1/members/carl",
+        Some(r#"{"role": "owner"}"#),
+        &[],
+    )
+    .await
+    .problem(400);
+    env.call("DELETE", "/v1/workspaces/w1/members/nobody", None, &[])
+        .await
+        .problem(404);
+    let removed = env
+        .call("DELETE", "/v1/workspaces/w1/members/carl", None, &[])
+        .await;
+    assert_eq!(removed.status, 200);
+    assert!(env.ledger_keys().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_long_deleted_workspace_is_purged_on_request_with_grace_and_revoke() {
+    let env = env(Versioning::None).await;
+    env.put(&env.archive, "old-ws/web/2019-05-01/x.json.gz")
+        .await;
+    env.put(&env.profiles, "old-ws/spaces/main/p.json").await;
+    let body = r#"{"workspace": "old-ws", "reason": "closed in 2019"}"#;
+    let a = env.call("POST", "/v1/purges", Some(body), &[]).await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["kind"], "workspace_purge");
+    let first = id_of(&a.body);
+    // Revoked by id during the grace.
+    let r = env
+        .call("DELETE", &format!("/v1/deletions/{first}"), None, &[])
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("REVOKED"))
+    );
+
+    let second = id_of(&env.call("POST", "/v1/purges", Some(body), &[]).await.body);
+    env.stack.pump_stream().await.unwrap();
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    settle(&env).await;
+    assert_eq!(get(&env, &second).await["status"], "COMPLETED");
+    assert_eq!(get(&env, &first).await["status"], "REVOKED");
+    assert!(env.inventory(&env.archive, "old-ws/").await.is_empty());
+    assert!(env.inventory(&env.profiles, "old-ws/").await.is_empty());
+    env.call("POST", "/v1/purges", Some(r#"{"workspace": "../x"}"#), &[])
+        .await
+        .problem(400);
+    env.call("POST", "/v1/purges", None, &[]).await.problem(400);
+}
+
+#[tokio::test]
+async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
+    use deletion_aws::provision::{delete_key, start_upload};
+    let env = env(Versioning::Profiles).await;
+    for i in 0..3 {
+        env.put(
+            &env.archive,
+            &format!("acme/web/2024-01-0{}/x.json.gz", i + 1),
+        )
+        .await;
+    }
+    env.put(&env.profiles, "acme/spaces/main/p.json").await;
+    env.put(&env.profiles, "acme/spaces/main/p.json").await;
+    env.put(&env.profiles, "acme/spaces/main/gone.json").await;
+    delete_key(&env.clients, &env.profiles, "acme/spaces/main/gone.json")
+        .await
+        .unwrap();
+    start_upload(&env.clients, &env.profiles, "acme/spaces/main/big.bin")
+        .await
+        .unwrap();
+    env.put(&env.archive, "acme-corp/web/2024-01-01/x.json.gz")
+        .await;
+
+    let dry = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/deletion?dry_run=true",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(dry.status, 200, "{:#}", dry.body);
+    assert_eq!(dry.body["dry_run"], true);
+    let plan = &dry.body["plan"];
+    assert_eq!(plan["complete"], true);
+    assert_eq!(plan["totals"]["objects"], 4, "{plan:#}");
+    assert_eq!(plan["totals"]["versions"], 2, "{plan:#}");
+    assert_eq!(plan["totals"]["delete_markers"], 1, "{plan:#}");
+    assert_eq!(plan["totals"]["uploads_aborted"], 1, "{plan:#}");
+    assert!(
+        env.ledger_keys().await.is_empty(),
+        "a dry run writes nothing"
+    );
+
+    let days = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/sources/web/deletions?dry_run=true",
+            Some(r#"{"from":"2024-01-01","to":"2024-01-02"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(days.body["plan"]["prefixes"].as_array().unwrap().len(), 2);
+    assert_eq!(days.body["plan"]["totals"]["objects"], 2);
+    assert!(env.ledger_keys().await.is_empty());
+
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    let p = env
+        .call("GET", &format!("/v1/deletions/{id}/plan"), None, &[])
+        .await;
+    assert_eq!(p.status, 200, "{:#}", p.body);
+    assert_eq!(p.body["plan"], *plan);
+    // Nothing was deleted by looking.
+    assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 3);
+}
