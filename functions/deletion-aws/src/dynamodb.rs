@@ -29,6 +29,8 @@ use deletion_core::LedgerError;
 use crate::describe;
 
 pub const INDEX_BY_WORKSPACE: &str = "by-workspace";
+/// Sparse index of the requests not in a final state, for the sweep.
+pub const INDEX_ACTIVE: &str = "active";
 pub const REQUEST_SK: &str = "REQ";
 
 type Item = HashMap<String, AttributeValue>;
@@ -68,7 +70,7 @@ fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
         key: request_pk(&r.id),
         reason: e.to_string(),
     })?;
-    Ok(HashMap::from([
+    let mut item = HashMap::from([
         ("pk".into(), s(request_pk(&r.id))),
         ("sk".into(), s(REQUEST_SK)),
         ("id".into(), s(r.id.as_str())),
@@ -89,7 +91,19 @@ fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
             )),
         ),
         ("doc".into(), s(doc)),
-    ]))
+    ]);
+    if !r.status.is_terminal() {
+        item.insert("gsi2pk".into(), s("ACTIVE"));
+        item.insert(
+            "gsi2sk".into(),
+            s(format!(
+                "{}#{}",
+                r.grace_ends_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                r.id
+            )),
+        );
+    }
+    Ok(item)
 }
 
 fn shard_sk(index: u32) -> String {
@@ -352,7 +366,7 @@ impl Ledger for DynamoLedger {
     ) -> Result<RequestPage, LedgerError> {
         let gsi1pk = listing_key.to_owned();
         let start = match cursor {
-            Some(c) => Some(decode_cursor(c, &gsi1pk)?),
+            Some(c) => Some(decode_cursor(c, &CURSOR_KEYS, ("gsi1pk", &gsi1pk))?),
             None => None,
         };
         let out = self
@@ -373,7 +387,43 @@ impl Ledger for DynamoLedger {
             .iter()
             .map(decode)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key().map(encode_cursor).transpose()?;
+        let next = out
+            .last_evaluated_key()
+            .map(|k| encode_cursor(k, &CURSOR_KEYS))
+            .transpose()?;
+        Ok(RequestPage { items, next })
+    }
+
+    async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+        let start = match cursor {
+            Some(c) => Some(decode_cursor(
+                c,
+                &["pk", "sk", "gsi2pk", "gsi2sk"],
+                ("gsi2pk", "ACTIVE"),
+            )?),
+            None => None,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_ACTIVE)
+            .key_condition_expression("gsi2pk = :p")
+            .expression_attribute_values(":p", s("ACTIVE"))
+            .limit(limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let items = out
+            .items()
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .map(|k| encode_cursor(k, &["pk", "sk", "gsi2pk", "gsi2sk"]))
+            .transpose()?;
         Ok(RequestPage { items, next })
     }
 
@@ -433,9 +483,9 @@ impl Ledger for DynamoLedger {
 
 const CURSOR_KEYS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
 
-fn encode_cursor(key: &Item) -> Result<String, LedgerError> {
+fn encode_cursor(key: &Item, names: &[&str]) -> Result<String, LedgerError> {
     let mut map = serde_json::Map::new();
-    for name in CURSOR_KEYS {
+    for &name in names {
         let value = string_attr(key, name).ok_or_else(|| LedgerError::Corrupt {
             key: "LastEvaluatedKey".into(),
             reason: format!("no {name}"),
@@ -446,14 +496,20 @@ fn encode_cursor(key: &Item) -> Result<String, LedgerError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
 }
 
-fn decode_cursor(cursor: &str, gsi1pk: &str) -> Result<Item, LedgerError> {
+/// Decodes a cursor of `names`, which must have `partition.0 = partition.1`
+/// (a cursor of one listing is refused on another).
+fn decode_cursor(
+    cursor: &str,
+    names: &[&str],
+    partition: (&str, &str),
+) -> Result<Item, LedgerError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| LedgerError::InvalidCursor)?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
     let mut item = Item::new();
-    for name in CURSOR_KEYS {
+    for &name in names {
         let v = value
             .get(name)
             .and_then(|v| v.as_str())
@@ -461,8 +517,7 @@ fn decode_cursor(cursor: &str, gsi1pk: &str) -> Result<Item, LedgerError> {
             .ok_or(LedgerError::InvalidCursor)?;
         item.insert(name.into(), s(v));
     }
-    // A cursor of another workspace's listing is refused.
-    if string_attr(&item, "gsi1pk").as_deref() != Some(gsi1pk) {
+    if string_attr(&item, partition.0).as_deref() != Some(partition.1) {
         return Err(LedgerError::InvalidCursor);
     }
     Ok(item)

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
-use crate::dynamodb::INDEX_BY_WORKSPACE;
+use crate::dynamodb::{INDEX_ACTIVE, INDEX_BY_WORKSPACE};
 use crate::{describe, Clients};
 
 pub type ProvisionError = String;
@@ -53,6 +53,17 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
         )
         .build()
         .map_err(|e| describe(&e))?;
+    let active = GlobalSecondaryIndex::builder()
+        .index_name(INDEX_ACTIVE)
+        .key_schema(key("gsi2pk", KeyType::Hash)?)
+        .key_schema(key("gsi2sk", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| describe(&e))?;
     let stream = StreamSpecification::builder()
         .stream_enabled(true)
         .stream_view_type(StreamViewType::NewAndOldImages)
@@ -67,9 +78,12 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
         .attribute_definitions(attr("sk")?)
         .attribute_definitions(attr("gsi1pk")?)
         .attribute_definitions(attr("gsi1sk")?)
+        .attribute_definitions(attr("gsi2pk")?)
+        .attribute_definitions(attr("gsi2sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(index)
+        .global_secondary_indexes(active)
         .stream_specification(stream)
         .send()
         .await

@@ -163,8 +163,13 @@ impl SchedulerTimers {
 
 #[async_trait]
 impl Timers for SchedulerTimers {
-    async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError> {
-        let input = serde_json::json!({ "request_id": id.as_str() }).to_string();
+    async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError> {
+        let input = if retry {
+            serde_json::json!({ "request_id": id.as_str(), "retry": true })
+        } else {
+            serde_json::json!({ "request_id": id.as_str() })
+        }
+        .to_string();
         let target = Target::builder()
             .arn(&self.target_arn)
             .role_arn(&self.role_arn)

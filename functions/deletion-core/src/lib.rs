@@ -14,6 +14,7 @@ pub mod plan;
 pub mod ports;
 pub mod purge;
 pub mod requests;
+pub mod sweep;
 pub mod timers;
 
 pub use error::{InputError, LedgerError, ServiceError, StoreError, TimerError};

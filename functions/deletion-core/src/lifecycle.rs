@@ -107,6 +107,7 @@ impl DeletionRequest {
             attempts: 0,
             failure: None,
             receipt: None,
+            deadline_missed_at: None,
             parent: None,
             children: Vec::new(),
         }

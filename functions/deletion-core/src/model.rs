@@ -327,6 +327,9 @@ pub struct DeletionRequest {
     pub failure: Option<String>,
     #[serde(default)]
     pub receipt: Option<Receipt>,
+    /// When the sweep found the request unfinished past its deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_missed_at: Option<DateTime<Utc>>,
     /// The account request this request belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<RequestId>,

@@ -54,6 +54,9 @@ pub trait Ledger: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<RequestPage, LedgerError>;
 
+    /// Every request not in a final state (for the sweep), in pages.
+    async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
+
     /// Stores shards that are not stored yet (idempotent).
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError>;
 
@@ -183,7 +186,8 @@ pub trait ObjectStore: Send + Sync {
 #[async_trait]
 pub trait Timers: Send + Sync {
     /// Arms the request's timer (idempotent: an existing one is success).
-    async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError>;
+    /// `retry` asks the purge to restart a `FAILED` request.
+    async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError>;
     /// Removes the request's timer (idempotent: a missing one is success).
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
 }
@@ -261,6 +265,9 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
         cursor: Option<&str>,
     ) -> Result<RequestPage, LedgerError> {
         (**self).list(key, limit, cursor).await
+    }
+    async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+        (**self).active(limit, cursor).await
     }
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
         (**self).insert_shards(shards).await

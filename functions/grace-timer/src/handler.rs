@@ -12,7 +12,24 @@ use tracing::{info, warn};
 
 use deletion_core::ids::RequestId;
 use deletion_core::ports::{Clock, Ledger, Timers};
+use deletion_core::sweep::{SweepReport, Sweeper};
 use deletion_core::timers::TimerReconciler;
+use deletion_core::ServiceError;
+
+/// What the function is invoked with: the ledger's stream records, or the
+/// recurring sweep schedule's `{"sweep": true}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum TimerEvent {
+    Sweep(SweepEvent),
+    Stream(StreamEvent),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepEvent {
+    pub sweep: bool,
+}
 
 /// The DynamoDB stream event, as much of it as the handler reads.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -75,19 +92,39 @@ impl StreamRecord {
 
 pub struct GraceTimer<L, T, C> {
     reconciler: TimerReconciler<L, T, C>,
+    sweeper: Sweeper<L, T, C>,
 }
 
-impl<L: Ledger, T: Timers, C: Clock> GraceTimer<L, T, C> {
+impl<L: Ledger + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C> {
     pub fn new(ledger: L, timers: T, clock: C) -> Self {
         GraceTimer {
-            reconciler: TimerReconciler::new(ledger, timers, clock),
+            reconciler: TimerReconciler::new(ledger.clone(), timers.clone(), clock.clone()),
+            sweeper: Sweeper::new(ledger, timers, clock),
         }
     }
 
     /// Arms no timer earlier than `lead` from now.
     pub fn with_min_lead(mut self, lead: chrono::Duration) -> Self {
         self.reconciler = self.reconciler.with_min_lead(lead);
+        self.sweeper.min_lead = lead;
         self
+    }
+
+    /// Runs the sweep and prints its counts as CloudWatch metrics (EMF).
+    pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
+        let report = self.sweeper.run().await?;
+        println!("{}", metrics_line(&report));
+        Ok(report)
+    }
+
+    /// Handles either kind of event.
+    pub async fn handle_event(&self, event: TimerEvent) -> Result<serde_json::Value, ServiceError> {
+        Ok(match event {
+            TimerEvent::Sweep(_) => serde_json::to_value(self.sweep().await?).unwrap_or_default(),
+            TimerEvent::Stream(stream) => {
+                serde_json::to_value(self.handle(stream).await).unwrap_or_default()
+            }
+        })
     }
 
     /// Reconciles each request named in the batch once; reports the records
@@ -122,4 +159,32 @@ impl<L: Ledger, T: Timers, C: Clock> GraceTimer<L, T, C> {
             batch_item_failures: failures,
         }
     }
+}
+
+/// A CloudWatch embedded-metric-format line: the template's alarm watches
+/// `DeletionService/DeadlinesMissed`.
+pub fn metrics_line(report: &SweepReport) -> String {
+    let names = [
+        ("DeadlinesMissed", report.deadline_missed.len()),
+        ("SweepStarted", report.started.len()),
+        ("SweepRedriven", report.redriven.len()),
+        ("SweepRetried", report.retried.len()),
+        ("PurgesExhausted", report.exhausted.len()),
+    ];
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "DeletionService",
+                "Dimensions": [[]],
+                "Metrics": names.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        },
+    });
+    if let Some(obj) = line.as_object_mut() {
+        for (name, value) in names {
+            obj.insert(name.into(), value.into());
+        }
+    }
+    line.to_string()
 }

@@ -3,4 +3,4 @@
 
 pub mod handler;
 
-pub use handler::{BatchResponse, GraceTimer, StreamEvent};
+pub use handler::{BatchResponse, GraceTimer, StreamEvent, TimerEvent};

@@ -3,7 +3,7 @@ use deletion_aws::scheduler::SchedulerTimers;
 use deletion_aws::Clients;
 use deletion_core::config;
 use deletion_core::ports::SystemClock;
-use grace_timer::{GraceTimer, StreamEvent};
+use grace_timer::{GraceTimer, TimerEvent};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -25,8 +25,8 @@ async fn main() -> Result<(), Error> {
     .with_min_lead(lead);
     let timer = &timer;
     run(service_fn(
-        move |event: LambdaEvent<StreamEvent>| async move {
-            Ok::<_, Error>(timer.handle(event.payload).await)
+        move |event: LambdaEvent<TimerEvent>| async move {
+            Ok::<_, Error>(timer.handle_event(event.payload).await?)
         },
     ))
     .await

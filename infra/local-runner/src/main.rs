@@ -50,9 +50,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     tokio::spawn(local_runner::http::serve(addr, stack.intake.clone()));
     tracing::info!(%addr, grace_seconds = stack.settings.periods.grace.num_seconds(), "API listening");
+    let sweep_every = config::seconds("SWEEP_SECONDS", 30, 1, 86_400)?.num_seconds() as u64;
+    let mut last_sweep = std::time::Instant::now();
     loop {
         if let Err(e) = stack.tick().await {
             tracing::warn!(error = %e, "runner round failed; retrying");
+        }
+        if last_sweep.elapsed().as_secs() >= sweep_every {
+            last_sweep = std::time::Instant::now();
+            if let Err(e) = stack.grace_timer.sweep().await {
+                tracing::warn!(error = %e, "sweep failed; retrying");
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

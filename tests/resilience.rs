@@ -1,0 +1,372 @@
+//! Purges that lose their timer or their worker, against a real moto
+//! server: the sweep, expired leases, killed workers, concurrent workers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::s3::S3Store;
+use deletion_core::ids::RequestId;
+use deletion_core::lifecycle::Claim;
+use deletion_core::ports::{
+    Clock, DeleteFailure, Entry, EntryPage, Ledger, ObjectStore, Timers, Upload, UploadPage,
+};
+use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
+use deletion_core::StoreError;
+use integration_tests::{env, Env, Versioning};
+use purge::PurgeEvent;
+use serde_json::Value;
+
+fn id_of(body: &Value) -> RequestId {
+    RequestId::parse(body["id"].as_str().expect("id")).expect("request id")
+}
+
+async fn status(env: &Env, id: &RequestId) -> Value {
+    env.call("GET", &format!("/v1/deletions/{id}"), None, &[])
+        .await
+        .body
+}
+
+async fn seed(env: &Env, ws: &str, n: usize) {
+    for i in 0..n {
+        env.put(
+            &env.archive,
+            &format!("{ws}/web/2024-01-01/part-{i:03}.json.gz"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_starts_a_request_whose_timer_was_deleted_behind_its_back() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 3).await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.stack.pump_stream().await.unwrap();
+    env.stack.schedules.disarm(&id).await.unwrap(); // lost behind our back
+
+    env.clock.advance(Duration::days(5) + Duration::minutes(10));
+    assert!(
+        env.stack.tick().await.unwrap().is_empty(),
+        "no timer, nothing fires"
+    );
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.started, vec![id.clone()]);
+    let fired = env.stack.tick().await.unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].outcome, "completed");
+    assert_eq!(status(&env, &id).await["status"], "COMPLETED");
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+
+    // A sweep in grace only re-arms (idempotently) and starts nothing.
+    let other = id_of(
+        &env.call("POST", "/v1/workspaces/other/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.stack.pump_stream().await.unwrap();
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert!(report.started.is_empty());
+    assert_eq!(report.rearmed, 1);
+    assert!(env
+        .stack
+        .schedules
+        .armed_at(&other)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn the_sweep_marks_a_missed_deadline_once() {
+    let env = env(Versioning::None).await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.call(
+        "PUT",
+        "/v1/workspaces/w/members/ann",
+        Some(r#"{"role":"admin"}"#),
+        &[],
+    )
+    .await;
+    // Stuck: claimed by a worker that died, and the lease expired, for 31 days.
+    let ledger = &env.stack.ledger;
+    env.clock.advance(Duration::days(5));
+    let current = ledger.get(&id).await.unwrap().unwrap();
+    let Claim::Granted { next, .. } =
+        current.claim(env.clock.now(), "dead", Duration::minutes(16), false)
+    else {
+        panic!("claim")
+    };
+    ledger.update(&next).await.unwrap();
+    env.clock.advance(Duration::days(26));
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.deadline_missed, vec![id.clone()]);
+    assert_eq!(report.redriven, vec![id.clone()]);
+    let again = env.stack.grace_timer.sweep().await.unwrap();
+    assert!(again.deadline_missed.is_empty(), "marked once");
+    let body = status(&env, &id).await;
+    assert_eq!(body["days_left"], 0);
+    let line = grace_timer::handler::metrics_line(&report);
+    let metrics: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(metrics["DeadlinesMissed"], 1);
+    assert_eq!(
+        metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "DeletionService"
+    );
+}
+
+/// An S3 store that stops answering (forever) at the `stop_at`-th
+/// DeleteObjects call, so the test can drop the purge there: a kill.
+#[derive(Clone)]
+struct Killable {
+    inner: S3Store,
+    deletes: Arc<AtomicUsize>,
+    stop_at: usize,
+    /// Stop after the delete went through (before its checkpoint) instead
+    /// of before it.
+    after_delete: bool,
+}
+
+#[async_trait]
+impl ObjectStore for Killable {
+    async fn list_page(
+        &self,
+        b: &str,
+        p: &str,
+        c: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        entries: &[Entry],
+    ) -> Result<Vec<DeleteFailure>, StoreError> {
+        let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.stop_at && !self.after_delete {
+            futures::future::pending::<()>().await;
+        }
+        let out = self.inner.delete_batch(bucket, entries).await?;
+        if n == self.stop_at {
+            futures::future::pending::<()>().await;
+        }
+        Ok(out)
+    }
+    async fn list_uploads(
+        &self,
+        b: &str,
+        p: &str,
+        c: Option<&str>,
+    ) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+}
+
+fn purger<S: ObjectStore>(
+    env: &Env,
+    store: S,
+) -> Purger<DynamoLedger, S, deletion_core::ports::ManualClock> {
+    Purger::new(
+        env.stack.ledger.clone(),
+        store,
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig {
+            page_size: 4,
+            lease: Duration::minutes(16),
+            ..PurgeConfig::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outside_touched() {
+    for (stop_at, after_delete) in [(1, false), (2, true), (3, false), (4, true)] {
+        let env = env(Versioning::None).await;
+        seed(&env, "acme", 13).await;
+        seed(&env, "acme-corp", 3).await;
+        let id = id_of(
+            &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+                .await
+                .body,
+        );
+        env.clock.advance(Duration::days(5) + Duration::seconds(1));
+
+        let killable = Killable {
+            inner: S3Store::new(env.clients.s3.clone()),
+            deletes: Arc::default(),
+            stop_at,
+            after_delete,
+        };
+        let doomed = purger(&env, killable);
+        let run = doomed.run(&id, "doomed", false);
+        // The worker hangs at its kill point; dropping the future kills it.
+        let killed = tokio::time::timeout(std::time::Duration::from_secs(3), run).await;
+        assert!(
+            killed.is_err(),
+            "the worker must have been stopped at delete {stop_at}"
+        );
+        let left = env.inventory(&env.archive, "acme/").await.versions.len();
+        let deleted_before_kill = (4 * (stop_at - 1) + if after_delete { 4 } else { 0 }).min(13);
+        assert_eq!(left, 13 - deleted_before_kill, "killed at delete {stop_at}");
+        assert_eq!(status(&env, &id).await["status"], "PURGING");
+
+        // A second worker is kept off while the lease lives...
+        let rescuer = purger(&env, S3Store::new(env.clients.s3.clone()));
+        assert_eq!(
+            rescuer.run(&id, "rescuer", false).await.unwrap(),
+            PurgeOutcome::Busy
+        );
+        // ...and takes over once it expired.
+        env.clock.advance(Duration::minutes(17));
+        let outcome = rescuer.run(&id, "rescuer", false).await.unwrap();
+        assert!(
+            matches!(outcome, PurgeOutcome::Completed { .. }),
+            "stop at {stop_at}: {outcome:?}"
+        );
+        assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+        assert_eq!(
+            env.inventory(&env.archive, "acme-corp/")
+                .await
+                .versions
+                .len(),
+            3
+        );
+        let body = status(&env, &id).await;
+        assert_eq!(body["status"], "COMPLETED");
+        assert_eq!(body["attempts"], 2);
+        let objects = body["receipt"]["totals"]["objects"].as_u64().unwrap();
+        // Pages deleted before the kill and not yet checkpointed are not
+        // counted twice; at most the killed page goes uncounted.
+        assert!(
+            (13 - 4..=13).contains(&objects),
+            "stop at {stop_at}: counted {objects}"
+        );
+        if !after_delete {
+            assert_eq!(objects, 13, "a kill before a delete loses no count");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_deliveries_never_both_purge() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 9).await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let event = || PurgeEvent {
+        request_id: id.to_string(),
+        retry: false,
+    };
+    let (a, b) = tokio::join!(
+        env.stack.purge.handle(event(), "w1"),
+        env.stack.purge.handle(event(), "w2")
+    );
+    let mut outcomes = vec![a.unwrap().outcome, b.unwrap().outcome];
+    outcomes.sort();
+    assert!(
+        outcomes == ["busy", "completed"] || outcomes == ["completed", "settled"],
+        "{outcomes:?}"
+    );
+    let body = status(&env, &id).await;
+    let purging = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "PURGING")
+        .count();
+    assert_eq!(purging, 1, "claimed exactly once");
+    assert_eq!(body["receipt"]["totals"]["objects"], 9);
+}
+
+#[tokio::test]
+async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 2).await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    // A data map naming a bucket that does not exist makes the purge fail.
+    let broken = deletion_core::datamap::DataMap::from_json(
+        r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
+    )
+    .unwrap();
+    let failing = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.clock.clone(),
+        broken,
+        PurgeConfig::default(),
+    );
+    let outcome = failing.run(&id, "w1", false).await.unwrap();
+    assert!(
+        matches!(&outcome, PurgeOutcome::Failed { reason } if reason.contains("no-such-bucket-here")),
+        "{outcome:?}"
+    );
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "FAILED");
+    assert!(body["failure"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-bucket-here"));
+
+    // A plain (duplicate) timer delivery does not restart it; the sweep does.
+    let again = env
+        .stack
+        .purge
+        .handle(
+            PurgeEvent {
+                request_id: id.to_string(),
+                retry: false,
+            },
+            "w2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, "settled");
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.retried, vec![id.clone()]);
+    // The real map's plan was never stored for this request: the shard of
+    // the broken map is what the retry runs, so it fails again, attempts
+    // grow, and the sweep stops retrying at the bound.
+    for _ in 0..6 {
+        env.stack.tick().await.unwrap();
+        env.stack.grace_timer.sweep().await.unwrap();
+    }
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.exhausted, vec![id.clone()]);
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "FAILED");
+    assert!(body["attempts"].as_u64().unwrap() >= 5);
+    let notes: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["note"].as_str())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("retry after:")),
+        "{notes:?}"
+    );
+}
