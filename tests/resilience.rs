@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::s3::S3Store;
+use deletion_aws::scheduler::SchedulerTimers;
 use deletion_core::ids::RequestId;
 use deletion_core::lifecycle::Claim;
 use deletion_core::ports::{
@@ -179,14 +180,17 @@ impl ObjectStore for Killable {
 fn purger<S: ObjectStore>(
     env: &Env,
     store: S,
-) -> Purger<DynamoLedger, S, deletion_core::ports::ManualClock> {
+) -> Purger<DynamoLedger, S, SchedulerTimers, deletion_core::ports::ManualClock> {
     Purger::new(
         env.stack.ledger.clone(),
         store,
+        env.stack.schedules.clone(),
         env.clock.clone(),
         env.stack.settings.map.clone(),
         PurgeConfig {
             page_size: 4,
+            // One page at a time, so each kill point is exact.
+            deletes_in_flight: 1,
             lease: Duration::minutes(16),
             ..PurgeConfig::default()
         },
@@ -213,7 +217,7 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
             after_delete,
         };
         let doomed = purger(&env, killable);
-        let run = doomed.run(&id, "doomed", false);
+        let run = doomed.run(&id, "doomed", false, None);
         // The worker hangs at its kill point; dropping the future kills it.
         let killed = tokio::time::timeout(std::time::Duration::from_secs(3), run).await;
         assert!(
@@ -228,12 +232,12 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         // A second worker is kept off while the lease lives...
         let rescuer = purger(&env, S3Store::new(env.clients.s3.clone()));
         assert_eq!(
-            rescuer.run(&id, "rescuer", false).await.unwrap(),
+            rescuer.run(&id, "rescuer", false, None).await.unwrap(),
             PurgeOutcome::Busy
         );
         // ...and takes over once it expired.
         env.clock.advance(Duration::minutes(17));
-        let outcome = rescuer.run(&id, "rescuer", false).await.unwrap();
+        let outcome = rescuer.run(&id, "rescuer", false, None).await.unwrap();
         assert!(
             matches!(outcome, PurgeOutcome::Completed { .. }),
             "stop at {stop_at}: {outcome:?}"
@@ -248,7 +252,6 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         );
         let body = status(&env, &id).await;
         assert_eq!(body["status"], "COMPLETED");
-        assert_eq!(body["attempts"], 2);
         let objects = body["receipt"]["totals"]["objects"].as_u64().unwrap();
         // Pages deleted before the kill and not yet checkpointed are not
         // counted twice; at most the killed page goes uncounted.
@@ -277,8 +280,8 @@ async fn two_concurrent_deliveries_never_both_purge() {
         retry: false,
     };
     let (a, b) = tokio::join!(
-        env.stack.purge.handle(event(), "w1"),
-        env.stack.purge.handle(event(), "w2")
+        env.stack.purge.handle(event(), "w1", None),
+        env.stack.purge.handle(event(), "w2", None)
     );
     let mut outcomes = vec![a.unwrap().outcome, b.unwrap().outcome];
     outcomes.sort();
@@ -315,11 +318,12 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
     let failing = Purger::new(
         env.stack.ledger.clone(),
         S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
         env.clock.clone(),
         broken,
         PurgeConfig::default(),
     );
-    let outcome = failing.run(&id, "w1", false).await.unwrap();
+    let outcome = failing.run(&id, "w1", false, None).await.unwrap();
     assert!(
         matches!(&outcome, PurgeOutcome::Failed { reason } if reason.contains("no-such-bucket-here")),
         "{outcome:?}"
@@ -341,6 +345,7 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
                 retry: false,
             },
             "w2",
+            None,
         )
         .await
         .unwrap();
@@ -369,4 +374,65 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
         notes.iter().any(|n| n.starts_with("retry after:")),
         "{notes:?}"
     );
+}
+
+#[tokio::test]
+async fn the_first_worker_fans_out_one_more_worker_per_free_shard() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 5).await;
+    env.put(&env.profiles, "acme/spaces/main/p.json").await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    // The grace timer fires the first worker; it plans two shards, so it
+    // arms one more worker, which the next round fires.
+    let first = env.stack.tick().await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].outcome, "completed");
+    let second = env.stack.tick().await.unwrap();
+    assert_eq!(second.len(), 1, "the extra worker was armed and fired");
+    assert_eq!(second[0].outcome, "settled", "it found the work done");
+    assert_eq!(status(&env, &id).await["receipt"]["totals"]["objects"], 6);
+}
+
+#[tokio::test]
+async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishes() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 6).await;
+    let id = id_of(
+        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
+            .await
+            .body,
+    );
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let hurried = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig {
+            handoff_margin: std::time::Duration::from_secs(3600),
+            ..PurgeConfig::default()
+        },
+    );
+    // An invocation with 10 seconds left, under a one-hour margin: it must
+    // hand back at once, with its checkpoint, and arm a continuation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let outcome = hurried
+        .run(&id, "hurried", false, Some(deadline))
+        .await
+        .unwrap();
+    assert_eq!(outcome, PurgeOutcome::HandedOff);
+    assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 6);
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "PURGING");
+    // The continuation fires through the scheduler and finishes the purge.
+    let fired = env.stack.tick().await.unwrap();
+    assert!(fired.iter().any(|r| r.outcome == "completed"), "{fired:?}");
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    assert_eq!(status(&env, &id).await["receipt"]["totals"]["objects"], 6);
 }

@@ -323,10 +323,20 @@ async fn a_duplicate_timer_delivery_does_nothing() {
         request_id: id.to_string(),
         retry: false,
     };
-    let first = env.stack.purge.handle(event(), "worker-1").await.unwrap();
+    let first = env
+        .stack
+        .purge
+        .handle(event(), "worker-1", None)
+        .await
+        .unwrap();
     assert_eq!(first.outcome, "completed");
     let before = status(&env, &id).await;
-    let second = env.stack.purge.handle(event(), "worker-2").await.unwrap();
+    let second = env
+        .stack
+        .purge
+        .handle(event(), "worker-2", None)
+        .await
+        .unwrap();
     assert_eq!(second.outcome, "settled");
     let after = status(&env, &id).await;
     assert_eq!(before["history"], after["history"]);
@@ -344,6 +354,7 @@ async fn a_duplicate_timer_delivery_does_nothing() {
                 retry: false,
             },
             "w",
+            None,
         )
         .await
         .unwrap();
@@ -375,7 +386,7 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
         };
         let (revoke, purge) = tokio::join!(
             env.call("DELETE", &path, None, &[]),
-            late.purge.handle(event, "racer")
+            late.purge.handle(event, "racer", None)
         );
         let purge = purge.unwrap();
         let body = status(&env, &id).await;

@@ -31,6 +31,11 @@ pub fn schedule_name(id: &RequestId) -> String {
     format!("purge-{id}")
 }
 
+/// The schedule name of an extra purge worker: `purge-<id>-w<n>`.
+pub fn worker_schedule_name(id: &RequestId, n: u32) -> String {
+    format!("purge-{id}-w{n}")
+}
+
 /// `at(yyyy-mm-ddThh:mm:ss)` in UTC, rounded *up* to the second so the
 /// timer never fires before the grace ends.
 pub fn at_expression(at: DateTime<Utc>) -> String {
@@ -164,6 +169,32 @@ impl SchedulerTimers {
 #[async_trait]
 impl Timers for SchedulerTimers {
     async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError> {
+        self.create(schedule_name(id), id, at, retry).await
+    }
+
+    async fn arm_worker(
+        &self,
+        id: &RequestId,
+        n: u32,
+        at: DateTime<Utc>,
+    ) -> Result<(), TimerError> {
+        self.create(worker_schedule_name(id, n), id, at, false)
+            .await
+    }
+
+    async fn disarm(&self, id: &RequestId) -> Result<(), TimerError> {
+        self.delete_by_name(&schedule_name(id)).await
+    }
+}
+
+impl SchedulerTimers {
+    async fn create(
+        &self,
+        name: String,
+        id: &RequestId,
+        at: DateTime<Utc>,
+        retry: bool,
+    ) -> Result<(), TimerError> {
         let input = if retry {
             serde_json::json!({ "request_id": id.as_str(), "retry": true })
         } else {
@@ -184,8 +215,8 @@ impl Timers for SchedulerTimers {
             .client
             .create_schedule()
             .group_name(&self.group)
-            .name(schedule_name(id))
-            .description(format!("End of the grace of deletion request {id}"))
+            .name(&name)
+            .description(format!("Purge of deletion request {id}"))
             .schedule_expression(at_expression(at))
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)
@@ -201,10 +232,6 @@ impl Timers for SchedulerTimers {
             }
             Err(e) => Err(TimerError::Unavailable(describe(&e))),
         }
-    }
-
-    async fn disarm(&self, id: &RequestId) -> Result<(), TimerError> {
-        self.delete_by_name(&schedule_name(id)).await
     }
 }
 

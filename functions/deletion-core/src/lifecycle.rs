@@ -64,14 +64,16 @@ pub fn summarize(children: &[Status]) -> Status {
 /// What a purge worker may do with a request it was asked to purge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The worker now holds the request (to write with `expected_version`).
+    /// The worker moves the request on (to write conditionally).
     Granted {
         next: Box<DeletionRequest>,
         resumed: bool,
     },
     /// The grace has not ended yet: nothing to do.
     NotDue { grace_ends_at: DateTime<Utc> },
-    /// Another worker holds a live lease.
+    /// The purge is under way: the worker joins it, taking free shards.
+    Join,
+    /// Another worker holds a live lease on the verification.
     Busy { lease: Lease },
     /// Nothing left to do (completed, revoked, or failed without a retry).
     Settled { status: Status },
@@ -199,7 +201,6 @@ impl DeletionRequest {
             },
             Status::Scheduled => {
                 let mut next = self.advance(Status::Purging, now, owner, None);
-                next.lease = Some(lease);
                 next.purge_started_at = Some(now);
                 next.attempts = 1;
                 Claim::Granted {
@@ -207,7 +208,8 @@ impl DeletionRequest {
                     resumed: false,
                 }
             }
-            Status::Purging | Status::Verifying => match &self.lease {
+            Status::Purging => Claim::Join,
+            Status::Verifying => match &self.lease {
                 Some(held) if held.until > now => Claim::Busy {
                     lease: held.clone(),
                 },
@@ -225,7 +227,7 @@ impl DeletionRequest {
             Status::Failed if retry => {
                 let note = self.failure.as_ref().map(|f| format!("retry after: {f}"));
                 let mut next = self.advance(Status::Purging, now, owner, note);
-                next.lease = Some(lease);
+                next.lease = None;
                 next.attempts += 1;
                 next.failure = None;
                 Claim::Granted {
@@ -237,15 +239,22 @@ impl DeletionRequest {
         }
     }
 
-    /// `PURGING → VERIFYING`, by the lease holder.
+    /// `PURGING → VERIFYING`, once every shard is done: the worker takes
+    /// the verification's lease.
     pub fn begin_verification(
         &self,
         now: DateTime<Utc>,
         owner: &str,
+        lease_for: Duration,
     ) -> Result<Self, ServiceError> {
         match self.status {
-            Status::Purging if self.holds_lease(owner) => {
-                Ok(self.advance(Status::Verifying, now, owner, None))
+            Status::Purging => {
+                let mut next = self.advance(Status::Verifying, now, owner, None);
+                next.lease = Some(Lease {
+                    owner: owner.to_owned(),
+                    until: now + lease_for,
+                });
+                Ok(next)
             }
             Status::Verifying if self.holds_lease(owner) => Ok(self.clone()),
             status => Err(ServiceError::InvalidTransition {
@@ -284,7 +293,14 @@ impl DeletionRequest {
         reason: &str,
     ) -> Result<Self, ServiceError> {
         match self.status {
-            Status::Purging | Status::Verifying if self.holds_lease(owner) => {
+            // Any worker of a purge may stop it; a verification only its holder.
+            Status::Purging => {
+                let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));
+                next.lease = None;
+                next.failure = Some(reason.to_owned());
+                Ok(next)
+            }
+            Status::Verifying if self.holds_lease(owner) => {
                 let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));
                 next.lease = None;
                 next.failure = Some(reason.to_owned());
@@ -367,22 +383,25 @@ mod tests {
     }
 
     #[test]
-    fn a_live_lease_blocks_a_duplicate_and_an_expired_one_is_taken_over() {
+    fn workers_join_a_purge_and_a_live_verification_lease_blocks_a_duplicate() {
         let lease = Duration::minutes(16);
         let at = t0() + Duration::days(5);
         let Claim::Granted { next: purging, .. } = request().claim(at, "w1", lease, false) else {
             panic!()
         };
+        assert_eq!(purging.claim(at, "w2", lease, false), Claim::Join);
+        let verifying = purging.begin_verification(at, "w1", lease).unwrap();
         assert!(matches!(
-            purging.claim(at + Duration::minutes(1), "w2", lease, false),
+            verifying.claim(at + Duration::minutes(1), "w2", lease, false),
             Claim::Busy { .. }
         ));
         let Claim::Granted { next, resumed } =
-            purging.claim(at + Duration::minutes(17), "w2", lease, false)
+            verifying.claim(at + Duration::minutes(17), "w2", lease, false)
         else {
             panic!("expired lease must be taken over")
         };
         assert!(resumed);
+        assert_eq!(next.status, Status::Verifying);
         assert_eq!(next.lease.unwrap().owner, "w2");
     }
 
@@ -452,8 +471,9 @@ mod tests {
             failed.claim(at, "w2", lease, true),
             Claim::Granted { resumed: true, .. }
         ));
-        // Only the lease holder may fail or verify.
-        assert!(purging.fail(at, "intruder", "x").is_err());
-        assert!(purging.begin_verification(at, "intruder").is_err());
+        // Only the verification's lease holder may fail or complete it.
+        let verifying = purging.begin_verification(at, "w1", lease).unwrap();
+        assert!(verifying.fail(at, "intruder", "x").is_err());
+        assert!(verifying.begin_verification(at, "intruder", lease).is_err());
     }
 }

@@ -250,6 +250,9 @@ pub struct Shard {
     pub uploads_done: bool,
     #[serde(default)]
     pub counts: Counts,
+    /// The worker purging the shard now, and until when.
+    #[serde(default)]
+    pub lease: Option<Lease>,
     pub version: u64,
 }
 

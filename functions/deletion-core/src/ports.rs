@@ -188,6 +188,10 @@ pub trait Timers: Send + Sync {
     /// Arms the request's timer (idempotent: an existing one is success).
     /// `retry` asks the purge to restart a `FAILED` request.
     async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError>;
+    /// Arms a one-shot timer that starts one more purge worker of the
+    /// request (worker `n`), for fan-out and hand-off.
+    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>)
+        -> Result<(), TimerError>;
     /// Removes the request's timer (idempotent: a missing one is success).
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
 }

@@ -1,26 +1,45 @@
 //! The purge: claim a request whose grace has ended, plan its shards into
-//! the ledger, delete everything under each prefix with checkpoints, verify
-//! by listing again, and complete with a receipt.
+//! the ledger, and purge them with as many workers (Lambda invocations) as
+//! configured, each taking free shards under a lease; the last one to find
+//! every shard done verifies by listing again and completes the request
+//! with a receipt.
+//!
+//! - A worker checkpoints (cursor and counts) after every page; one that is
+//!   killed leaves a shard whose lease expires, and the next worker resumes
+//!   it from the checkpoint.
+//! - A worker near its time limit hands its shard back with the checkpoint
+//!   and arms a one-shot timer for a worker that continues.
+//! - Within a worker, several DeleteObjects calls are in flight while the
+//!   next page is listed; checkpoints advance in page order.
 
-use std::time::Duration as StdDuration;
+use std::collections::VecDeque;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
+use futures::stream::{FuturesOrdered, StreamExt};
 use tracing::{info, warn};
 
 use crate::datamap::DataMap;
 use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
-use crate::model::{Counts, DeletionRequest, PrefixReceipt, Receipt, Shard, Status};
-use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore};
+use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
+use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, Timers};
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
 pub struct PurgeConfig {
-    /// How long a claim keeps other workers off (longer than one invocation).
+    /// How long a shard (or the verification) stays with a worker without
+    /// news; longer than one invocation can live.
     pub lease: Duration,
     /// Entries per listing page and per DeleteObjects call (at most 1,000).
     pub page_size: i32,
+    /// DeleteObjects calls in flight per worker.
+    pub deletes_in_flight: usize,
+    /// Workers (invocations) per request at once.
+    pub workers: u32,
+    /// A worker with less time than this left hands its shard back.
+    pub handoff_margin: StdDuration,
     /// How often a DeleteObjects batch is retried for the keys it refused.
     pub delete_retries: u32,
     /// Pause before the first retry (doubled each time).
@@ -32,6 +51,9 @@ impl Default for PurgeConfig {
         PurgeConfig {
             lease: Duration::minutes(16),
             page_size: 1000,
+            deletes_in_flight: 8,
+            workers: 4,
+            handoff_margin: StdDuration::from_secs(60),
             delete_retries: 3,
             retry_backoff: StdDuration::from_millis(200),
         }
@@ -50,140 +72,109 @@ pub enum PurgeOutcome {
     },
     NotFound,
     NotDue,
-    /// Another worker holds the request.
+    /// Other workers hold the remaining work (or the verification).
     Busy,
     /// Nothing to do: the request is already in this state.
     Settled {
         status: Status,
     },
-    /// This worker lost its lease to another one and stopped.
+    /// The worker lost a race for its shard or the request and stopped.
     LostLease,
+    /// Near its time limit, the worker handed its shard back and armed a
+    /// timer for a worker that continues.
+    HandedOff,
 }
 
-/// Why a shard could not be finished.
-enum ShardError {
+/// Why a shard stopped.
+enum ShardStop {
     Store(StoreError),
     Refused(String),
     LostLease,
     Ledger(LedgerError),
+    OutOfTime(Shard),
 }
 
-impl From<StoreError> for ShardError {
+impl From<StoreError> for ShardStop {
     fn from(e: StoreError) -> Self {
-        ShardError::Store(e)
+        ShardStop::Store(e)
     }
 }
 
-impl From<LedgerError> for ShardError {
+impl From<LedgerError> for ShardStop {
     fn from(e: LedgerError) -> Self {
         match e {
-            LedgerError::Conflict => ShardError::LostLease,
-            e => ShardError::Ledger(e),
+            LedgerError::Conflict => ShardStop::LostLease,
+            e => ShardStop::Ledger(e),
         }
     }
 }
 
-pub struct Purger<L, S, C> {
+pub struct Purger<L, S, T, C> {
     ledger: L,
     store: S,
+    timers: T,
     clock: C,
     map: DataMap,
     config: PurgeConfig,
 }
 
-impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
-    pub fn new(ledger: L, store: S, clock: C, map: DataMap, config: PurgeConfig) -> Self {
+impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
+    pub fn new(
+        ledger: L,
+        store: S,
+        timers: T,
+        clock: C,
+        map: DataMap,
+        config: PurgeConfig,
+    ) -> Self {
         Purger {
             ledger,
             store,
+            timers,
             clock,
             map,
             config,
         }
     }
 
-    /// Runs (or resumes) the purge of a request as worker `owner`.
+    /// Runs (or joins, or resumes) the purge of a request as worker
+    /// `owner`, until `deadline` (the invocation's end) if any.
     pub async fn run(
         &self,
         id: &RequestId,
         owner: &str,
         retry: bool,
+        deadline: Option<Instant>,
     ) -> Result<PurgeOutcome, ServiceError> {
-        let mut request = match self.claim(id, owner, retry).await? {
-            Ok(request) => request,
+        let (mut request, started) = match self.claim(id, owner, retry).await? {
+            Ok(claimed) => claimed,
             Err(outcome) => return Ok(outcome),
         };
-        let shards = self.plan(&request).await?;
-        let mut done = Vec::with_capacity(shards.len());
-        for shard in shards {
-            match self.purge_shard(shard).await {
-                Ok(shard) => done.push(shard),
-                Err(ShardError::LostLease) => return Ok(PurgeOutcome::LostLease),
-                Err(ShardError::Ledger(e)) => return Err(e.into()),
-                Err(ShardError::Store(e)) => {
-                    return self.fail(&request, owner, &e.to_string()).await
-                }
-                Err(ShardError::Refused(reason)) => {
-                    return self.fail(&request, owner, &reason).await
-                }
-            }
-        }
         if request.status == Status::Purging {
-            let next = request.begin_verification(self.clock.now(), owner)?;
-            if let Err(e) = self.ledger.update(&next).await {
-                return lease_or_err(e);
+            let shards = self.plan(&request).await?;
+            if started {
+                self.fan_out(id, &shards).await;
             }
-            request = next;
-        }
-        match self.verify(&done).await {
-            Ok(leftovers) if leftovers.is_empty() => {}
-            Ok(leftovers) => {
-                // Purge those prefixes again on the next attempt.
-                for shard in done.iter().filter(|s| leftovers.contains(&s.index)) {
-                    let mut again = shard.clone();
-                    again.done = false;
-                    again.cursor = None;
-                    again.uploads_done = false;
-                    again.version += 1;
-                    if let Err(e) = self.ledger.update_shard(&again).await {
-                        return lease_or_err(e);
-                    }
-                }
-                let where_ = done
-                    .iter()
-                    .filter(|s| leftovers.contains(&s.index))
-                    .map(|s| format!("s3://{}/{}", s.bucket, s.prefix))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return self
-                    .fail(
-                        &request,
-                        owner,
-                        &format!("verification found data left under {where_}"),
-                    )
-                    .await;
+            match self.work(&request, owner, deadline).await? {
+                None => {}
+                Some(outcome) => return Ok(outcome),
             }
-            Err(e) => return self.fail(&request, owner, &e.to_string()).await,
+            request = match self.start_verification(id, owner).await? {
+                Ok(request) => request,
+                Err(outcome) => return Ok(outcome),
+            };
         }
-        let receipt = self.receipt(&request, &done);
-        let next = request.complete(self.clock.now(), owner, receipt.clone())?;
-        if let Err(e) = self.ledger.update(&next).await {
-            return lease_or_err(e);
-        }
-        info!(request_id = %id, objects = receipt.totals.objects, versions = receipt.totals.versions,
-              delete_markers = receipt.totals.delete_markers, "purge completed and verified");
-        Ok(PurgeOutcome::Completed {
-            receipt: Box::new(receipt),
-        })
+        self.verify_and_complete(&request, owner).await
     }
 
-    /// Takes the request with a conditional write, or says why not.
+    /// Takes the request with a conditional write (or joins a purge under
+    /// way), or says why not. The flag tells whether this worker started it.
     async fn claim(
         &self,
         id: &RequestId,
         owner: &str,
         retry: bool,
-    ) -> Result<Result<DeletionRequest, PurgeOutcome>, ServiceError> {
+    ) -> Result<Result<(DeletionRequest, bool), PurgeOutcome>, ServiceError> {
         for _ in 0..5 {
             let Some(current) = self.ledger.get(id).await? else {
                 return Ok(Err(PurgeOutcome::NotFound));
@@ -191,18 +182,20 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
             match current.claim(self.clock.now(), owner, self.config.lease, retry) {
                 Claim::Granted { next, resumed } => match self.ledger.update(&next).await {
                     Ok(()) => {
-                        info!(request_id = %id, resumed, "purge claimed");
-                        return Ok(Ok(*next));
+                        info!(request_id = %id, resumed, status = %next.status, "purge claimed");
+                        let started = next.status == Status::Purging;
+                        return Ok(Ok((*next, started)));
                     }
                     Err(LedgerError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
                 },
+                Claim::Join => return Ok(Ok((current, false))),
                 Claim::NotDue { grace_ends_at } => {
                     info!(request_id = %id, %grace_ends_at, "grace not over; nothing to do");
                     return Ok(Err(PurgeOutcome::NotDue));
                 }
                 Claim::Busy { lease } => {
-                    info!(request_id = %id, holder = %lease.owner, "another worker holds the purge");
+                    info!(request_id = %id, holder = %lease.owner, "another worker verifies");
                     return Ok(Err(PurgeOutcome::Busy));
                 }
                 Claim::Settled { status } => {
@@ -235,6 +228,7 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                 cursor: None,
                 uploads_done: false,
                 counts: Counts::default(),
+                lease: None,
                 version: 1,
             })
             .collect();
@@ -242,9 +236,122 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
         Ok(self.ledger.shards(&request.id).await?)
     }
 
-    async fn purge_shard(&self, mut shard: Shard) -> Result<Shard, ShardError> {
+    /// Starts more workers, one per free shard up to the configured number.
+    async fn fan_out(&self, id: &RequestId, shards: &[Shard]) {
+        let open = shards.iter().filter(|s| !s.done).count() as u32;
+        let extra = open.min(self.config.workers).saturating_sub(1);
+        for n in 1..=extra {
+            // Best effort: the sweep re-drives a purge nobody works on.
+            if let Err(e) = self.timers.arm_worker(id, n, self.clock.now()).await {
+                warn!(request_id = %id, worker = n, error = %e, "could not start a worker");
+            }
+        }
+    }
+
+    /// Takes free shards one after another until none is left. `None` when
+    /// every shard is done; otherwise why this worker stopped.
+    async fn work(
+        &self,
+        request: &DeletionRequest,
+        owner: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<PurgeOutcome>, ServiceError> {
+        loop {
+            let shards = self.ledger.shards(&request.id).await?;
+            if shards.iter().all(|s| s.done) {
+                return Ok(None);
+            }
+            let now = self.clock.now();
+            let Some(free) = shards
+                .into_iter()
+                .find(|s| !s.done && s.lease.as_ref().is_none_or(|l| l.until <= now))
+            else {
+                return Ok(Some(PurgeOutcome::Busy));
+            };
+            // The request may have failed or moved on under another worker.
+            match self.ledger.get(&request.id).await?.map(|r| r.status) {
+                Some(Status::Purging) => {}
+                Some(status) => return Ok(Some(PurgeOutcome::Settled { status })),
+                None => return Ok(Some(PurgeOutcome::NotFound)),
+            }
+            let mut mine = free.clone();
+            mine.lease = Some(Lease {
+                owner: owner.to_owned(),
+                until: now + self.config.lease,
+            });
+            mine.version += 1;
+            match self.ledger.update_shard(&mine).await {
+                Ok(()) => {}
+                Err(LedgerError::Conflict) => continue, // another worker took it
+                Err(e) => return Err(e.into()),
+            }
+            match self.purge_shard(mine, deadline).await {
+                Ok(()) => continue,
+                Err(ShardStop::LostLease) => continue,
+                Err(ShardStop::Ledger(e)) => return Err(e.into()),
+                Err(ShardStop::Store(e)) => {
+                    self.release(&request.id, free.index, owner).await;
+                    return self
+                        .fail(&request.id, owner, &e.to_string())
+                        .await
+                        .map(Some);
+                }
+                Err(ShardStop::Refused(reason)) => {
+                    self.release(&request.id, free.index, owner).await;
+                    return self.fail(&request.id, owner, &reason).await.map(Some);
+                }
+                Err(ShardStop::OutOfTime(shard)) => {
+                    let mut back = shard;
+                    back.lease = None;
+                    back.version += 1;
+                    self.ledger.update_shard(&back).await?;
+                    self.timers
+                        .arm_worker(&request.id, 0, self.clock.now())
+                        .await
+                        .map_err(ServiceError::from)?;
+                    info!(request_id = %request.id, shard = back.index, "handed the shard back before the time limit");
+                    return Ok(Some(PurgeOutcome::HandedOff));
+                }
+            }
+        }
+    }
+
+    /// Gives a shard this worker holds back (best effort: else its lease
+    /// expires), so a retry can take it at once.
+    async fn release(&self, id: &RequestId, index: u32, owner: &str) {
+        let Ok(shards) = self.ledger.shards(id).await else {
+            return;
+        };
+        let Some(shard) = shards.into_iter().find(|s| s.index == index) else {
+            return;
+        };
+        if shard.lease.as_ref().is_some_and(|l| l.owner == owner) {
+            let mut back = shard;
+            back.lease = None;
+            back.version += 1;
+            if let Err(e) = self.ledger.update_shard(&back).await {
+                warn!(request_id = %id, shard = index, error = %e, "could not release the shard");
+            }
+        }
+    }
+
+    fn out_of_time(&self, deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|d| {
+            d.saturating_duration_since(Instant::now()) < self.config.handoff_margin
+        })
+    }
+
+    /// Purges one shard this worker holds, checkpointing after each page.
+    async fn purge_shard(
+        &self,
+        mut shard: Shard,
+        deadline: Option<Instant>,
+    ) -> Result<(), ShardStop> {
         // Uploads first: an upload completed later would leave an object behind.
-        while !shard.done && !shard.uploads_done {
+        while !shard.uploads_done {
+            if self.out_of_time(deadline) {
+                return Err(ShardStop::OutOfTime(shard));
+            }
             let page = self
                 .store
                 .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
@@ -261,34 +368,62 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
-        while !shard.done {
-            let page = self
-                .store
-                .list_page(
-                    &shard.bucket,
-                    &shard.prefix,
-                    shard.cursor.as_deref(),
-                    self.config.page_size,
-                )
-                .await?;
-            for entry in &page.entries {
-                ensure_in_prefix(&shard, &entry.key)?;
+        // List ahead while earlier pages are being deleted; checkpoint each
+        // page, in order, once its delete is confirmed.
+        let mut in_flight = FuturesOrdered::new();
+        let mut listed_to: VecDeque<Option<String>> = VecDeque::new();
+        let mut cursor = shard.cursor.clone();
+        let mut listing_done = shard.done;
+        loop {
+            while !listing_done && in_flight.len() < self.config.deletes_in_flight.max(1) {
+                if self.out_of_time(deadline) {
+                    break;
+                }
+                let page = self
+                    .store
+                    .list_page(
+                        &shard.bucket,
+                        &shard.prefix,
+                        cursor.as_deref(),
+                        self.config.page_size,
+                    )
+                    .await?;
+                for entry in &page.entries {
+                    ensure_in_prefix(&shard, &entry.key)?;
+                }
+                cursor = page.next;
+                listing_done = cursor.is_none();
+                listed_to.push_back(cursor.clone());
+                let bucket = shard.bucket.clone();
+                in_flight.push_back(async move { self.delete_all(&bucket, &page.entries).await });
             }
-            let deleted = self.delete_all(&shard.bucket, &page.entries).await?;
+            let Some(deleted) = in_flight.next().await else {
+                break;
+            };
+            let deleted = deleted?;
             let mut next = shard.clone();
             next.counts.add(&deleted);
-            next.cursor = page.next;
-            next.done = next.cursor.is_none();
+            next.cursor = listed_to.pop_front().flatten();
+            next.done = next.cursor.is_none() && listed_to.is_empty() && listing_done;
+            if next.done {
+                next.lease = None;
+            } else if let Some(lease) = next.lease.as_mut() {
+                lease.until = self.clock.now() + self.config.lease;
+            }
             next.version += 1;
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
-        Ok(shard)
+        if shard.done {
+            Ok(())
+        } else {
+            Err(ShardStop::OutOfTime(shard))
+        }
     }
 
     /// Deletes a page, retrying the keys the store refused. Only what the
     /// store confirmed is counted.
-    async fn delete_all(&self, bucket: &str, entries: &[Entry]) -> Result<Counts, ShardError> {
+    async fn delete_all(&self, bucket: &str, entries: &[Entry]) -> Result<Counts, ShardStop> {
         let mut pending: Vec<Entry> = entries.to_vec();
         let mut backoff = self.config.retry_backoff;
         for attempt in 0..=self.config.delete_retries {
@@ -323,7 +458,7 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
                     .map(|f| format!("{} ({}: {})", f.key, f.code, f.message))
                     .collect::<Vec<_>>()
                     .join("; ");
-                return Err(ShardError::Refused(format!(
+                return Err(ShardStop::Refused(format!(
                     "{} keys in bucket {bucket} could not be deleted after {} attempts: {sample}",
                     pending.len(),
                     self.config.delete_retries + 1
@@ -340,6 +475,81 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
             counts.bytes += e.size;
         }
         Ok(counts)
+    }
+
+    /// `PURGING → VERIFYING` by this worker, or why another carries on.
+    async fn start_verification(
+        &self,
+        id: &RequestId,
+        owner: &str,
+    ) -> Result<Result<DeletionRequest, PurgeOutcome>, ServiceError> {
+        let Some(current) = self.ledger.get(id).await? else {
+            return Ok(Err(PurgeOutcome::NotFound));
+        };
+        let next = match current.begin_verification(self.clock.now(), owner, self.config.lease) {
+            Ok(next) => next,
+            Err(_) => {
+                return Ok(Err(match current.status {
+                    Status::Verifying => PurgeOutcome::Busy,
+                    status => PurgeOutcome::Settled { status },
+                }))
+            }
+        };
+        match self.ledger.update(&next).await {
+            Ok(()) => Ok(Ok(next)),
+            // Another worker that finished at the same time verifies.
+            Err(LedgerError::Conflict) => Ok(Err(PurgeOutcome::Busy)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn verify_and_complete(
+        &self,
+        request: &DeletionRequest,
+        owner: &str,
+    ) -> Result<PurgeOutcome, ServiceError> {
+        let shards = self.ledger.shards(&request.id).await?;
+        match self.verify(&shards).await {
+            Ok(leftovers) if leftovers.is_empty() => {}
+            Ok(leftovers) => {
+                // Purge those prefixes again on the next attempt.
+                for shard in shards.iter().filter(|s| leftovers.contains(&s.index)) {
+                    let mut again = shard.clone();
+                    again.done = false;
+                    again.cursor = None;
+                    again.uploads_done = false;
+                    again.lease = None;
+                    again.version += 1;
+                    if let Err(e) = self.ledger.update_shard(&again).await {
+                        return lease_or_err(e);
+                    }
+                }
+                let where_ = shards
+                    .iter()
+                    .filter(|s| leftovers.contains(&s.index))
+                    .map(|s| format!("s3://{}/{}", s.bucket, s.prefix))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return self
+                    .fail(
+                        &request.id,
+                        owner,
+                        &format!("verification found data left under {where_}"),
+                    )
+                    .await;
+            }
+            Err(e) => return self.fail(&request.id, owner, &e.to_string()).await,
+        }
+        let receipt = self.receipt(request, &shards);
+        let next = request.complete(self.clock.now(), owner, receipt.clone())?;
+        if let Err(e) = self.ledger.update(&next).await {
+            return lease_or_err(e);
+        }
+        info!(request_id = %request.id, objects = receipt.totals.objects, versions = receipt.totals.versions,
+              delete_markers = receipt.totals.delete_markers, "purge completed and verified");
+        Ok(PurgeOutcome::Completed {
+            receipt: Box::new(receipt),
+        })
     }
 
     /// Lists every prefix again, versions and uploads included. Returns the
@@ -395,24 +605,34 @@ impl<L: Ledger, S: ObjectStore, C: Clock> Purger<L, S, C> {
 
     async fn fail(
         &self,
-        request: &DeletionRequest,
+        id: &RequestId,
         owner: &str,
         reason: &str,
     ) -> Result<PurgeOutcome, ServiceError> {
-        warn!(request_id = %request.id, reason, "purge failed");
-        // Re-read: the shard checkpoints did not touch the request item.
-        let current = self
-            .ledger
-            .get(&request.id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(request.id.to_string()))?;
-        let next = current.fail(self.clock.now(), owner, reason)?;
-        match self.ledger.update(&next).await {
-            Ok(()) => Ok(PurgeOutcome::Failed {
-                reason: reason.to_owned(),
-            }),
-            Err(e) => lease_or_err(e),
+        warn!(request_id = %id, reason, "purge failed");
+        for _ in 0..5 {
+            let current = self
+                .ledger
+                .get(id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
+            let Ok(next) = current.fail(self.clock.now(), owner, reason) else {
+                // Already failed, or verified by another worker.
+                return Ok(PurgeOutcome::Settled {
+                    status: current.status,
+                });
+            };
+            match self.ledger.update(&next).await {
+                Ok(()) => {
+                    return Ok(PurgeOutcome::Failed {
+                        reason: reason.to_owned(),
+                    })
+                }
+                Err(LedgerError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(ServiceError::Contention { id: id.to_string() })
     }
 }
 
@@ -425,11 +645,11 @@ fn lease_or_err(e: LedgerError) -> Result<PurgeOutcome, ServiceError> {
 
 /// A store that lists a key outside the asked prefix is never trusted with
 /// a delete.
-fn ensure_in_prefix(shard: &Shard, key: &str) -> Result<(), ShardError> {
+fn ensure_in_prefix(shard: &Shard, key: &str) -> Result<(), ShardStop> {
     if key.starts_with(&shard.prefix) {
         Ok(())
     } else {
-        Err(ShardError::Refused(format!(
+        Err(ShardStop::Refused(format!(
             "the store listed key {key:?} outside prefix {:?} of bucket {}; nothing of that page was deleted",
             shard.prefix, shard.bucket
         )))

@@ -107,7 +107,18 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
                     .await?;
                 report.rearmed += 1;
             }
-            Status::Purging | Status::Verifying => {
+            Status::Purging => {
+                // Nobody works on it: every open shard is free or expired.
+                let shards = self.ledger.shards(&r.id).await?;
+                let live = shards
+                    .iter()
+                    .any(|s| !s.done && s.lease.as_ref().is_some_and(|l| l.until > now));
+                if !live {
+                    self.timers.arm(&r.id, soon, false).await?;
+                    report.redriven.push(r.id.clone());
+                }
+            }
+            Status::Verifying => {
                 if r.lease.as_ref().is_none_or(|l| l.until <= now) {
                     self.timers.arm(&r.id, soon, false).await?;
                     report.redriven.push(r.id.clone());

@@ -1,11 +1,14 @@
 //! The purge function, invoked by a request's one-shot schedule when its
-//! grace ends (and by the sweep, with `retry`, for a failed purge).
+//! grace ends, by the schedules of extra workers, and by the sweep (with
+//! `retry` for a failed purge).
+
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use deletion_core::ids::RequestId;
-use deletion_core::ports::{Clock, Ledger, ObjectStore};
+use deletion_core::ports::{Clock, Ledger, ObjectStore, Timers};
 use deletion_core::purge::{PurgeOutcome, Purger};
 use deletion_core::ServiceError;
 
@@ -28,22 +31,24 @@ pub struct PurgeResult {
     pub detail: Option<String>,
 }
 
-pub struct PurgeHandler<L, S, C> {
-    purger: Purger<L, S, C>,
+pub struct PurgeHandler<L, S, T, C> {
+    purger: Purger<L, S, T, C>,
 }
 
-impl<L: Ledger, S: ObjectStore, C: Clock> PurgeHandler<L, S, C> {
-    pub fn new(purger: Purger<L, S, C>) -> Self {
+impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> PurgeHandler<L, S, T, C> {
+    pub fn new(purger: Purger<L, S, T, C>) -> Self {
         PurgeHandler { purger }
     }
 
-    /// Runs the purge named by the event as worker `owner`. An event that
-    /// names no valid request is answered, not retried; a dependency
-    /// failure is an error, so the scheduler delivers the event again.
+    /// Runs the purge named by the event as worker `owner`, until
+    /// `deadline` (the invocation's end). An event that names no valid
+    /// request is answered, not retried; a dependency failure is an error,
+    /// so the scheduler delivers the event again.
     pub async fn handle(
         &self,
         event: PurgeEvent,
         owner: &str,
+        deadline: Option<Instant>,
     ) -> Result<PurgeResult, ServiceError> {
         let Ok(id) = RequestId::parse(&event.request_id) else {
             error!(request_id = %event.request_id, "purge event names no valid request id");
@@ -53,7 +58,7 @@ impl<L: Ledger, S: ObjectStore, C: Clock> PurgeHandler<L, S, C> {
                 detail: Some("request_id is not a request id".into()),
             });
         };
-        let outcome = self.purger.run(&id, owner, event.retry).await?;
+        let outcome = self.purger.run(&id, owner, event.retry, deadline).await?;
         let (name, detail) = match outcome {
             PurgeOutcome::Completed { receipt } => (
                 "completed",
@@ -72,6 +77,7 @@ impl<L: Ledger, S: ObjectStore, C: Clock> PurgeHandler<L, S, C> {
             PurgeOutcome::Busy => ("busy", None),
             PurgeOutcome::Settled { status } => ("settled", Some(status.to_string())),
             PurgeOutcome::LostLease => ("lost_lease", None),
+            PurgeOutcome::HandedOff => ("handed_off", None),
         };
         Ok(PurgeResult {
             request_id: id.to_string(),

@@ -60,7 +60,7 @@ pub struct Stack<C> {
     pub clock: C,
     pub intake: std::sync::Arc<Intake<DynamoLedger, S3Store, C>>,
     pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers, C>,
-    pub purge: PurgeHandler<DynamoLedger, S3Store, C>,
+    pub purge: PurgeHandler<DynamoLedger, S3Store, SchedulerTimers, C>,
     pub schedules: SchedulerTimers,
     pub ledger: DynamoLedger,
     feed: tokio::sync::Mutex<StreamFeed>,
@@ -88,6 +88,7 @@ impl<C: Clock + Clone> Stack<C> {
         let purge = PurgeHandler::new(Purger::new(
             ledger.clone(),
             S3Store::new(clients.s3.clone()),
+            schedules.clone(),
             clock.clone(),
             settings.map.clone(),
             settings.purge.clone(),
@@ -161,7 +162,7 @@ impl<C: Clock + Clone> Stack<C> {
                     reason: e.to_string(),
                 })?;
             let owner = format!("local:{}", uuid_like(&due.name));
-            let result = self.purge.handle(event, &owner).await?;
+            let result = self.purge.handle(event, &owner, None).await?;
             tracing::info!(schedule = %due.name, outcome = %result.outcome, "schedule fired");
             self.schedules.delete_by_name(&due.name).await?;
             results.push(result);
