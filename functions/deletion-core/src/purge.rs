@@ -91,7 +91,7 @@ enum ShardStop {
     Refused(String),
     LostLease,
     Ledger(LedgerError),
-    OutOfTime(Shard),
+    OutOfTime(Box<Shard>),
 }
 
 impl From<StoreError> for ShardStop {
@@ -301,7 +301,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     return self.fail(&request.id, owner, &reason).await.map(Some);
                 }
                 Err(ShardStop::OutOfTime(shard)) => {
-                    let mut back = shard;
+                    let mut back = *shard;
                     back.lease = None;
                     back.version += 1;
                     self.ledger.update_shard(&back).await?;
@@ -350,7 +350,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         // Uploads first: an upload completed later would leave an object behind.
         while !shard.uploads_done {
             if self.out_of_time(deadline) {
-                return Err(ShardStop::OutOfTime(shard));
+                return Err(ShardStop::OutOfTime(Box::new(shard)));
             }
             let page = self
                 .store
@@ -417,7 +417,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         if shard.done {
             Ok(())
         } else {
-            Err(ShardStop::OutOfTime(shard))
+            Err(ShardStop::OutOfTime(Box::new(shard)))
         }
     }
 
