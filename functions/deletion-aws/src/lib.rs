@@ -41,7 +41,12 @@ impl Clients {
 
     /// For a local endpoint (moto) with static test credentials.
     pub async fn for_endpoint(endpoint: &str) -> Clients {
-        let creds = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local");
+        Clients::for_endpoint_with(endpoint, "test", "test").await
+    }
+
+    /// For a local endpoint with the given static credentials.
+    pub async fn for_endpoint_with(endpoint: &str, access_key: &str, secret_key: &str) -> Clients {
+        let creds = aws_sdk_dynamodb::config::Credentials::new(access_key, secret_key, None, None, "local");
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
