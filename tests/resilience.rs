@@ -266,9 +266,12 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_concurrent_deliveries_never_both_purge() {
+async fn two_concurrent_workers_never_share_a_shard_or_both_claim() {
     let env = env(Versioning::None).await;
     seed(&env, "acme", 9).await;
+    for i in 0..4 {
+        env.put(&env.profiles, &format!("acme/spaces/s{i}/p.json")).await;
+    }
     let id = id_of(
         &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
             .await
@@ -297,7 +300,11 @@ async fn two_concurrent_deliveries_never_both_purge() {
         .filter(|h| h["status"] == "PURGING")
         .count();
     assert_eq!(purging, 1, "claimed exactly once");
-    assert_eq!(body["receipt"]["totals"]["objects"], 9);
+    // Both workers may take a shard each; exact totals show that no shard
+    // was purged (and counted) by both.
+    assert_eq!(body["receipt"]["totals"]["objects"], 13);
+    assert_eq!(body["receipt"]["prefixes"][0]["deleted"]["objects"], 9);
+    assert_eq!(body["receipt"]["prefixes"][1]["deleted"]["objects"], 4);
 }
 
 #[tokio::test]
