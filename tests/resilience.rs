@@ -11,9 +11,7 @@ use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_core::ids::RequestId;
 use deletion_core::lifecycle::Claim;
-use deletion_core::ports::{
-    Clock, DeleteFailure, Entry, EntryPage, Ledger, ObjectStore, Timers, Upload, UploadPage,
-};
+use deletion_core::ports::{Clock, DeleteFailure, Entry, EntryPage, Ledger, ObjectStore, Timers, Upload, UploadPage};
 use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
 use deletion_core::StoreError;
 use integration_tests::{env, Env, Versioning};
@@ -25,18 +23,13 @@ fn id_of(body: &Value) -> RequestId {
 }
 
 async fn status(env: &Env, id: &RequestId) -> Value {
-    env.call("GET", &format!("/v1/deletions/{id}"), None, &[])
-        .await
-        .body
+    env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await.body
 }
 
 async fn seed(env: &Env, ws: &str, n: usize) {
     for i in 0..n {
-        env.put(
-            &env.archive,
-            &format!("{ws}/web/2024-01-01/part-{i:03}.json.gz"),
-        )
-        .await;
+        env.put(&env.archive, &format!("{ws}/web/2024-01-01/part-{i:03}.json.gz"))
+            .await;
     }
 }
 
@@ -44,19 +37,12 @@ async fn seed(env: &Env, ws: &str, n: usize) {
 async fn the_sweep_starts_a_request_whose_timer_was_deleted_behind_its_back() {
     let env = env(Versioning::None).await;
     seed(&env, "acme", 3).await;
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.stack.pump_stream().await.unwrap();
     env.stack.schedules.disarm(&id).await.unwrap(); // lost behind our back
 
     env.clock.advance(Duration::days(5) + Duration::minutes(10));
-    assert!(
-        env.stack.tick().await.unwrap().is_empty(),
-        "no timer, nothing fires"
-    );
+    assert!(env.stack.tick().await.unwrap().is_empty(), "no timer, nothing fires");
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert_eq!(report.started, vec![id.clone()]);
     let fired = env.stack.tick().await.unwrap();
@@ -66,46 +52,25 @@ async fn the_sweep_starts_a_request_whose_timer_was_deleted_behind_its_back() {
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
 
     // A sweep in grace only re-arms (idempotently) and starts nothing.
-    let other = id_of(
-        &env.call("POST", "/v1/workspaces/other/deletion", None, &[])
-            .await
-            .body,
-    );
+    let other = id_of(&env.call("POST", "/v1/workspaces/other/deletion", None, &[]).await.body);
     env.stack.pump_stream().await.unwrap();
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert!(report.started.is_empty());
     assert_eq!(report.rearmed, 1);
-    assert!(env
-        .stack
-        .schedules
-        .armed_at(&other)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(env.stack.schedules.armed_at(&other).await.unwrap().is_some());
 }
 
 #[tokio::test]
 async fn the_sweep_marks_a_missed_deadline_once() {
     let env = env(Versioning::None).await;
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
-    env.call(
-        "PUT",
-        "/v1/workspaces/w/members/ann",
-        Some(r#"{"role":"admin"}"#),
-        &[],
-    )
-    .await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.call("PUT", "/v1/workspaces/w/members/ann", Some(r#"{"role":"admin"}"#), &[])
+        .await;
     // Stuck: claimed by a worker that died, and the lease expired, for 31 days.
     let ledger = &env.stack.ledger;
     env.clock.advance(Duration::days(5));
     let current = ledger.get(&id).await.unwrap().unwrap();
-    let Claim::Granted { next, .. } =
-        current.claim(env.clock.now(), "dead", Duration::minutes(16), false)
-    else {
+    let Claim::Granted { next, .. } = current.claim(env.clock.now(), "dead", Duration::minutes(16), false) else {
         panic!("claim")
     };
     ledger.update(&next).await.unwrap();
@@ -120,10 +85,7 @@ async fn the_sweep_marks_a_missed_deadline_once() {
     let line = grace_timer::handler::metrics_line(&report);
     let metrics: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(metrics["DeadlinesMissed"], 1);
-    assert_eq!(
-        metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"],
-        "DeletionService"
-    );
+    assert_eq!(metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DeletionService");
 }
 
 /// An S3 store that stops answering (forever) at the `stop_at`-th
@@ -140,20 +102,10 @@ struct Killable {
 
 #[async_trait]
 impl ObjectStore for Killable {
-    async fn list_page(
-        &self,
-        b: &str,
-        p: &str,
-        c: Option<&str>,
-        max: i32,
-    ) -> Result<EntryPage, StoreError> {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
         self.inner.list_page(b, p, c, max).await
     }
-    async fn delete_batch(
-        &self,
-        bucket: &str,
-        entries: &[Entry],
-    ) -> Result<Vec<DeleteFailure>, StoreError> {
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
         let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.stop_at && !self.after_delete {
             futures::future::pending::<()>().await;
@@ -164,12 +116,7 @@ impl ObjectStore for Killable {
         }
         Ok(out)
     }
-    async fn list_uploads(
-        &self,
-        b: &str,
-        p: &str,
-        c: Option<&str>,
-    ) -> Result<UploadPage, StoreError> {
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
         self.inner.list_uploads(b, p, c).await
     }
     async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
@@ -203,11 +150,7 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         let env = env(Versioning::None).await;
         seed(&env, "acme", 13).await;
         seed(&env, "acme-corp", 3).await;
-        let id = id_of(
-            &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-                .await
-                .body,
-        );
+        let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
         env.clock.advance(Duration::days(5) + Duration::seconds(1));
 
         let killable = Killable {
@@ -220,10 +163,7 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         let run = doomed.run(&id, "doomed", false, None);
         // The worker hangs at its kill point; dropping the future kills it.
         let killed = tokio::time::timeout(std::time::Duration::from_secs(3), run).await;
-        assert!(
-            killed.is_err(),
-            "the worker must have been stopped at delete {stop_at}"
-        );
+        assert!(killed.is_err(), "the worker must have been stopped at delete {stop_at}");
         let left = env.inventory(&env.archive, "acme/").await.versions.len();
         let deleted_before_kill = (4 * (stop_at - 1) + if after_delete { 4 } else { 0 }).min(13);
         assert_eq!(left, 13 - deleted_before_kill, "killed at delete {stop_at}");
@@ -243,22 +183,13 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
             "stop at {stop_at}: {outcome:?}"
         );
         assert!(env.inventory(&env.archive, "acme/").await.is_empty());
-        assert_eq!(
-            env.inventory(&env.archive, "acme-corp/")
-                .await
-                .versions
-                .len(),
-            3
-        );
+        assert_eq!(env.inventory(&env.archive, "acme-corp/").await.versions.len(), 3);
         let body = status(&env, &id).await;
         assert_eq!(body["status"], "COMPLETED");
         let objects = body["receipt"]["totals"]["objects"].as_u64().unwrap();
         // Pages deleted before the kill and not yet checkpointed are not
         // counted twice; at most the killed page goes uncounted.
-        assert!(
-            (13 - 4..=13).contains(&objects),
-            "stop at {stop_at}: counted {objects}"
-        );
+        assert!((13 - 4..=13).contains(&objects), "stop at {stop_at}: counted {objects}");
         if !after_delete {
             assert_eq!(objects, 13, "a kill before a delete loses no count");
         }
@@ -272,11 +203,7 @@ async fn two_concurrent_workers_never_share_a_shard_or_both_claim() {
     for i in 0..4 {
         env.put(&env.profiles, &format!("acme/spaces/s{i}/p.json")).await;
     }
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     let event = || PurgeEvent {
         request_id: id.to_string(),
@@ -311,11 +238,7 @@ async fn two_concurrent_workers_never_share_a_shard_or_both_claim() {
 async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
     let env = env(Versioning::None).await;
     seed(&env, "acme", 2).await;
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     // A data map naming a bucket that does not exist makes the purge fail.
     let broken = deletion_core::datamap::DataMap::from_json(
@@ -337,10 +260,7 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
     );
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "FAILED");
-    assert!(body["failure"]
-        .as_str()
-        .unwrap()
-        .contains("no-such-bucket-here"));
+    assert!(body["failure"].as_str().unwrap().contains("no-such-bucket-here"));
 
     // A plain (duplicate) timer delivery does not restart it; the sweep does.
     let again = env
@@ -377,10 +297,7 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
         .iter()
         .filter_map(|h| h["note"].as_str())
         .collect();
-    assert!(
-        notes.iter().any(|n| n.starts_with("retry after:")),
-        "{notes:?}"
-    );
+    assert!(notes.iter().any(|n| n.starts_with("retry after:")), "{notes:?}");
 }
 
 #[tokio::test]
@@ -388,11 +305,7 @@ async fn the_first_worker_fans_out_one_more_worker_per_free_shard() {
     let env = env(Versioning::None).await;
     seed(&env, "acme", 5).await;
     env.put(&env.profiles, "acme/spaces/main/p.json").await;
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     // The grace timer fires the first worker; it plans two shards, so it
     // arms one more worker, which the next round fires.
@@ -409,11 +322,7 @@ async fn the_first_worker_fans_out_one_more_worker_per_free_shard() {
 async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishes() {
     let env = env(Versioning::None).await;
     seed(&env, "acme", 6).await;
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     let hurried = Purger::new(
         env.stack.ledger.clone(),
@@ -429,10 +338,7 @@ async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishe
     // An invocation with 10 seconds left, under a one-hour margin: it must
     // hand back at once, with its checkpoint, and arm a continuation.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let outcome = hurried
-        .run(&id, "hurried", false, Some(deadline))
-        .await
-        .unwrap();
+    let outcome = hurried.run(&id, "hurried", false, Some(deadline)).await.unwrap();
     assert_eq!(outcome, PurgeOutcome::HandedOff);
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 6);
     let body = status(&env, &id).await;

@@ -12,9 +12,7 @@ fn id_of(body: &Value) -> RequestId {
 }
 
 async fn get(env: &Env, id: &RequestId) -> Value {
-    let a = env
-        .call("GET", &format!("/v1/deletions/{id}"), None, &[])
-        .await;
+    let a = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await;
     assert_eq!(a.status, 200, "{:#}", a.body);
     a.body
 }
@@ -49,19 +47,11 @@ async fn a_space_deletion_purges_that_space_and_nothing_else_of_the_workspace() 
     env.put(&env.archive, "acme/web/2024-01-01/x.json.gz").await;
 
     let a = env
-        .call(
-            "POST",
-            "/v1/workspaces/acme/spaces/main/deletion",
-            None,
-            &[],
-        )
+        .call("POST", "/v1/workspaces/acme/spaces/main/deletion", None, &[])
         .await;
     assert_eq!(a.status, 202, "{:#}", a.body);
     assert_eq!(a.body["kind"], "space");
-    assert_eq!(
-        a.body["scope"],
-        json!({"workspace": "acme", "space": "main"})
-    );
+    assert_eq!(a.body["scope"], json!({"workspace": "acme", "space": "main"}));
     let id = id_of(&a.body);
     // In grace it can be revoked like any other; here it is left to run.
     assert_eq!(a.body["revocable"], true);
@@ -71,17 +61,11 @@ async fn a_space_deletion_purges_that_space_and_nothing_else_of_the_workspace() 
 
     let body = get(&env, &id).await;
     assert_eq!(body["status"], "COMPLETED", "{body:#}");
-    assert_eq!(
-        body["receipt"]["prefixes"][0]["prefix"],
-        "acme/spaces/main/"
-    );
+    assert_eq!(body["receipt"]["prefixes"][0]["prefix"], "acme/spaces/main/");
     assert_eq!(body["receipt"]["prefixes"].as_array().unwrap().len(), 1);
     assert_eq!(
         keys(&env, &env.profiles, "acme/").await,
-        [
-            "acme/spaces/main-eu/profiles.json",
-            "acme/spaces/other/profiles.json"
-        ]
+        ["acme/spaces/main-eu/profiles.json", "acme/spaces/other/profiles.json"]
     );
     assert_eq!(keys(&env, &env.archive, "acme/").await.len(), 1);
 }
@@ -108,12 +92,7 @@ async fn source_days_delete_exactly_those_days_of_that_source() {
     }
     let body = r#"{"from": "2024-01-31", "to": "2024-02-01", "reason": "bad import"}"#;
     let a = env
-        .call(
-            "POST",
-            "/v1/workspaces/acme/sources/web/deletions",
-            Some(body),
-            &[],
-        )
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(body), &[])
         .await;
     assert_eq!(a.status, 202, "{:#}", a.body);
     assert_eq!(a.body["kind"], "source_days");
@@ -152,22 +131,13 @@ async fn source_days_refuse_anything_finer_than_a_day_and_bad_ranges() {
             r#"{"from": "2024-01-31", "to": "2024-02-01 12:00"}"#.to_owned(),
             "whole days",
         ),
-        (
-            r#"{"from": "1706659200", "to": "2024-02-01"}"#.to_owned(),
-            "YYYY-MM-DD",
-        ),
+        (r#"{"from": "1706659200", "to": "2024-02-01"}"#.to_owned(), "YYYY-MM-DD"),
         (
             r#"{"from": "2024-02-30", "to": "2024-03-01"}"#.to_owned(),
             "no such day",
         ),
-        (
-            r#"{"from": "2024-02-02", "to": "2024-02-01"}"#.to_owned(),
-            "before",
-        ),
-        (
-            format!(r#"{{"from": "2024-01-01", "to": "{tomorrow}"}}"#),
-            "future",
-        ),
+        (r#"{"from": "2024-02-02", "to": "2024-02-01"}"#.to_owned(), "before"),
+        (format!(r#"{{"from": "2024-01-01", "to": "{tomorrow}"}}"#), "future"),
         (
             r#"{"from": "2010-01-01", "to": "2024-01-01"}"#.to_owned(),
             "at most 3660",
@@ -180,27 +150,14 @@ async fn source_days_refuse_anything_finer_than_a_day_and_bad_ranges() {
     ];
     for (body, needle) in &cases {
         let a = env
-            .call(
-                "POST",
-                "/v1/workspaces/acme/sources/web/deletions",
-                Some(body),
-                &[],
-            )
+            .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(body), &[])
             .await;
         let detail = a.problem(400)["detail"].as_str().unwrap().to_owned();
-        assert!(
-            detail.contains(needle),
-            "{body}: {detail:?} should mention {needle:?}"
-        );
+        assert!(detail.contains(needle), "{body}: {detail:?} should mention {needle:?}");
     }
-    env.call(
-        "POST",
-        "/v1/workspaces/acme/sources/web/deletions",
-        None,
-        &[],
-    )
-    .await
-    .problem(400);
+    env.call("POST", "/v1/workspaces/acme/sources/web/deletions", None, &[])
+        .await
+        .problem(400);
     env.call(
         "POST",
         "/v1/workspaces/acme/sources/we%2Fb/deletions",
@@ -236,18 +193,13 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     member(&env, "w4", "ann", "member").await;
     member(&env, "w5", "bob", "admin").await;
     for ws in ["w1", "w2", "w3", "w4", "w5"] {
-        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x.json.gz"))
-            .await;
+        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x.json.gz")).await;
     }
-    let m = env
-        .call("GET", "/v1/accounts/ann/memberships", None, &[])
-        .await;
+    let m = env.call("GET", "/v1/accounts/ann/memberships", None, &[]).await;
     assert_eq!(m.body["items"].as_array().unwrap().len(), 4);
 
     // First request: revoked as one while in grace.
-    let a = env
-        .call("POST", "/v1/accounts/ann/deletion", None, &[])
-        .await;
+    let a = env.call("POST", "/v1/accounts/ann/deletion", None, &[]).await;
     assert_eq!(a.status, 202, "{:#}", a.body);
     assert_eq!(a.body["kind"], "account");
     let parent = id_of(&a.body);
@@ -261,19 +213,12 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     children.sort();
     assert_eq!(children, ["w1", "w2", "w3"]);
     // Asking again returns the same request, with the same three children.
-    let again = env
-        .call("POST", "/v1/accounts/ann/deletion", None, &[])
-        .await;
-    assert_eq!(
-        (again.status.as_u16(), id_of(&again.body)),
-        (200, parent.clone())
-    );
+    let again = env.call("POST", "/v1/accounts/ann/deletion", None, &[]).await;
+    assert_eq!((again.status.as_u16(), id_of(&again.body)), (200, parent.clone()));
     assert_eq!(again.body["children"].as_array().unwrap().len(), 3);
 
     env.stack.pump_stream().await.unwrap();
-    let revoked = env
-        .call("DELETE", "/v1/accounts/ann/deletion", None, &[])
-        .await;
+    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
     assert_eq!(revoked.status, 200, "{:#}", revoked.body);
     assert_eq!(revoked.body["status"], "REVOKED");
     env.stack.pump_stream().await.unwrap();
@@ -289,19 +234,12 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     }
 
     // Second request: runs to the end; the account's status follows its children.
-    let w2 = env
-        .call("POST", "/v1/workspaces/w2/deletion", None, &[])
-        .await; // already pending: adopted
-    let a = env
-        .call("POST", "/v1/accounts/ann/deletion", None, &[])
-        .await;
+    let w2 = env.call("POST", "/v1/workspaces/w2/deletion", None, &[]).await; // already pending: adopted
+    let a = env.call("POST", "/v1/accounts/ann/deletion", None, &[]).await;
     assert_eq!(a.status, 202);
     let parent = id_of(&a.body);
     assert!(
-        a.body["children"]
-            .as_array()
-            .unwrap()
-            .contains(&w2.body["id"]),
+        a.body["children"].as_array().unwrap().contains(&w2.body["id"]),
         "{:#}",
         a.body
     );
@@ -313,26 +251,19 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     assert_eq!(view["progress"]["objects"], 3);
     for ws in ["w1", "w2", "w3"] {
         assert!(
-            env.inventory(&env.archive, &format!("{ws}/"))
-                .await
-                .is_empty(),
+            env.inventory(&env.archive, &format!("{ws}/")).await.is_empty(),
             "{ws} must be purged"
         );
     }
     for ws in ["w4", "w5"] {
         assert_eq!(
-            env.inventory(&env.archive, &format!("{ws}/"))
-                .await
-                .versions
-                .len(),
+            env.inventory(&env.archive, &format!("{ws}/")).await.versions.len(),
             1,
             "{ws} must stay"
         );
     }
     // The account's scope is free again once its children are done.
-    let stored = env
-        .call("GET", "/v1/accounts/ann/deletions", None, &[])
-        .await;
+    let stored = env.call("GET", "/v1/accounts/ann/deletions", None, &[]).await;
     assert_eq!(stored.body["items"][0]["status"], "COMPLETED");
 }
 
@@ -340,9 +271,7 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
 async fn an_account_that_administers_nothing_is_refused() {
     let env = env(Versioning::None).await;
     member(&env, "w1", "carl", "member").await;
-    let a = env
-        .call("POST", "/v1/accounts/carl/deletion", None, &[])
-        .await;
+    let a = env.call("POST", "/v1/accounts/carl/deletion", None, &[]).await;
     assert_eq!(
         a.problem(422)["type"],
         "urn:deletion-service:problem:no-admin-workspaces"
@@ -358,9 +287,7 @@ async fn an_account_that_administers_nothing_is_refused() {
     env.call("DELETE", "/v1/workspaces/w1/members/nobody", None, &[])
         .await
         .problem(404);
-    let removed = env
-        .call("DELETE", "/v1/workspaces/w1/members/carl", None, &[])
-        .await;
+    let removed = env.call("DELETE", "/v1/workspaces/w1/members/carl", None, &[]).await;
     assert_eq!(removed.status, 200);
     assert!(env.ledger_keys().await.is_empty());
 }
@@ -368,8 +295,7 @@ async fn an_account_that_administers_nothing_is_refused() {
 #[tokio::test]
 async fn a_long_deleted_workspace_is_purged_on_request_with_grace_and_revoke() {
     let env = env(Versioning::None).await;
-    env.put(&env.archive, "old-ws/web/2019-05-01/x.json.gz")
-        .await;
+    env.put(&env.archive, "old-ws/web/2019-05-01/x.json.gz").await;
     env.put(&env.profiles, "old-ws/spaces/main/p.json").await;
     let body = r#"{"workspace": "old-ws", "reason": "closed in 2019"}"#;
     let a = env.call("POST", "/v1/purges", Some(body), &[]).await;
@@ -377,13 +303,8 @@ async fn a_long_deleted_workspace_is_purged_on_request_with_grace_and_revoke() {
     assert_eq!(a.body["kind"], "workspace_purge");
     let first = id_of(&a.body);
     // Revoked by id during the grace.
-    let r = env
-        .call("DELETE", &format!("/v1/deletions/{first}"), None, &[])
-        .await;
-    assert_eq!(
-        (r.status.as_u16(), r.body["status"].as_str()),
-        (200, Some("REVOKED"))
-    );
+    let r = env.call("DELETE", &format!("/v1/deletions/{first}"), None, &[]).await;
+    assert_eq!((r.status.as_u16(), r.body["status"].as_str()), (200, Some("REVOKED")));
 
     let second = id_of(&env.call("POST", "/v1/purges", Some(body), &[]).await.body);
     env.stack.pump_stream().await.unwrap();
@@ -404,11 +325,8 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     use deletion_aws::provision::{delete_key, start_upload};
     let env = env(Versioning::Profiles).await;
     for i in 0..3 {
-        env.put(
-            &env.archive,
-            &format!("acme/web/2024-01-0{}/x.json.gz", i + 1),
-        )
-        .await;
+        env.put(&env.archive, &format!("acme/web/2024-01-0{}/x.json.gz", i + 1))
+            .await;
     }
     env.put(&env.profiles, "acme/spaces/main/p.json").await;
     env.put(&env.profiles, "acme/spaces/main/p.json").await;
@@ -419,16 +337,10 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     start_upload(&env.clients, &env.profiles, "acme/spaces/main/big.bin")
         .await
         .unwrap();
-    env.put(&env.archive, "acme-corp/web/2024-01-01/x.json.gz")
-        .await;
+    env.put(&env.archive, "acme-corp/web/2024-01-01/x.json.gz").await;
 
     let dry = env
-        .call(
-            "POST",
-            "/v1/workspaces/acme/deletion?dry_run=true",
-            None,
-            &[],
-        )
+        .call("POST", "/v1/workspaces/acme/deletion?dry_run=true", None, &[])
         .await;
     assert_eq!(dry.status, 200, "{:#}", dry.body);
     assert_eq!(dry.body["dry_run"], true);
@@ -438,10 +350,7 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     assert_eq!(plan["totals"]["versions"], 2, "{plan:#}");
     assert_eq!(plan["totals"]["delete_markers"], 1, "{plan:#}");
     assert_eq!(plan["totals"]["uploads_aborted"], 1, "{plan:#}");
-    assert!(
-        env.ledger_keys().await.is_empty(),
-        "a dry run writes nothing"
-    );
+    assert!(env.ledger_keys().await.is_empty(), "a dry run writes nothing");
 
     let days = env
         .call(
@@ -455,14 +364,8 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     assert_eq!(days.body["plan"]["totals"]["objects"], 2);
     assert!(env.ledger_keys().await.is_empty());
 
-    let id = id_of(
-        &env.call("POST", "/v1/workspaces/acme/deletion", None, &[])
-            .await
-            .body,
-    );
-    let p = env
-        .call("GET", &format!("/v1/deletions/{id}/plan"), None, &[])
-        .await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    let p = env.call("GET", &format!("/v1/deletions/{id}/plan"), None, &[]).await;
     assert_eq!(p.status, 200, "{:#}", p.body);
     assert_eq!(p.body["plan"], *plan);
     // Nothing was deleted by looking.

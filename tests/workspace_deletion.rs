@@ -25,9 +25,7 @@ async fn create(env: &Env, ws: &str) -> RequestId {
 }
 
 async fn status(env: &Env, id: &RequestId) -> Value {
-    let a = env
-        .call("GET", &format!("/v1/deletions/{id}"), None, &[])
-        .await;
+    let a = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await;
     assert_eq!(a.status, 200, "{:#}", a.body);
     a.body
 }
@@ -39,8 +37,7 @@ async fn seed_workspace(env: &Env, ws: &str) {
         .await;
     env.put(&env.archive, &format!("{ws}/ios/2024-01-01/part-0.json.gz"))
         .await;
-    env.put(&env.profiles, &format!("{ws}/spaces/main/profiles.json"))
-        .await;
+    env.put(&env.profiles, &format!("{ws}/spaces/main/profiles.json")).await;
 }
 
 #[tokio::test]
@@ -63,18 +60,13 @@ async fn create_answers_202_then_the_same_request_with_200() {
         first.headers.get("location").and_then(|v| v.to_str().ok()),
         Some(format!("/v1/deletions/{id}").as_str())
     );
-    let created =
-        chrono::DateTime::parse_from_rfc3339(first.body["created_at"].as_str().unwrap()).unwrap();
-    let grace = chrono::DateTime::parse_from_rfc3339(first.body["grace_ends_at"].as_str().unwrap())
-        .unwrap();
-    let deadline =
-        chrono::DateTime::parse_from_rfc3339(first.body["deadline"].as_str().unwrap()).unwrap();
+    let created = chrono::DateTime::parse_from_rfc3339(first.body["created_at"].as_str().unwrap()).unwrap();
+    let grace = chrono::DateTime::parse_from_rfc3339(first.body["grace_ends_at"].as_str().unwrap()).unwrap();
+    let deadline = chrono::DateTime::parse_from_rfc3339(first.body["deadline"].as_str().unwrap()).unwrap();
     assert_eq!(grace - created, Duration::days(5));
     assert_eq!(deadline - created, Duration::days(30));
 
-    let again = env
-        .call("POST", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
+    let again = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
     assert_eq!(again.status, 200);
     assert_eq!(id_of(&again.body), id);
 
@@ -94,13 +86,7 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
     seed_workspace(&env, "acme").await;
     let id = create(&env, "acme").await;
     env.stack.pump_stream().await.unwrap();
-    let armed = env
-        .stack
-        .schedules
-        .armed_at(&id)
-        .await
-        .unwrap()
-        .expect("timer armed");
+    let armed = env.stack.schedules.armed_at(&id).await.unwrap().expect("timer armed");
     let body = status(&env, &id).await;
     assert_eq!(
         armed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -108,9 +94,7 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
     );
 
     env.clock.advance(Duration::days(4));
-    let revoked = env
-        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
+    let revoked = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
     assert_eq!(revoked.status, 200, "{:#}", revoked.body);
     assert_eq!(revoked.body["status"], "REVOKED");
     env.stack.pump_stream().await.unwrap();
@@ -124,10 +108,7 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
     env.clock.advance(Duration::days(10));
     assert!(env.stack.tick().await.unwrap().is_empty());
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 3);
-    assert_eq!(
-        env.inventory(&env.profiles, "acme/").await.versions.len(),
-        1
-    );
+    assert_eq!(env.inventory(&env.profiles, "acme/").await.versions.len(), 1);
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "REVOKED");
     let statuses: Vec<&str> = body["history"]
@@ -139,9 +120,7 @@ async fn revoke_in_grace_removes_the_timer_and_touches_no_data() {
     assert_eq!(statuses, ["SCHEDULED", "REVOKED"]);
 
     // A second revoke hears that it was revoked already; a new request may be made.
-    let again = env
-        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
+    let again = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
     assert_eq!(
         again.problem(409)["type"],
         "urn:deletion-service:problem:already-revoked"
@@ -167,13 +146,8 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
 
     env.clock.advance(Duration::days(1) + Duration::seconds(1));
     // After the grace, revoking is refused: the deletion is irreversible.
-    let late = env
-        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
-    assert_eq!(
-        late.problem(409)["type"],
-        "urn:deletion-service:problem:irreversible"
-    );
+    let late = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+    assert_eq!(late.problem(409)["type"], "urn:deletion-service:problem:irreversible");
 
     let fired = env.stack.tick().await.unwrap();
     assert_eq!(fired.len(), 1);
@@ -202,33 +176,15 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
         .collect();
     assert_eq!(
         prefixes,
-        [
-            (env.archive.as_str(), "acme/"),
-            (env.profiles.as_str(), "acme/")
-        ]
+        [(env.archive.as_str(), "acme/"), (env.profiles.as_str(), "acme/")]
     );
 
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert!(env.inventory(&env.profiles, "acme/").await.is_empty());
     // Neighbours that share the first letters are untouched.
-    assert_eq!(
-        env.inventory(&env.archive, "acme-corp/")
-            .await
-            .versions
-            .len(),
-        3
-    );
-    assert_eq!(
-        env.inventory(&env.profiles, "acme-corp/")
-            .await
-            .versions
-            .len(),
-        1
-    );
-    assert_eq!(
-        env.inventory(&env.archive, "acmeweb/").await.versions.len(),
-        1
-    );
+    assert_eq!(env.inventory(&env.archive, "acme-corp/").await.versions.len(), 3);
+    assert_eq!(env.inventory(&env.profiles, "acme-corp/").await.versions.len(), 1);
+    assert_eq!(env.inventory(&env.archive, "acmeweb/").await.versions.len(), 1);
     assert_eq!(
         env.inventory(&env.archive, "acme")
             .await
@@ -240,19 +196,12 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
     );
 
     // Revoking a completed deletion is refused as irreversible.
-    let after = env
-        .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
-    assert_eq!(
-        after.problem(409)["type"],
-        "urn:deletion-service:problem:irreversible"
-    );
+    let after = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
+    assert_eq!(after.problem(409)["type"], "urn:deletion-service:problem:irreversible");
 
     // The fired schedule is gone and the scope is free again.
     assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None);
-    let listed = env
-        .call("GET", "/v1/workspaces/acme/deletions", None, &[])
-        .await;
+    let listed = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
     assert_eq!(listed.body["items"][0]["status"], "COMPLETED");
 }
 
@@ -263,8 +212,7 @@ async fn versioned_bucket_loses_every_version_marker_and_open_upload() {
     let bucket = env.profiles.clone();
     for i in 0..3 {
         env.put(&bucket, "acme/spaces/main/profiles.json").await; // 3 versions
-        env.put(&bucket, &format!("acme/spaces/s{i}/traits.json"))
-            .await;
+        env.put(&bucket, &format!("acme/spaces/s{i}/traits.json")).await;
     }
     delete_key(&env.clients, &bucket, "acme/spaces/s0/traits.json")
         .await
@@ -277,19 +225,14 @@ async fn versioned_bucket_loses_every_version_marker_and_open_upload() {
         .await
         .unwrap();
     // The neighbour keeps everything.
-    env.put(&bucket, "acme-corp/spaces/main/profiles.json")
-        .await;
+    env.put(&bucket, "acme-corp/spaces/main/profiles.json").await;
     start_upload(&env.clients, &bucket, "acme-corp/spaces/main/big.bin")
         .await
         .unwrap();
 
     let before = env.inventory(&bucket, "acme/").await;
     assert_eq!(
-        (
-            before.versions.len(),
-            before.delete_markers.len(),
-            before.uploads.len()
-        ),
+        (before.versions.len(), before.delete_markers.len(), before.uploads.len()),
         (7, 2, 1)
     );
 
@@ -323,20 +266,10 @@ async fn a_duplicate_timer_delivery_does_nothing() {
         request_id: id.to_string(),
         retry: false,
     };
-    let first = env
-        .stack
-        .purge
-        .handle(event(), "worker-1", None)
-        .await
-        .unwrap();
+    let first = env.stack.purge.handle(event(), "worker-1", None).await.unwrap();
     assert_eq!(first.outcome, "completed");
     let before = status(&env, &id).await;
-    let second = env
-        .stack
-        .purge
-        .handle(event(), "worker-2", None)
-        .await
-        .unwrap();
+    let second = env.stack.purge.handle(event(), "worker-2", None).await.unwrap();
     assert_eq!(second.outcome, "settled");
     let after = status(&env, &id).await;
     assert_eq!(before["history"], after["history"]);
@@ -359,10 +292,7 @@ async fn a_duplicate_timer_delivery_does_nothing() {
         .await
         .unwrap();
     assert_eq!(early.outcome, "not_due");
-    assert_eq!(
-        env.inventory(&env.archive, "other/").await.versions.len(),
-        1
-    );
+    assert_eq!(env.inventory(&env.archive, "other/").await.versions.len(), 1);
     assert_eq!(status(&env, &other).await["status"], "SCHEDULED");
 }
 
@@ -376,8 +306,7 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
     let (mut revoked, mut purged) = (0, 0);
     for trial in 0..12 {
         let ws = format!("race-{trial}");
-        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x"))
-            .await;
+        env.put(&env.archive, &format!("{ws}/web/2024-01-01/x")).await;
         let id = create(&env, &ws).await;
         let path = format!("/v1/workspaces/{ws}/deletion");
         let event = PurgeEvent {
@@ -390,11 +319,7 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
         );
         let purge = purge.unwrap();
         let body = status(&env, &id).await;
-        let left = env
-            .inventory(&env.archive, &format!("{ws}/"))
-            .await
-            .versions
-            .len();
+        let left = env.inventory(&env.archive, &format!("{ws}/")).await.versions.len();
         match (revoke.status.as_u16(), purge.outcome.as_str()) {
             (200, "settled") => {
                 revoked += 1;
@@ -428,49 +353,13 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
     let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(20_000));
     let long_reason = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1001));
     // (method, path, body, headers, expected status)
-    type Case<'a> = (
-        &'a str,
-        String,
-        Option<&'a str>,
-        Vec<(&'a str, &'a str)>,
-        u16,
-    );
+    type Case<'a> = (&'a str, String, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
     let cases: Vec<Case> = vec![
-        (
-            "POST",
-            "/v1/workspaces/ac%2Fme/deletion".into(),
-            None,
-            vec![],
-            400,
-        ),
-        (
-            "POST",
-            "/v1/workspaces/../deletion".into(),
-            None,
-            vec![],
-            400,
-        ),
-        (
-            "POST",
-            "/v1/workspaces/..%2F..%2Fx/deletion".into(),
-            None,
-            vec![],
-            400,
-        ),
-        (
-            "POST",
-            "/v1/workspaces/ac.me/deletion".into(),
-            None,
-            vec![],
-            400,
-        ),
-        (
-            "POST",
-            "/v1/workspaces/-acme/deletion".into(),
-            None,
-            vec![],
-            400,
-        ),
+        ("POST", "/v1/workspaces/ac%2Fme/deletion".into(), None, vec![], 400),
+        ("POST", "/v1/workspaces/../deletion".into(), None, vec![], 400),
+        ("POST", "/v1/workspaces/..%2F..%2Fx/deletion".into(), None, vec![], 400),
+        ("POST", "/v1/workspaces/ac.me/deletion".into(), None, vec![], 400),
+        ("POST", "/v1/workspaces/-acme/deletion".into(), None, vec![], 400),
         (
             "POST",
             format!("/v1/workspaces/{}/deletion", "a".repeat(65)),
@@ -513,13 +402,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![],
             400,
         ),
-        (
-            "POST",
-            "/v1/workspaces/acme/deletion".into(),
-            Some("[]"),
-            vec![],
-            400,
-        ),
+        ("POST", "/v1/workspaces/acme/deletion".into(), Some("[]"), vec![], 400),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
@@ -534,13 +417,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![("idempotency-key", "a#b")],
             400,
         ),
-        (
-            "PUT",
-            "/v1/workspaces/acme/deletion".into(),
-            None,
-            vec![],
-            405,
-        ),
+        ("PUT", "/v1/workspaces/acme/deletion".into(), None, vec![], 405),
         (
             "PATCH",
             "/v1/deletions/0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f".into(),
@@ -548,13 +425,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![],
             405,
         ),
-        (
-            "POST",
-            "/v1/workspaces/acme/deletions".into(),
-            None,
-            vec![],
-            405,
-        ),
+        ("POST", "/v1/workspaces/acme/deletions".into(), None, vec![], 405),
         ("GET", "/v1/deletions/not-a-uuid".into(), None, vec![], 400),
         (
             "GET",
@@ -563,13 +434,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![],
             404,
         ),
-        (
-            "GET",
-            "/v1/workspaces/acme/deletions?limit=0".into(),
-            None,
-            vec![],
-            400,
-        ),
+        ("GET", "/v1/workspaces/acme/deletions?limit=0".into(), None, vec![], 400),
         (
             "GET",
             "/v1/workspaces/acme/deletions?limit=abc".into(),
@@ -584,24 +449,13 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![],
             400,
         ),
-        (
-            "DELETE",
-            "/v1/workspaces/acme/deletion".into(),
-            None,
-            vec![],
-            404,
-        ),
+        ("DELETE", "/v1/workspaces/acme/deletion".into(), None, vec![], 404),
         ("GET", "/v2/anything".into(), None, vec![], 404),
         ("GET", "/".into(), None, vec![], 404),
     ];
     for (method, path, body, headers, expected) in cases {
         let answer = env.call(method, &path, body, &headers).await;
-        assert_eq!(
-            answer.status.as_u16(),
-            expected,
-            "{method} {path}: {:#}",
-            answer.body
-        );
+        assert_eq!(answer.status.as_u16(), expected, "{method} {path}: {:#}", answer.body);
         answer.problem(expected);
         if expected == 405 {
             assert!(
@@ -610,10 +464,7 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             );
         }
     }
-    assert!(
-        env.ledger_keys().await.is_empty(),
-        "bad input must write nothing"
-    );
+    assert!(env.ledger_keys().await.is_empty(), "bad input must write nothing");
 }
 
 #[tokio::test]
@@ -623,9 +474,7 @@ async fn listing_is_newest_first_and_paginated() {
     for _ in 0..3 {
         ids.push(create(&env, "acme").await);
         env.clock.advance(Duration::minutes(1));
-        let r = env
-            .call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-            .await;
+        let r = env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
         assert_eq!(r.status, 200);
     }
     create(&env, "someone-else").await;
@@ -633,12 +482,7 @@ async fn listing_is_newest_first_and_paginated() {
         .call("GET", "/v1/workspaces/acme/deletions?limit=2", None, &[])
         .await;
     assert_eq!(page1.status, 200);
-    let got: Vec<RequestId> = page1.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_of)
-        .collect();
+    let got: Vec<RequestId> = page1.body["items"].as_array().unwrap().iter().map(id_of).collect();
     assert_eq!(got, vec![ids[2].clone(), ids[1].clone()]);
     let cursor = page1.body["next_cursor"].as_str().expect("a next cursor");
     let page2 = env
@@ -649,12 +493,7 @@ async fn listing_is_newest_first_and_paginated() {
             &[],
         )
         .await;
-    let got: Vec<RequestId> = page2.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_of)
-        .collect();
+    let got: Vec<RequestId> = page2.body["items"].as_array().unwrap().iter().map(id_of).collect();
     assert_eq!(got, vec![ids[0].clone()]);
     // A cursor of one workspace's listing is refused on another's.
     env.call(
@@ -671,22 +510,15 @@ async fn listing_is_newest_first_and_paginated() {
 async fn idempotency_key_replays_and_refuses_reuse_elsewhere() {
     let env = env(Versioning::None).await;
     let key = [("idempotency-key", "order-7")];
-    let first = env
-        .call("POST", "/v1/workspaces/acme/deletion", None, &key)
-        .await;
+    let first = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
     assert_eq!(first.status, 202);
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
+    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
     // The same key replays the same (now revoked) request, not a new one.
-    let replay = env
-        .call("POST", "/v1/workspaces/acme/deletion", None, &key)
-        .await;
+    let replay = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
     assert_eq!(replay.status, 200);
     assert_eq!(id_of(&replay.body), id_of(&first.body));
     assert_eq!(replay.body["status"], "REVOKED");
-    let elsewhere = env
-        .call("POST", "/v1/workspaces/other/deletion", None, &key)
-        .await;
+    let elsewhere = env.call("POST", "/v1/workspaces/other/deletion", None, &key).await;
     elsewhere.problem(422);
 }
 
@@ -717,12 +549,7 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
                         s: Some(format!("REQ#{id}")),
                     },
                 ),
-                (
-                    "sk".to_owned(),
-                    AttributeValue {
-                        s: Some("REQ".into()),
-                    },
-                ),
+                ("sk".to_owned(), AttributeValue { s: Some("REQ".into()) }),
             ]
             .into_iter()
             .collect(),
@@ -742,19 +569,12 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
         .is_empty());
     assert!(env.stack.schedules.armed_at(&id).await.unwrap().is_some());
     // After a revoke, a stale replay of the INSERT must not re-arm it.
-    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[])
-        .await;
+    env.call("DELETE", "/v1/workspaces/acme/deletion", None, &[]).await;
     env.stack.grace_timer.handle(event).await;
     assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None);
     // Records of other items, and of unknown requests, are harmless.
     let stray = StreamEvent {
         records: vec![record(&RequestId::new(), "2")],
     };
-    assert!(env
-        .stack
-        .grace_timer
-        .handle(stray)
-        .await
-        .batch_item_failures
-        .is_empty());
+    assert!(env.stack.grace_timer.handle(stray).await.batch_item_failures.is_empty());
 }

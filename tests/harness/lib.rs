@@ -128,10 +128,7 @@ pub async fn env(versioning: Versioning) -> Env {
     let clock = ManualClock::new(start);
     let clients = Clients::for_endpoint(&moto.endpoint).await;
     let stack = Stack::new(clients.clone(), settings, clock.clone());
-    stack
-        .provision()
-        .await
-        .expect("provision the test deployment");
+    stack.provision().await.expect("provision the test deployment");
     Env {
         stack,
         clock,
@@ -160,12 +157,7 @@ impl Answer {
     /// Asserts a problem+json answer with this status, returning its body.
     pub fn problem(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
-        assert_eq!(
-            self.content_type(),
-            "application/problem+json",
-            "{:#}",
-            self.body
-        );
+        assert_eq!(self.content_type(), "application/problem+json", "{:#}", self.body);
         assert_eq!(self.body["status"].as_u64(), Some(status as u64));
         assert!(self.body["type"]
             .as_str()
@@ -177,31 +169,18 @@ impl Answer {
 
 impl Env {
     /// Calls the intake handler with an HTTP request, as API Gateway would.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Answer {
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
         let mut builder = lambda_http::http::Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(path);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        if body.is_some()
-            && !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
+        if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             builder = builder.header("content-type", "application/json");
         }
         let req: Request = builder
-            .body(
-                body.map(|b| Body::Text(b.to_owned()))
-                    .unwrap_or(Body::Empty),
-            )
+            .body(body.map(|b| Body::Text(b.to_owned())).unwrap_or(Body::Empty))
             .expect("request");
         self.send(req).await
     }
@@ -222,14 +201,9 @@ impl Env {
     }
 
     pub async fn put(&self, bucket: &str, key: &str) {
-        provision::put_object(
-            &self.clients,
-            bucket,
-            key,
-            format!("data of {key}").as_bytes(),
-        )
-        .await
-        .expect("put object");
+        provision::put_object(&self.clients, bucket, key, format!("data of {key}").as_bytes())
+            .await
+            .expect("put object");
     }
 
     pub async fn inventory(&self, bucket: &str, prefix: &str) -> Inventory {

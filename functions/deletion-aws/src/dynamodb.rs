@@ -125,11 +125,7 @@ fn shard_item(sh: &Shard) -> Result<Item, LedgerError> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, LedgerError> {
-    let key = item
-        .get("pk")
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default();
+    let key = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
     let doc = item
         .get("doc")
         .and_then(|v| v.as_s().ok())
@@ -147,12 +143,7 @@ fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-fn put(
-    table: &str,
-    item: Item,
-    condition: &str,
-    values: Option<Item>,
-) -> Result<TransactWriteItem, LedgerError> {
+fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, LedgerError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -219,14 +210,8 @@ impl DynamoLedger {
 
 #[async_trait]
 impl Ledger for DynamoLedger {
-    async fn insert(
-        &self,
-        request: &DeletionRequest,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<(), LedgerError> {
-        let now = request
-            .created_at
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
+    async fn insert(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+        let now = request.created_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let absent = "attribute_not_exists(pk)";
         let mut items = vec![
             put(&self.table, request_item(request)?, absent, None)?,
@@ -324,46 +309,32 @@ impl Ledger for DynamoLedger {
             .await
         {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
-                Err(LedgerError::Conflict)
-            }
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => Err(LedgerError::Conflict),
             Err(e) => Err(unavailable(&e)),
         }
     }
 
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
         match self.holder(lock_pk(scope), "LOCK").await? {
-            Some(id) => RequestId::parse(&id)
-                .map(Some)
-                .map_err(|e| LedgerError::Corrupt {
-                    key: lock_pk(scope),
-                    reason: e.to_string(),
-                }),
+            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
+                key: lock_pk(scope),
+                reason: e.to_string(),
+            }),
             None => Ok(None),
         }
     }
 
-    async fn by_idempotency_key(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<RequestId>, LedgerError> {
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
         match self.holder(idem_pk(key), "IDEM").await? {
-            Some(id) => RequestId::parse(&id)
-                .map(Some)
-                .map_err(|e| LedgerError::Corrupt {
-                    key: idem_pk(key),
-                    reason: e.to_string(),
-                }),
+            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
+                key: idem_pk(key),
+                reason: e.to_string(),
+            }),
             None => Ok(None),
         }
     }
 
-    async fn list(
-        &self,
-        listing_key: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RequestPage, LedgerError> {
+    async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
         let gsi1pk = listing_key.to_owned();
         let start = match cursor {
             Some(c) => Some(decode_cursor(c, &CURSOR_KEYS, ("gsi1pk", &gsi1pk))?),
@@ -382,11 +353,7 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
-        let items = out
-            .items()
-            .iter()
-            .map(decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let next = out
             .last_evaluated_key()
             .map(|k| encode_cursor(k, &CURSOR_KEYS))
@@ -415,11 +382,7 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
-        let items = out
-            .items()
-            .iter()
-            .map(decode)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let next = out
             .last_evaluated_key()
             .map(|k| encode_cursor(k, &["pk", "sk", "gsi2pk", "gsi2sk"]))
@@ -440,8 +403,7 @@ impl Ledger for DynamoLedger {
             match result {
                 Ok(_) => {}
                 // Planned already (by an earlier attempt): keep its checkpoint.
-                Err(SdkError::ServiceError(e))
-                    if e.err().is_conditional_check_failed_exception() => {}
+                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
                 Err(e) => return Err(unavailable(&e)),
             }
         }
@@ -498,16 +460,11 @@ fn encode_cursor(key: &Item, names: &[&str]) -> Result<String, LedgerError> {
 
 /// Decodes a cursor of `names`, which must have `partition.0 = partition.1`
 /// (a cursor of one listing is refused on another).
-fn decode_cursor(
-    cursor: &str,
-    names: &[&str],
-    partition: (&str, &str),
-) -> Result<Item, LedgerError> {
+fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<Item, LedgerError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| LedgerError::InvalidCursor)?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
     let mut item = Item::new();
     for &name in names {
         let v = value
@@ -529,12 +486,7 @@ fn member_key(account: &AccountId, workspace: &WorkspaceId) -> (String, String) 
 
 #[async_trait]
 impl Directory for DynamoLedger {
-    async fn put_member(
-        &self,
-        workspace: &WorkspaceId,
-        account: &AccountId,
-        role: Role,
-    ) -> Result<(), LedgerError> {
+    async fn put_member(&self, workspace: &WorkspaceId, account: &AccountId, role: Role) -> Result<(), LedgerError> {
         let (pk, sk) = member_key(account, workspace);
         let role = match role {
             Role::Admin => "admin",
@@ -553,11 +505,7 @@ impl Directory for DynamoLedger {
         Ok(())
     }
 
-    async fn remove_member(
-        &self,
-        workspace: &WorkspaceId,
-        account: &AccountId,
-    ) -> Result<bool, LedgerError> {
+    async fn remove_member(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<bool, LedgerError> {
         let (pk, sk) = member_key(account, workspace);
         let out = self
             .client

@@ -3,8 +3,8 @@
 //! seeding and inspecting buckets in tests. The table matches template.yaml.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
@@ -32,36 +32,21 @@ fn attr(name: &str) -> Result<AttributeDefinition, ProvisionError> {
 
 /// Creates the ledger table (stream on) unless it exists.
 pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), ProvisionError> {
-    if clients
-        .dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
+    if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
         return Ok(());
     }
     let index = GlobalSecondaryIndex::builder()
         .index_name(INDEX_BY_WORKSPACE)
         .key_schema(key("gsi1pk", KeyType::Hash)?)
         .key_schema(key("gsi1sk", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(|e| describe(&e))?;
     let active = GlobalSecondaryIndex::builder()
         .index_name(INDEX_ACTIVE)
         .key_schema(key("gsi2pk", KeyType::Hash)?)
         .key_schema(key("gsi2sk", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(|e| describe(&e))?;
     let stream = StreamSpecification::builder()
@@ -92,19 +77,8 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
 }
 
 /// Creates a bucket (with versioning if asked) unless it exists.
-pub async fn create_bucket(
-    clients: &Clients,
-    bucket: &str,
-    versioned: bool,
-) -> Result<(), ProvisionError> {
-    if clients
-        .s3
-        .head_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .is_err()
-    {
+pub async fn create_bucket(clients: &Clients, bucket: &str, versioned: bool) -> Result<(), ProvisionError> {
+    if clients.s3.head_bucket().bucket(bucket).send().await.is_err() {
         clients
             .s3
             .create_bucket()
@@ -133,14 +107,7 @@ pub async fn create_bucket(
 /// Creates the schedule group unless it exists (moto answers 500 to a
 /// CreateSchedule into a missing group).
 pub async fn create_schedule_group(clients: &Clients, group: &str) -> Result<(), ProvisionError> {
-    if clients
-        .scheduler
-        .get_schedule_group()
-        .name(group)
-        .send()
-        .await
-        .is_ok()
-    {
+    if clients.scheduler.get_schedule_group().name(group).send().await.is_ok() {
         return Ok(());
     }
     clients
@@ -153,12 +120,7 @@ pub async fn create_schedule_group(clients: &Clients, group: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn put_object(
-    clients: &Clients,
-    bucket: &str,
-    key: &str,
-    body: &[u8],
-) -> Result<(), ProvisionError> {
+pub async fn put_object(clients: &Clients, bucket: &str, key: &str, body: &[u8]) -> Result<(), ProvisionError> {
     clients
         .s3
         .put_object()
@@ -186,11 +148,7 @@ pub async fn delete_key(clients: &Clients, bucket: &str, key: &str) -> Result<()
 }
 
 /// Starts a multipart upload and leaves it unfinished.
-pub async fn start_upload(
-    clients: &Clients,
-    bucket: &str,
-    key: &str,
-) -> Result<String, ProvisionError> {
+pub async fn start_upload(clients: &Clients, bucket: &str, key: &str) -> Result<String, ProvisionError> {
     let out = clients
         .s3
         .create_multipart_upload()
@@ -220,11 +178,7 @@ impl Inventory {
 }
 
 /// Lists everything under `prefix` (all pages), versions included.
-pub async fn inventory(
-    clients: &Clients,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Inventory, ProvisionError> {
+pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<Inventory, ProvisionError> {
     let mut inv = Inventory::default();
     let mut key_marker = None;
     let mut version_marker = None;
@@ -239,16 +193,10 @@ pub async fn inventory(
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        inv.versions.extend(
-            out.versions()
-                .iter()
-                .filter_map(|v| v.key().map(str::to_owned)),
-        );
-        inv.delete_markers.extend(
-            out.delete_markers()
-                .iter()
-                .filter_map(|v| v.key().map(str::to_owned)),
-        );
+        inv.versions
+            .extend(out.versions().iter().filter_map(|v| v.key().map(str::to_owned)));
+        inv.delete_markers
+            .extend(out.delete_markers().iter().filter_map(|v| v.key().map(str::to_owned)));
         if !out.is_truncated().unwrap_or(false) {
             break;
         }
@@ -273,10 +221,7 @@ pub async fn inventory(
 
 /// The keys (`pk`, `sk`) of every item in a table, for tests that assert
 /// what was (not) written.
-pub async fn scan_keys(
-    clients: &Clients,
-    table: &str,
-) -> Result<Vec<(String, String)>, ProvisionError> {
+pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, String)>, ProvisionError> {
     let mut keys = Vec::new();
     let mut start = None;
     loop {
@@ -290,12 +235,7 @@ pub async fn scan_keys(
             .await
             .map_err(|e| describe(&e))?;
         for item in out.items() {
-            let get = |n: &str| {
-                item.get(n)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
+            let get = |n: &str| item.get(n).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             keys.push((get("pk"), get("sk")));
         }
         start = out.last_evaluated_key;

@@ -11,9 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
-use deletion_core::ports::{
-    DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage,
-};
+use deletion_core::ports::{DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
 use deletion_core::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +29,7 @@ pub struct S3Store {
 #[serde(tag = "t")]
 enum Cursor {
     #[serde(rename = "v")]
-    Versions {
-        key: String,
-        version: Option<String>,
-    },
+    Versions { key: String, version: Option<String> },
     #[serde(rename = "o")]
     Objects { token: String },
     #[serde(rename = "u")]
@@ -43,10 +38,7 @@ enum Cursor {
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
     cursor
-        .map(|c| {
-            serde_json::from_str(c)
-                .map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}")))
-        })
+        .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}"))))
         .transpose()
 }
 
@@ -76,12 +68,7 @@ impl S3Store {
     }
 
     async fn ever_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
-        if let Some(v) = self
-            .versioned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(bucket)
-        {
+        if let Some(v) = self.versioned.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
             return Ok(*v);
         }
         let out = self
@@ -197,11 +184,7 @@ impl ObjectStore for S3Store {
         Ok(EntryPage { entries, next })
     }
 
-    async fn delete_batch(
-        &self,
-        bucket: &str,
-        entries: &[Entry],
-    ) -> Result<Vec<DeleteFailure>, StoreError> {
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -242,12 +225,7 @@ impl ObjectStore for S3Store {
             .collect())
     }
 
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        cursor: Option<&str>,
-    ) -> Result<UploadPage, StoreError> {
+    async fn list_uploads(&self, bucket: &str, prefix: &str, cursor: Option<&str>) -> Result<UploadPage, StoreError> {
         let (key_marker, upload_marker) = match parse_cursor(cursor)? {
             Some(Cursor::Uploads { key, upload }) => (Some(key), upload),
             _ => (None, None),

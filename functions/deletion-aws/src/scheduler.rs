@@ -6,9 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_scheduler::error::SdkError;
-use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
-};
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use deletion_core::ids::RequestId;
@@ -120,9 +118,7 @@ impl SchedulerTimers {
                     .await
                 {
                     Ok(got) => got,
-                    Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                        continue
-                    }
+                    Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => continue,
                     Err(e) => return Err(TimerError::Unavailable(describe(&e))),
                 };
                 let Some(at) = got.schedule_expression().and_then(parse_at) else {
@@ -132,11 +128,7 @@ impl SchedulerTimers {
                     due.push(DueSchedule {
                         name: name.to_owned(),
                         at,
-                        input: got
-                            .target()
-                            .and_then(|t| t.input())
-                            .unwrap_or("{}")
-                            .to_owned(),
+                        input: got.target().and_then(|t| t.input()).unwrap_or("{}").to_owned(),
                     });
                 }
             }
@@ -172,14 +164,8 @@ impl Timers for SchedulerTimers {
         self.create(schedule_name(id), id, at, retry).await
     }
 
-    async fn arm_worker(
-        &self,
-        id: &RequestId,
-        n: u32,
-        at: DateTime<Utc>,
-    ) -> Result<(), TimerError> {
-        self.create(worker_schedule_name(id, n), id, at, false)
-            .await
+    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>) -> Result<(), TimerError> {
+        self.create(worker_schedule_name(id, n), id, at, false).await
     }
 
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError> {
@@ -188,13 +174,7 @@ impl Timers for SchedulerTimers {
 }
 
 impl SchedulerTimers {
-    async fn create(
-        &self,
-        name: String,
-        id: &RequestId,
-        at: DateTime<Utc>,
-        retry: bool,
-    ) -> Result<(), TimerError> {
+    async fn create(&self, name: String, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError> {
         let input = if retry {
             serde_json::json!({ "request_id": id.as_str(), "retry": true })
         } else {

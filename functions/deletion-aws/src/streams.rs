@@ -95,11 +95,7 @@ impl StreamFeed {
         let mut changed = Vec::new();
         for shard in shard_ids {
             let last = self.seen.entry(shard.clone()).or_default();
-            let request = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&arn)
-                .shard_id(&shard);
+            let request = self.streams.get_shard_iterator().stream_arn(&arn).shard_id(&shard);
             let request = match last {
                 Some(seq) => request
                     .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
@@ -135,10 +131,7 @@ impl StreamFeed {
                 changed.push(ChangedKey {
                     sequence_number,
                     event_id: record.event_id().unwrap_or_default().to_owned(),
-                    event_name: record
-                        .event_name()
-                        .map(|n| n.as_str().to_owned())
-                        .unwrap_or_default(),
+                    event_name: record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
                     pk: key("pk"),
                     sk: key("sk"),
                 });

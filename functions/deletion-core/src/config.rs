@@ -30,12 +30,7 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 }
 
 /// A whole number of seconds, within bounds, or the default.
-pub fn seconds(
-    name: &'static str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<Duration, ConfigError> {
+pub fn seconds(name: &'static str, default: i64, min: i64, max: i64) -> Result<Duration, ConfigError> {
     let Ok(value) = std::env::var(name) else {
         return Ok(Duration::seconds(default));
     };

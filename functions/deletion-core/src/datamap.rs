@@ -33,14 +33,8 @@ pub enum DataMapError {
     Empty,
     #[error("data map: store {store:?}: {reason}")]
     Store { store: String, reason: String },
-    #[error(
-        "data map: stores {a:?} and {b:?} share bucket {bucket:?} with layouts that can overlap"
-    )]
-    Overlap {
-        a: String,
-        b: String,
-        bucket: String,
-    },
+    #[error("data map: stores {a:?} and {b:?} share bucket {bucket:?} with layouts that can overlap")]
+    Overlap { a: String, b: String, bucket: String },
     #[error("data map: cannot read {path}: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("data map: set DATA_MAP (JSON) or DATA_MAP_FILE (a path to JSON)")]
@@ -109,25 +103,16 @@ fn valid_bucket(bucket: &str) -> bool {
 
 fn parse_layout(store: &str, layout: &str) -> Result<Vec<Segment>, DataMapError> {
     if !layout.ends_with('/') {
-        return Err(store_err(
-            store,
-            format!("layout {layout:?} must end with '/'"),
-        ));
+        return Err(store_err(store, format!("layout {layout:?} must end with '/'")));
     }
     if layout.starts_with('/') {
-        return Err(store_err(
-            store,
-            format!("layout {layout:?} must not start with '/'"),
-        ));
+        return Err(store_err(store, format!("layout {layout:?} must not start with '/'")));
     }
     let mut seen = BTreeSet::new();
     let mut segments = Vec::new();
     for seg in layout[..layout.len() - 1].split('/') {
         if seg.is_empty() {
-            return Err(store_err(
-                store,
-                format!("layout {layout:?} has an empty segment"),
-            ));
+            return Err(store_err(store, format!("layout {layout:?} has an empty segment")));
         }
         if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             let Some(part) = PARTS.iter().find(|p| **p == name) else {
@@ -151,10 +136,7 @@ fn parse_layout(store: &str, layout: &str) -> Result<Vec<Segment>, DataMapError>
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
         {
-            return Err(store_err(
-                store,
-                format!("literal segment {seg:?} is not allowed"),
-            ));
+            return Err(store_err(store, format!("literal segment {seg:?} is not allowed")));
         } else {
             segments.push(Segment::Literal(seg.to_owned()));
         }
@@ -199,18 +181,14 @@ fn can_overlap(a: &[Segment], b: &[Segment]) -> bool {
 
 impl DataMap {
     pub fn from_json(json: &str) -> Result<DataMap, DataMapError> {
-        let raw: RawMap =
-            serde_json::from_str(json).map_err(|e| DataMapError::Json(e.to_string()))?;
+        let raw: RawMap = serde_json::from_str(json).map_err(|e| DataMapError::Json(e.to_string()))?;
         if raw.stores.is_empty() {
             return Err(DataMapError::Empty);
         }
         let mut stores: Vec<Store> = Vec::new();
         for s in raw.stores {
             if crate::ids::WorkspaceId::parse(&s.name).is_err() {
-                return Err(store_err(
-                    &s.name,
-                    "name must be a slug (letters, digits, '-', '_')",
-                ));
+                return Err(store_err(&s.name, "name must be a slug (letters, digits, '-', '_')"));
             }
             if stores.iter().any(|o| o.name == s.name) {
                 return Err(store_err(&s.name, "name is used twice"));
@@ -341,10 +319,7 @@ mod tests {
     fn workspace_scope_reaches_every_store_and_ends_at_a_delimiter() {
         let map = DataMap::from_json(EXAMPLE).unwrap();
         let plan = map.expand(&ws("acme"));
-        let got: Vec<(&str, &str)> = plan
-            .iter()
-            .map(|p| (p.bucket.as_str(), p.prefix.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = plan.iter().map(|p| (p.bucket.as_str(), p.prefix.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -355,10 +330,7 @@ mod tests {
         );
         assert!(plan.iter().all(|p| p.prefix.ends_with('/')));
         assert!(!"acme-corp/x".starts_with(&plan[0].prefix));
-        assert_eq!(
-            map.buckets(),
-            vec!["cdp-archive", "cdp-exports", "cdp-profiles"]
-        );
+        assert_eq!(map.buckets(), vec!["cdp-archive", "cdp-exports", "cdp-profiles"]);
     }
 
     #[test]
@@ -387,13 +359,7 @@ mod tests {
             .into_iter()
             .map(|p| format!("{}:{}", p.store, p.prefix))
             .collect();
-        assert_eq!(
-            got,
-            [
-                "archive:acme/web/2024-01-31/",
-                "archive:acme/web/2024-02-01/"
-            ]
-        );
+        assert_eq!(got, ["archive:acme/web/2024-01-31/", "archive:acme/web/2024-02-01/"]);
     }
 
     #[test]
@@ -449,10 +415,7 @@ mod tests {
         ];
         for (json, needle) in cases {
             let err = DataMap::from_json(json).expect_err(json).to_string();
-            assert!(
-                err.contains(needle),
-                "{json}: {err} should mention {needle}"
-            );
+            assert!(err.contains(needle), "{json}: {err} should mention {needle}");
         }
     }
 

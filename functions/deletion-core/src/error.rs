@@ -14,10 +14,7 @@ pub enum InputError {
         reason: &'static str,
     },
     #[error("invalid header {header}: {reason}")]
-    InvalidHeader {
-        header: &'static str,
-        reason: &'static str,
-    },
+    InvalidHeader { header: &'static str, reason: &'static str },
     #[error("invalid body: {0}")]
     InvalidBody(String),
     #[error("invalid query parameter {param}: {reason}")]

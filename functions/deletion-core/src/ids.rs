@@ -218,10 +218,7 @@ mod tests {
             "acme\n",
             &"x".repeat(65),
         ] {
-            assert!(
-                WorkspaceId::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(WorkspaceId::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

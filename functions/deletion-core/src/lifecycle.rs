@@ -65,10 +65,7 @@ pub fn summarize(children: &[Status]) -> Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The worker moves the request on (to write conditionally).
-    Granted {
-        next: Box<DeletionRequest>,
-        resumed: bool,
-    },
+    Granted { next: Box<DeletionRequest>, resumed: bool },
     /// The grace has not ended yet: nothing to do.
     NotDue { grace_ends_at: DateTime<Utc> },
     /// The purge is under way: the worker joins it, taking free shards.
@@ -130,12 +127,7 @@ impl DeletionRequest {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        Some(self.advance(
-            summary,
-            now,
-            "children",
-            Some(format!("children: {counts}")),
-        ))
+        Some(self.advance(summary, now, "children", Some(format!("children: {counts}"))))
     }
 
     /// Whether a revoke would succeed at `now`.
@@ -163,17 +155,13 @@ impl DeletionRequest {
     /// `SCHEDULED → REVOKED`, only while the grace lasts.
     pub fn revoke(&self, now: DateTime<Utc>, by: &str) -> Result<Self, ServiceError> {
         match self.status {
-            Status::Scheduled if now < self.grace_ends_at => {
-                Ok(self.advance(Status::Revoked, now, by, None))
-            }
+            Status::Scheduled if now < self.grace_ends_at => Ok(self.advance(Status::Revoked, now, by, None)),
             Status::Revoked => Err(ServiceError::AlreadyRevoked {
                 id: self.id.to_string(),
             }),
             _ => Err(ServiceError::Irreversible {
                 id: self.id.to_string(),
-                grace_ended_at: self
-                    .grace_ends_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                grace_ended_at: self.grace_ends_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
         }
     }
@@ -182,13 +170,7 @@ impl DeletionRequest {
     ///
     /// `retry` is set by the sweep to restart a `FAILED` request; a plain
     /// timer delivery never restarts one.
-    pub fn claim(
-        &self,
-        now: DateTime<Utc>,
-        owner: &str,
-        lease_for: Duration,
-        retry: bool,
-    ) -> Claim {
+    pub fn claim(&self, now: DateTime<Utc>, owner: &str, lease_for: Duration, retry: bool) -> Claim {
         let lease = Lease {
             owner: owner.to_owned(),
             until: now + lease_for,
@@ -210,9 +192,7 @@ impl DeletionRequest {
             }
             Status::Purging => Claim::Join,
             Status::Verifying => match &self.lease {
-                Some(held) if held.until > now => Claim::Busy {
-                    lease: held.clone(),
-                },
+                Some(held) if held.until > now => Claim::Busy { lease: held.clone() },
                 _ => {
                     let mut next = self.clone();
                     next.version += 1;
@@ -265,12 +245,7 @@ impl DeletionRequest {
     }
 
     /// `VERIFYING → COMPLETED` with the receipt, by the lease holder.
-    pub fn complete(
-        &self,
-        now: DateTime<Utc>,
-        owner: &str,
-        receipt: Receipt,
-    ) -> Result<Self, ServiceError> {
+    pub fn complete(&self, now: DateTime<Utc>, owner: &str, receipt: Receipt) -> Result<Self, ServiceError> {
         match self.status {
             Status::Verifying if self.holds_lease(owner) => {
                 let mut next = self.advance(Status::Completed, now, owner, None);
@@ -286,12 +261,7 @@ impl DeletionRequest {
     }
 
     /// `PURGING | VERIFYING → FAILED` with the reason, by the lease holder.
-    pub fn fail(
-        &self,
-        now: DateTime<Utc>,
-        owner: &str,
-        reason: &str,
-    ) -> Result<Self, ServiceError> {
+    pub fn fail(&self, now: DateTime<Utc>, owner: &str, reason: &str) -> Result<Self, ServiceError> {
         match self.status {
             // Any worker of a purge may stop it; a verification only its holder.
             Status::Purging => {
@@ -373,8 +343,7 @@ mod tests {
                 status: Status::Revoked
             }
         );
-        let Claim::Granted { next, resumed } = r.claim(t0() + Duration::days(5), "w", lease, false)
-        else {
+        let Claim::Granted { next, resumed } = r.claim(t0() + Duration::days(5), "w", lease, false) else {
             panic!("claim after grace must be granted")
         };
         assert!(!resumed);
@@ -395,9 +364,7 @@ mod tests {
             verifying.claim(at + Duration::minutes(1), "w2", lease, false),
             Claim::Busy { .. }
         ));
-        let Claim::Granted { next, resumed } =
-            verifying.claim(at + Duration::minutes(17), "w2", lease, false)
-        else {
+        let Claim::Granted { next, resumed } = verifying.claim(at + Duration::minutes(17), "w2", lease, false) else {
             panic!("expired lease must be taken over")
         };
         assert!(resumed);
@@ -463,9 +430,7 @@ mod tests {
         assert_eq!(failed.failure.as_deref(), Some("boom"));
         assert_eq!(
             failed.claim(at, "w2", lease, false),
-            Claim::Settled {
-                status: Status::Failed
-            }
+            Claim::Settled { status: Status::Failed }
         );
         assert!(matches!(
             failed.claim(at, "w2", lease, true),

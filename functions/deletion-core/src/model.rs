@@ -17,10 +17,7 @@ pub enum Scope {
     Workspace { workspace: WorkspaceId },
     /// One space of a workspace: its profiles, computed traits, audiences
     /// and journeys (the stores whose layout names `{space}`).
-    Space {
-        workspace: WorkspaceId,
-        space: SpaceId,
-    },
+    Space { workspace: WorkspaceId, space: SpaceId },
     /// A source's archive for whole days, `from` to `to` inclusive.
     SourceDays {
         workspace: WorkspaceId,
@@ -116,10 +113,7 @@ impl Scope {
                 vec![BTreeMap::from([ws(workspace)])]
             }
             Scope::Space { workspace, space } => {
-                vec![BTreeMap::from([
-                    ws(workspace),
-                    ("space", space.as_str().to_owned()),
-                ])]
+                vec![BTreeMap::from([ws(workspace), ("space", space.as_str().to_owned())])]
             }
             Scope::SourceDays {
                 workspace,

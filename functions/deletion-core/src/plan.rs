@@ -83,10 +83,7 @@ impl<S: ObjectStore> Planner<S> {
         let mut counts = Counts::default();
         let mut cursor: Option<String> = None;
         for _ in 0..self.page_cap {
-            let page = self
-                .store
-                .list_page(bucket, prefix, cursor.as_deref(), 1000)
-                .await?;
+            let page = self.store.list_page(bucket, prefix, cursor.as_deref(), 1000).await?;
             for e in &page.entries {
                 match e.kind {
                     EntryKind::Current => counts.objects += 1,

@@ -40,19 +40,11 @@ pub trait Ledger: Send + Sync {
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError>;
 
     /// The request an idempotency key was used for, if any.
-    async fn by_idempotency_key(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<RequestId>, LedgerError>;
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError>;
 
     /// The requests under a listing key (a workspace's, or an account's;
     /// see `Scope::listing_key`), newest first.
-    async fn list(
-        &self,
-        listing_key: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RequestPage, LedgerError>;
+    async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
 
     /// Every request not in a final state (for the sweep), in pages.
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
@@ -85,18 +77,9 @@ pub struct Membership {
 /// The membership directory: which accounts belong to which workspaces.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    async fn put_member(
-        &self,
-        workspace: &WorkspaceId,
-        account: &AccountId,
-        role: Role,
-    ) -> Result<(), LedgerError>;
+    async fn put_member(&self, workspace: &WorkspaceId, account: &AccountId, role: Role) -> Result<(), LedgerError>;
     /// Returns whether the membership existed.
-    async fn remove_member(
-        &self,
-        workspace: &WorkspaceId,
-        account: &AccountId,
-    ) -> Result<bool, LedgerError>;
+    async fn remove_member(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<bool, LedgerError>;
     /// Every workspace the account belongs to, by workspace id.
     async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError>;
 }
@@ -165,18 +148,9 @@ pub trait ObjectStore: Send + Sync {
 
     /// Deletes up to 1,000 entries by key and version. Returns the entries
     /// the store refused: they were *not* deleted.
-    async fn delete_batch(
-        &self,
-        bucket: &str,
-        entries: &[Entry],
-    ) -> Result<Vec<DeleteFailure>, StoreError>;
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError>;
 
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        cursor: Option<&str>,
-    ) -> Result<UploadPage, StoreError>;
+    async fn list_uploads(&self, bucket: &str, prefix: &str, cursor: Option<&str>) -> Result<UploadPage, StoreError>;
 
     /// Aborts an upload; one already gone is success.
     async fn abort_upload(&self, bucket: &str, upload: &Upload) -> Result<(), StoreError>;
@@ -190,8 +164,7 @@ pub trait Timers: Send + Sync {
     async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError>;
     /// Arms a one-shot timer that starts one more purge worker of the
     /// request (worker `n`), for fan-out and hand-off.
-    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>)
-        -> Result<(), TimerError>;
+    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>) -> Result<(), TimerError>;
     /// Removes the request's timer (idempotent: a missing one is success).
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
 }
@@ -240,11 +213,7 @@ impl Clock for ManualClock {
 
 #[async_trait]
 impl<T: Ledger + ?Sized> Ledger for Arc<T> {
-    async fn insert(
-        &self,
-        r: &DeletionRequest,
-        k: Option<&IdempotencyKey>,
-    ) -> Result<(), LedgerError> {
+    async fn insert(&self, r: &DeletionRequest, k: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
         (**self).insert(r, k).await
     }
     async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
@@ -256,18 +225,10 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
         (**self).active_for(scope).await
     }
-    async fn by_idempotency_key(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<RequestId>, LedgerError> {
+    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
         (**self).by_idempotency_key(key).await
     }
-    async fn list(
-        &self,
-        key: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RequestPage, LedgerError> {
+    async fn list(&self, key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
         (**self).list(key, limit, cursor).await
     }
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {

@@ -119,14 +119,7 @@ pub struct Purger<L, S, T, C> {
 }
 
 impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
-    pub fn new(
-        ledger: L,
-        store: S,
-        timers: T,
-        clock: C,
-        map: DataMap,
-        config: PurgeConfig,
-    ) -> Self {
+    pub fn new(ledger: L, store: S, timers: T, clock: C, map: DataMap, config: PurgeConfig) -> Self {
         Purger {
             ledger,
             store,
@@ -291,10 +284,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 Err(ShardStop::Ledger(e)) => return Err(e.into()),
                 Err(ShardStop::Store(e)) => {
                     self.release(&request.id, free.index, owner).await;
-                    return self
-                        .fail(&request.id, owner, &e.to_string())
-                        .await
-                        .map(Some);
+                    return self.fail(&request.id, owner, &e.to_string()).await.map(Some);
                 }
                 Err(ShardStop::Refused(reason)) => {
                     self.release(&request.id, free.index, owner).await;
@@ -336,17 +326,11 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     }
 
     fn out_of_time(&self, deadline: Option<Instant>) -> bool {
-        deadline.is_some_and(|d| {
-            d.saturating_duration_since(Instant::now()) < self.config.handoff_margin
-        })
+        deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.config.handoff_margin)
     }
 
     /// Purges one shard this worker holds, checkpointing after each page.
-    async fn purge_shard(
-        &self,
-        mut shard: Shard,
-        deadline: Option<Instant>,
-    ) -> Result<(), ShardStop> {
+    async fn purge_shard(&self, mut shard: Shard, deadline: Option<Instant>) -> Result<(), ShardStop> {
         // Uploads first: an upload completed later would leave an object behind.
         while !shard.uploads_done {
             if self.out_of_time(deadline) {
@@ -381,12 +365,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 }
                 let page = self
                     .store
-                    .list_page(
-                        &shard.bucket,
-                        &shard.prefix,
-                        cursor.as_deref(),
-                        self.config.page_size,
-                    )
+                    .list_page(&shard.bucket, &shard.prefix, cursor.as_deref(), self.config.page_size)
                     .await?;
                 for entry in &page.entries {
                     ensure_in_prefix(&shard, &entry.key)?;
@@ -439,18 +418,9 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 failures.extend(self.store.delete_batch(bucket, chunk).await?);
             }
             if !failures.is_empty() {
-                warn!(
-                    bucket,
-                    refused = failures.len(),
-                    attempt,
-                    "DeleteObjects refused keys"
-                );
+                warn!(bucket, refused = failures.len(), attempt, "DeleteObjects refused keys");
             }
-            pending.retain(|e| {
-                failures
-                    .iter()
-                    .any(|f| f.key == e.key && f.version_id == e.version_id)
-            });
+            pending.retain(|e| failures.iter().any(|f| f.key == e.key && f.version_id == e.version_id));
             if attempt == self.config.delete_retries && !pending.is_empty() {
                 let sample = failures
                     .iter()
@@ -503,11 +473,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         }
     }
 
-    async fn verify_and_complete(
-        &self,
-        request: &DeletionRequest,
-        owner: &str,
-    ) -> Result<PurgeOutcome, ServiceError> {
+    async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
         let shards = self.ledger.shards(&request.id).await?;
         match self.verify(&shards).await {
             Ok(leftovers) if leftovers.is_empty() => {}
@@ -557,14 +523,8 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     async fn verify(&self, shards: &[Shard]) -> Result<Vec<u32>, StoreError> {
         let mut leftovers = Vec::new();
         for shard in shards {
-            let page = self
-                .store
-                .list_page(&shard.bucket, &shard.prefix, None, 1)
-                .await?;
-            let uploads = self
-                .store
-                .list_uploads(&shard.bucket, &shard.prefix, None)
-                .await?;
+            let page = self.store.list_page(&shard.bucket, &shard.prefix, None, 1).await?;
+            let uploads = self.store.list_uploads(&shard.bucket, &shard.prefix, None).await?;
             if !page.entries.is_empty() || !uploads.uploads.is_empty() {
                 warn!(bucket = %shard.bucket, prefix = %shard.prefix, "verification found data left");
                 leftovers.push(shard.index);
@@ -603,12 +563,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         }
     }
 
-    async fn fail(
-        &self,
-        id: &RequestId,
-        owner: &str,
-        reason: &str,
-    ) -> Result<PurgeOutcome, ServiceError> {
+    async fn fail(&self, id: &RequestId, owner: &str, reason: &str) -> Result<PurgeOutcome, ServiceError> {
         warn!(request_id = %id, reason, "purge failed");
         for _ in 0..5 {
             let current = self
@@ -618,9 +573,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
             let Ok(next) = current.fail(self.clock.now(), owner, reason) else {
                 // Already failed, or verified by another worker.
-                return Ok(PurgeOutcome::Settled {
-                    status: current.status,
-                });
+                return Ok(PurgeOutcome::Settled { status: current.status });
             };
             match self.ledger.update(&next).await {
                 Ok(()) => {

@@ -55,11 +55,7 @@ pub struct Requests<L, C> {
 
 /// Writes the status an account request's children sum up to (a final
 /// one releases the account's scope). Called whenever a child changes.
-pub async fn settle_parent<L: Ledger>(
-    ledger: &L,
-    parent: &RequestId,
-    now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+pub async fn settle_parent<L: Ledger>(ledger: &L, parent: &RequestId, now: DateTime<Utc>) -> Result<(), ServiceError> {
     for _ in 0..MAX_RACES {
         let Some(current) = ledger.get(parent).await? else {
             return Ok(());
@@ -79,18 +75,12 @@ pub async fn settle_parent<L: Ledger>(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ServiceError::Contention {
-        id: parent.to_string(),
-    })
+    Err(ServiceError::Contention { id: parent.to_string() })
 }
 
 impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
     pub fn new(ledger: L, clock: C, periods: Periods) -> Self {
-        Requests {
-            ledger,
-            clock,
-            periods,
-        }
+        Requests { ledger, clock, periods }
     }
 
     pub fn clock(&self) -> &C {
@@ -109,11 +99,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
     }
 
     /// Returns the request an idempotency key names, if it was for `scope`.
-    async fn replay(
-        &self,
-        key: &IdempotencyKey,
-        scope: &Scope,
-    ) -> Result<Option<DeletionRequest>, ServiceError> {
+    async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
         let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
             return Ok(None);
         };
@@ -157,21 +143,11 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
                     });
                 }
             }
-            let mut request = DeletionRequest::new(
-                scope.clone(),
-                actor,
-                reason.clone(),
-                self.clock.now(),
-                self.periods,
-            );
+            let mut request =
+                DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
             request.parent = parent.cloned();
             match self.ledger.insert(&request, idempotency_key).await {
-                Ok(()) => {
-                    return Ok(Created {
-                        request,
-                        created: true,
-                    })
-                }
+                Ok(()) => return Ok(Created { request, created: true }),
                 Err(LedgerError::ScopeBusy { holder, .. }) => {
                     let holder = RequestId::parse(&holder).map_err(|e| LedgerError::Corrupt {
                         key: scope.lock_key(),
@@ -192,16 +168,11 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Contention {
-            id: scope.lock_key(),
-        })
+        Err(ServiceError::Contention { id: scope.lock_key() })
     }
 
     /// The workspaces where `account` is an admin.
-    pub async fn admin_workspaces(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<WorkspaceId>, ServiceError> {
+    pub async fn admin_workspaces(&self, account: &AccountId) -> Result<Vec<WorkspaceId>, ServiceError> {
         Ok(self
             .ledger
             .memberships(account)
@@ -230,9 +201,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         let scope = Scope::Account {
             account: account.clone(),
         };
-        let created = self
-            .create(scope, actor, reason.clone(), idempotency_key)
-            .await?;
+        let created = self.create(scope, actor, reason.clone(), idempotency_key).await?;
         let request = self
             .ensure_children(created.request, &workspaces, actor, reason)
             .await?;
@@ -313,9 +282,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Contention {
-            id: child.to_string(),
-        })
+        Err(ServiceError::Contention { id: child.to_string() })
     }
 
     /// Revokes the active deletion of `scope`, if it is still in grace.
@@ -333,14 +300,10 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
             .into_iter()
             .find(|r| &r.scope == scope);
         match latest {
-            Some(r) if r.status == Status::Revoked => Err(ServiceError::AlreadyRevoked {
-                id: r.id.to_string(),
-            }),
+            Some(r) if r.status == Status::Revoked => Err(ServiceError::AlreadyRevoked { id: r.id.to_string() }),
             Some(r) => Err(ServiceError::Irreversible {
                 id: r.id.to_string(),
-                grace_ended_at: r
-                    .grace_ends_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                grace_ended_at: r.grace_ends_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
             None => Err(ServiceError::NothingPending(scope.describe())),
         }
@@ -363,11 +326,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         })
     }
 
-    async fn revoke_one(
-        &self,
-        id: &RequestId,
-        actor: &str,
-    ) -> Result<DeletionRequest, ServiceError> {
+    async fn revoke_one(&self, id: &RequestId, actor: &str) -> Result<DeletionRequest, ServiceError> {
         for _ in 0..MAX_RACES {
             let current = self.fetch(id).await?;
             let next = current.revoke(self.clock.now(), actor)?;
@@ -381,11 +340,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         Err(ServiceError::Contention { id: id.to_string() })
     }
 
-    async fn revoke_children(
-        &self,
-        parent: DeletionRequest,
-        actor: &str,
-    ) -> Result<Revoked, ServiceError> {
+    async fn revoke_children(&self, parent: DeletionRequest, actor: &str) -> Result<Revoked, ServiceError> {
         if parent.status.is_terminal() {
             return Err(match parent.status {
                 Status::Revoked => ServiceError::AlreadyRevoked {
@@ -405,10 +360,9 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
             match self.revoke_one(child, actor).await {
                 Ok(_) => revoked_any = true,
                 Err(ServiceError::AlreadyRevoked { .. }) => {}
-                Err(
-                    e
-                    @ (ServiceError::Irreversible { .. } | ServiceError::InvalidTransition { .. }),
-                ) => kept.push((child.clone(), e)),
+                Err(e @ (ServiceError::Irreversible { .. } | ServiceError::InvalidTransition { .. })) => {
+                    kept.push((child.clone(), e))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -458,12 +412,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         })
     }
 
-    pub async fn list(
-        &self,
-        listing_key: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<RequestPage, ServiceError> {
+    pub async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, ServiceError> {
         Ok(self.ledger.list(listing_key, limit, cursor).await?)
     }
 }

@@ -78,16 +78,9 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
         Ok(report)
     }
 
-    async fn sweep_one(
-        &self,
-        r: &DeletionRequest,
-        report: &mut SweepReport,
-    ) -> Result<(), ServiceError> {
+    async fn sweep_one(&self, r: &DeletionRequest, report: &mut SweepReport) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        if now > r.deadline
-            && r.deadline_missed_at.is_none()
-            && self.mark_deadline_missed(&r.id).await?
-        {
+        if now > r.deadline && r.deadline_missed_at.is_none() && self.mark_deadline_missed(&r.id).await? {
             warn!(request_id = %r.id, deadline = %r.deadline, status = %r.status, "deadline missed");
             report.deadline_missed.push(r.id.clone());
         }
@@ -102,9 +95,7 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
                 report.started.push(r.id.clone());
             }
             Status::Scheduled => {
-                self.timers
-                    .arm(&r.id, r.grace_ends_at.max(soon), false)
-                    .await?;
+                self.timers.arm(&r.id, r.grace_ends_at.max(soon), false).await?;
                 report.rearmed += 1;
             }
             Status::Purging => {

@@ -121,9 +121,7 @@ impl<L: Ledger + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C>
     pub async fn handle_event(&self, event: TimerEvent) -> Result<serde_json::Value, ServiceError> {
         Ok(match event {
             TimerEvent::Sweep(_) => serde_json::to_value(self.sweep().await?).unwrap_or_default(),
-            TimerEvent::Stream(stream) => {
-                serde_json::to_value(self.handle(stream).await).unwrap_or_default()
-            }
+            TimerEvent::Stream(stream) => serde_json::to_value(self.handle(stream).await).unwrap_or_default(),
         })
     }
 
@@ -147,11 +145,7 @@ impl<L: Ledger + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C>
                 Ok(action) => info!(request_id = %id, ?action, "timer reconciled"),
                 Err(e) => {
                     warn!(request_id = %id, error = %e, "timer not reconciled; the records will be delivered again");
-                    failures.extend(
-                        sequence_numbers
-                            .into_iter()
-                            .map(|s| ItemFailure { item_identifier: s }),
-                    );
+                    failures.extend(sequence_numbers.into_iter().map(|s| ItemFailure { item_identifier: s }));
                 }
             }
         }

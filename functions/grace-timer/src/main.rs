@@ -24,10 +24,8 @@ async fn main() -> Result<(), Error> {
     )
     .with_min_lead(lead);
     let timer = &timer;
-    run(service_fn(
-        move |event: LambdaEvent<TimerEvent>| async move {
-            Ok::<_, Error>(timer.handle_event(event.payload).await?)
-        },
-    ))
+    run(service_fn(move |event: LambdaEvent<TimerEvent>| async move {
+        Ok::<_, Error>(timer.handle_event(event.payload).await?)
+    }))
     .await
 }

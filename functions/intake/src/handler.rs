@@ -86,12 +86,8 @@ fn route(path: &str) -> Option<Route<'_>> {
     Some(match segments.as_slice() {
         ["", "v1", "workspaces", ws, "deletion"] => Route::WorkspaceDeletion(ws),
         ["", "v1", "workspaces", ws, "deletions"] => Route::WorkspaceDeletions(ws),
-        ["", "v1", "workspaces", ws, "spaces", space, "deletion"] => {
-            Route::SpaceDeletion(ws, space)
-        }
-        ["", "v1", "workspaces", ws, "sources", src, "deletions"] => {
-            Route::SourceDeletions(ws, src)
-        }
+        ["", "v1", "workspaces", ws, "spaces", space, "deletion"] => Route::SpaceDeletion(ws, space),
+        ["", "v1", "workspaces", ws, "sources", src, "deletions"] => Route::SourceDeletions(ws, src),
         ["", "v1", "workspaces", ws, "members", account] => Route::Member(ws, account),
         ["", "v1", "accounts", account, "deletion"] => Route::AccountDeletion(account),
         ["", "v1", "accounts", account, "deletions"] => Route::AccountDeletions(account),
@@ -106,10 +102,9 @@ fn route(path: &str) -> Option<Route<'_>> {
 fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -168,8 +163,7 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<Option<T>, Problem> {
             format!("send Content-Type: application/json (got {content_type:?})"),
         ));
     }
-    let invalid =
-        |e: serde_json::Error| Problem::bad_request(format!("the body is not valid here: {e}"));
+    let invalid = |e: serde_json::Error| Problem::bad_request(format!("the body is not valid here: {e}"));
     let value: Value = serde_json::from_slice(bytes).map_err(invalid)?;
     // serde would read a struct from an array too: only an object is a request.
     if !value.is_object() {
@@ -179,8 +173,7 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<Option<T>, Problem> {
 }
 
 fn required_body<T: DeserializeOwned>(req: &Request, example: &str) -> Result<T, Problem> {
-    json_body(req)?
-        .ok_or_else(|| Problem::bad_request(format!("a JSON body is required, such as {example}")))
+    json_body(req)?.ok_or_else(|| Problem::bad_request(format!("a JSON body is required, such as {example}")))
 }
 
 fn check_reason(reason: Option<String>) -> Result<Option<String>, Problem> {
@@ -189,9 +182,9 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>, Problem> {
             "reason has {} characters; at most {MAX_REASON_CHARS} are accepted",
             r.chars().count()
         ))),
-        Some(r) if r.chars().any(char::is_control) => Err(Problem::bad_request(
-            "reason must not contain control characters",
-        )),
+        Some(r) if r.chars().any(char::is_control) => {
+            Err(Problem::bad_request("reason must not contain control characters"))
+        }
         other => Ok(other.filter(|r| !r.trim().is_empty())),
     }
 }
@@ -204,9 +197,9 @@ fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Problem> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().map_err(|_| {
-                Problem::bad_request("invalid header Idempotency-Key: must be visible ASCII")
-            })?;
+            let s = v
+                .to_str()
+                .map_err(|_| Problem::bad_request("invalid header Idempotency-Key: must be visible ASCII"))?;
             IdempotencyKey::parse(s)
                 .map(Some)
                 .map_err(|e| Problem::bad_request(e.to_string()))
@@ -258,10 +251,7 @@ fn page_params(req: &Request) -> Result<(u32, Option<String>), Problem> {
     Ok((limit, cursor))
 }
 
-fn id<T>(
-    parse: impl Fn(&str) -> Result<T, deletion_core::InputError>,
-    raw: &str,
-) -> Result<T, Problem> {
+fn id<T>(parse: impl Fn(&str) -> Result<T, deletion_core::InputError>, raw: &str) -> Result<T, Problem> {
     parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
@@ -291,12 +281,8 @@ fn parse_day(field: &str, value: &str) -> Result<NaiveDate, Problem> {
 
 fn method_not_allowed(route: &Route<'_>) -> Problem {
     Problem::method_not_allowed(match route {
-        Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => {
-            "POST, DELETE"
-        }
-        Route::WorkspaceDeletions(_)
-        | Route::AccountDeletions(_)
-        | Route::AccountMemberships(_) => "GET",
+        Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => "POST, DELETE",
+        Route::WorkspaceDeletions(_) | Route::AccountDeletions(_) | Route::AccountMemberships(_) => "GET",
         Route::DeletionPlan(_) => "GET",
         Route::SourceDeletions(..) | Route::Purges => "POST",
         Route::Member(..) => "PUT, DELETE",
@@ -342,8 +328,7 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
             (Route::SourceDeletions(w, s), &Method::POST) => {
                 let workspace = ws(w)?;
                 let source = id(SourceId::parse, s)?;
-                let body: SourceDaysBody =
-                    required_body(req, r#"{"from": "2024-01-31", "to": "2024-02-01"}"#)?;
+                let body: SourceDaysBody = required_body(req, r#"{"from": "2024-01-31", "to": "2024-02-01"}"#)?;
                 let scope = self.source_days(workspace, source, &body)?;
                 self.create(req, scope, check_reason(body.reason)?).await
             }
@@ -359,8 +344,7 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
                 self.create_account(req, account).await
             }
             (Route::WorkspaceDeletion(w), &Method::DELETE) => {
-                self.revoke(req, Scope::Workspace { workspace: ws(w)? })
-                    .await
+                self.revoke(req, Scope::Workspace { workspace: ws(w)? }).await
             }
             (Route::SpaceDeletion(w, s), &Method::DELETE) => {
                 let scope = Scope::Space {
@@ -380,17 +364,11 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
                     .requests
                     .revoke_by_id(&id(RequestId::parse, raw)?, &actor(req))
                     .await?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    views::revoked(&revoked, self.now()),
-                ))
+                Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
             }
-            (Route::WorkspaceDeletions(w), &Method::GET) => {
-                self.list(req, &format!("WS#{}", ws(w)?)).await
-            }
+            (Route::WorkspaceDeletions(w), &Method::GET) => self.list(req, &format!("WS#{}", ws(w)?)).await,
             (Route::AccountDeletions(a), &Method::GET) => {
-                self.list(req, &format!("ACCOUNT#{}", id(AccountId::parse, a)?))
-                    .await
+                self.list(req, &format!("ACCOUNT#{}", id(AccountId::parse, a)?)).await
             }
             (Route::Deletion(raw), &Method::GET) => {
                 let view = self.requests.get(&id(RequestId::parse, raw)?).await?;
@@ -403,11 +381,7 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
                 } else {
                     view.children.iter().map(|c| c.scope.clone()).collect()
                 };
-                let plan = self
-                    .planner
-                    .plan(&scopes)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let plan = self.planner.plan(&scopes).await.map_err(ServiceError::from)?;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({"request_id": view.request.id, "kind": view.request.scope.kind(), "plan": plan}),
@@ -469,18 +443,11 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
         self.requests.clock().now()
     }
 
-    fn source_days(
-        &self,
-        workspace: WorkspaceId,
-        source: SourceId,
-        body: &SourceDaysBody,
-    ) -> Result<Scope, Problem> {
+    fn source_days(&self, workspace: WorkspaceId, source: SourceId, body: &SourceDaysBody) -> Result<Scope, Problem> {
         let from = parse_day("from", &body.from)?;
         let to = parse_day("to", &body.to)?;
         if to < from {
-            return Err(Problem::bad_request(format!(
-                "to ({to}) is before from ({from})"
-            )));
+            return Err(Problem::bad_request(format!("to ({to}) is before from ({from})")));
         }
         let today = self.now().date_naive();
         if to > today {
@@ -503,28 +470,15 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
         })
     }
 
-    async fn dry_run_answer(
-        &self,
-        scope: &Scope,
-        scopes: Vec<Scope>,
-    ) -> Result<Response<Body>, Problem> {
-        let plan = self
-            .planner
-            .plan(&scopes)
-            .await
-            .map_err(ServiceError::from)?;
+    async fn dry_run_answer(&self, scope: &Scope, scopes: Vec<Scope>) -> Result<Response<Body>, Problem> {
+        let plan = self.planner.plan(&scopes).await.map_err(ServiceError::from)?;
         Ok(json_response(
             StatusCode::OK,
             json!({"dry_run": true, "kind": scope.kind(), "scope": views::scope(scope), "plan": plan}),
         ))
     }
 
-    async fn create(
-        &self,
-        req: &Request,
-        scope: Scope,
-        reason: Option<String>,
-    ) -> Result<Response<Body>, Problem> {
+    async fn create(&self, req: &Request, scope: Scope, reason: Option<String>) -> Result<Response<Body>, Problem> {
         let key = idempotency_key(req)?;
         if !self.planner.map().reaches(&scope) {
             return Err(ServiceError::NotInDataMap(scope.kind().replace('_', " ")).into());
@@ -532,18 +486,11 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
         if dry_run(req)? {
             return self.dry_run_answer(&scope, vec![scope.clone()]).await;
         }
-        let created = self
-            .requests
-            .create(scope, &actor(req), reason, key.as_ref())
-            .await?;
+        let created = self.requests.create(scope, &actor(req), reason, key.as_ref()).await?;
         Ok(self.created(created))
     }
 
-    async fn create_account(
-        &self,
-        req: &Request,
-        account: AccountId,
-    ) -> Result<Response<Body>, Problem> {
+    async fn create_account(&self, req: &Request, account: AccountId) -> Result<Response<Body>, Problem> {
         let reason = create_reason(req)?;
         let key = idempotency_key(req)?;
         if dry_run(req)? {
@@ -555,9 +502,7 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
                 .into_iter()
                 .map(|workspace| Scope::Workspace { workspace })
                 .collect();
-            return self
-                .dry_run_answer(&Scope::Account { account }, scopes)
-                .await;
+            return self.dry_run_answer(&Scope::Account { account }, scopes).await;
         }
         let created = self
             .requests
@@ -573,9 +518,7 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
             StatusCode::OK
         };
         let mut response = json_response(status, views::request(&created.request, self.now()));
-        if let Ok(location) =
-            HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id))
-        {
+        if let Ok(location) = HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id)) {
             response.headers_mut().insert(header::LOCATION, location);
         }
         response
@@ -583,18 +526,12 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
 
     async fn revoke(&self, req: &Request, scope: Scope) -> Result<Response<Body>, Problem> {
         let revoked = self.requests.revoke(&scope, &actor(req)).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            views::revoked(&revoked, self.now()),
-        ))
+        Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
     }
 
     async fn list(&self, req: &Request, listing_key: &str) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
-        let page = self
-            .requests
-            .list(listing_key, limit, cursor.as_deref())
-            .await?;
+        let page = self.requests.list(listing_key, limit, cursor.as_deref()).await?;
         let now = self.now();
         let items: Vec<Value> = page.items.iter().map(|r| views::request(r, now)).collect();
         let next = page

@@ -17,11 +17,7 @@ async fn main() -> Result<(), Error> {
     let map = DataMap::from_env()?;
     let clients = Clients::from_env().await;
     let intake = Intake::new(
-        Requests::new(
-            DynamoLedger::new(clients.dynamodb.clone(), table),
-            SystemClock,
-            periods,
-        ),
+        Requests::new(DynamoLedger::new(clients.dynamodb.clone(), table), SystemClock, periods),
         Planner::new(S3Store::new(clients.s3.clone()), map),
     );
     let intake = &intake;

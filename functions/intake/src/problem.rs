@@ -21,12 +21,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        kind: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Problem {
             status,
             kind,
@@ -85,9 +80,7 @@ impl From<ServiceError> for Problem {
         let detail = err.to_string();
         match err {
             ServiceError::Input(_) => Problem::bad_request(detail),
-            ServiceError::NotFound(_) | ServiceError::NothingPending(_) => {
-                Problem::not_found(detail)
-            }
+            ServiceError::NotFound(_) | ServiceError::NothingPending(_) => Problem::not_found(detail),
             ServiceError::NoAdminWorkspaces(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no-admin-workspaces",

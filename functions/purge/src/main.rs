@@ -62,15 +62,13 @@ async fn main() -> Result<(), Error> {
         }
     };
     let build = &build;
-    run(service_fn(
-        move |event: LambdaEvent<PurgeEvent>| async move {
-            let handler = handler
-                .get_or_init(|| build(event.context.invoked_function_arn.clone()))
-                .await;
-            let owner = format!("purge:{}", event.context.request_id);
-            let until = deadline(event.context.deadline);
-            Ok::<_, Error>(handler.handle(event.payload, &owner, Some(until)).await?)
-        },
-    ))
+    run(service_fn(move |event: LambdaEvent<PurgeEvent>| async move {
+        let handler = handler
+            .get_or_init(|| build(event.context.invoked_function_arn.clone()))
+            .await;
+        let owner = format!("purge:{}", event.context.request_id);
+        let until = deadline(event.context.deadline);
+        Ok::<_, Error>(handler.handle(event.payload, &owner, Some(until)).await?)
+    }))
     .await
 }

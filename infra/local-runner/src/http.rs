@@ -28,8 +28,7 @@ async fn answer<C: Clock>(
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            let mut too_large =
-                hyper::Response::new(Full::new(Bytes::from_static(b"payload too large")));
+            let mut too_large = hyper::Response::new(Full::new(Bytes::from_static(b"payload too large")));
             *too_large.status_mut() = hyper::StatusCode::PAYLOAD_TOO_LARGE;
             return Ok(too_large);
         }

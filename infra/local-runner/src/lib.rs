@@ -156,11 +156,10 @@ impl<C: Clock + Clone> Stack<C> {
     pub async fn fire_due(&self) -> Result<Vec<PurgeResult>, RunnerError> {
         let mut results = Vec::new();
         for due in self.schedules.due(self.clock.now()).await? {
-            let event: PurgeEvent =
-                serde_json::from_str(&due.input).map_err(|e| RunnerError::BadScheduleInput {
-                    name: due.name.clone(),
-                    reason: e.to_string(),
-                })?;
+            let event: PurgeEvent = serde_json::from_str(&due.input).map_err(|e| RunnerError::BadScheduleInput {
+                name: due.name.clone(),
+                reason: e.to_string(),
+            })?;
             let owner = format!("local:{}", uuid_like(&due.name));
             let result = self.purge.handle(event, &owner, None).await?;
             tracing::info!(schedule = %due.name, outcome = %result.outcome, "schedule fired");

@@ -24,10 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
     let endpoint = config::required("AWS_ENDPOINT_URL")?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8787);
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787);
     let settings = Settings {
         table: config::required("LEDGER_TABLE")?,
         schedule_group: config::required("SCHEDULE_GROUP")?,

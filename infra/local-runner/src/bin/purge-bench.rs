@@ -196,7 +196,9 @@ async fn left_under(clients: &Clients, bucket: &str, ws: &str) -> Result<usize, 
     let mut left = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let page = deletion_core::ports::ObjectStore::list_page(&store, bucket, &format!("{ws}/"), cursor.as_deref(), 1000).await?;
+        let page =
+            deletion_core::ports::ObjectStore::list_page(&store, bucket, &format!("{ws}/"), cursor.as_deref(), 1000)
+                .await?;
         left += page.entries.len();
         cursor = page.next;
         if cursor.is_none() {
@@ -248,7 +250,11 @@ async fn s5cmd(
 }
 
 fn report(scenario: &str, objects: usize, ours: &Measure, theirs: &Measure) {
-    let per_k = |r: Option<u64>| r.map_or("n/a".to_owned(), |r| format!("{:.2}", r as f64 * 1000.0 / objects as f64));
+    let per_k = |r: Option<u64>| {
+        r.map_or("n/a".to_owned(), |r| {
+            format!("{:.2}", r as f64 * 1000.0 / objects as f64)
+        })
+    };
     let rate = |m: &Measure| objects as f64 / m.seconds;
     println!("\n## {scenario}: {objects} entries");
     println!("| tool | seconds | objects/s | S3 requests / 1,000 | client CPU s | left behind |");
@@ -298,9 +304,27 @@ async fn main() -> Result<(), BoxError> {
         let all = keys("bench-b", objects, prefixes);
         eprintln!("populating again for s5cmd");
         populate(&garage, &bucket, &all, 1).await?;
-        let (seconds, cpu, requests) = s5cmd(&endpoint, (&key, &secret), &bucket, "bench-b", false, metrics.as_deref()).await?;
+        let (seconds, cpu, requests) = s5cmd(
+            &endpoint,
+            (&key, &secret),
+            &bucket,
+            "bench-b",
+            false,
+            metrics.as_deref(),
+        )
+        .await?;
         let left = left_under(&garage, &bucket, "bench-b").await?;
-        report("Garage, unversioned", objects, &ours, &Measure { seconds, cpu, requests, left });
+        report(
+            "Garage, unversioned",
+            objects,
+            &ours,
+            &Measure {
+                seconds,
+                cpu,
+                requests,
+                left,
+            },
+        );
     }
 
     if scenario == "all" || scenario == "versioned" {
@@ -323,7 +347,17 @@ async fn main() -> Result<(), BoxError> {
         let ours = purge(&ledger, &ledger, &table, &bucket, "bench-v", None).await?;
         let (seconds, cpu, requests) = s5cmd(&moto, ("test", "test"), &bucket, "bench-w", true, None).await?;
         let left = left_under(&ledger, &bucket, "bench-w").await?;
-        report("moto, versioned", entries, &ours, &Measure { seconds, cpu, requests, left });
+        report(
+            "moto, versioned",
+            entries,
+            &ours,
+            &Measure {
+                seconds,
+                cpu,
+                requests,
+                left,
+            },
+        );
     }
     Ok(())
 }
