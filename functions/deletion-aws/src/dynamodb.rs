@@ -31,6 +31,14 @@ use crate::describe;
 pub const INDEX_BY_WORKSPACE: &str = "by-workspace";
 /// Sparse index of the requests not in a final state, for the sweep.
 pub const INDEX_ACTIVE: &str = "active";
+
+/// An index the ledger lists requests from: its name and the attributes of
+/// its cursor (table key, then index key).
+struct IndexQuery {
+    name: &'static str,
+    keys: [&'static str; 4],
+    newest_first: bool,
+}
 pub const REQUEST_SK: &str = "REQ";
 
 type Item = HashMap<String, AttributeValue>;
@@ -187,6 +195,42 @@ impl DynamoLedger {
             .and_then(|item| string_attr(&item, "request_id")))
     }
 
+    /// One page of requests from an index partition, with a cursor that
+    /// only this partition accepts.
+    async fn query_index(
+        &self,
+        index: &IndexQuery,
+        partition: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<RequestPage, LedgerError> {
+        let pk_attr = index.keys[2];
+        let start = match cursor {
+            Some(c) => Some(decode_cursor(c, &index.keys, (pk_attr, partition))?),
+            None => None,
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", pk_attr)
+            .expression_attribute_values(":p", s(partition))
+            .scan_index_forward(!index.newest_first)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .map(|k| encode_cursor(k, &index.keys))
+            .transpose()?;
+        Ok(RequestPage { items, next })
+    }
+
     /// Writes one item conditionally on its stored version.
     async fn put_versioned(&self, item: Item, prev: u64) -> Result<(), LedgerError> {
         let result = self
@@ -335,59 +379,21 @@ impl Ledger for DynamoLedger {
     }
 
     async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
-        let gsi1pk = listing_key.to_owned();
-        let start = match cursor {
-            Some(c) => Some(decode_cursor(c, &CURSOR_KEYS, ("gsi1pk", &gsi1pk))?),
-            None => None,
+        let index = IndexQuery {
+            name: INDEX_BY_WORKSPACE,
+            keys: ["pk", "sk", "gsi1pk", "gsi1sk"],
+            newest_first: true,
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX_BY_WORKSPACE)
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", s(gsi1pk))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 100) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .map(|k| encode_cursor(k, &CURSOR_KEYS))
-            .transpose()?;
-        Ok(RequestPage { items, next })
+        self.query_index(&index, listing_key, limit.clamp(1, 100), cursor).await
     }
 
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
-        let start = match cursor {
-            Some(c) => Some(decode_cursor(
-                c,
-                &["pk", "sk", "gsi2pk", "gsi2sk"],
-                ("gsi2pk", "ACTIVE"),
-            )?),
-            None => None,
+        let index = IndexQuery {
+            name: INDEX_ACTIVE,
+            keys: ["pk", "sk", "gsi2pk", "gsi2sk"],
+            newest_first: false,
         };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX_ACTIVE)
-            .key_condition_expression("gsi2pk = :p")
-            .expression_attribute_values(":p", s("ACTIVE"))
-            .limit(limit.clamp(1, 1000) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .map(|k| encode_cursor(k, &["pk", "sk", "gsi2pk", "gsi2sk"]))
-            .transpose()?;
-        Ok(RequestPage { items, next })
+        self.query_index(&index, "ACTIVE", limit.clamp(1, 1000), cursor).await
     }
 
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
@@ -442,8 +448,6 @@ impl Ledger for DynamoLedger {
         self.put_versioned(shard_item(next)?, prev).await
     }
 }
-
-const CURSOR_KEYS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
 
 fn encode_cursor(key: &Item, names: &[&str]) -> Result<String, LedgerError> {
     let mut map = serde_json::Map::new();

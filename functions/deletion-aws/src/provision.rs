@@ -30,25 +30,24 @@ fn attr(name: &str) -> Result<AttributeDefinition, ProvisionError> {
         .map_err(|e| describe(&e))
 }
 
+/// A global secondary index projecting every attribute.
+fn gsi(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, ProvisionError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(hash, KeyType::Hash)?)
+        .key_schema(key(range, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(|e| describe(&e))
+}
+
 /// Creates the ledger table (stream on) unless it exists.
 pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), ProvisionError> {
     if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
         return Ok(());
     }
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(INDEX_BY_WORKSPACE)
-        .key_schema(key("gsi1pk", KeyType::Hash)?)
-        .key_schema(key("gsi1sk", KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .map_err(|e| describe(&e))?;
-    let active = GlobalSecondaryIndex::builder()
-        .index_name(INDEX_ACTIVE)
-        .key_schema(key("gsi2pk", KeyType::Hash)?)
-        .key_schema(key("gsi2sk", KeyType::Range)?)
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .map_err(|e| describe(&e))?;
+    let index = gsi(INDEX_BY_WORKSPACE, "gsi1pk", "gsi1sk")?;
+    let active = gsi(INDEX_ACTIVE, "gsi2pk", "gsi2sk")?;
     let stream = StreamSpecification::builder()
         .stream_enabled(true)
         .stream_view_type(StreamViewType::NewAndOldImages)
