@@ -349,3 +349,105 @@ async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishe
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert_eq!(status(&env, &id).await["receipt"]["totals"]["objects"], 6);
 }
+
+/// A store whose DeleteObjects answers refuse some keys: `flaky` keys on
+/// their first attempt only, `stuck` keys always.
+#[derive(Clone)]
+struct Refusing {
+    inner: S3Store,
+    flaky: Vec<String>,
+    stuck: Vec<String>,
+    seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+#[async_trait]
+impl ObjectStore for Refusing {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        let mut refused = Vec::new();
+        let mut allowed = Vec::new();
+        for e in entries {
+            let first_time = self.seen.lock().unwrap().insert(e.key.clone());
+            if self.stuck.contains(&e.key) || (first_time && self.flaky.contains(&e.key)) {
+                refused.push(DeleteFailure {
+                    key: e.key.clone(),
+                    version_id: e.version_id.clone(),
+                    code: "InternalError".into(),
+                    message: "We encountered an internal error. Please try again.".into(),
+                });
+            } else {
+                allowed.push(e.clone());
+            }
+        }
+        refused.extend(self.inner.delete_batch(bucket, &allowed).await?);
+        Ok(refused)
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+}
+
+#[tokio::test]
+async fn keys_a_delete_refuses_are_retried_and_never_counted_as_deleted() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 6).await;
+    let key = |i: usize| format!("acme/web/2024-01-01/part-{i:03}.json.gz");
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let config = PurgeConfig {
+        retry_backoff: std::time::Duration::from_millis(5),
+        ..PurgeConfig::default()
+    };
+    let refusing = Refusing {
+        inner: S3Store::new(env.clients.s3.clone()),
+        flaky: vec![key(1), key(4)],
+        stuck: vec![key(2)],
+        seen: Arc::default(),
+    };
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        refusing.clone(),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        config.clone(),
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    let PurgeOutcome::Failed { reason } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(reason.contains(&key(2)) && reason.contains("InternalError"), "{reason}");
+    assert!(reason.contains("1 keys"), "only the stuck key failed: {reason}");
+    // The flaky keys went on retry; the stuck key stayed; nothing was counted
+    // for the refused page.
+    assert_eq!(env.inventory(&env.archive, "acme/").await.versions, vec![key(2)]);
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(
+        body["progress"]["objects"], 5,
+        "what was deleted is counted, the refused key not"
+    );
+
+    // Once the store stops refusing, the retry finishes and counts right.
+    let healed = Purger::new(
+        env.stack.ledger.clone(),
+        Refusing {
+            stuck: vec![],
+            ..refusing
+        },
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        config,
+    );
+    let outcome = healed.run(&id, "w2", true, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let body = status(&env, &id).await;
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    assert_eq!(body["receipt"]["totals"]["objects"], 6, "every key counted once");
+}

@@ -89,6 +89,11 @@ pub enum PurgeOutcome {
 enum ShardStop {
     Store(StoreError),
     Refused(String),
+    /// A DeleteObjects answer kept refusing keys; the rest was deleted.
+    PartlyRefused {
+        reason: String,
+        deleted: Counts,
+    },
     LostLease,
     Ledger(LedgerError),
     OutOfTime(Box<Shard>),
@@ -286,7 +291,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     self.release(&request.id, free.index, owner).await;
                     return self.fail(&request.id, owner, &e.to_string()).await.map(Some);
                 }
-                Err(ShardStop::Refused(reason)) => {
+                Err(ShardStop::Refused(reason) | ShardStop::PartlyRefused { reason, .. }) => {
                     self.release(&request.id, free.index, owner).await;
                     return self.fail(&request.id, owner, &reason).await.map(Some);
                 }
@@ -379,7 +384,27 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
             let Some(deleted) = in_flight.next().await else {
                 break;
             };
-            let deleted = deleted?;
+            let deleted = match deleted {
+                Ok(deleted) => deleted,
+                Err(ShardStop::PartlyRefused { reason, deleted }) => {
+                    // Count what the store did delete, in this page and in
+                    // the pages still in flight, keeping the cursor where it
+                    // was: the page is listed again on the retry.
+                    let mut counted = deleted;
+                    while let Some(more) = in_flight.next().await {
+                        match more {
+                            Ok(c) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
+                            Err(_) => {}
+                        }
+                    }
+                    let mut next = shard.clone();
+                    next.counts.add(&counted);
+                    next.version += 1;
+                    self.ledger.update_shard(&next).await?;
+                    return Err(ShardStop::Refused(reason));
+                }
+                Err(e) => return Err(e),
+            };
             let mut next = shard.clone();
             next.counts.add(&deleted);
             next.cursor = listed_to.pop_front().flatten();
@@ -428,23 +453,20 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     .map(|f| format!("{} ({}: {})", f.key, f.code, f.message))
                     .collect::<Vec<_>>()
                     .join("; ");
-                return Err(ShardStop::Refused(format!(
-                    "{} keys in bucket {bucket} could not be deleted after {} attempts: {sample}",
-                    pending.len(),
-                    self.config.delete_retries + 1
-                )));
+                let confirmed = entries
+                    .iter()
+                    .filter(|e| !pending.iter().any(|p| p.key == e.key && p.version_id == e.version_id));
+                return Err(ShardStop::PartlyRefused {
+                    reason: format!(
+                        "{} keys in bucket {bucket} could not be deleted after {} attempts: {sample}",
+                        pending.len(),
+                        self.config.delete_retries + 1
+                    ),
+                    deleted: count(confirmed),
+                });
             }
         }
-        let mut counts = Counts::default();
-        for e in entries {
-            match e.kind {
-                EntryKind::Current => counts.objects += 1,
-                EntryKind::Noncurrent => counts.versions += 1,
-                EntryKind::DeleteMarker => counts.delete_markers += 1,
-            }
-            counts.bytes += e.size;
-        }
-        Ok(counts)
+        Ok(count(entries.iter()))
     }
 
     /// `PURGING → VERIFYING` by this worker, or why another carries on.
@@ -594,6 +616,20 @@ fn lease_or_err(e: LedgerError) -> Result<PurgeOutcome, ServiceError> {
         LedgerError::Conflict => Ok(PurgeOutcome::LostLease),
         e => Err(e.into()),
     }
+}
+
+/// What a set of deleted entries amounts to.
+fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
+    let mut counts = Counts::default();
+    for e in entries {
+        match e.kind {
+            EntryKind::Current => counts.objects += 1,
+            EntryKind::Noncurrent => counts.versions += 1,
+            EntryKind::DeleteMarker => counts.delete_markers += 1,
+        }
+        counts.bytes += e.size;
+    }
+    counts
 }
 
 /// A store that lists a key outside the asked prefix is never trusted with
