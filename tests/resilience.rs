@@ -451,3 +451,42 @@ async fn keys_a_delete_refuses_are_retried_and_never_counted_as_deleted() {
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert_eq!(body["receipt"]["totals"]["objects"], 6, "every key counted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_throttling_on_the_wire_slows_the_purge_but_never_fails_it() {
+    let env = env(Versioning::Profiles).await;
+    seed(&env, "acme", 30).await;
+    for _ in 0..3 {
+        env.put(&env.profiles, "acme/spaces/main/p.json").await;
+    }
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    // Every third S3 request answers 503 SlowDown.
+    let proxy = integration_tests::throttle::start(&integration_tests::moto().endpoint, 3).await;
+    let throttled_s3 = deletion_aws::Clients::for_endpoint(&proxy.endpoint).await;
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(throttled_s3.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig {
+            page_size: 5,
+            ..PurgeConfig::default()
+        },
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    assert!(
+        proxy.throttled.load(Ordering::SeqCst) >= 3,
+        "the proxy must have throttled"
+    );
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    assert!(env.inventory(&env.profiles, "acme/").await.is_empty());
+    let totals = &status(&env, &id).await["receipt"]["totals"];
+    assert_eq!(
+        (totals["objects"].as_u64(), totals["versions"].as_u64()),
+        (Some(31), Some(2)),
+        "{totals:#}"
+    );
+}

@@ -219,3 +219,80 @@ impl Env {
             .expect("scan ledger")
     }
 }
+
+/// A loopback HTTP proxy in front of moto that answers every `every`-th
+/// request with S3's `503 SlowDown`, to test throttling on the wire.
+pub mod throttle {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    pub struct Throttle {
+        pub endpoint: String,
+        pub throttled: Arc<AtomicU64>,
+    }
+
+    pub async fn start(target: &str, every: u64) -> Throttle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let target = target.to_owned();
+        let seen = Arc::new(AtomicU64::new(0));
+        let throttled = Arc::new(AtomicU64::new(0));
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let counters = (seen, throttled.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (client, target, counters) = (client.clone(), target.clone(), counters.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<Incoming>| {
+                        let (client, target, (seen, throttled)) = (client.clone(), target.clone(), counters.clone());
+                        async move {
+                            let n = seen.fetch_add(1, Ordering::SeqCst);
+                            if n % every == every - 1 {
+                                throttled.fetch_add(1, Ordering::SeqCst);
+                                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>t</RequestId></Error>";
+                                let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+                                *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                r.headers_mut()
+                                    .insert("content-type", "application/xml".parse().expect("header"));
+                                return Ok::<_, Infallible>(r);
+                            }
+                            let (parts, body) = req.into_parts();
+                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                            let mut forward = hyper::Request::builder()
+                                .method(parts.method)
+                                .uri(format!("{target}{path}"));
+                            for (k, v) in &parts.headers {
+                                forward = forward.header(k, v);
+                            }
+                            let forward = forward.body(Full::new(bytes)).expect("request");
+                            let answer = match client.request(forward).await {
+                                Ok(a) => a,
+                                Err(_) => {
+                                    let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                                    *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+                                    return Ok(r);
+                                }
+                            };
+                            let (parts, body) = answer.into_parts();
+                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Throttle { endpoint, throttled }
+    }
+}
