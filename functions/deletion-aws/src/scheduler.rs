@@ -10,7 +10,7 @@ use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, Flexib
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use deletion_core::ids::RequestId;
-use deletion_core::ports::Timers;
+use deletion_core::ports::{Timers, Wake};
 use deletion_core::TimerError;
 
 use crate::describe;
@@ -29,9 +29,15 @@ pub fn schedule_name(id: &RequestId) -> String {
     format!("purge-{id}")
 }
 
-/// The schedule name of an extra purge worker: `purge-<id>-w<n>`.
-pub fn worker_schedule_name(id: &RequestId, n: u32) -> String {
-    format!("purge-{id}-w{n}")
+/// The schedule name of another wake-up of the purge:
+/// `purge-<id>-w<n>` (a fan-out worker), `purge-<id>-h` (a hand-off),
+/// `purge-<id>-s` (the sweep).
+pub fn wake_schedule_name(id: &RequestId, why: Wake) -> String {
+    match why {
+        Wake::Worker(n) => format!("purge-{id}-w{n}"),
+        Wake::HandOff => format!("purge-{id}-h"),
+        Wake::Sweep { .. } => format!("purge-{id}-s"),
+    }
 }
 
 /// `at(yyyy-mm-ddThh:mm:ss)` in UTC, rounded *up* to the second so the
@@ -160,16 +166,17 @@ impl SchedulerTimers {
 
 #[async_trait]
 impl Timers for SchedulerTimers {
-    async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError> {
-        self.create(schedule_name(id), id, at, retry).await
-    }
-
-    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>) -> Result<(), TimerError> {
-        self.create(worker_schedule_name(id, n), id, at, false).await
+    async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError> {
+        self.create(schedule_name(id), id, at, false).await
     }
 
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError> {
         self.delete_by_name(&schedule_name(id)).await
+    }
+
+    async fn wake(&self, id: &RequestId, why: Wake, at: DateTime<Utc>) -> Result<(), TimerError> {
+        let retry = matches!(why, Wake::Sweep { retry: true });
+        self.create(wake_schedule_name(id, why), id, at, retry).await
     }
 }
 

@@ -124,6 +124,17 @@ pub struct UploadPage {
     pub next: Option<String>,
 }
 
+/// What sits directly under a prefix, one level down.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Children {
+    /// Sub-prefixes (each ending with `/`), versions and markers included.
+    pub prefixes: Vec<String>,
+    /// Whether any key sits directly under the prefix, outside them.
+    pub direct_entries: bool,
+    /// Whether the listing stopped at the cap.
+    pub truncated: bool,
+}
+
 /// A key a DeleteObjects call did not delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteFailure {
@@ -154,19 +165,38 @@ pub trait ObjectStore: Send + Sync {
 
     /// Aborts an upload; one already gone is success.
     async fn abort_upload(&self, bucket: &str, upload: &Upload) -> Result<(), StoreError>;
+
+    /// The sub-prefixes directly under `prefix` (up to `cap`), to split a
+    /// large prefix over several workers. A store that cannot tell answers
+    /// "nothing to split".
+    async fn list_children(&self, _bucket: &str, _prefix: &str, _cap: usize) -> Result<Children, StoreError> {
+        Ok(Children::default())
+    }
 }
 
-/// One-shot timers that fire the purge when a grace ends.
+/// Why a purge worker is woken, apart from the end of the grace. Each has
+/// its own one-shot timer, so none removes another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// One more worker of a purge that fans out (`n` ≥ 1).
+    Worker(u32),
+    /// A worker that continues where one near its time limit stopped.
+    HandOff,
+    /// The sweep starts a purge nobody works on; `retry` restarts a failed one.
+    Sweep { retry: bool },
+}
+
+/// One-shot timers that start the purge.
 #[async_trait]
 pub trait Timers: Send + Sync {
-    /// Arms the request's timer (idempotent: an existing one is success).
-    /// `retry` asks the purge to restart a `FAILED` request.
-    async fn arm(&self, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError>;
-    /// Arms a one-shot timer that starts one more purge worker of the
-    /// request (worker `n`), for fan-out and hand-off.
-    async fn arm_worker(&self, id: &RequestId, n: u32, at: DateTime<Utc>) -> Result<(), TimerError>;
-    /// Removes the request's timer (idempotent: a missing one is success).
+    /// Arms the request's grace timer (idempotent: an existing one is
+    /// success). Only the grace-timer's reconciler arms and removes it.
+    async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError>;
+    /// Removes the request's grace timer (a missing one is success).
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
+    /// Arms a one-shot timer that starts a purge worker for `why`
+    /// (idempotent per request and reason).
+    async fn wake(&self, id: &RequestId, why: Wake, at: DateTime<Utc>) -> Result<(), TimerError>;
 }
 
 /// The time.

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
 use crate::model::{DeletionRequest, Status};
-use crate::ports::{Clock, Ledger, Timers};
+use crate::ports::{Clock, Ledger, Timers, Wake};
 use crate::requests::settle_parent;
 
 /// What one sweep did.
@@ -91,11 +91,11 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
         let soon = now + self.min_lead;
         match r.status {
             Status::Scheduled if now >= r.grace_ends_at + self.late_after => {
-                self.timers.arm(&r.id, soon, false).await?;
+                self.timers.arm(&r.id, soon).await?;
                 report.started.push(r.id.clone());
             }
             Status::Scheduled => {
-                self.timers.arm(&r.id, r.grace_ends_at.max(soon), false).await?;
+                self.timers.arm(&r.id, r.grace_ends_at.max(soon)).await?;
                 report.rearmed += 1;
             }
             Status::Purging => {
@@ -105,18 +105,18 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
                     .iter()
                     .any(|s| !s.done && s.lease.as_ref().is_some_and(|l| l.until > now));
                 if !live {
-                    self.timers.arm(&r.id, soon, false).await?;
+                    self.timers.wake(&r.id, Wake::Sweep { retry: false }, soon).await?;
                     report.redriven.push(r.id.clone());
                 }
             }
             Status::Verifying => {
                 if r.lease.as_ref().is_none_or(|l| l.until <= now) {
-                    self.timers.arm(&r.id, soon, false).await?;
+                    self.timers.wake(&r.id, Wake::Sweep { retry: false }, soon).await?;
                     report.redriven.push(r.id.clone());
                 }
             }
             Status::Failed if r.attempts < self.max_attempts => {
-                self.timers.arm(&r.id, soon, true).await?;
+                self.timers.wake(&r.id, Wake::Sweep { retry: true }, soon).await?;
                 report.retried.push(r.id.clone());
             }
             Status::Failed => report.exhausted.push(r.id.clone()),

@@ -51,7 +51,7 @@ impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
             Some(r) if r.status == Status::Scheduled && r.scope.holds_data() => {
                 // A grace already over (none for a source's days) fires now.
                 let at = r.grace_ends_at.max(self.clock.now() + self.min_lead);
-                self.timers.arm(id, at, false).await?;
+                self.timers.arm(id, at).await?;
                 Ok(TimerAction::Armed)
             }
             _ => {
