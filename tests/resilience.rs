@@ -11,7 +11,9 @@ use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_core::ids::RequestId;
 use deletion_core::lifecycle::Claim;
-use deletion_core::ports::{Clock, DeleteFailure, Entry, EntryPage, Ledger, ObjectStore, Timers, Upload, UploadPage};
+use deletion_core::ports::{
+    Children, Clock, DeleteFailure, Entry, EntryPage, Ledger, ObjectStore, Timers, Upload, UploadPage,
+};
 use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
 use deletion_core::StoreError;
 use integration_tests::{env, Env, Versioning};
@@ -489,4 +491,106 @@ async fn s3_throttling_on_the_wire_slows_the_purge_but_never_fails_it() {
         (Some(31), Some(2)),
         "{totals:#}"
     );
+}
+
+/// A store that, on its first DeleteObjects call, lets a concurrent writer
+/// put an object under a sub-prefix that did not exist when the purge was
+/// planned.
+#[derive(Clone)]
+struct LateWriter {
+    inner: S3Store,
+    clients: deletion_aws::Clients,
+    bucket: String,
+    key: String,
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl ObjectStore for LateWriter {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            deletion_aws::provision::put_object(&self.clients, &self.bucket, &self.key, b"late")
+                .await
+                .map_err(StoreError::Unavailable)?;
+        }
+        self.inner.delete_batch(bucket, entries).await
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+    async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
+        self.inner.list_children(b, p, cap).await
+    }
+}
+
+#[tokio::test]
+async fn a_large_prefix_is_split_by_sub_prefix_and_late_data_is_caught_by_verification() {
+    let env = env(Versioning::None).await;
+    for src in 0..5 {
+        for i in 0..3 {
+            env.put(&env.archive, &format!("acme/src-{src}/2024-01-01/part-{i}.json.gz"))
+                .await;
+        }
+    }
+    env.put(&env.archive, "acme-corp/src-0/2024-01-01/part-0.json.gz").await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let late = LateWriter {
+        inner: S3Store::new(env.clients.s3.clone()),
+        clients: env.clients.clone(),
+        bucket: env.archive.clone(),
+        key: "acme/src-new/2024-01-02/part-0.json.gz".into(),
+        done: Arc::default(),
+    };
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        late,
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig::default(),
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    // Five sub-prefix shards plus the profiles prefix were purged, but the
+    // object written meanwhile under a new sub-prefix is found.
+    let PurgeOutcome::Failed { reason } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        reason.contains("verification found data left") && reason.contains("/acme/"),
+        "{reason}"
+    );
+    let body = status(&env, &id).await;
+    assert_eq!(
+        body["progress"]["prefixes_total"], 7,
+        "5 sub-prefixes + profiles + the re-purge of acme/"
+    );
+    assert_eq!(
+        env.inventory(&env.archive, "acme/").await.versions,
+        ["acme/src-new/2024-01-02/part-0.json.gz"]
+    );
+
+    // The sweep retries; the re-purge of the whole prefix completes it.
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.retried, vec![id.clone()]);
+    env.stack.tick().await.unwrap();
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "COMPLETED", "{body:#}");
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    assert_eq!(env.inventory(&env.archive, "acme-corp/").await.versions.len(), 1);
+    // The receipt speaks of the data-map prefixes, with every object once.
+    let prefixes: Vec<&str> = body["receipt"]["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["prefix"].as_str().unwrap())
+        .collect();
+    assert_eq!(prefixes, ["acme/", "acme/"]);
+    assert_eq!(body["receipt"]["totals"]["objects"], 16);
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
-use deletion_core::ports::{DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
+use deletion_core::ports::{Children, DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
 use deletion_core::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -277,5 +277,70 @@ impl ObjectStore for S3Store {
             Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
             Err(e) => Err(map_err(bucket, &e)),
         }
+    }
+
+    async fn list_children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<Children, StoreError> {
+        let mut children = Children::default();
+        let versioned = self.ever_versioned(bucket).await?;
+        let (mut token, mut key_marker, mut version_marker) = (None, None, None);
+        loop {
+            // In a versioned bucket a sub-prefix may hold only noncurrent
+            // versions or markers: list versions, not current objects.
+            let (prefixes, direct, truncated) = if versioned {
+                let out = self
+                    .client
+                    .list_object_versions()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .delimiter("/")
+                    .set_key_marker(key_marker.take())
+                    .set_version_id_marker(version_marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| map_err(bucket, &e))?;
+                key_marker = out.next_key_marker().map(str::to_owned);
+                version_marker = out.next_version_id_marker().map(str::to_owned);
+                let prefixes: Vec<String> = out
+                    .common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned))
+                    .collect();
+                let direct = !out.versions().is_empty() || !out.delete_markers().is_empty();
+                (prefixes, direct, out.is_truncated().unwrap_or(false))
+            } else {
+                let out = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .delimiter("/")
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| map_err(bucket, &e))?;
+                token = out.next_continuation_token().map(str::to_owned);
+                let prefixes: Vec<String> = out
+                    .common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned))
+                    .collect();
+                (
+                    prefixes,
+                    !out.contents().is_empty(),
+                    out.is_truncated().unwrap_or(false),
+                )
+            };
+            children.prefixes.extend(prefixes);
+            children.direct_entries |= direct;
+            if children.prefixes.len() > cap {
+                children.prefixes.truncate(cap);
+                children.truncated = true;
+                break;
+            }
+            if !truncated {
+                break;
+            }
+        }
+        Ok(children)
     }
 }

@@ -235,6 +235,10 @@ pub struct Shard {
     pub store: String,
     pub bucket: String,
     pub prefix: String,
+    /// The data-map prefix the shard was split from (its own prefix when
+    /// not split); receipts and verification go by it.
+    #[serde(default)]
+    pub root: String,
     pub done: bool,
     /// Where the object listing resumes (opaque to the domain).
     #[serde(default)]

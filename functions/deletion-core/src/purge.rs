@@ -24,7 +24,7 @@ use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
-use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, Timers};
+use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, Timers, Wake};
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
@@ -211,27 +211,59 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         if !existing.is_empty() {
             return Ok(existing);
         }
-        let shards: Vec<Shard> = self
-            .map
-            .expand(&request.scope)
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| Shard {
-                request_id: request.id.clone(),
-                index: i as u32,
-                store: p.store,
-                bucket: p.bucket,
-                prefix: p.prefix,
-                done: false,
-                cursor: None,
-                uploads_done: false,
-                counts: Counts::default(),
-                lease: None,
-                version: 1,
-            })
-            .collect();
+        let mut shards: Vec<Shard> = Vec::new();
+        for p in self.map.expand(&request.scope) {
+            for prefix in self.split(&p.bucket, &p.prefix).await {
+                shards.push(Shard {
+                    request_id: request.id.clone(),
+                    index: shards.len() as u32,
+                    store: p.store.clone(),
+                    bucket: p.bucket.clone(),
+                    prefix,
+                    root: p.prefix.clone(),
+                    done: false,
+                    cursor: None,
+                    uploads_done: false,
+                    counts: Counts::default(),
+                    lease: None,
+                    version: 1,
+                });
+            }
+        }
         self.ledger.insert_shards(&shards).await?;
         Ok(self.ledger.shards(&request.id).await?)
+    }
+
+    /// The prefixes a data-map prefix is purged by: its sub-prefixes when
+    /// everything under it sits in two or more of them (so several workers
+    /// can share it), else the prefix itself. Verification lists the
+    /// prefix itself, so data written under a new sub-prefix is still found.
+    async fn split(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        if self.config.workers < 2 {
+            // One worker gains nothing from shards, and each costs a listing.
+            return vec![prefix.to_owned()];
+        }
+        match self.store.list_children(bucket, prefix, MAX_SPLIT).await {
+            Ok(c) if c.prefixes.len() >= 2 && !c.direct_entries && !c.truncated => {
+                if c.prefixes
+                    .iter()
+                    .all(|sub| sub.starts_with(prefix) && sub.ends_with('/') && sub.len() > prefix.len())
+                {
+                    return c.prefixes;
+                }
+                warn!(
+                    bucket,
+                    prefix, "the store listed sub-prefixes outside the prefix; not splitting"
+                );
+                vec![prefix.to_owned()]
+            }
+            Ok(_) => vec![prefix.to_owned()],
+            Err(e) => {
+                // The purge of the whole prefix meets (and reports) it.
+                warn!(bucket, prefix, error = %e, "could not list sub-prefixes; not splitting");
+                vec![prefix.to_owned()]
+            }
+        }
     }
 
     /// Starts more workers, one per free shard up to the configured number.
@@ -240,7 +272,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         let extra = open.min(self.config.workers).saturating_sub(1);
         for n in 1..=extra {
             // Best effort: the sweep re-drives a purge nobody works on.
-            if let Err(e) = self.timers.arm_worker(id, n, self.clock.now()).await {
+            if let Err(e) = self.timers.wake(id, Wake::Worker(n), self.clock.now()).await {
                 warn!(request_id = %id, worker = n, error = %e, "could not start a worker");
             }
         }
@@ -301,7 +333,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     back.version += 1;
                     self.ledger.update_shard(&back).await?;
                     self.timers
-                        .arm_worker(&request.id, 0, self.clock.now())
+                        .wake(&request.id, Wake::HandOff, self.clock.now())
                         .await
                         .map_err(ServiceError::from)?;
                     info!(request_id = %request.id, shard = back.index, "handed the shard back before the time limit");
@@ -497,25 +529,32 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
 
     async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
         let shards = self.ledger.shards(&request.id).await?;
-        match self.verify(&shards).await {
+        let roots = roots(&shards);
+        match self.verify(&roots).await {
             Ok(leftovers) if leftovers.is_empty() => {}
             Ok(leftovers) => {
-                // Purge those prefixes again on the next attempt.
-                for shard in shards.iter().filter(|s| leftovers.contains(&s.index)) {
-                    let mut again = shard.clone();
-                    again.done = false;
-                    again.cursor = None;
-                    again.uploads_done = false;
-                    again.lease = None;
-                    again.version += 1;
-                    if let Err(e) = self.ledger.update_shard(&again).await {
-                        return lease_or_err(e);
-                    }
+                // Purge each of those prefixes whole on the next attempt.
+                let mut again = Vec::new();
+                for (n, root) in leftovers.iter().enumerate() {
+                    again.push(Shard {
+                        request_id: request.id.clone(),
+                        index: shards.len() as u32 + n as u32,
+                        store: root.store.clone(),
+                        bucket: root.bucket.clone(),
+                        prefix: root.prefix.clone(),
+                        root: root.prefix.clone(),
+                        done: false,
+                        cursor: None,
+                        uploads_done: false,
+                        counts: Counts::default(),
+                        lease: None,
+                        version: 1,
+                    });
                 }
-                let where_ = shards
+                self.ledger.insert_shards(&again).await?;
+                let where_ = leftovers
                     .iter()
-                    .filter(|s| leftovers.contains(&s.index))
-                    .map(|s| format!("s3://{}/{}", s.bucket, s.prefix))
+                    .map(|r| format!("s3://{}/{}", r.bucket, r.prefix))
                     .collect::<Vec<_>>()
                     .join(", ");
                 return self
@@ -540,16 +579,16 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         })
     }
 
-    /// Lists every prefix again, versions and uploads included. Returns the
-    /// indexes of the shards under which anything is left.
-    async fn verify(&self, shards: &[Shard]) -> Result<Vec<u32>, StoreError> {
+    /// Lists every data-map prefix again, versions and uploads included.
+    /// Returns those under which anything is left.
+    async fn verify(&self, roots: &[PrefixReceipt]) -> Result<Vec<PrefixReceipt>, StoreError> {
         let mut leftovers = Vec::new();
-        for shard in shards {
-            let page = self.store.list_page(&shard.bucket, &shard.prefix, None, 1).await?;
-            let uploads = self.store.list_uploads(&shard.bucket, &shard.prefix, None).await?;
+        for root in roots {
+            let page = self.store.list_page(&root.bucket, &root.prefix, None, 1).await?;
+            let uploads = self.store.list_uploads(&root.bucket, &root.prefix, None).await?;
             if !page.entries.is_empty() || !uploads.uploads.is_empty() {
-                warn!(bucket = %shard.bucket, prefix = %shard.prefix, "verification found data left");
-                leftovers.push(shard.index);
+                warn!(bucket = %root.bucket, prefix = %root.prefix, "verification found data left");
+                leftovers.push(root.clone());
             }
         }
         Ok(leftovers)
@@ -557,19 +596,15 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
 
     fn receipt(&self, request: &DeletionRequest, shards: &[Shard]) -> Receipt {
         let now = self.clock.now();
+        let prefixes = roots(shards);
         let mut totals = Counts::default();
-        let prefixes = shards
-            .iter()
-            .map(|s| {
-                totals.add(&s.counts);
-                PrefixReceipt {
-                    store: s.store.clone(),
-                    bucket: s.bucket.clone(),
-                    prefix: s.prefix.clone(),
-                    deleted: s.counts,
-                }
-            })
-            .collect();
+        for p in &prefixes {
+            totals.add(&p.deleted);
+        }
+        let verification = format!(
+            "a listing of every version, delete marker and unfinished upload under {} prefix(es) found nothing",
+            prefixes.len()
+        );
         Receipt {
             request_id: request.id.clone(),
             scope: request.scope.clone(),
@@ -578,10 +613,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
             purge_started_at: request.purge_started_at.unwrap_or(now),
             purge_finished_at: now,
             verified_at: now,
-            verification: format!(
-                "a listing of every version, delete marker and unfinished upload under {} prefix(es) found nothing",
-                shards.len()
-            ),
+            verification,
         }
     }
 
@@ -616,6 +648,28 @@ fn lease_or_err(e: LedgerError) -> Result<PurgeOutcome, ServiceError> {
         LedgerError::Conflict => Ok(PurgeOutcome::LostLease),
         e => Err(e.into()),
     }
+}
+
+/// Sub-prefixes a data-map prefix is split into, at most.
+const MAX_SPLIT: usize = 256;
+
+/// The data-map prefixes of a request's shards, in plan order, with what
+/// was deleted under each.
+fn roots(shards: &[Shard]) -> Vec<PrefixReceipt> {
+    let mut roots: Vec<PrefixReceipt> = Vec::new();
+    for s in shards {
+        let root = if s.root.is_empty() { &s.prefix } else { &s.root };
+        match roots.iter_mut().find(|r| r.bucket == s.bucket && &r.prefix == root) {
+            Some(r) => r.deleted.add(&s.counts),
+            None => roots.push(PrefixReceipt {
+                store: s.store.clone(),
+                bucket: s.bucket.clone(),
+                prefix: root.clone(),
+                deleted: s.counts,
+            }),
+        }
+    }
+    roots
 }
 
 /// What a set of deleted entries amounts to.

@@ -36,7 +36,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 mod counting {
     //! A store wrapper that counts the S3 calls the purge makes.
     use super::*;
-    use deletion_core::ports::{DeleteFailure, Entry, EntryPage, ObjectStore, Upload, UploadPage};
+    use deletion_core::ports::{Children, DeleteFailure, Entry, EntryPage, ObjectStore, Upload, UploadPage};
     use deletion_core::StoreError;
 
     #[derive(Clone)]
@@ -68,6 +68,10 @@ mod counting {
         async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
             self.count();
             self.inner.abort_upload(b, u).await
+        }
+        async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
+            self.count();
+            self.inner.list_children(b, p, cap).await
         }
     }
 }
@@ -162,7 +166,12 @@ async fn purge(
         LOCAL_PURGE_ARN,
         LOCAL_SCHEDULER_ROLE_ARN,
     );
-    let purger = Purger::new(ledger, store, timers, SystemClock, map, PurgeConfig::default());
+    // One worker in this process: the comparison is with one s5cmd process.
+    let config = PurgeConfig {
+        workers: 1,
+        ..PurgeConfig::default()
+    };
+    let purger = Purger::new(ledger, store, timers, SystemClock, map, config);
     let before = match metrics {
         Some(m) => server_requests(m).await,
         None => None,
