@@ -6,6 +6,8 @@
 //!   `doc`; `gsi1pk = WS#<workspace>`, `gsi1sk = <created_at>#<id>` for the
 //!   newest-first listing (index `by-workspace`).
 //! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
+//! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a page recorded before its
+//!   delete, dropped once counted (write-ahead for exact counts).
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
@@ -23,7 +25,7 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope, Shard};
-use deletion_core::ports::{Directory, Ledger, Membership, RequestPage, Role};
+use deletion_core::ports::{Directory, Entry, Ledger, Membership, PendingPage, RequestPage, Role};
 use deletion_core::LedgerError;
 
 use crate::describe;
@@ -112,6 +114,13 @@ fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
         );
     }
     Ok(item)
+}
+
+/// The most entry bytes one page item holds (the item limit is 400 KB).
+const PAGE_CHUNK_BYTES: usize = 300 * 1024;
+
+fn page_sk(shard: u32, seq: u64, chunk: usize) -> String {
+    format!("PAGE#{shard:06}#{seq:012}#{chunk:04}")
 }
 
 fn shard_sk(index: u32) -> String {
@@ -446,6 +455,101 @@ impl Ledger for DynamoLedger {
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
         self.put_versioned(shard_item(next)?, prev).await
+    }
+
+    async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
+        // One item per chunk, each well under DynamoDB's 400 KB item limit.
+        let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
+        let mut size = 0;
+        for e in &page.entries {
+            let entry_size = e.key.len() + e.version_id.as_ref().map_or(0, String::len) + 64;
+            if size + entry_size > PAGE_CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += entry_size;
+            if let Some(chunk) = chunks.last_mut() {
+                chunk.push(e.clone());
+            }
+        }
+        for (n, entries) in chunks.into_iter().enumerate() {
+            let part = PendingPage {
+                entries,
+                ..page.clone()
+            };
+            let doc = serde_json::to_string(&part).map_err(|e| LedgerError::Corrupt {
+                key: page_sk(page.shard, page.seq, n),
+                reason: e.to_string(),
+            })?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(request_pk(&page.request_id)))
+                .item("sk", s(page_sk(page.shard, page.seq, n)))
+                .item("doc", s(doc))
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        Ok(())
+    }
+
+    async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError> {
+        let mut pages: Vec<PendingPage> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(request_pk(id)))
+                .expression_attribute_values(":s", s(format!("PAGE#{shard:06}#")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in out.items() {
+                let part: PendingPage = decode(item)?;
+                match pages.last_mut() {
+                    Some(last) if last.seq == part.seq => last.entries.extend(part.entries),
+                    _ => pages.push(part),
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(pages)
+    }
+
+    async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError> {
+        // The chunks of the page: query their keys, delete each.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", s(request_pk(id)))
+            .expression_attribute_values(":s", s(format!("PAGE#{shard:06}#{seq:012}#")))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        for item in out.items() {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", item.get("pk").cloned().unwrap_or_else(|| s("")))
+                .key("sk", item.get("sk").cloned().unwrap_or_else(|| s("")))
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        Ok(())
     }
 }
 

@@ -251,6 +251,9 @@ pub struct Shard {
     /// The worker purging the shard now, and until when.
     #[serde(default)]
     pub lease: Option<Lease>,
+    /// Pages deleted and counted in this checkpoint.
+    #[serde(default)]
+    pub pages_done: u64,
     pub version: u64,
 }
 

@@ -57,6 +57,30 @@ pub trait Ledger: Send + Sync {
     /// Writes a shard checkpoint only if the stored version is
     /// `next.version - 1` (else `Conflict`).
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError>;
+
+    /// Records a page before its DeleteObjects is sent (write-ahead).
+    async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError>;
+
+    /// The pages of a shard still recorded, in order.
+    async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError>;
+
+    /// Forgets a page once its delete is counted in a checkpoint.
+    async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError>;
+}
+
+/// A page of a shard, recorded before it is deleted, so a worker that takes
+/// over a shard whose worker died can delete it again (harmlessly) and
+/// count it exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingPage {
+    pub request_id: RequestId,
+    pub shard: u32,
+    /// The page's place in the shard: the shard's `pages_done` when the
+    /// page is checkpointed.
+    pub seq: u64,
+    pub entries: Vec<Entry>,
+    /// Where the listing goes on after this page.
+    pub after: Option<String>,
 }
 
 /// A workspace member's role.
@@ -85,7 +109,7 @@ pub trait Directory: Send + Sync {
 }
 
 /// What a listing entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntryKind {
     /// The current version (or the object in an unversioned bucket).
     Current,
@@ -94,7 +118,7 @@ pub enum EntryKind {
 }
 
 /// One object version, delete marker or unversioned object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub key: String,
     /// `None` in a bucket that never had versioning.
@@ -272,5 +296,14 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     }
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         (**self).update_shard(next).await
+    }
+    async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
+        (**self).put_page(page).await
+    }
+    async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError> {
+        (**self).pages(id, shard).await
+    }
+    async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError> {
+        (**self).drop_page(id, shard, seq).await
     }
 }

@@ -24,7 +24,7 @@ use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
-use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, Timers, Wake};
+use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, PendingPage, Timers, Wake};
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
@@ -226,6 +226,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     uploads_done: false,
                     counts: Counts::default(),
                     lease: None,
+                    pages_done: 0,
                     version: 1,
                 });
             }
@@ -389,8 +390,11 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
+        shard = self.recover_pages(shard).await?;
         // List ahead while earlier pages are being deleted; checkpoint each
-        // page, in order, once its delete is confirmed.
+        // page, in order, once its delete is confirmed. Each page is recorded
+        // before its delete is sent, so a worker that dies anywhere leaves
+        // pages the next one deletes again and counts exactly once.
         let mut in_flight = FuturesOrdered::new();
         let mut listed_to: VecDeque<Option<String>> = VecDeque::new();
         let mut cursor = shard.cursor.clone();
@@ -409,6 +413,14 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 }
                 cursor = page.next;
                 listing_done = cursor.is_none();
+                let record = PendingPage {
+                    request_id: shard.request_id.clone(),
+                    shard: shard.index,
+                    seq: shard.pages_done + listed_to.len() as u64,
+                    entries: page.entries.clone(),
+                    after: cursor.clone(),
+                };
+                self.ledger.put_page(&record).await?;
                 listed_to.push_back(cursor.clone());
                 let bucket = shard.bucket.clone();
                 in_flight.push_back(async move { self.delete_all(&bucket, &page.entries).await });
@@ -433,12 +445,15 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     next.counts.add(&counted);
                     next.version += 1;
                     self.ledger.update_shard(&next).await?;
+                    // Counted: the retry lists these pages again instead.
+                    self.drop_pages_from(&next, next.pages_done).await?;
                     return Err(ShardStop::Refused(reason));
                 }
                 Err(e) => return Err(e),
             };
             let mut next = shard.clone();
             next.counts.add(&deleted);
+            next.pages_done += 1;
             next.cursor = listed_to.pop_front().flatten();
             next.done = next.cursor.is_none() && listed_to.is_empty() && listing_done;
             if next.done {
@@ -448,6 +463,9 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
             }
             next.version += 1;
             self.ledger.update_shard(&next).await?;
+            self.ledger
+                .drop_page(&next.request_id, next.index, next.pages_done - 1)
+                .await?;
             shard = next;
         }
         if shard.done {
@@ -455,6 +473,57 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
         }
+    }
+
+    /// Deletes again, in order, the pages a dead worker recorded but did not
+    /// checkpoint (a delete of what is already gone succeeds), counting each
+    /// once, and moves the checkpoint past them.
+    async fn recover_pages(&self, mut shard: Shard) -> Result<Shard, ShardStop> {
+        for page in self.ledger.pages(&shard.request_id, shard.index).await? {
+            if page.seq != shard.pages_done {
+                // Counted already (or, out of order, never sent: listed again).
+                self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
+                continue;
+            }
+            for entry in &page.entries {
+                ensure_in_prefix(&shard, &entry.key)?;
+            }
+            let deleted = match self.delete_all(&shard.bucket, &page.entries).await {
+                Ok(deleted) => deleted,
+                Err(ShardStop::PartlyRefused { reason, deleted }) => {
+                    let mut next = shard.clone();
+                    next.counts.add(&deleted);
+                    next.version += 1;
+                    self.ledger.update_shard(&next).await?;
+                    self.drop_pages_from(&next, next.pages_done).await?;
+                    return Err(ShardStop::Refused(reason));
+                }
+                Err(e) => return Err(e),
+            };
+            info!(request_id = %shard.request_id, shard = shard.index, seq = page.seq, "recovered a page of a dead worker");
+            let mut next = shard.clone();
+            next.counts.add(&deleted);
+            next.pages_done += 1;
+            next.cursor = page.after.clone();
+            next.done = page.after.is_none();
+            if next.done {
+                next.lease = None;
+            }
+            next.version += 1;
+            self.ledger.update_shard(&next).await?;
+            self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
+            shard = next;
+        }
+        Ok(shard)
+    }
+
+    async fn drop_pages_from(&self, shard: &Shard, seq: u64) -> Result<(), LedgerError> {
+        for page in self.ledger.pages(&shard.request_id, shard.index).await? {
+            if page.seq >= seq {
+                self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a page, retrying the keys the store refused. Only what the
@@ -548,6 +617,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                         uploads_done: false,
                         counts: Counts::default(),
                         lease: None,
+                        pages_done: 0,
                         version: 1,
                     });
                 }
