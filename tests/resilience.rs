@@ -460,7 +460,7 @@ async fn keys_a_delete_refuses_are_retried_and_never_counted_as_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_throttling_on_the_wire_slows_the_purge_but_never_fails_it() {
+async fn s3_and_dynamodb_throttling_on_the_wire_slow_the_purge_but_never_fail_it() {
     let env = env(Versioning::Profiles).await;
     seed(&env, "acme", 30).await;
     for _ in 0..3 {
@@ -468,25 +468,33 @@ async fn s3_throttling_on_the_wire_slows_the_purge_but_never_fails_it() {
     }
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    // Every third S3 request answers 503 SlowDown.
-    let proxy = integration_tests::throttle::start(&integration_tests::moto().endpoint, 3).await;
-    let throttled_s3 = deletion_aws::Clients::for_endpoint(&proxy.endpoint).await;
+    // Every 6th request, to S3 or to the ledger, is throttled, 5 times:
+    // each throttle lowers the adaptive retry's rate, which then recovers.
+    let proxy = integration_tests::throttle::start(&integration_tests::moto().endpoint, 6, 5).await;
+    // Retry state of their own: the throttling must not slow other tests.
+    let throttled = deletion_aws::Clients::for_endpoint_isolated(&proxy.endpoint, "throttled").await;
     let purger = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(throttled_s3.s3.clone()),
+        DynamoLedger::new(throttled.dynamodb.clone(), env.stack.settings.table.clone()),
+        S3Store::new(throttled.s3.clone()),
         env.stack.schedules.clone(),
         env.clock.clone(),
         env.stack.settings.map.clone(),
         PurgeConfig {
-            page_size: 5,
+            page_size: 10,
             ..PurgeConfig::default()
         },
     );
     let outcome = purger.run(&id, "w1", false, None).await.unwrap();
     assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let (all, dynamodb) = (
+        proxy.throttled.load(Ordering::SeqCst),
+        proxy.throttled_dynamodb.load(Ordering::SeqCst),
+    );
+    assert!(all >= 5, "the proxy must have throttled ({all})");
     assert!(
-        proxy.throttled.load(Ordering::SeqCst) >= 3,
-        "the proxy must have throttled"
+        dynamodb >= 1 && all > dynamodb,
+        "both S3 ({}) and DynamoDB ({dynamodb})",
+        all - dynamodb
     );
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert!(env.inventory(&env.profiles, "acme/").await.is_empty());

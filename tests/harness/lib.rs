@@ -221,7 +221,10 @@ impl Env {
 }
 
 /// A loopback HTTP proxy in front of moto that answers every `every`-th
-/// request with S3's `503 SlowDown`, to test throttling on the wire.
+/// request, `limit` times in all, as a throttled S3 (`503 SlowDown`) or
+/// DynamoDB (`ProvisionedThroughputExceededException`) would, to test
+/// throttling on the wire. (Unbounded, the adaptive retry's rate would
+/// sink to its floor and the test would crawl.)
 pub mod throttle {
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -237,32 +240,58 @@ pub mod throttle {
     pub struct Throttle {
         pub endpoint: String,
         pub throttled: Arc<AtomicU64>,
+        /// Of those, the ones to DynamoDB.
+        pub throttled_dynamodb: Arc<AtomicU64>,
     }
 
-    pub async fn start(target: &str, every: u64) -> Throttle {
+    /// What S3 (503 SlowDown) or DynamoDB (400 throughput exceeded) say
+    /// when they throttle.
+    fn throttle_answer(dynamodb: bool) -> hyper::Response<Full<Bytes>> {
+        let (status, content_type, body) = if dynamodb {
+            (
+                hyper::StatusCode::BAD_REQUEST,
+                "application/x-amz-json-1.0",
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#,
+            )
+        } else {
+            (
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                "application/xml",
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>t</RequestId></Error>",
+            )
+        };
+        let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert("content-type", content_type.parse().expect("header"));
+        r
+    }
+
+    pub async fn start(target: &str, every: u64, limit: u64) -> Throttle {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let target = target.to_owned();
         let seen = Arc::new(AtomicU64::new(0));
         let throttled = Arc::new(AtomicU64::new(0));
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let counters = (seen, throttled.clone());
+        let throttled_dynamodb = Arc::new(AtomicU64::new(0));
+        let counters = (seen, throttled.clone(), throttled_dynamodb.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (client, target, counters) = (client.clone(), target.clone(), counters.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<Incoming>| {
-                        let (client, target, (seen, throttled)) = (client.clone(), target.clone(), counters.clone());
+                        let (client, target, (seen, throttled, throttled_dynamodb)) =
+                            (client.clone(), target.clone(), counters.clone());
                         async move {
                             let n = seen.fetch_add(1, Ordering::SeqCst);
-                            if n % every == every - 1 {
+                            if n % every == every - 1 && throttled.load(Ordering::SeqCst) < limit {
                                 throttled.fetch_add(1, Ordering::SeqCst);
-                                let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>t</RequestId></Error>";
-                                let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-                                *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                                r.headers_mut()
-                                    .insert("content-type", "application/xml".parse().expect("header"));
-                                return Ok::<_, Infallible>(r);
+                                let dynamodb = req.headers().contains_key("x-amz-target");
+                                if dynamodb {
+                                    throttled_dynamodb.fetch_add(1, Ordering::SeqCst);
+                                }
+                                return Ok::<_, Infallible>(throttle_answer(dynamodb));
                             }
                             let (parts, body) = req.into_parts();
                             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -293,6 +322,10 @@ pub mod throttle {
                 });
             }
         });
-        Throttle { endpoint, throttled }
+        Throttle {
+            endpoint,
+            throttled,
+            throttled_dynamodb,
+        }
     }
 }

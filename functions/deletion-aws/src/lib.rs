@@ -44,17 +44,45 @@ impl Clients {
         Clients::for_endpoint_with(endpoint, "test", "test").await
     }
 
-    /// For a local endpoint with the given static credentials.
-    pub async fn for_endpoint_with(endpoint: &str, access_key: &str, secret_key: &str) -> Clients {
+    /// For a local endpoint, with retry state of its own. The SDK shares
+    /// the token bucket and the adaptive rate limiter of a retry partition
+    /// across every client of a process, so clients that meet throttling on
+    /// purpose (a test's) must not slow the rest down.
+    pub async fn for_endpoint_isolated(endpoint: &str, partition: &str) -> Clients {
+        let config = Clients::local_config(endpoint, "test", "test").await;
+        let part = |service: &str| format!("{partition}-{service}");
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .retry_partition(aws_sdk_s3::config::retry::RetryPartition::new(part("s3")))
+            .build();
+        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&config)
+            .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(part("dynamodb")))
+            .build();
+        let scheduler_config = aws_sdk_scheduler::config::Builder::from(&config)
+            .retry_partition(aws_sdk_scheduler::config::retry::RetryPartition::new(part("scheduler")))
+            .build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config),
+            streams: aws_sdk_dynamodbstreams::Client::new(&config),
+        }
+    }
+
+    async fn local_config(endpoint: &str, access_key: &str, secret_key: &str) -> SdkConfig {
         let creds = aws_sdk_dynamodb::config::Credentials::new(access_key, secret_key, None, None, "local");
-        let config = aws_config::defaults(BehaviorVersion::latest())
+        aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(creds)
             .retry_config(retry())
             .load()
-            .await;
-        Clients::from_config(&config)
+            .await
+    }
+
+    /// For a local endpoint with the given static credentials.
+    pub async fn for_endpoint_with(endpoint: &str, access_key: &str, secret_key: &str) -> Clients {
+        Clients::from_config(&Clients::local_config(endpoint, access_key, secret_key).await)
     }
 
     pub fn from_config(config: &SdkConfig) -> Clients {
