@@ -11,6 +11,10 @@
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
+//! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a regulation's subject ids, in chunks.
+//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state, with
+//!   the regulation that set it and its `stamp` (created_at#id), so the
+//!   later regulation wins whatever the order the writes land in.
 //!
 //! Every write is conditional: a new item must not exist, a changed item
 //! must still have the version it was read at.
@@ -25,8 +29,12 @@ use base64::Engine;
 use chrono::SecondsFormat;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope, Shard};
-use deletion_core::ports::{Directory, Entry, Ledger, Membership, PendingPage, RequestPage, Role};
+use deletion_core::ports::{
+    Directory, Entry, Ledger, Membership, PendingPage, Regulations, RequestPage, Role, Suppression,
+};
+use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::describe;
 
@@ -666,5 +674,213 @@ impl Directory for DynamoLedger {
             }
         }
         Ok(members)
+    }
+}
+
+/// Subject ids per ledger item, at most (well under the 400 KB item limit).
+const SUBJECT_CHUNK_BYTES: usize = 300 * 1024;
+/// Suppression writes in flight at once.
+const SUPPRESSION_WRITES: usize = 16;
+/// Keys per BatchGetItem call (DynamoDB's limit).
+const BATCH_GET: usize = 100;
+
+fn suppression_key(workspace: &WorkspaceId, id: &UserId) -> (String, String) {
+    (format!("SUPP#{workspace}"), format!("U#{}", id.as_str()))
+}
+
+fn stamp(regulation: &RequestId, since: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{}#{regulation}", since.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn decode_suppression(workspace: &WorkspaceId, item: &Item) -> Result<Suppression, LedgerError> {
+    let corrupt = |reason: &str| LedgerError::Corrupt {
+        key: format!("SUPP#{workspace}"),
+        reason: reason.to_owned(),
+    };
+    let user_id = string_attr(item, "user_id")
+        .and_then(|u| UserId::parse(&u).ok())
+        .ok_or_else(|| corrupt("bad user_id"))?;
+    let suppressed = item
+        .get("suppressed")
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .ok_or_else(|| corrupt("bad suppressed"))?;
+    let since = string_attr(item, "since")
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| corrupt("bad since"))?;
+    let regulation = string_attr(item, "regulation")
+        .and_then(|r| RequestId::parse(&r).ok())
+        .ok_or_else(|| corrupt("bad regulation"))?;
+    Ok(Suppression {
+        user_id,
+        suppressed,
+        since,
+        regulation,
+    })
+}
+
+#[async_trait]
+impl Regulations for DynamoLedger {
+    async fn put_subjects(&self, id: &RequestId, subjects: &Subjects) -> Result<(), LedgerError> {
+        let mut chunks: Vec<Vec<&str>> = vec![Vec::new()];
+        let mut size = 0;
+        for s in subjects.ids() {
+            let n = s.as_str().len() + 8;
+            if size + n > SUBJECT_CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += n;
+            if let Some(c) = chunks.last_mut() {
+                c.push(s.as_str());
+            }
+        }
+        for (n, chunk) in chunks.iter().enumerate() {
+            let doc = serde_json::to_string(chunk).map_err(|e| LedgerError::Corrupt {
+                key: request_pk(id),
+                reason: e.to_string(),
+            })?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(request_pk(id)))
+                .item("sk", s(format!("SUBJECTS#{n:04}")))
+                .item("doc", s(doc))
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        Ok(())
+    }
+
+    async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError> {
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(request_pk(id)))
+                .expression_attribute_values(":s", s("SUBJECTS#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in out.items() {
+                let chunk: Vec<UserId> = decode(item)?;
+                ids.extend(chunk);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(Subjects::from_ids(ids))
+    }
+
+    async fn set_suppressed(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        suppressed: bool,
+        regulation: &RequestId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
+        let stamp = stamp(regulation, since);
+        let since = since.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let writes: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (pk, sk) = suppression_key(workspace, id);
+                let request = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(pk))
+                    .item("sk", s(sk))
+                    .item("user_id", s(id.as_str()))
+                    .item("suppressed", AttributeValue::Bool(suppressed))
+                    .item("since", s(since.clone()))
+                    .item("regulation", s(regulation.as_str()))
+                    .item("stamp", s(stamp.clone()))
+                    // A later regulation's state stands.
+                    .condition_expression("attribute_not_exists(pk) OR stamp <= :stamp")
+                    .expression_attribute_values(":stamp", s(stamp.clone()));
+                async move {
+                    match request.send().await {
+                        Ok(_) => Ok(()),
+                        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+                        Err(e) => Err(unavailable(&e)),
+                    }
+                }
+            })
+            .collect();
+        stream::iter(writes)
+            .buffer_unordered(SUPPRESSION_WRITES)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
+        let (pk, sk) = suppression_key(workspace, id);
+        match self.get_item(pk, &sk).await? {
+            Some(item) => decode_suppression(workspace, &item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = Vec::new();
+        for chunk in ids.chunks(BATCH_GET) {
+            let mut keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| {
+                    let (pk, sk) = suppression_key(workspace, id);
+                    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+                })
+                .collect();
+            let mut backoff = std::time::Duration::from_millis(25);
+            for attempt in 0.. {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| unavailable(&e))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    found.push(decode_suppression(workspace, item)?);
+                }
+                // Keys the table did not get to (throttling): ask again.
+                keys = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(LedgerError::Unavailable(format!(
+                        "{} suppression keys stayed unprocessed after {attempt} attempts",
+                        keys.len()
+                    )));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Ok(found)
     }
 }

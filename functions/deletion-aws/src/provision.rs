@@ -218,6 +218,81 @@ pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<
     Ok(inv)
 }
 
+/// One object version (or delete marker) under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    /// `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
+    pub latest: bool,
+    pub delete_marker: bool,
+}
+
+/// Every version and delete marker under `prefix` (every object, in a
+/// bucket without versioning), all pages.
+pub async fn object_versions(
+    clients: &Clients,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<ObjectVersion>, ProvisionError> {
+    let mut all = Vec::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let out = clients
+            .s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        for v in out.versions() {
+            all.push(ObjectVersion {
+                key: v.key().unwrap_or_default().to_owned(),
+                version_id: v.version_id().filter(|id| *id != "null").map(str::to_owned),
+                latest: v.is_latest().unwrap_or(false),
+                delete_marker: false,
+            });
+        }
+        for m in out.delete_markers() {
+            all.push(ObjectVersion {
+                key: m.key().unwrap_or_default().to_owned(),
+                version_id: m.version_id().map(str::to_owned),
+                latest: m.is_latest().unwrap_or(false),
+                delete_marker: true,
+            });
+        }
+        if !out.is_truncated().unwrap_or(false) {
+            break;
+        }
+        key_marker = out.next_key_marker().map(str::to_owned);
+        version_marker = out.next_version_id_marker().map(str::to_owned);
+    }
+    Ok(all)
+}
+
+/// The bytes of an object (a version of it, if given).
+pub async fn get_object(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Vec<u8>, ProvisionError> {
+    let out = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let bytes = out.body.collect().await.map_err(|e| e.to_string())?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
 /// The keys (`pk`, `sk`) of every item in a table, for tests that assert
 /// what was (not) written.
 pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, String)>, ProvisionError> {

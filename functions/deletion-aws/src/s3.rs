@@ -4,14 +4,19 @@
 //! deleted by version id (without one, S3 only adds a delete marker); a
 //! bucket that never had versioning is listed with ListObjectsV2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier, ServerSideEncryption, StorageClass};
 use aws_sdk_s3::Client;
-use deletion_core::ports::{Children, DeleteFailure, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage};
+use deletion_core::ports::{
+    Children, DeleteFailure, Downloaded, Entry, EntryKind, EntryPage, ObjectStore, Upload, UploadPage,
+};
 use deletion_core::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +62,27 @@ where
         Some("AccessDenied") => StoreError::AccessDenied(bucket.to_owned()),
         _ => StoreError::Unavailable(describe(e)),
     }
+}
+
+/// The attributes a rewritten object keeps (see `Downloaded::attributes`).
+const CONTENT_TYPE: &str = "content-type";
+const CONTENT_ENCODING: &str = "content-encoding";
+const CACHE_CONTROL: &str = "cache-control";
+const CONTENT_DISPOSITION: &str = "content-disposition";
+const STORAGE_CLASS: &str = "storage-class";
+const SSE: &str = "sse";
+const SSE_KMS_KEY: &str = "sse-kms-key-id";
+const META: &str = "meta:";
+
+/// A conditional write that found the object changed (or gone) since it
+/// was read.
+fn is_changed<E: ProvideErrorMetadata>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    matches!(
+        e.code(),
+        Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+    ) || e
+        .raw_response()
+        .is_some_and(|r| matches!(r.status().as_u16(), 412 | 409))
 }
 
 impl S3Store {
@@ -275,6 +301,120 @@ impl ObjectStore for S3Store {
         {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(map_err(bucket, &e)),
+        }
+    }
+
+    async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        to: &Path,
+    ) -> Result<Option<Downloaded>, StoreError> {
+        let versioned = self.ever_versioned(bucket).await?;
+        let out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            // Gone, or (asked by version) a delete marker.
+            Err(e) if matches!(e.code(), Some("NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed")) => return Ok(None),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(e) => return Err(map_err(bucket, &e)),
+        };
+        let etag = out
+            .e_tag()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Unavailable(format!("s3://{bucket}/{key}: GetObject answered no ETag")))?;
+        let mut attributes = BTreeMap::new();
+        let mut keep = |name: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                attributes.insert(name.to_owned(), v.to_owned());
+            }
+        };
+        keep(CONTENT_TYPE, out.content_type());
+        keep(CONTENT_ENCODING, out.content_encoding());
+        keep(CACHE_CONTROL, out.cache_control());
+        keep(CONTENT_DISPOSITION, out.content_disposition());
+        keep(STORAGE_CLASS, out.storage_class().map(StorageClass::as_str));
+        keep(SSE, out.server_side_encryption().map(ServerSideEncryption::as_str));
+        keep(SSE_KMS_KEY, out.ssekms_key_id());
+        for (k, v) in out.metadata().into_iter().flatten() {
+            attributes.insert(format!("{META}{k}"), v.clone());
+        }
+        // Only a versioned bucket's version ids may be deleted by id.
+        let version_id = if versioned {
+            out.version_id().map(str::to_owned)
+        } else {
+            None
+        };
+        let local = |e: std::io::Error| StoreError::Unavailable(format!("temporary file {}: {e}", to.display()));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(to).map_err(local)?);
+        let mut body = out.body;
+        let mut size = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("s3://{bucket}/{key}: reading the body: {e}")))?
+        {
+            file.write_all(&chunk).map_err(local)?;
+            size += chunk.len() as u64;
+        }
+        file.flush().map_err(local)?;
+        Ok(Some(Downloaded {
+            etag,
+            version_id,
+            size,
+            attributes,
+        }))
+    }
+
+    async fn replace_if_match(
+        &self,
+        bucket: &str,
+        key: &str,
+        from: &Path,
+        read: &Downloaded,
+    ) -> Result<Option<String>, StoreError> {
+        let body = ByteStream::from_path(from)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("temporary file {}: {e}", from.display())))?;
+        let attr = |name: &str| read.attributes.get(name).cloned();
+        let metadata: HashMap<String, String> = read
+            .attributes
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(META).map(|k| (k.to_owned(), v.clone())))
+            .collect();
+        let result = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            // Never over a concurrent writer's version: S3 answers 412.
+            .if_match(&read.etag)
+            .body(body)
+            .set_content_type(attr(CONTENT_TYPE))
+            .set_content_encoding(attr(CONTENT_ENCODING))
+            .set_cache_control(attr(CACHE_CONTROL))
+            .set_content_disposition(attr(CONTENT_DISPOSITION))
+            .set_storage_class(attr(STORAGE_CLASS).map(|s| StorageClass::from(s.as_str())))
+            .set_server_side_encryption(attr(SSE).map(|s| ServerSideEncryption::from(s.as_str())))
+            .set_ssekms_key_id(attr(SSE_KMS_KEY))
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.version_id().map(str::to_owned)),
+            Err(e) if is_changed(&e) => Err(StoreError::Changed {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }),
             Err(e) => Err(map_err(bucket, &e)),
         }
     }

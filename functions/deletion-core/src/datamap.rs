@@ -10,6 +10,11 @@
 //! ]}
 //! ```
 //!
+//! A store whose objects are gzip-compressed JSON lines of events declares
+//! it with `"user_records": {"format": "gzip-jsonl", "user_id_field": "userId"}`:
+//! regulations rewrite those stores to delete an end user's events. A store
+//! whose layout names `{day}` is an archive (`DELETE_ARCHIVE_ONLY`).
+//!
 //! A layout is a list of segments, each ending with `/`: a literal, or
 //! exactly one named part. A scope expands to one prefix per store that
 //! holds its parts, ending at a delimiter, so `acme/` never reaches
@@ -21,6 +26,24 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::Scope;
+
+/// How a store keeps per-user records, for regulations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecords {
+    /// Only `gzip-jsonl`: gzip-compressed JSON lines, one event per line.
+    pub format: String,
+    /// The field of an event that holds the end user's id.
+    #[serde(default = "default_user_id_field")]
+    pub user_id_field: String,
+}
+
+fn default_user_id_field() -> String {
+    "userId".to_owned()
+}
+
+/// The one record format regulations rewrite.
+pub const GZIP_JSONL: &str = "gzip-jsonl";
 
 /// The named parts a layout may use.
 pub const PARTS: [&str; 4] = ["workspace", "source", "day", "space"];
@@ -53,7 +76,16 @@ pub struct Store {
     pub name: String,
     pub bucket: String,
     pub layout: String,
+    /// Whether (and how) the store keeps per-user event records.
+    pub user_records: Option<UserRecords>,
     segments: Vec<Segment>,
+}
+
+impl Store {
+    /// An archive: a store of events by day.
+    pub fn is_archive(&self) -> bool {
+        self.segments.contains(&Segment::Part("day"))
+    }
 }
 
 /// A validated data map.
@@ -82,6 +114,8 @@ struct RawStore {
     name: String,
     bucket: String,
     layout: String,
+    #[serde(default)]
+    user_records: Option<UserRecords>,
 }
 
 fn store_err(store: &str, reason: impl Into<String>) -> DataMapError {
@@ -200,6 +234,23 @@ impl DataMap {
                 ));
             }
             let segments = parse_layout(&s.name, &s.layout)?;
+            if let Some(records) = &s.user_records {
+                if records.format != GZIP_JSONL {
+                    return Err(store_err(
+                        &s.name,
+                        format!(
+                            "user_records format {:?} is not supported (only {GZIP_JSONL:?})",
+                            records.format
+                        ),
+                    ));
+                }
+                if records.user_id_field.is_empty() || records.user_id_field.len() > 128 {
+                    return Err(store_err(
+                        &s.name,
+                        "user_records user_id_field must be 1 to 128 characters",
+                    ));
+                }
+            }
             if let Some(other) = stores
                 .iter()
                 .find(|o| o.bucket == s.bucket && can_overlap(&o.segments, &segments))
@@ -214,6 +265,7 @@ impl DataMap {
                 name: s.name,
                 bucket: s.bucket,
                 layout: s.layout,
+                user_records: s.user_records,
                 segments,
             });
         }
@@ -237,6 +289,10 @@ impl DataMap {
         &self.stores
     }
 
+    pub fn store(&self, name: &str) -> Option<&Store> {
+        self.stores.iter().find(|s| s.name == name)
+    }
+
     /// Every bucket the map names, once.
     pub fn buckets(&self) -> Vec<String> {
         let set: BTreeSet<&str> = self.stores.iter().map(|s| s.bucket.as_str()).collect();
@@ -247,15 +303,26 @@ impl DataMap {
     /// binding set (one per day for a source's days).
     pub fn expand(&self, scope: &Scope) -> Vec<PlannedPrefix> {
         let sets = scope.bindings();
+        let regulation = scope.regulation();
         self.stores
             .iter()
+            // A regulation rewrites only the stores with user records (the
+            // archives only, for DELETE_ARCHIVE_ONLY).
+            .filter(move |store| match regulation {
+                None => true,
+                Some(t) => store.user_records.is_some() && (!t.archive_only() || store.is_archive()),
+            })
             .flat_map(|store| sets.iter().filter_map(move |b| expand_store(store, b)))
             .collect()
     }
 
     /// Whether some store holds data of this kind of scope.
     pub fn reaches(&self, scope: &Scope) -> bool {
-        !scope.holds_data() || !self.expand(scope).is_empty()
+        match scope.regulation() {
+            // Suppression alone touches no store.
+            Some(t) if !t.deletes() => true,
+            _ => !scope.holds_data() || !self.expand(scope).is_empty(),
+        }
     }
 }
 
@@ -426,5 +493,71 @@ mod tests {
             {"name":"c","bucket":"b-b-b","layout":"profiles/{workspace}/"}]}"#;
         let map = DataMap::from_json(json).unwrap();
         assert_eq!(map.expand(&ws("w")).len(), 2);
+    }
+    #[test]
+    fn regulations_reach_only_stores_with_user_records() {
+        use crate::ids::WorkspaceId;
+        use crate::regulation::RegulationType;
+        let map = DataMap::from_json(
+            r#"{"stores": [
+                {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/",
+                 "user_records": {"format": "gzip-jsonl"}},
+                {"name": "events", "bucket": "cdp-events", "layout": "{workspace}/",
+                 "user_records": {"format": "gzip-jsonl", "user_id_field": "uid"}},
+                {"name": "profiles", "bucket": "cdp-profiles", "layout": "{workspace}/spaces/{space}/"}
+            ]}"#,
+        )
+        .unwrap();
+        let scope = |regulation| Scope::Regulation {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            regulation,
+            subject_count: 1,
+            digest: "d".into(),
+        };
+        let stores = |t| {
+            map.expand(&scope(t))
+                .into_iter()
+                .map(|p| (p.store, p.prefix))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            stores(RegulationType::DeleteOnly),
+            vec![
+                ("archive".to_owned(), "acme/".to_owned()),
+                ("events".to_owned(), "acme/".to_owned())
+            ]
+        );
+        assert_eq!(
+            stores(RegulationType::DeleteArchiveOnly),
+            vec![("archive".to_owned(), "acme/".to_owned())]
+        );
+        assert!(stores(RegulationType::SuppressOnly).is_empty());
+        assert!(map.reaches(&scope(RegulationType::SuppressOnly)));
+        assert_eq!(
+            map.store("events")
+                .unwrap()
+                .user_records
+                .as_ref()
+                .unwrap()
+                .user_id_field,
+            "uid"
+        );
+        assert_eq!(
+            map.store("archive")
+                .unwrap()
+                .user_records
+                .as_ref()
+                .unwrap()
+                .user_id_field,
+            "userId"
+        );
+
+        let none =
+            DataMap::from_json(r#"{"stores": [{"name": "p", "bucket": "cdp-p", "layout": "{workspace}/"}]}"#).unwrap();
+        assert!(!none.reaches(&scope(RegulationType::DeleteOnly)));
+        let bad = DataMap::from_json(
+            r#"{"stores": [{"name": "a", "bucket": "cdp-a", "layout": "{workspace}/", "user_records": {"format": "csv"}}]}"#,
+        );
+        assert!(bad.unwrap_err().to_string().contains("not supported"));
     }
 }

@@ -51,6 +51,10 @@ pub enum StoreError {
     NoSuchBucket(String),
     #[error("access denied to bucket {0}")]
     AccessDenied(String),
+    /// A conditional write found the object changed since it was read
+    /// (S3 `412 PreconditionFailed` or `409 ConditionalRequestConflict`).
+    #[error("s3://{bucket}/{key} changed since it was read")]
+    Changed { bucket: String, key: String },
     #[error("object store unavailable: {0}")]
     Unavailable(String),
 }

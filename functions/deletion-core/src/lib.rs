@@ -13,7 +13,9 @@ pub mod model;
 pub mod plan;
 pub mod ports;
 pub mod purge;
+pub mod regulation;
 pub mod requests;
+pub mod rewrite;
 pub mod sweep;
 pub mod timers;
 

@@ -38,6 +38,8 @@ impl Periods {
     pub fn grace_for(&self, scope: &Scope) -> Duration {
         match scope {
             Scope::SourceDays { .. } => self.source_days_grace,
+            // The right to erasure has no grace: the work starts at once.
+            Scope::Regulation { .. } => Duration::zero(),
             _ => self.grace,
         }
     }
@@ -109,6 +111,7 @@ impl DeletionRequest {
             deadline_missed_at: None,
             parent: None,
             children: Vec::new(),
+            suppression_applied_at: None,
         }
     }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, RequestId, SourceId, SpaceId, WorkspaceId};
+use crate::regulation::{RegulationType, RewriteCounts};
 
 /// What a request deletes. Each scope expands, through the data map, to the
 /// exact prefixes to purge.
@@ -31,6 +32,15 @@ pub enum Scope {
     /// The complete data purge of a workspace deleted long ago, asked by an
     /// operator: the same prefixes as a workspace deletion.
     WorkspacePurge { workspace: WorkspaceId },
+    /// A regulation about end users of a workspace: its subject ids are
+    /// kept beside the request (`digest` names the set), and its shards
+    /// rewrite the objects of the stores with user records.
+    Regulation {
+        workspace: WorkspaceId,
+        regulation: RegulationType,
+        subject_count: usize,
+        digest: String,
+    },
 }
 
 impl Scope {
@@ -41,6 +51,7 @@ impl Scope {
             Scope::SourceDays { .. } => "source_days",
             Scope::Account { .. } => "account",
             Scope::WorkspacePurge { .. } => "workspace_purge",
+            Scope::Regulation { .. } => "regulation",
         }
     }
 
@@ -50,7 +61,8 @@ impl Scope {
             Scope::Workspace { workspace }
             | Scope::Space { workspace, .. }
             | Scope::SourceDays { workspace, .. }
-            | Scope::WorkspacePurge { workspace } => Some(workspace),
+            | Scope::WorkspacePurge { workspace }
+            | Scope::Regulation { workspace, .. } => Some(workspace),
             Scope::Account { .. } => None,
         }
     }
@@ -74,12 +86,20 @@ impl Scope {
             } => format!("source_days#{workspace}#{source}#{from}#{to}"),
             Scope::Account { account } => format!("account#{account}"),
             Scope::WorkspacePurge { workspace } => format!("workspace_purge#{workspace}"),
+            // The same ids asked again while one is under way find it.
+            Scope::Regulation {
+                workspace,
+                regulation,
+                digest,
+                ..
+            } => format!("regulation#{workspace}#{regulation}#{digest}"),
         }
     }
 
     /// The key the ledger lists requests under: the workspace, or the account.
     pub fn listing_key(&self) -> String {
         match (self, self.workspace()) {
+            (Scope::Regulation { workspace, .. }, _) => format!("REGS#{workspace}"),
             (_, Some(workspace)) => format!("WS#{workspace}"),
             (Scope::Account { account }, None) => format!("ACCOUNT#{account}"),
             _ => String::new(),
@@ -101,6 +121,12 @@ impl Scope {
             Scope::WorkspacePurge { workspace } => {
                 format!("complete purge of workspace {workspace}")
             }
+            Scope::Regulation {
+                workspace,
+                regulation,
+                subject_count,
+                ..
+            } => format!("regulation {regulation} of {subject_count} user(s) of workspace {workspace}"),
         }
     }
 
@@ -131,7 +157,18 @@ impl Scope {
                     ])
                 })
                 .collect(),
-            Scope::Account { .. } => Vec::new(),
+            Scope::Regulation {
+                workspace, regulation, ..
+            } if regulation.deletes() => vec![BTreeMap::from([ws(workspace)])],
+            Scope::Regulation { .. } | Scope::Account { .. } => Vec::new(),
+        }
+    }
+
+    /// The regulation, for a regulation's scope.
+    pub fn regulation(&self) -> Option<RegulationType> {
+        match self {
+            Scope::Regulation { regulation, .. } => Some(*regulation),
+            _ => None,
         }
     }
 }
@@ -254,6 +291,9 @@ pub struct Shard {
     /// Pages deleted and counted in this checkpoint.
     #[serde(default)]
     pub pages_done: u64,
+    /// What a regulation's rewrite did in this shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<RewriteCounts>,
     pub version: u64,
 }
 
@@ -289,6 +329,9 @@ pub struct PrefixReceipt {
     pub bucket: String,
     pub prefix: String,
     pub deleted: Counts,
+    /// For a regulation: what its rewrite did under the prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewritten: Option<RewriteCounts>,
 }
 
 /// Proof of a finished purge, stored on the request when it completes.
@@ -340,4 +383,8 @@ pub struct DeletionRequest {
     /// The workspace requests of an account request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<RequestId>,
+    /// For a regulation that suppresses or unsuppresses: when its
+    /// suppression list change was written in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression_applied_at: Option<DateTime<Utc>>,
 }

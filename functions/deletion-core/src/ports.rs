@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::{DeletionRequest, Scope, Shard};
+use crate::regulation::{Subjects, UserId};
 
 /// One page of requests and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +197,90 @@ pub trait ObjectStore: Send + Sync {
     async fn list_children(&self, _bucket: &str, _prefix: &str, _cap: usize) -> Result<Children, StoreError> {
         Ok(Children::default())
     }
+
+    /// Downloads an object (the given version, or the current one) into
+    /// the file `to`, streaming. `None` when it is gone (no such key or
+    /// version, or the current version is a delete marker).
+    async fn download(
+        &self,
+        bucket: &str,
+        _key: &str,
+        _version_id: Option<&str>,
+        _to: &std::path::Path,
+    ) -> Result<Option<Downloaded>, StoreError> {
+        Err(StoreError::Unavailable(format!(
+            "this store cannot read objects of {bucket}"
+        )))
+    }
+
+    /// Writes the file `from` as the new content of `key`, with the
+    /// attributes of the version `read`, only if the key's current ETag is
+    /// still the one `read` had: else `StoreError::Changed`, and nothing is
+    /// written. Returns the new version's id, if any.
+    async fn replace_if_match(
+        &self,
+        bucket: &str,
+        _key: &str,
+        _from: &std::path::Path,
+        _read: &Downloaded,
+    ) -> Result<Option<String>, StoreError> {
+        Err(StoreError::Unavailable(format!(
+            "this store cannot write objects of {bucket}"
+        )))
+    }
+}
+
+/// An object version read into a local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub etag: String,
+    /// `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
+    pub size: u64,
+    /// What the store needs to write the object back as it was (content
+    /// type and encoding, user metadata, storage class, encryption), in the
+    /// store's own terms.
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// An end user's place on a workspace's suppression list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub user_id: UserId,
+    pub suppressed: bool,
+    /// When the regulation that set this state was created.
+    pub since: DateTime<Utc>,
+    pub regulation: RequestId,
+}
+
+/// What the ledger keeps for regulations: their subject ids, and each
+/// workspace's suppression list (one item per user, read in one call).
+#[async_trait]
+pub trait Regulations: Send + Sync {
+    /// Stores a regulation's subject ids (before the request itself).
+    async fn put_subjects(&self, id: &RequestId, subjects: &Subjects) -> Result<(), LedgerError>;
+
+    /// A regulation's subject ids.
+    async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError>;
+
+    /// Sets each id's state as `regulation` (created at `since`) says,
+    /// unless a regulation created later already set it: of two
+    /// regulations about one user, the later one wins whatever the order
+    /// their writes land in.
+    async fn set_suppressed(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        suppressed: bool,
+        regulation: &RequestId,
+        since: DateTime<Utc>,
+    ) -> Result<(), LedgerError>;
+
+    /// One user's entry, in one read.
+    async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError>;
+
+    /// The entries of several users (those that have one).
+    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError>;
 }
 
 /// Why a purge worker is woken, apart from the end of the grace. Each has

@@ -13,10 +13,11 @@
 //!   next page is listed; checkpoints advance in page order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::stream::{self, FuturesOrdered, StreamExt};
 use tracing::{info, warn};
 
 use crate::datamap::DataMap;
@@ -24,7 +25,17 @@ use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
-use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, PendingPage, Timers, Wake};
+use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, PendingPage, Regulations, Timers, Wake};
+use crate::regulation::{RewriteCounts, Subjects, UserId};
+use crate::requests::apply_suppression;
+use crate::rewrite::{EventFilter, FilterReport, RewriteError, TempFile};
+
+/// Object versions listed per page of a regulation's rewrite (each is
+/// read, and checkpointed with its page).
+const REWRITE_PAGE: i32 = 100;
+/// How often a rewrite reads an object again after a concurrent writer
+/// changed it.
+const MAX_CHANGED: usize = 5;
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
@@ -123,7 +134,7 @@ pub struct Purger<L, S, T, C> {
     config: PurgeConfig,
 }
 
-impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
+impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     pub fn new(ledger: L, store: S, timers: T, clock: C, map: DataMap, config: PurgeConfig) -> Self {
         Purger {
             ledger,
@@ -148,6 +159,8 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
             Ok(claimed) => claimed,
             Err(outcome) => return Ok(outcome),
         };
+        // A regulation's suppression change the intake could not finish.
+        request = apply_suppression(&self.ledger, request, None, self.clock.now()).await?;
         if request.status == Status::Purging {
             let shards = self.plan(&request).await?;
             if started {
@@ -227,6 +240,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                     counts: Counts::default(),
                     lease: None,
                     pages_done: 0,
+                    rewrite: None,
                     version: 1,
                 });
             }
@@ -287,6 +301,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         owner: &str,
         deadline: Option<Instant>,
     ) -> Result<Option<PurgeOutcome>, ServiceError> {
+        let mut subjects: Option<Subjects> = None;
         loop {
             let shards = self.ledger.shards(&request.id).await?;
             if shards.iter().all(|s| s.done) {
@@ -316,7 +331,16 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                 Err(LedgerError::Conflict) => continue, // another worker took it
                 Err(e) => return Err(e.into()),
             }
-            match self.purge_shard(mine, deadline).await {
+            let worked = if request.scope.regulation().is_some() {
+                if subjects.is_none() {
+                    subjects = Some(self.ledger.subjects(&request.id).await?);
+                }
+                let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
+                self.rewrite_shard(mine, ids, deadline).await
+            } else {
+                self.purge_shard(mine, deadline).await
+            };
+            match worked {
                 Ok(()) => continue,
                 Err(ShardStop::LostLease) => continue,
                 Err(ShardStop::Ledger(e)) => return Err(e.into()),
@@ -475,6 +499,249 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         }
     }
 
+    /// A regulation's shard: reads every object version under the prefix
+    /// and removes the subjects' events from it, checkpointing after each
+    /// page. Redoing a page (after a killed worker) finds the rewritten
+    /// objects clean and the deleted versions gone: nothing is done twice.
+    async fn rewrite_shard(
+        &self,
+        mut shard: Shard,
+        subjects: &[UserId],
+        deadline: Option<Instant>,
+    ) -> Result<(), ShardStop> {
+        let Some(records) = self.map.store(&shard.store).and_then(|s| s.user_records.as_ref()) else {
+            return Err(ShardStop::Refused(format!(
+                "store {} declares no user records in the data map",
+                shard.store
+            )));
+        };
+        let filter = Arc::new(EventFilter::new(
+            subjects.iter().map(UserId::as_str),
+            &records.user_id_field,
+        ));
+        while !shard.done {
+            if self.out_of_time(deadline) {
+                return Err(ShardStop::OutOfTime(Box::new(shard)));
+            }
+            let page = self
+                .store
+                .list_page(
+                    &shard.bucket,
+                    &shard.prefix,
+                    shard.cursor.as_deref(),
+                    self.config.page_size.min(REWRITE_PAGE),
+                )
+                .await?;
+            for entry in &page.entries {
+                ensure_in_prefix(&shard, &entry.key)?;
+            }
+            let results: Vec<Result<RewriteCounts, StoreError>> = stream::iter(
+                page.entries
+                    .iter()
+                    .filter(|e| e.kind != EntryKind::DeleteMarker)
+                    .map(|e| self.rewrite_entry(&shard.bucket, e, &filter)),
+            )
+            .buffer_unordered(self.config.deletes_in_flight.max(1))
+            .collect()
+            .await;
+            let mut counts = RewriteCounts::default();
+            for r in results {
+                counts.add(&r?);
+            }
+            let mut next = shard.clone();
+            next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
+            next.cursor = page.next;
+            next.pages_done += 1;
+            next.done = next.cursor.is_none();
+            if next.done {
+                next.lease = None;
+            } else if let Some(lease) = next.lease.as_mut() {
+                lease.until = self.clock.now() + self.config.lease;
+            }
+            next.version += 1;
+            self.ledger.update_shard(&next).await?;
+            shard = next;
+        }
+        Ok(())
+    }
+
+    /// One listed version: the current one is rewritten without the
+    /// subjects' events; an older one that holds any is deleted.
+    async fn rewrite_entry(
+        &self,
+        bucket: &str,
+        entry: &Entry,
+        filter: &Arc<EventFilter>,
+    ) -> Result<RewriteCounts, StoreError> {
+        let mut counts = RewriteCounts::default();
+        match entry.kind {
+            EntryKind::DeleteMarker => {}
+            EntryKind::Noncurrent => {
+                self.scrub_version(bucket, &entry.key, entry.version_id.as_deref(), filter, &mut counts)
+                    .await?
+            }
+            EntryKind::Current => self.rewrite_current(bucket, entry, filter, &mut counts).await?,
+        }
+        Ok(counts)
+    }
+
+    /// Rewrites the current version of a key, conditionally on the ETag
+    /// read: a concurrent writer's version is read and judged again, never
+    /// overwritten. In a versioned bucket the versions read that held the
+    /// subjects' events are deleted once the clean one is written.
+    async fn rewrite_current(
+        &self,
+        bucket: &str,
+        entry: &Entry,
+        filter: &Arc<EventFilter>,
+        counts: &mut RewriteCounts,
+    ) -> Result<(), StoreError> {
+        let key = &entry.key;
+        let mut read_versions: Vec<String> = Vec::new();
+        let mut holding: Vec<String> = Vec::new();
+        let mut written: Option<Option<String>> = None;
+        let mut settled = false;
+        for _ in 0..MAX_CHANGED {
+            let input = TempFile::new("in");
+            let Some(read) = self.store.download(bucket, key, None, input.path()).await? else {
+                settled = true; // deleted meanwhile: nothing left to rewrite
+                break;
+            };
+            counts.objects_scanned += 1;
+            counts.bytes_scanned += read.size;
+            read_versions.extend(read.version_id.clone());
+            let output = TempFile::new("out");
+            let report = match self.filter(filter, &input, Some(&output)).await? {
+                Ok(report) => report,
+                Err(reason) => {
+                    counts.objects_failed += 1;
+                    counts.note(format!("s3://{bucket}/{key}: {reason}; left as it was"));
+                    return Ok(());
+                }
+            };
+            note_malformed(counts, bucket, key, &report);
+            if report.removed == 0 {
+                settled = true;
+                break;
+            }
+            holding.extend(read.version_id.clone());
+            match self.store.replace_if_match(bucket, key, output.path(), &read).await {
+                Ok(new_version) => {
+                    counts.objects_rewritten += 1;
+                    counts.events_removed += report.removed;
+                    written = Some(new_version);
+                    settled = true;
+                    break;
+                }
+                Err(StoreError::Changed { .. }) => {
+                    info!(bucket, key, "object changed during its rewrite; reading it again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !settled {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key}: changed by another writer {MAX_CHANGED} times during its rewrite; not rewritten"
+            ));
+        }
+        // The listed version, if the object moved on before it was read.
+        if let Some(listed) = &entry.version_id {
+            if !read_versions.contains(listed) && listed != "null" {
+                self.scrub_version(bucket, key, Some(listed), filter, counts).await?;
+            }
+        }
+        // Never the version just written, nor the one a write replaced in
+        // place (`null`, in a bucket with versioning suspended).
+        let new_version = written.flatten();
+        holding.retain(|v| v != "null" && Some(v) != new_version.as_ref());
+        self.delete_versions(bucket, key, &holding, counts).await
+    }
+
+    /// Deletes an older version that holds any of the subjects' events.
+    async fn scrub_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        filter: &Arc<EventFilter>,
+        counts: &mut RewriteCounts,
+    ) -> Result<(), StoreError> {
+        let Some(version) = version_id else {
+            return Ok(());
+        };
+        let input = TempFile::new("old");
+        let Some(read) = self.store.download(bucket, key, Some(version), input.path()).await? else {
+            return Ok(()); // gone already
+        };
+        counts.objects_scanned += 1;
+        counts.bytes_scanned += read.size;
+        match self.filter(filter, &input, None).await? {
+            Ok(report) if report.removed > 0 => self.delete_versions(bucket, key, &[version.to_owned()], counts).await,
+            Ok(_) => Ok(()),
+            Err(reason) => {
+                counts.objects_failed += 1;
+                counts.note(format!(
+                    "s3://{bucket}/{key} version {version}: {reason}; left as it was"
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        versions: &[String],
+        counts: &mut RewriteCounts,
+    ) -> Result<(), StoreError> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<Entry> = versions
+            .iter()
+            .map(|v| Entry {
+                key: key.to_owned(),
+                version_id: Some(v.clone()),
+                kind: EntryKind::Noncurrent,
+                size: 0,
+            })
+            .collect();
+        let refused = self.store.delete_batch(bucket, &entries).await?;
+        counts.versions_deleted += (entries.len() - refused.len().min(entries.len())) as u64;
+        for f in refused {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key} version {}: the delete was refused ({}: {})",
+                f.version_id.unwrap_or_default(),
+                f.code,
+                f.message
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs the filter off the async threads. The outer error is the
+    /// function's own storage failing; the inner one an unreadable object.
+    async fn filter(
+        &self,
+        filter: &Arc<EventFilter>,
+        input: &TempFile,
+        output: Option<&TempFile>,
+    ) -> Result<Result<FilterReport, String>, StoreError> {
+        let filter = filter.clone();
+        let input = input.path().to_owned();
+        let output = output.map(|o| o.path().to_owned());
+        let joined = tokio::task::spawn_blocking(move || filter.filter_file(&input, output.as_deref())).await;
+        match joined {
+            Ok(Ok(report)) => Ok(Ok(report)),
+            Ok(Err(RewriteError::Unreadable(reason))) => Ok(Err(reason)),
+            Ok(Err(RewriteError::Io(reason))) => Err(StoreError::Unavailable(format!("temporary storage: {reason}"))),
+            Err(e) => Err(StoreError::Unavailable(format!("rewrite task: {e}"))),
+        }
+    }
+
     /// Deletes again, in order, the pages a dead worker recorded but did not
     /// checkpoint (a delete of what is already gone succeeds), counting each
     /// once, and moves the checkpoint past them.
@@ -599,7 +866,14 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
         let shards = self.ledger.shards(&request.id).await?;
         let roots = roots(&shards);
-        match self.verify(&roots).await {
+        // A regulation keeps the prefixes' other data: there is no "nothing
+        // left" to list for; each rewrite was checked as it was written.
+        let listed = if request.scope.regulation().is_some() {
+            Ok(Vec::new())
+        } else {
+            self.verify(&roots).await
+        };
+        match listed {
             Ok(leftovers) if leftovers.is_empty() => {}
             Ok(leftovers) => {
                 // Purge each of those prefixes whole on the next attempt.
@@ -618,6 +892,7 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
                         counts: Counts::default(),
                         lease: None,
                         pages_done: 0,
+                        rewrite: None,
                         version: 1,
                     });
                 }
@@ -671,10 +946,18 @@ impl<L: Ledger, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
         for p in &prefixes {
             totals.add(&p.deleted);
         }
-        let verification = format!(
-            "a listing of every version, delete marker and unfinished upload under {} prefix(es) found nothing",
-            prefixes.len()
-        );
+        let verification = if request.scope.regulation().is_some() {
+            format!(
+                "every object version under {} prefix(es) was read; each holding the subjects' events was rewritten \
+                 conditionally on the version read, or deleted by version id",
+                prefixes.len()
+            )
+        } else {
+            format!(
+                "a listing of every version, delete marker and unfinished upload under {} prefix(es) found nothing",
+                prefixes.len()
+            )
+        };
         Receipt {
             request_id: request.id.clone(),
             scope: request.scope.clone(),
@@ -730,12 +1013,18 @@ fn roots(shards: &[Shard]) -> Vec<PrefixReceipt> {
     for s in shards {
         let root = if s.root.is_empty() { &s.prefix } else { &s.root };
         match roots.iter_mut().find(|r| r.bucket == s.bucket && &r.prefix == root) {
-            Some(r) => r.deleted.add(&s.counts),
+            Some(r) => {
+                r.deleted.add(&s.counts);
+                if let Some(rw) = &s.rewrite {
+                    r.rewritten.get_or_insert_with(RewriteCounts::default).add(rw);
+                }
+            }
             None => roots.push(PrefixReceipt {
                 store: s.store.clone(),
                 bucket: s.bucket.clone(),
                 prefix: root.clone(),
                 deleted: s.counts,
+                rewritten: s.rewrite.clone(),
             }),
         }
     }
@@ -754,6 +1043,17 @@ fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
         counts.bytes += e.size;
     }
     counts
+}
+
+/// Reports the malformed lines an object kept.
+fn note_malformed(counts: &mut RewriteCounts, bucket: &str, key: &str, report: &FilterReport) {
+    if report.malformed > 0 {
+        counts.malformed_lines += report.malformed;
+        counts.note(format!(
+            "s3://{bucket}/{key}: {} line(s) are not JSON objects and were kept untouched (lines {:?})",
+            report.malformed, report.malformed_at
+        ));
+    }
 }
 
 /// A store that lists a key outside the asked prefix is never trusted with

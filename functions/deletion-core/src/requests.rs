@@ -6,7 +6,8 @@ use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
 use crate::model::{DeletionRequest, Progress, Scope, Status};
-use crate::ports::{Clock, Directory, Ledger, RequestPage, Role};
+use crate::ports::{Clock, Directory, Ledger, Regulations, RequestPage, Role};
+use crate::regulation::{RegulationType, Subjects};
 
 /// How many times a write that lost a race is re-judged before giving up.
 const MAX_RACES: usize = 5;
@@ -78,7 +79,65 @@ pub async fn settle_parent<L: Ledger>(ledger: &L, parent: &RequestId, now: DateT
     Err(ServiceError::Contention { id: parent.to_string() })
 }
 
-impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
+/// Writes a regulation's suppression list change (suppress or lift) once
+/// in full and records that it did; a no-op for other requests and for a
+/// regulation whose change is recorded. The intake calls it on create (so
+/// the suppression takes effect at once) and the purge worker again, so a
+/// change the intake could not finish is finished.
+pub async fn apply_suppression<L: Ledger + Regulations>(
+    ledger: &L,
+    request: DeletionRequest,
+    subjects: Option<&Subjects>,
+    now: DateTime<Utc>,
+) -> Result<DeletionRequest, ServiceError> {
+    let Scope::Regulation {
+        workspace, regulation, ..
+    } = &request.scope
+    else {
+        return Ok(request);
+    };
+    let Some(suppressed) = regulation.suppression() else {
+        return Ok(request);
+    };
+    if request.suppression_applied_at.is_some() {
+        return Ok(request);
+    }
+    let stored;
+    let subjects = match subjects {
+        Some(s) => s,
+        None => {
+            stored = ledger.subjects(&request.id).await?;
+            &stored
+        }
+    };
+    ledger
+        .set_suppressed(workspace, subjects.ids(), suppressed, &request.id, request.created_at)
+        .await?;
+    let mut current = request;
+    for _ in 0..MAX_RACES {
+        if current.suppression_applied_at.is_some() {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        next.version += 1;
+        next.suppression_applied_at = Some(now);
+        match ledger.update(&next).await {
+            Ok(()) => return Ok(next),
+            Err(LedgerError::Conflict) => {
+                current = ledger
+                    .get(&next.id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(next.id.to_string()))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention {
+        id: current.id.to_string(),
+    })
+}
+
+impl<L: Ledger + Directory + Regulations, C: Clock> Requests<L, C> {
     pub fn new(ledger: L, clock: C, periods: Periods) -> Self {
         Requests { ledger, clock, periods }
     }
@@ -122,8 +181,35 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Created, ServiceError> {
-        self.create_with_parent(scope, actor, reason, idempotency_key, None)
+        self.create_with_parent(scope, actor, reason, idempotency_key, None, None)
             .await
+    }
+
+    /// Creates a regulation about `subjects` of a workspace, or returns the
+    /// one under way for the same type and ids; its suppression list change
+    /// (if any) is written before it answers.
+    pub async fn create_regulation(
+        &self,
+        workspace: WorkspaceId,
+        regulation: RegulationType,
+        subjects: &Subjects,
+        actor: &str,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Created, ServiceError> {
+        let scope = Scope::Regulation {
+            workspace,
+            regulation,
+            subject_count: subjects.len(),
+            digest: subjects.digest(),
+        };
+        let created = self
+            .create_with_parent(scope, actor, None, idempotency_key, None, Some(subjects))
+            .await?;
+        let request = apply_suppression(&self.ledger, created.request, Some(subjects), self.clock.now()).await?;
+        Ok(Created {
+            request,
+            created: created.created,
+        })
     }
 
     async fn create_with_parent(
@@ -133,6 +219,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
         parent: Option<&RequestId>,
+        subjects: Option<&Subjects>,
     ) -> Result<Created, ServiceError> {
         for _ in 0..MAX_RACES {
             if let Some(key) = idempotency_key {
@@ -146,6 +233,11 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
             let mut request =
                 DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
             request.parent = parent.cloned();
+            if let Some(subjects) = subjects {
+                // Beside the request, before it: a worker never finds a
+                // regulation without its ids.
+                self.ledger.put_subjects(&request.id, subjects).await?;
+            }
             match self.ledger.insert(&request, idempotency_key).await {
                 Ok(()) => return Ok(Created { request, created: true }),
                 Err(LedgerError::ScopeBusy { holder, .. }) => {
@@ -235,7 +327,7 @@ impl<L: Ledger + Directory, C: Clock> Requests<L, C> {
                 workspace: workspace.clone(),
             };
             let child = self
-                .create_with_parent(scope, actor, reason.clone(), Some(&key), Some(&parent.id))
+                .create_with_parent(scope, actor, reason.clone(), Some(&key), Some(&parent.id), None)
                 .await?;
             if child.request.parent.is_none() {
                 // A deletion of that workspace was already under way: adopt it.

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::Scope;
 use deletion_core::plan::Planner;
-use deletion_core::ports::{Clock, Directory, Ledger, ObjectStore, Role};
+use deletion_core::ports::{Clock, Directory, Ledger, ObjectStore, Regulations, Role};
+use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Requests;
 use deletion_core::ServiceError;
 
@@ -23,6 +24,12 @@ use crate::views;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest accepted regulation body (the API's published limit).
+pub const MAX_REGULATION_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most ids in one suppression check.
+pub const MAX_CHECK_IDS: usize = 1000;
+/// Largest accepted suppression-check body.
+pub const MAX_CHECK_BODY_BYTES: usize = 1024 * 1024;
 /// Longest accepted `reason`.
 pub const MAX_REASON_CHARS: usize = 1000;
 /// Longest accepted range of a source's days.
@@ -66,6 +73,21 @@ struct MemberBody {
     role: Role,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegulationBody {
+    #[serde(rename = "type")]
+    regulation: String,
+    subject_type: String,
+    subject_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    user_ids: Vec<String>,
+}
+
 enum Route<'a> {
     WorkspaceDeletion(&'a str),
     WorkspaceDeletions(&'a str),
@@ -78,6 +100,10 @@ enum Route<'a> {
     Purges,
     Deletion(&'a str),
     DeletionPlan(&'a str),
+    Regulations(&'a str),
+    Regulation(&'a str),
+    Suppression(&'a str, &'a str),
+    SuppressionCheck(&'a str),
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -95,6 +121,10 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["", "v1", "purges"] => Route::Purges,
         ["", "v1", "deletions", id] => Route::Deletion(id),
         ["", "v1", "deletions", id, "plan"] => Route::DeletionPlan(id),
+        ["", "v1", "workspaces", ws, "regulations"] => Route::Regulations(ws),
+        ["", "v1", "regulations", id] => Route::Regulation(id),
+        ["", "v1", "workspaces", ws, "suppressions", user] => Route::Suppression(ws, user),
+        ["", "v1", "workspaces", ws, "suppressions:check"] => Route::SuppressionCheck(ws),
         _ => return None,
     })
 }
@@ -146,6 +176,24 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<Option<T>, Problem> {
             ),
         ));
     }
+    parse_json_body(req, bytes)
+}
+
+/// A JSON body of up to `limit` bytes; a larger one is a 400 naming it.
+fn large_json_body<T: DeserializeOwned>(req: &Request, limit: usize, example: &str) -> Result<T, Problem> {
+    let bytes = body_bytes(req);
+    if bytes.len() > limit {
+        return Err(Problem::bad_request(format!(
+            "the body has {} bytes; at most {limit} ({} MB) are accepted in one call: split the ids over several calls",
+            bytes.len(),
+            limit as f64 / (1024.0 * 1024.0)
+        )));
+    }
+    parse_json_body(req, bytes)?
+        .ok_or_else(|| Problem::bad_request(format!("a JSON body is required, such as {example}")))
+}
+
+fn parse_json_body<T: DeserializeOwned>(req: &Request, bytes: &[u8]) -> Result<Option<T>, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -279,8 +327,31 @@ fn parse_day(field: &str, value: &str) -> Result<NaiveDate, Problem> {
         .map_err(|_| Problem::bad_request(format!("{field} is {value:?}: no such day")))
 }
 
+/// Decodes a path segment's percent escapes (user ids may hold any
+/// character); invalid escapes or UTF-8 are refused.
+fn percent_decode(field: &str, raw: &str) -> Result<String, Problem> {
+    let bad = || Problem::bad_request(format!("{field} {raw:?} has an invalid percent escape"));
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3).ok_or_else(bad)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| Problem::bad_request(format!("{field} {raw:?} is not UTF-8 once decoded")))
+}
+
 fn method_not_allowed(route: &Route<'_>) -> Problem {
     Problem::method_not_allowed(match route {
+        Route::Regulations(_) => "GET, POST",
+        Route::Regulation(_) | Route::Suppression(..) => "GET",
+        Route::SuppressionCheck(_) => "POST",
         Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => "POST, DELETE",
         Route::WorkspaceDeletions(_) | Route::AccountDeletions(_) | Route::AccountMemberships(_) => "GET",
         Route::DeletionPlan(_) => "GET",
@@ -290,7 +361,7 @@ fn method_not_allowed(route: &Route<'_>) -> Problem {
     })
 }
 
-impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
+impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S, C> {
     pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
         Intake { requests, planner }
     }
@@ -418,6 +489,63 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
                     json!({"workspace": workspace, "account": account, "removed": true}),
                 ))
             }
+            (Route::Regulations(w), &Method::POST) => self.create_regulation(req, ws(w)?).await,
+            (Route::Regulations(w), &Method::GET) => self.list_regulations(req, &ws(w)?).await,
+            (Route::Regulation(raw), &Method::GET) => {
+                let id = id(RequestId::parse, raw)?;
+                let request = self.requests.fetch(&id).await?;
+                if request.scope.regulation().is_none() {
+                    return Err(Problem::not_found(format!(
+                        "{id} is a deletion, not a regulation: see /v1/deletions/{id}"
+                    )));
+                }
+                let shards = self.requests.ledger().shards(&id).await.map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    views::regulation(&request, Some(&shards), self.now()),
+                ))
+            }
+            (Route::Suppression(w, u), &Method::GET) => {
+                let workspace = ws(w)?;
+                let user =
+                    UserId::parse(&percent_decode("user id", u)?).map_err(|e| Problem::bad_request(e.to_string()))?;
+                let entry = self
+                    .requests
+                    .ledger()
+                    .suppression(&workspace, &user)
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    views::suppression(&workspace, &user, entry.as_ref()),
+                ))
+            }
+            (Route::SuppressionCheck(w), &Method::POST) => {
+                let workspace = ws(w)?;
+                let body: CheckBody = large_json_body(req, MAX_CHECK_BODY_BYTES, r#"{"user_ids": ["u1", "u2"]}"#)?;
+                if body.user_ids.is_empty() || body.user_ids.len() > MAX_CHECK_IDS {
+                    return Err(Problem::bad_request(format!(
+                        "user_ids holds {} ids; give 1 to {MAX_CHECK_IDS} per call",
+                        body.user_ids.len()
+                    )));
+                }
+                let ids = body
+                    .user_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let found = self
+                    .requests
+                    .ledger()
+                    .suppressions(&workspace, &ids)
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    views::suppression_check(&workspace, &ids, &found),
+                ))
+            }
             (Route::AccountMemberships(a), &Method::GET) => {
                 let account = id(AccountId::parse, a)?;
                 let members = self
@@ -522,6 +650,82 @@ impl<L: Ledger + Directory, S: ObjectStore, C: Clock> Intake<L, S, C> {
             response.headers_mut().insert(header::LOCATION, location);
         }
         response
+    }
+
+    async fn create_regulation(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
+        let key = idempotency_key(req)?;
+        if dry_run(req)? {
+            return Err(Problem::bad_request(
+                "regulations have no dry run: a regulation is carried out when created",
+            ));
+        }
+        let body: RegulationBody = large_json_body(
+            req,
+            MAX_REGULATION_BODY_BYTES,
+            r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
+        )?;
+        let Some(regulation) = RegulationType::parse(&body.regulation) else {
+            let known: Vec<&str> = RegulationType::ALL.iter().map(|t| t.as_str()).collect();
+            return Err(Problem::bad_request(format!(
+                "type {:?} is not a regulation type; use one of {}",
+                body.regulation,
+                known.join(", ")
+            )));
+        };
+        if body.subject_type != "USER_ID" {
+            return Err(Problem::bad_request(format!(
+                "subject_type {:?} is not supported; use USER_ID",
+                body.subject_type
+            )));
+        }
+        if body.subject_ids.len() > MAX_SUBJECTS {
+            return Err(Problem::bad_request(format!(
+                "subject_ids holds {} ids; at most {MAX_SUBJECTS} are accepted in one regulation: split them over several calls",
+                body.subject_ids.len()
+            )));
+        }
+        let subjects = Subjects::parse(&body.subject_ids).map_err(|e| Problem::bad_request(e.to_string()))?;
+        let probe = Scope::Regulation {
+            workspace: workspace.clone(),
+            regulation,
+            subject_count: subjects.len(),
+            digest: String::new(),
+        };
+        if !self.planner.map().reaches(&probe) {
+            return Err(ServiceError::NotInDataMap("regulation (no store declares user_records)".into()).into());
+        }
+        let created = self
+            .requests
+            .create_regulation(workspace, regulation, &subjects, &actor(req), key.as_ref())
+            .await?;
+        let status = if created.created {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        let mut response = json_response(status, views::regulation(&created.request, None, self.now()));
+        if let Ok(location) = HeaderValue::from_str(&format!("/v1/regulations/{}", created.request.id)) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        Ok(response)
+    }
+
+    async fn list_regulations(&self, req: &Request, workspace: &WorkspaceId) -> Result<Response<Body>, Problem> {
+        let (limit, cursor) = page_params(req)?;
+        let page = self
+            .requests
+            .list(&format!("REGS#{workspace}"), limit, cursor.as_deref())
+            .await?;
+        let now = self.now();
+        let items: Vec<Value> = page.items.iter().map(|r| views::regulation(r, None, now)).collect();
+        let next = page
+            .next
+            .as_ref()
+            .map(|c| format!("{}?limit={limit}&cursor={c}", req.uri().path()));
+        Ok(json_response(
+            StatusCode::OK,
+            json!({"items": items, "next_cursor": page.next, "links": {"next": next}}),
+        ))
     }
 
     async fn revoke(&self, req: &Request, scope: Scope) -> Result<Response<Body>, Problem> {

@@ -3,7 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use deletion_core::model::{DeletionRequest, Scope};
+use deletion_core::ids::WorkspaceId;
+use deletion_core::model::{DeletionRequest, Scope, Shard, Status};
+use deletion_core::ports::Suppression;
+use deletion_core::regulation::{RegulationStatus, RewriteCounts, UserId};
 use deletion_core::requests::{RequestView, Revoked};
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -93,4 +96,161 @@ pub fn revoked(r: &Revoked, now: DateTime<Utc>) -> Value {
         obj.insert("not_revoked".into(), json!(kept));
     }
     out
+}
+
+/// What a regulation did in one store (one data-map prefix).
+struct StoreResult {
+    store: String,
+    bucket: String,
+    prefix: String,
+    done: bool,
+    counts: RewriteCounts,
+}
+
+fn counts_json(c: &RewriteCounts) -> Value {
+    json!({
+        "objects_scanned": c.objects_scanned,
+        "objects_rewritten": c.objects_rewritten,
+        "versions_deleted": c.versions_deleted,
+        "events_removed": c.events_removed,
+        "malformed_lines": c.malformed_lines,
+        "objects_failed": c.objects_failed,
+        "bytes_scanned": c.bytes_scanned,
+    })
+}
+
+/// A regulation: its status in the regulations' own terms and, per store,
+/// what its rewrite did (from the live shards when given, else from the
+/// receipt of a finished one).
+pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<Utc>) -> Value {
+    let Scope::Regulation {
+        workspace,
+        regulation,
+        subject_count,
+        ..
+    } = &r.scope
+    else {
+        return request(r, now);
+    };
+    let mut stores: Vec<StoreResult> = Vec::new();
+    match (shards, &r.receipt) {
+        (Some(shards), _) if !shards.is_empty() => {
+            for s in shards {
+                let root = if s.root.is_empty() { &s.prefix } else { &s.root };
+                let counts = s.rewrite.clone().unwrap_or_default();
+                match stores.iter_mut().find(|x| x.bucket == s.bucket && &x.prefix == root) {
+                    Some(x) => {
+                        x.done &= s.done;
+                        x.counts.add(&counts);
+                    }
+                    None => stores.push(StoreResult {
+                        store: s.store.clone(),
+                        bucket: s.bucket.clone(),
+                        prefix: root.clone(),
+                        done: s.done,
+                        counts,
+                    }),
+                }
+            }
+        }
+        (_, Some(receipt)) => {
+            for p in &receipt.prefixes {
+                stores.push(StoreResult {
+                    store: p.store.clone(),
+                    bucket: p.bucket.clone(),
+                    prefix: p.prefix.clone(),
+                    done: true,
+                    counts: p.rewritten.clone().unwrap_or_default(),
+                });
+            }
+        }
+        _ => {}
+    }
+    let mut totals = RewriteCounts::default();
+    for x in &stores {
+        totals.add(&x.counts);
+    }
+    let status = RegulationStatus::from_request(r.status, totals.objects_failed);
+    let store_status = |x: &StoreResult| match (x.done, r.status) {
+        (true, _) if x.counts.objects_failed > 0 => RegulationStatus::PartialSuccess,
+        (true, _) => RegulationStatus::Finished,
+        (false, Status::Failed) => RegulationStatus::Failed,
+        (false, Status::Scheduled) => RegulationStatus::Initialized,
+        (false, _) => RegulationStatus::Running,
+    };
+    let per_store: Vec<Value> = stores
+        .iter()
+        .map(|x| {
+            let mut v = counts_json(&x.counts);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("store".into(), json!(x.store));
+                obj.insert("bucket".into(), json!(x.bucket));
+                obj.insert("prefix".into(), json!(x.prefix));
+                obj.insert("status".into(), json!(store_status(x)));
+                obj.insert("errors".into(), json!(x.counts.errors));
+            }
+            v
+        })
+        .collect();
+    let history: Vec<Value> = r
+        .history
+        .iter()
+        .map(|t| json!({"status": RegulationStatus::from_request(t.status, 0), "at": ts(t.at), "by": t.by, "note": t.note}))
+        .collect();
+    let finished_at = r
+        .history
+        .iter()
+        .rev()
+        .find(|t| t.status.is_terminal() || t.status == Status::Failed)
+        .map(|t| ts(t.at));
+    let suppression = match regulation.suppression() {
+        Some(state) => json!({
+            "sets": if state { "SUPPRESSED" } else { "UNSUPPRESSED" },
+            "applied_at": r.suppression_applied_at.map(ts),
+        }),
+        None => Value::Null,
+    };
+    json!({
+        "id": r.id,
+        "workspace": workspace,
+        "type": regulation,
+        "subject_type": "USER_ID",
+        "subject_count": subject_count,
+        "status": status,
+        "requested_by": r.requested_by,
+        "created_at": ts(r.created_at),
+        "finished_at": finished_at,
+        "deadline": ts(r.deadline),
+        "suppression": suppression,
+        "stores": per_store,
+        "totals": counts_json(&totals),
+        "failure": r.failure,
+        "attempts": r.attempts,
+        "history": history,
+        "links": {"self": format!("/v1/regulations/{}", r.id)},
+    })
+}
+
+/// One user's suppression state.
+pub fn suppression(workspace: &WorkspaceId, user: &UserId, entry: Option<&Suppression>) -> Value {
+    json!({
+        "workspace": workspace,
+        "user_id": user,
+        "suppressed": entry.is_some_and(|e| e.suppressed),
+        "since": entry.map(|e| ts(e.since)),
+        "regulation_id": entry.map(|e| e.regulation.to_string()),
+    })
+}
+
+/// The answer to a batch check, in the order asked.
+pub fn suppression_check(workspace: &WorkspaceId, ids: &[UserId], found: &[Suppression]) -> Value {
+    let results: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let suppressed = found.iter().any(|s| &s.user_id == id && s.suppressed);
+            json!({"user_id": id, "suppressed": suppressed})
+        })
+        .collect();
+    let count = results.iter().filter(|r| r["suppressed"] == json!(true)).count();
+    json!({"workspace": workspace, "suppressed_count": count, "results": results})
 }
