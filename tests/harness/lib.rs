@@ -94,6 +94,8 @@ pub struct Env {
 pub enum Versioning {
     None,
     Profiles,
+    /// Both buckets.
+    All,
 }
 
 pub async fn env(versioning: Versioning) -> Env {
@@ -103,7 +105,8 @@ pub async fn env(versioning: Versioning) -> Env {
     let profiles = format!("profiles-{suffix}");
     let map = DataMap::from_json(&format!(
         r#"{{"stores": [
-            {{"name": "archive", "bucket": "{archive}", "layout": "{{workspace}}/{{source}}/{{day}}/"}},
+            {{"name": "archive", "bucket": "{archive}", "layout": "{{workspace}}/{{source}}/{{day}}/",
+              "user_records": {{"format": "gzip-jsonl", "user_id_field": "userId"}}}},
             {{"name": "profiles", "bucket": "{profiles}", "layout": "{{workspace}}/spaces/{{space}}/"}}
         ]}}"#
     ))
@@ -120,6 +123,7 @@ pub async fn env(versioning: Versioning) -> Env {
         versioned_buckets: match versioning {
             Versioning::None => vec![],
             Versioning::Profiles => vec![profiles.clone()],
+            Versioning::All => vec![archive.clone(), profiles.clone()],
         },
     };
     let start = Utc::now()

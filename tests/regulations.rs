@@ -1,0 +1,545 @@
+//! Regulations (per end user: delete and suppress) against a real moto
+//! server: the archive rewrite through the same ledger, timers and workers
+//! as every deletion, the suppression list, and bad input.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::Duration;
+use deletion_aws::provision::{self, ObjectVersion};
+use deletion_aws::s3::S3Store;
+use deletion_core::ids::{RequestId, WorkspaceId};
+use deletion_core::ports::{
+    Children, DeleteFailure, Downloaded, Entry, EntryPage, Ledger, ObjectStore, Regulations, Upload, UploadPage,
+};
+use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
+use deletion_core::regulation::UserId;
+use deletion_core::StoreError;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use integration_tests::{env, Env, Versioning};
+use serde_json::{json, Value};
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    MultiGzDecoder::new(bytes).read_to_string(&mut out).expect("gunzip");
+    out
+}
+
+fn event(user: &str, n: u32) -> String {
+    format!("{{\"userId\":\"{user}\",\"event\":\"Order Completed\",\"properties\":{{\"n\":{n}}}}}\n")
+}
+
+async fn put_gz(env: &Env, bucket: &str, key: &str, text: &str) {
+    provision::put_object(&env.clients, bucket, key, &gz(text))
+        .await
+        .expect("put object");
+}
+
+async fn versions(env: &Env, bucket: &str, prefix: &str) -> Vec<ObjectVersion> {
+    provision::object_versions(&env.clients, bucket, prefix)
+        .await
+        .expect("list versions")
+}
+
+/// Every version under a prefix with its (decompressed) text.
+async fn texts(env: &Env, bucket: &str, prefix: &str) -> Vec<(ObjectVersion, String)> {
+    let mut out = Vec::new();
+    for v in versions(env, bucket, prefix).await {
+        if v.delete_marker {
+            continue;
+        }
+        let bytes = provision::get_object(&env.clients, bucket, &v.key, v.version_id.as_deref())
+            .await
+            .expect("get object");
+        out.push((v, gunzip(&bytes)));
+    }
+    out
+}
+
+async fn current_text(env: &Env, bucket: &str, key: &str) -> String {
+    gunzip(
+        &provision::get_object(&env.clients, bucket, key, None)
+            .await
+            .expect("get object"),
+    )
+}
+
+fn id_of(body: &Value) -> RequestId {
+    RequestId::parse(body["id"].as_str().expect("id in body")).expect("request id")
+}
+
+async fn regulate(env: &Env, ws: &str, kind: &str, ids: &[&str]) -> (u16, Value) {
+    let body = json!({"type": kind, "subject_type": "USER_ID", "subject_ids": ids}).to_string();
+    let a = env
+        .call("POST", &format!("/v1/workspaces/{ws}/regulations"), Some(&body), &[])
+        .await;
+    (a.status.as_u16(), a.body)
+}
+
+async fn regulation(env: &Env, id: &RequestId) -> Value {
+    let a = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    a.body
+}
+
+async fn suppressed(env: &Env, ws: &str, user_path: &str) -> bool {
+    let a = env
+        .call(
+            "GET",
+            &format!("/v1/workspaces/{ws}/suppressions/{user_path}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    a.body["suppressed"].as_bool().expect("suppressed flag")
+}
+
+/// Runs the runner until nothing more fires (the regulation's timer is due
+/// at once: regulations have no grace).
+async fn settle(env: &Env) {
+    env.stack.pump_stream().await.expect("stream");
+    for _ in 0..5 {
+        if env.stack.tick().await.expect("runner round").is_empty() {
+            break;
+        }
+    }
+    env.stack.pump_stream().await.expect("stream");
+}
+
+#[tokio::test]
+async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_for_byte() {
+    let env = env(Versioning::All).await;
+    let archive = env.archive.clone();
+    // Three days of one source; bob's events interleaved with others'.
+    let mut kept = Vec::new();
+    for (d, day) in ["2024-01-01", "2024-01-02", "2024-01-03"].iter().enumerate() {
+        let n = d as u32 * 10;
+        let mut text = String::new();
+        let mut keep = String::new();
+        for (i, user) in ["ann", "bob", "cat", "bob", "ann", "cat"].iter().enumerate() {
+            let line = event(user, n + i as u32);
+            text.push_str(&line);
+            if *user != "bob" {
+                keep.push_str(&line);
+            }
+        }
+        if *day == "2024-01-03" {
+            // Malformed lines are kept untouched, and reported.
+            text.push_str("this line is not json\n");
+            keep.push_str("this line is not json\n");
+            text.push_str("{\"userId\":\"ann\", broken\n");
+            keep.push_str("{\"userId\":\"ann\", broken\n");
+        }
+        let key = format!("acme/web/{day}/events.json.gz");
+        if *day == "2024-01-02" {
+            // An older version that also holds bob's events.
+            put_gz(&env, &archive, &key, &(event("bob", 900) + &event("ann", 901))).await;
+        }
+        if *day == "2024-01-01" {
+            // Written back with its content type and user metadata.
+            env.clients
+                .s3
+                .put_object()
+                .bucket(&archive)
+                .key(&key)
+                .content_type("application/x-ndjson")
+                .content_encoding("gzip")
+                .metadata("pipeline", "archiver-7")
+                .body(gz(&text).into())
+                .send()
+                .await
+                .expect("put with metadata");
+        } else {
+            put_gz(&env, &archive, &key, &text).await;
+        }
+        kept.push((key, keep));
+    }
+    // An object without bob is never rewritten; neighbours are untouched.
+    put_gz(&env, &archive, "acme/ios/2024-01-01/events.json.gz", &event("ann", 1)).await;
+    put_gz(
+        &env,
+        &archive,
+        "acme-corp/web/2024-01-01/events.json.gz",
+        &event("bob", 2),
+    )
+    .await;
+    let ios_before = versions(&env, &archive, "acme/ios/").await;
+    let corp_before = texts(&env, &archive, "acme-corp/").await;
+
+    let (status, body) = regulate(&env, "acme", "SUPPRESS_WITH_DELETE", &["bob"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    assert_eq!(body["status"], "INITIALIZED");
+    assert_eq!(body["type"], "SUPPRESS_WITH_DELETE");
+    assert_eq!(body["subject_count"], 1);
+    assert!(body["suppression"]["applied_at"].is_string(), "{body:#}");
+    let id = id_of(&body);
+    // Suppression takes effect on create, before any rewrite.
+    assert!(suppressed(&env, "acme", "bob").await);
+    assert!(!suppressed(&env, "acme", "ann").await);
+    assert!(!suppressed(&env, "acme-corp", "bob").await, "per workspace");
+
+    settle(&env).await;
+
+    let view = regulation(&env, &id).await;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    let stores = view["stores"].as_array().expect("stores");
+    assert_eq!(stores.len(), 1, "only the store with user records: {view:#}");
+    let s = &stores[0];
+    assert_eq!(s["store"], "archive");
+    assert_eq!(s["prefix"], "acme/");
+    assert_eq!(s["status"], "FINISHED");
+    assert_eq!(s["objects_rewritten"], 3, "{view:#}");
+    assert_eq!(s["events_removed"], 6, "{view:#}");
+    // The three versions read before each rewrite, and day 2's older one.
+    assert_eq!(s["versions_deleted"], 4, "{view:#}");
+    assert_eq!(s["malformed_lines"], 2, "{view:#}");
+    assert_eq!(s["objects_failed"], 0, "{view:#}");
+    let errors = s["errors"].to_string();
+    assert!(errors.contains("2024-01-03") && errors.contains("not JSON"), "{errors}");
+
+    // bob is nowhere under acme/, in any version; the others' events stay,
+    // in order, byte for byte.
+    for (v, text) in texts(&env, &archive, "acme/").await {
+        assert!(
+            !text.contains("\"bob\""),
+            "{} {:?} still holds bob: {text}",
+            v.key,
+            v.version_id
+        );
+    }
+    for (key, keep) in &kept {
+        assert_eq!(&current_text(&env, &archive, key).await, keep, "{key}");
+        let vs = versions(&env, &archive, key).await;
+        assert_eq!(vs.len(), 1, "only the clean version of {key} is left: {vs:?}");
+    }
+    let head = env
+        .clients
+        .s3
+        .head_object()
+        .bucket(&archive)
+        .key("acme/web/2024-01-01/events.json.gz")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("application/x-ndjson"));
+    assert_eq!(head.content_encoding(), Some("gzip"));
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("pipeline")).map(String::as_str),
+        Some("archiver-7")
+    );
+    assert_eq!(
+        versions(&env, &archive, "acme/ios/").await,
+        ios_before,
+        "not rewritten in vain"
+    );
+    assert_eq!(
+        texts(&env, &archive, "acme-corp/").await,
+        corp_before,
+        "neighbour untouched"
+    );
+
+    let list = env.call("GET", "/v1/workspaces/acme/regulations", None, &[]).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["items"][0]["id"], json!(id.to_string()));
+    assert_eq!(list.body["items"][0]["status"], "FINISHED");
+    // Regulations are not deletions of the workspace.
+    let deletions = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
+    assert_eq!(deletions.body["items"], json!([]));
+}
+
+/// A store that lets another writer overwrite the first object it reads,
+/// right after reading it: a concurrent writer during the rewrite.
+struct Interloper {
+    inner: S3Store,
+    clients: deletion_aws::Clients,
+    text: String,
+    fired: AtomicBool,
+}
+
+#[async_trait]
+impl ObjectStore for Interloper {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, b: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        self.inner.delete_batch(b, entries).await
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+    async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
+        self.inner.list_children(b, p, cap).await
+    }
+    async fn download(&self, b: &str, k: &str, v: Option<&str>, to: &Path) -> Result<Option<Downloaded>, StoreError> {
+        let read = self.inner.download(b, k, v, to).await?;
+        if v.is_none() && !self.fired.swap(true, Ordering::SeqCst) {
+            provision::put_object(&self.clients, b, k, &gz(&self.text))
+                .await
+                .expect("the other writer's put");
+        }
+        Ok(read)
+    }
+    async fn replace_if_match(
+        &self,
+        b: &str,
+        k: &str,
+        from: &Path,
+        read: &Downloaded,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.replace_if_match(b, k, from, read).await
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_overwrite_during_the_rewrite_is_detected_and_retried_not_lost() {
+    for versioning in [Versioning::All, Versioning::None] {
+        let env = env(versioning).await;
+        let archive = env.archive.clone();
+        let key = "acme/web/2024-01-01/events.json.gz";
+        put_gz(&env, &archive, key, &(event("ann", 1) + &event("bob", 2))).await;
+        // The other writer adds a new event of dan's, and one more of bob's.
+        let theirs = event("ann", 1) + &event("bob", 2) + &event("dan", 3) + &event("bob", 4);
+        let (status, body) = regulate(&env, "acme", "DELETE_ONLY", &["bob"]).await;
+        assert_eq!(status, 202, "{body:#}");
+        assert!(body["suppression"].is_null(), "DELETE_ONLY does not suppress");
+        let id = id_of(&body);
+        let store = Interloper {
+            inner: S3Store::new(env.clients.s3.clone()),
+            clients: env.clients.clone(),
+            text: theirs,
+            fired: AtomicBool::new(false),
+        };
+        let purger = Purger::new(
+            env.stack.ledger.clone(),
+            store,
+            env.stack.schedules.clone(),
+            env.clock.clone(),
+            env.stack.settings.map.clone(),
+            PurgeConfig::default(),
+        );
+        let outcome = purger.run(&id, "w1", false, None).await.expect("worker");
+        assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+        // dan's event, written during the rewrite, is kept; bob is gone.
+        assert_eq!(
+            current_text(&env, &archive, key).await,
+            event("ann", 1) + &event("dan", 3)
+        );
+        for (v, text) in texts(&env, &archive, "acme/").await {
+            assert!(!text.contains("\"bob\""), "{v:?} still holds bob: {text}");
+        }
+        let view = regulation(&env, &id).await;
+        assert_eq!(view["status"], "FINISHED", "{view:#}");
+        assert_eq!(view["totals"]["objects_rewritten"], 1, "{view:#}");
+        assert_eq!(view["totals"]["events_removed"], 2, "{view:#}");
+        if versioning == Versioning::All {
+            // The first read and the other writer's version both held bob.
+            assert_eq!(view["totals"]["versions_deleted"], 2, "{view:#}");
+            assert_eq!(versions(&env, &archive, key).await.len(), 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn suppression_blocks_at_once_answers_in_batches_and_the_later_regulation_wins() {
+    let env = env(Versioning::None).await;
+    let (status, body) = regulate(&env, "acme", "SUPPRESS_ONLY", &["u1", "u2", "a/b c"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    let first = id_of(&body);
+    let check = json!({"user_ids": ["u1", "u2", "u3"]}).to_string();
+    let a = env
+        .call("POST", "/v1/workspaces/acme/suppressions:check", Some(&check), &[])
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    assert_eq!(
+        a.body["results"],
+        json!([{"user_id": "u1", "suppressed": true}, {"user_id": "u2", "suppressed": true},
+               {"user_id": "u3", "suppressed": false}])
+    );
+    assert_eq!(a.body["suppressed_count"], 2);
+    // Ids travel percent-encoded in the path.
+    assert!(suppressed(&env, "acme", "a%2Fb%20c").await);
+    let one = env.call("GET", "/v1/workspaces/acme/suppressions/u1", None, &[]).await;
+    assert_eq!(one.body["regulation_id"], json!(first.to_string()));
+
+    settle(&env).await;
+    let view = regulation(&env, &first).await;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    assert_eq!(view["stores"], json!([]), "suppression alone touches no store");
+
+    env.clock.advance(Duration::seconds(1));
+    let (status, body) = regulate(&env, "acme", "UNSUPPRESS", &["u1"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    assert!(!suppressed(&env, "acme", "u1").await, "lifted at once");
+    assert!(suppressed(&env, "acme", "u2").await);
+
+    // The earlier regulation's write arriving late (a retried worker) does
+    // not undo the later one.
+    let older = env.stack.ledger.get(&first).await.expect("ledger").expect("request");
+    env.stack
+        .ledger
+        .set_suppressed(
+            &WorkspaceId::parse("acme").unwrap(),
+            &[UserId::parse("u1").unwrap()],
+            true,
+            &first,
+            older.created_at,
+        )
+        .await
+        .expect("late write");
+    assert!(!suppressed(&env, "acme", "u1").await, "the later UNSUPPRESS stands");
+}
+
+#[tokio::test]
+async fn the_same_ids_twice_do_not_rewrite_twice_and_an_unreadable_object_is_reported() {
+    let env = env(Versioning::All).await;
+    let archive = env.archive.clone();
+    let key = "acme/web/2024-01-01/events.json.gz";
+    put_gz(&env, &archive, key, &(event("ann", 1) + &event("bob", 2))).await;
+
+    let (s1, b1) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob"]).await;
+    let (s2, b2) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob", "bob"]).await;
+    assert_eq!((s1, s2), (202, 200), "{b1:#} {b2:#}");
+    assert_eq!(b1["id"], b2["id"], "the same ids under way: the same regulation");
+    settle(&env).await;
+    assert_eq!(regulation(&env, &id_of(&b1)).await["status"], "FINISHED");
+    let after_first = versions(&env, &archive, "acme/").await;
+
+    // Asked again once finished: read again, rewritten in vain never.
+    let (s3, b3) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob"]).await;
+    assert_eq!(s3, 202);
+    assert_ne!(b3["id"], b1["id"]);
+    settle(&env).await;
+    let view = regulation(&env, &id_of(&b3)).await;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    assert_eq!(view["totals"]["objects_rewritten"], 0, "{view:#}");
+    assert_eq!(view["totals"]["objects_scanned"], 1, "{view:#}");
+    assert_eq!(versions(&env, &archive, "acme/").await, after_first);
+
+    // An object that is not gzip JSON lines is left as it was, and said.
+    let broken = "acme/web/2024-01-02/broken.json.gz";
+    provision::put_object(&env.clients, &archive, broken, b"{\"userId\":\"bob\"} not gzip")
+        .await
+        .unwrap();
+    let (_, b4) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob"]).await;
+    settle(&env).await;
+    let view = regulation(&env, &id_of(&b4)).await;
+    assert_eq!(view["status"], "PARTIAL_SUCCESS", "{view:#}");
+    assert_eq!(view["totals"]["objects_failed"], 1, "{view:#}");
+    assert!(
+        view["stores"][0]["errors"].to_string().contains("broken.json.gz"),
+        "{view:#}"
+    );
+    let raw = provision::get_object(&env.clients, &archive, broken, None)
+        .await
+        .unwrap();
+    assert_eq!(raw, b"{\"userId\":\"bob\"} not gzip");
+}
+
+#[tokio::test]
+async fn bad_regulations_get_a_clear_400_and_write_nothing() {
+    let env = env(Versioning::None).await;
+    let before = env.ledger_keys().await;
+    let many: Vec<String> = (0..5001).map(|i| format!("u{i}")).collect();
+    let huge: Vec<String> = (0..9000).map(|i| format!("{i:0>500}")).collect();
+    let body = |kind: &str, subject: &str, ids: &Value| {
+        json!({"type": kind, "subject_type": subject, "subject_ids": ids}).to_string()
+    };
+    let cases: Vec<(String, &str, u16, &str)> = vec![
+        (body("SUPPRESS_WITH_DELETE", "USER_ID", &json!(many)), "", 400, "5000"),
+        (
+            body("SUPPRESS_WITH_DELETE", "USER_ID", &json!(huge)),
+            "",
+            400,
+            "4194304",
+        ),
+        (
+            body("DELETE", "USER_ID", &json!(["u"])),
+            "",
+            400,
+            "SUPPRESS_WITH_DELETE",
+        ),
+        (body("DELETE_ONLY", "ANONYMOUS_ID", &json!(["u"])), "", 400, "USER_ID"),
+        (body("DELETE_ONLY", "USER_ID", &json!([])), "", 400, "at least one"),
+        (
+            body("DELETE_ONLY", "USER_ID", &json!(["ok", "bad\u{7}"])),
+            "",
+            400,
+            "subject_ids[1]",
+        ),
+        (
+            body("DELETE_ONLY", "USER_ID", &json!(["ok", " "])),
+            "",
+            400,
+            "subject_ids[1]",
+        ),
+        (body("DELETE_ONLY", "USER_ID", &json!([7])), "", 400, "invalid"),
+        (
+            json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["u"], "x": 1}).to_string(),
+            "",
+            400,
+            "unknown field",
+        ),
+        ("not json".to_owned(), "", 400, "not valid"),
+        (
+            body("DELETE_ONLY", "USER_ID", &json!(["u"])),
+            "?dry_run=true",
+            400,
+            "no dry run",
+        ),
+    ];
+    for (b, query, status, needle) in &cases {
+        let a = env
+            .call("POST", &format!("/v1/workspaces/acme/regulations{query}"), Some(b), &[])
+            .await;
+        let problem = a.problem(*status);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "{needle:?} not in {detail:?}");
+    }
+    let a = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/regulations",
+            Some("{}"),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    a.problem(415);
+    let a = env
+        .call("POST", "/v1/workspaces/..%2Fx/regulations", Some("{}"), &[])
+        .await;
+    a.problem(400);
+    let ids: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    let a = env
+        .call(
+            "POST",
+            "/v1/workspaces/acme/suppressions:check",
+            Some(&json!({"user_ids": ids}).to_string()),
+            &[],
+        )
+        .await;
+    assert!(a.problem(400)["detail"].as_str().unwrap().contains("1000"));
+    env.call("GET", "/v1/workspaces/acme/suppressions/%zz", None, &[])
+        .await
+        .problem(400);
+    env.call("DELETE", "/v1/workspaces/acme/regulations", None, &[])
+        .await
+        .problem(405);
+    env.call("GET", "/v1/regulations/not-an-id", None, &[])
+        .await
+        .problem(400);
+    assert_eq!(env.ledger_keys().await, before, "nothing was written");
+}
