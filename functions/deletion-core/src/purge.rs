@@ -36,6 +36,8 @@ const REWRITE_PAGE: i32 = 100;
 /// How often a rewrite reads an object again after a concurrent writer
 /// changed it.
 const MAX_CHANGED: usize = 5;
+/// The largest object one PutObject writes back.
+const MAX_REWRITE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
@@ -597,6 +599,14 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, 
         counts: &mut RewriteCounts,
     ) -> Result<(), StoreError> {
         let key = &entry.key;
+        if entry.size > MAX_REWRITE_BYTES {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key}: {} bytes, over the 5 GiB one write can put back; not rewritten",
+                entry.size
+            ));
+            return Ok(());
+        }
         let mut read_versions: Vec<String> = Vec::new();
         let mut holding: Vec<String> = Vec::new();
         let mut written: Option<Option<String>> = None;
@@ -610,6 +620,14 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, 
             counts.objects_scanned += 1;
             counts.bytes_scanned += read.size;
             read_versions.extend(read.version_id.clone());
+            if read.size > MAX_REWRITE_BYTES {
+                counts.objects_failed += 1;
+                counts.note(format!(
+                    "s3://{bucket}/{key}: {} bytes, over the 5 GiB one write can put back; not rewritten",
+                    read.size
+                ));
+                return Ok(());
+            }
             let output = TempFile::new("out");
             let report = match self.filter(filter, &input, Some(&output)).await? {
                 Ok(report) => report,

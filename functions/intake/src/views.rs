@@ -192,11 +192,20 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
             v
         })
         .collect();
-    let history: Vec<Value> = r
-        .history
-        .iter()
-        .map(|t| json!({"status": RegulationStatus::from_request(t.status, 0), "at": ts(t.at), "by": t.by, "note": t.note}))
-        .collect();
+    // In the regulations' terms PURGING and VERIFYING are both RUNNING:
+    // one entry for the two.
+    let mut history: Vec<Value> = Vec::new();
+    let mut last = None;
+    for t in &r.history {
+        let shown = match (t.status, totals.objects_failed) {
+            (Status::Completed, failed) => RegulationStatus::from_request(t.status, failed),
+            (s, _) => RegulationStatus::from_request(s, 0),
+        };
+        if last != Some(shown) {
+            history.push(json!({"status": shown, "at": ts(t.at), "by": t.by, "note": t.note}));
+            last = Some(shown);
+        }
+    }
     let finished_at = r
         .history
         .iter()
