@@ -171,9 +171,25 @@ impl Answer {
     }
 }
 
+/// The caller `Env::call` speaks as: an operator, who may do everything.
+pub const OPERATOR: (&str, &[&str]) = ("ops", &[deletion_core::access::OPERATOR_SCOPE]);
+
 impl Env {
-    /// Calls the intake handler with an HTTP request, as API Gateway would.
+    /// Calls the intake handler with an HTTP request as an operator, as API
+    /// Gateway would after its JWT authorizer verified the token.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+        self.call_as(Some(OPERATOR), method, path, body, headers).await
+    }
+
+    /// Calls as `who` (subject and scopes), or with no verified token.
+    pub async fn call_as(
+        &self,
+        who: Option<(&str, &[&str])>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut builder = lambda_http::http::Request::builder()
             .method(Method::from_bytes(method.as_bytes()).expect("method"))
             .uri(path);
@@ -183,9 +199,15 @@ impl Env {
         if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             builder = builder.header("content-type", "application/json");
         }
-        let req: Request = builder
+        let mut req: Request = builder
             .body(body.map(|b| Body::Text(b.to_owned())).unwrap_or(Body::Empty))
             .expect("request");
+        if let Some((sub, scopes)) = who {
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), sub.into());
+            claims.insert("scope".into(), scopes.join(" ").into());
+            req = intake::auth::with_verified_claims(req, &claims);
+        }
         self.send(req).await
     }
 

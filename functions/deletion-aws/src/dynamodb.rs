@@ -637,6 +637,24 @@ impl Directory for DynamoLedger {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
+    /// One read of the membership item.
+    async fn role(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<Option<Role>, LedgerError> {
+        let (pk, sk) = member_key(account, workspace);
+        Ok(match self.get_item(pk, &sk).await? {
+            None => None,
+            Some(item) => match string_attr(&item, "role").as_deref() {
+                Some("admin") => Some(Role::Admin),
+                Some("member") => Some(Role::Member),
+                _ => {
+                    return Err(LedgerError::Corrupt {
+                        key: format!("ACCOUNT#{account}"),
+                        reason: "bad role".into(),
+                    })
+                }
+            },
+        })
+    }
+
     async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError> {
         let mut members = Vec::new();
         let mut start: Option<Item> = None;

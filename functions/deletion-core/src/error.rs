@@ -75,6 +75,9 @@ pub enum ServiceError {
     Input(#[from] InputError),
     #[error("deletion request {0} not found")]
     NotFound(String),
+    /// The caller may not do this; nothing was written.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("account {0} is not an admin of any workspace in the membership directory")]
     NoAdminWorkspaces(String),
     #[error("no store of the data map holds data of a {0}: check the data map's layouts")]

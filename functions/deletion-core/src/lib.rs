@@ -4,6 +4,7 @@
 //! Nothing in this crate knows AWS: the `deletion-aws` crate implements the
 //! ports against DynamoDB, S3 and EventBridge Scheduler.
 
+pub mod access;
 pub mod config;
 pub mod datamap;
 pub mod error;

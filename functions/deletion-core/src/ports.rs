@@ -107,6 +107,15 @@ pub trait Directory: Send + Sync {
     async fn remove_member(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<bool, LedgerError>;
     /// Every workspace the account belongs to, by workspace id.
     async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError>;
+    /// The account's role in one workspace, if it is a member.
+    async fn role(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<Option<Role>, LedgerError> {
+        Ok(self
+            .memberships(account)
+            .await?
+            .into_iter()
+            .find(|m| &m.workspace == workspace)
+            .map(|m| m.role))
+    }
 }
 
 /// What a listing entry is.

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use deletion_core::access::{self, Caller, Need};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::Scope;
 use deletion_core::plan::Planner;
@@ -138,19 +139,29 @@ fn json_response(status: StatusCode, body: Value) -> Response<Body> {
     response
 }
 
-/// Who is asking: the `sub` claim of the API Gateway JWT authorizer.
-fn actor(req: &Request) -> String {
-    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
-        if let Some(sub) = ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.jwt.as_ref())
-            .and_then(|jwt| jwt.claims.get("sub"))
-        {
-            return sub.clone();
+/// Who is asking: the verified claims API Gateway's JWT authorizer passes
+/// on (`sub`, and the scopes from `scope` or `scp`). A request without
+/// them did not come through the authorizer: 401.
+pub fn caller(req: &Request) -> Result<Caller, Problem> {
+    let jwt = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+        _ => None,
+    };
+    let Some(jwt) = jwt else {
+        return Err(Problem::unauthenticated("the request carries no verified token"));
+    };
+    let Some(sub) = jwt.claims.get("sub").filter(|s| !s.trim().is_empty()) else {
+        return Err(Problem::unauthenticated("the token has no sub claim"));
+    };
+    let mut scopes: Vec<String> = jwt.scopes.clone().unwrap_or_default();
+    for claim in ["scope", "scp"] {
+        if let Some(v) = jwt.claims.get(claim) {
+            // API Gateway passes a list claim as "[a b]".
+            let v = v.trim_start_matches('[').trim_end_matches(']');
+            scopes.extend(v.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned));
         }
     }
-    "anonymous".to_owned()
+    Ok(Caller::new(sub.clone(), scopes))
 }
 
 fn body_bytes(req: &Request) -> &[u8] {
@@ -348,7 +359,11 @@ fn percent_decode(field: &str, raw: &str) -> Result<String, Problem> {
 }
 
 fn method_not_allowed(route: &Route<'_>) -> Problem {
-    Problem::method_not_allowed(match route {
+    Problem::method_not_allowed(allowed_methods(route))
+}
+
+fn allowed_methods(route: &Route<'_>) -> &'static str {
+    match route {
         Route::Regulations(_) => "GET, POST",
         Route::Regulation(_) | Route::Suppression(..) => "GET",
         Route::SuppressionCheck(_) => "POST",
@@ -358,7 +373,7 @@ fn method_not_allowed(route: &Route<'_>) -> Problem {
         Route::SourceDeletions(..) | Route::Purges => "POST",
         Route::Member(..) => "PUT, DELETE",
         Route::Deletion(_) => "GET, DELETE",
-    })
+    }
 }
 
 impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S, C> {
@@ -383,58 +398,62 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         let Some(route) = route(path) else {
             return Err(Problem::not_found(format!("no resource at {path}")));
         };
+        let caller = caller(req)?;
+        if !allowed_methods(&route).split(", ").any(|m| m == req.method().as_str()) {
+            return Err(method_not_allowed(&route));
+        }
+        let need = self.need(&route).await?;
+        access::authorize(self.requests.ledger(), &caller, &need).await?;
+        let actor = caller.subject.as_str();
         let ws = |raw: &str| id(WorkspaceId::parse, raw);
         match (&route, req.method()) {
             (Route::WorkspaceDeletion(w), &Method::POST) => {
                 let scope = Scope::Workspace { workspace: ws(w)? };
-                self.create(req, scope, create_reason(req)?).await
+                self.create(req, actor, scope, create_reason(req)?).await
             }
             (Route::SpaceDeletion(w, s), &Method::POST) => {
                 let scope = Scope::Space {
                     workspace: ws(w)?,
                     space: id(SpaceId::parse, s)?,
                 };
-                self.create(req, scope, create_reason(req)?).await
+                self.create(req, actor, scope, create_reason(req)?).await
             }
             (Route::SourceDeletions(w, s), &Method::POST) => {
                 let workspace = ws(w)?;
                 let source = id(SourceId::parse, s)?;
                 let body: SourceDaysBody = required_body(req, r#"{"from": "2024-01-31", "to": "2024-02-01"}"#)?;
                 let scope = self.source_days(workspace, source, &body)?;
-                self.create(req, scope, check_reason(body.reason)?).await
+                self.create(req, actor, scope, check_reason(body.reason)?).await
             }
             (Route::Purges, &Method::POST) => {
                 let body: PurgeBody = required_body(req, r#"{"workspace": "acme"}"#)?;
                 let scope = Scope::WorkspacePurge {
                     workspace: ws(&body.workspace)?,
                 };
-                self.create(req, scope, check_reason(body.reason)?).await
+                self.create(req, actor, scope, check_reason(body.reason)?).await
             }
             (Route::AccountDeletion(a), &Method::POST) => {
                 let account = id(AccountId::parse, a)?;
-                self.create_account(req, account).await
+                self.create_account(req, actor, account).await
             }
             (Route::WorkspaceDeletion(w), &Method::DELETE) => {
-                self.revoke(req, Scope::Workspace { workspace: ws(w)? }).await
+                self.revoke(actor, Scope::Workspace { workspace: ws(w)? }).await
             }
             (Route::SpaceDeletion(w, s), &Method::DELETE) => {
                 let scope = Scope::Space {
                     workspace: ws(w)?,
                     space: id(SpaceId::parse, s)?,
                 };
-                self.revoke(req, scope).await
+                self.revoke(actor, scope).await
             }
             (Route::AccountDeletion(a), &Method::DELETE) => {
                 let scope = Scope::Account {
                     account: id(AccountId::parse, a)?,
                 };
-                self.revoke(req, scope).await
+                self.revoke(actor, scope).await
             }
             (Route::Deletion(raw), &Method::DELETE) => {
-                let revoked = self
-                    .requests
-                    .revoke_by_id(&id(RequestId::parse, raw)?, &actor(req))
-                    .await?;
+                let revoked = self.requests.revoke_by_id(&id(RequestId::parse, raw)?, actor).await?;
                 Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
             }
             (Route::WorkspaceDeletions(w), &Method::GET) => self.list(req, &format!("WS#{}", ws(w)?)).await,
@@ -489,7 +508,7 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
                     json!({"workspace": workspace, "account": account, "removed": true}),
                 ))
             }
-            (Route::Regulations(w), &Method::POST) => self.create_regulation(req, ws(w)?).await,
+            (Route::Regulations(w), &Method::POST) => self.create_regulation(req, actor, ws(w)?).await,
             (Route::Regulations(w), &Method::GET) => self.list_regulations(req, &ws(w)?).await,
             (Route::Regulation(raw), &Method::GET) => {
                 let id = id(RequestId::parse, raw)?;
@@ -567,6 +586,28 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         }
     }
 
+    /// What the route needs of its caller (reads the request for routes
+    /// by id: who may see or revoke it follows from its scope).
+    async fn need(&self, route: &Route<'_>) -> Result<Need, Problem> {
+        let ws = |raw: &str| id(WorkspaceId::parse, raw);
+        Ok(match route {
+            Route::WorkspaceDeletion(w)
+            | Route::WorkspaceDeletions(w)
+            | Route::SpaceDeletion(w, _)
+            | Route::SourceDeletions(w, _)
+            | Route::Regulations(w) => Need::Admin(ws(w)?),
+            Route::Suppression(w, _) | Route::SuppressionCheck(w) => Need::SuppressionRead(ws(w)?),
+            Route::AccountDeletion(a) | Route::AccountDeletions(a) | Route::AccountMemberships(a) => {
+                Need::Account(id(AccountId::parse, a)?)
+            }
+            Route::Purges | Route::Member(..) => Need::Operator,
+            Route::Deletion(raw) | Route::DeletionPlan(raw) | Route::Regulation(raw) => {
+                let request = self.requests.fetch(&id(RequestId::parse, raw)?).await?;
+                Need::for_scope(&request.scope)
+            }
+        })
+    }
+
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.requests.clock().now()
     }
@@ -606,7 +647,13 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         ))
     }
 
-    async fn create(&self, req: &Request, scope: Scope, reason: Option<String>) -> Result<Response<Body>, Problem> {
+    async fn create(
+        &self,
+        req: &Request,
+        actor: &str,
+        scope: Scope,
+        reason: Option<String>,
+    ) -> Result<Response<Body>, Problem> {
         let key = idempotency_key(req)?;
         if !self.planner.map().reaches(&scope) {
             return Err(ServiceError::NotInDataMap(scope.kind().replace('_', " ")).into());
@@ -614,11 +661,11 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         if dry_run(req)? {
             return self.dry_run_answer(&scope, vec![scope.clone()]).await;
         }
-        let created = self.requests.create(scope, &actor(req), reason, key.as_ref()).await?;
+        let created = self.requests.create(scope, actor, reason, key.as_ref()).await?;
         Ok(self.created(created))
     }
 
-    async fn create_account(&self, req: &Request, account: AccountId) -> Result<Response<Body>, Problem> {
+    async fn create_account(&self, req: &Request, actor: &str, account: AccountId) -> Result<Response<Body>, Problem> {
         let reason = create_reason(req)?;
         let key = idempotency_key(req)?;
         if dry_run(req)? {
@@ -634,7 +681,7 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         }
         let created = self
             .requests
-            .create_account(&account, &actor(req), reason, key.as_ref())
+            .create_account(&account, actor, reason, key.as_ref())
             .await?;
         Ok(self.created(created))
     }
@@ -652,7 +699,12 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         response
     }
 
-    async fn create_regulation(&self, req: &Request, workspace: WorkspaceId) -> Result<Response<Body>, Problem> {
+    async fn create_regulation(
+        &self,
+        req: &Request,
+        actor: &str,
+        workspace: WorkspaceId,
+    ) -> Result<Response<Body>, Problem> {
         let key = idempotency_key(req)?;
         if dry_run(req)? {
             return Err(Problem::bad_request(
@@ -696,7 +748,7 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         }
         let created = self
             .requests
-            .create_regulation(workspace, regulation, &subjects, &actor(req), key.as_ref())
+            .create_regulation(workspace, regulation, &subjects, actor, key.as_ref())
             .await?;
         let status = if created.created {
             StatusCode::ACCEPTED
@@ -728,8 +780,8 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
         ))
     }
 
-    async fn revoke(&self, req: &Request, scope: Scope) -> Result<Response<Body>, Problem> {
-        let revoked = self.requests.revoke(&scope, &actor(req)).await?;
+    async fn revoke(&self, actor: &str, scope: Scope) -> Result<Response<Body>, Problem> {
+        let revoked = self.requests.revoke(&scope, actor).await?;
         Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
     }
 

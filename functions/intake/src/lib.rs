@@ -1,5 +1,6 @@
 //! The request-intake function: the HTTP API behind API Gateway.
 
+pub mod auth;
 pub mod handler;
 pub mod problem;
 pub mod views;

@@ -44,6 +44,15 @@ impl Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "A verified token is required",
+            detail,
+        )
+    }
+
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Problem {
             allow: Some(allow),
@@ -71,6 +80,9 @@ impl Problem {
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -81,6 +93,7 @@ impl From<ServiceError> for Problem {
         match err {
             ServiceError::Input(_) => Problem::bad_request(detail),
             ServiceError::NotFound(_) | ServiceError::NothingPending(_) => Problem::not_found(detail),
+            ServiceError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail),
             ServiceError::NoAdminWorkspaces(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no-admin-workspaces",

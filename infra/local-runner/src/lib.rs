@@ -8,6 +8,7 @@
 //! the intake handler over HTTP.
 
 pub mod http;
+pub mod token;
 
 use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::provision;

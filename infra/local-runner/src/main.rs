@@ -45,7 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stack = Stack::new(clients, settings, SystemClock);
     stack.provision().await?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    tokio::spawn(local_runner::http::serve(addr, stack.intake.clone()));
+    let issuer = local_runner::token::DevIssuer::from_env();
+    tracing::info!(issuer = %issuer.issuer, audience = %issuer.audience, "tokens: make one with target/debug/mint-token SUB [SCOPE ...]");
+    tokio::spawn(local_runner::http::serve(addr, stack.intake.clone(), issuer));
     tracing::info!(%addr, grace_seconds = stack.settings.periods.grace.num_seconds(), "API listening");
     let sweep_every = config::seconds("SWEEP_SECONDS", 30, 1, 86_400)?.num_seconds() as u64;
     let mut last_sweep = std::time::Instant::now();

@@ -1,0 +1,261 @@
+//! Who may delete: callers come from verified tokens, and every action is
+//! checked against the membership directory before anything is written.
+//! Against a real moto server, through the intake handler and, for the
+//! token check itself, through the local runner's HTTP server.
+
+use std::sync::Arc;
+
+use deletion_core::access::{OPERATOR_SCOPE, SUPPRESSION_READ_SCOPE};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use integration_tests::{env, Answer, Env, Versioning};
+use local_runner::token::DevIssuer;
+use serde_json::{json, Value};
+
+const NONE: &[&str] = &[];
+
+async fn as_(env: &Env, who: &str, method: &str, path: &str, body: Option<&str>) -> Answer {
+    env.call_as(Some((who, NONE)), method, path, body, &[]).await
+}
+
+async fn member(env: &Env, ws: &str, account: &str, role: &str) {
+    let a = env
+        .call(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/members/{account}"),
+            Some(&json!({ "role": role }).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+}
+
+/// ann administers acme; bob is a member of acme; carl administers globex.
+async fn directory(env: &Env) {
+    member(env, "acme", "ann", "admin").await;
+    member(env, "acme", "bob", "member").await;
+    member(env, "globex", "carl", "admin").await;
+}
+
+fn forbidden(a: &Answer) {
+    let p = a.problem(403);
+    assert_eq!(p["type"], "urn:deletion-service:problem:forbidden");
+}
+
+#[tokio::test]
+async fn only_a_workspaces_admins_may_delete_it_and_a_token_for_one_workspace_fails_on_another() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let before = env.ledger_keys().await;
+    let regulation = r#"{"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#;
+    let days = r#"{"from": "2024-01-01", "to": "2024-01-02"}"#;
+    for who in ["bob", "carl", "stranger"] {
+        for (method, path, body) in [
+            ("POST", "/v1/workspaces/acme/deletion", None),
+            ("DELETE", "/v1/workspaces/acme/deletion", None),
+            ("GET", "/v1/workspaces/acme/deletions", None),
+            ("POST", "/v1/workspaces/acme/spaces/main/deletion", None),
+            ("POST", "/v1/workspaces/acme/sources/web/deletions", Some(days)),
+            ("POST", "/v1/workspaces/acme/regulations", Some(regulation)),
+            ("GET", "/v1/workspaces/acme/regulations", None),
+            ("GET", "/v1/workspaces/acme/suppressions/u1", None),
+            ("POST", "/v1/purges", Some(r#"{"workspace": "acme"}"#)),
+            ("PUT", "/v1/workspaces/acme/members/bob", Some(r#"{"role": "admin"}"#)),
+            ("POST", "/v1/accounts/ann/deletion", None),
+        ] {
+            let a = as_(&env, who, method, path, body).await;
+            assert_eq!(a.status, 403, "{who} {method} {path}: {:#}", a.body);
+            forbidden(&a);
+        }
+    }
+    // No token at all: 401, as the API's authorizer answers.
+    let a = env
+        .call_as(None, "POST", "/v1/workspaces/acme/deletion", None, &[])
+        .await;
+    a.problem(401);
+    assert_eq!(
+        a.headers.get("www-authenticate").and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    assert_eq!(env.ledger_keys().await, before, "no refused call wrote anything");
+
+    // ann may; her name is on the request and on its revoke.
+    let a = as_(&env, "ann", "POST", "/v1/workspaces/acme/deletion", None).await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["requested_by"], "ann");
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    // carl, an admin elsewhere, can neither read nor revoke it by id.
+    forbidden(&as_(&env, "carl", "GET", &format!("/v1/deletions/{id}"), None).await);
+    forbidden(&as_(&env, "carl", "GET", &format!("/v1/deletions/{id}/plan"), None).await);
+    forbidden(&as_(&env, "carl", "DELETE", &format!("/v1/deletions/{id}"), None).await);
+    forbidden(&as_(&env, "bob", "DELETE", &format!("/v1/deletions/{id}"), None).await);
+    assert_eq!(
+        as_(&env, "ann", "GET", &format!("/v1/deletions/{id}"), None)
+            .await
+            .status,
+        200
+    );
+    let revoked = as_(&env, "ann", "DELETE", "/v1/workspaces/acme/deletion", None).await;
+    assert_eq!(revoked.status, 200, "{:#}", revoked.body);
+    let last = revoked.body["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["status"].as_str(), last["by"].as_str()),
+        (Some("REVOKED"), Some("ann"))
+    );
+
+    // carl administers globex, and may act there.
+    let a = as_(
+        &env,
+        "carl",
+        "POST",
+        "/v1/workspaces/globex/regulations",
+        Some(regulation),
+    )
+    .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    let reg = a.body["id"].as_str().unwrap().to_owned();
+    forbidden(&as_(&env, "ann", "GET", &format!("/v1/regulations/{reg}"), None).await);
+    assert_eq!(
+        as_(&env, "carl", "GET", &format!("/v1/regulations/{reg}"), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_account_deletes_itself_only_and_operators_do_operator_work() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    forbidden(&as_(&env, "bob", "POST", "/v1/accounts/ann/deletion", None).await);
+    forbidden(&as_(&env, "bob", "GET", "/v1/accounts/ann/memberships", None).await);
+    let a = as_(&env, "ann", "POST", "/v1/accounts/ann/deletion", None).await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        as_(&env, "ann", "GET", &format!("/v1/deletions/{id}"), None)
+            .await
+            .status,
+        200
+    );
+    forbidden(&as_(&env, "carl", "GET", &format!("/v1/deletions/{id}"), None).await);
+    assert_eq!(
+        as_(&env, "ann", "GET", "/v1/accounts/ann/memberships", None)
+            .await
+            .status,
+        200
+    );
+
+    // The complete purge of a long-deleted workspace is an operator's.
+    forbidden(&as_(&env, "ann", "POST", "/v1/purges", Some(r#"{"workspace": "acme"}"#)).await);
+    let op = env
+        .call_as(
+            Some(("ops-2", &[OPERATOR_SCOPE])),
+            "POST",
+            "/v1/purges",
+            Some(r#"{"workspace": "old-ws"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(op.status, 202, "{:#}", op.body);
+    let purge = op.body["id"].as_str().unwrap().to_owned();
+    // Even an admin of the workspace cannot revoke an operator's purge.
+    member(&env, "old-ws", "ann", "admin").await;
+    forbidden(&as_(&env, "ann", "DELETE", &format!("/v1/deletions/{purge}"), None).await);
+}
+
+#[tokio::test]
+async fn an_ingest_service_reads_suppressions_and_nothing_else() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let body = r#"{"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#;
+    assert_eq!(
+        as_(&env, "ann", "POST", "/v1/workspaces/acme/regulations", Some(body))
+            .await
+            .status,
+        202
+    );
+    let ingest = Some(("ingest-svc", &[SUPPRESSION_READ_SCOPE][..]));
+    let a = env
+        .call_as(ingest, "GET", "/v1/workspaces/acme/suppressions/u1", None, &[])
+        .await;
+    assert_eq!((a.status.as_u16(), a.body["suppressed"].clone()), (200, json!(true)));
+    let check = r#"{"user_ids": ["u1", "u2"]}"#;
+    let a = env
+        .call_as(
+            ingest,
+            "POST",
+            "/v1/workspaces/acme/suppressions:check",
+            Some(check),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    for (method, path, body) in [
+        ("POST", "/v1/workspaces/acme/regulations", Some(body)),
+        ("GET", "/v1/workspaces/acme/regulations", None),
+        ("POST", "/v1/workspaces/acme/deletion", None),
+    ] {
+        forbidden(&env.call_as(ingest, method, path, body, &[]).await);
+    }
+    // A member of the workspace is no reader.
+    forbidden(&as_(&env, "bob", "GET", "/v1/workspaces/acme/suppressions/u1", None).await);
+}
+
+async fn http(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut req = hyper::Request::builder().method(method).uri(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let answer = client
+        .request(req.body(Full::new(Bytes::new())).expect("request"))
+        .await
+        .expect("answer");
+    let status = answer.status().as_u16();
+    let bytes = answer.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_local_runner_verifies_tokens_as_the_api_authorizer_does() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let issuer = DevIssuer::new("test-key", "http://127.0.0.1/local-issuer", "deletion-service");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(local_runner::http::serve_on(
+        listener,
+        Arc::clone(&env.stack.intake),
+        issuer.clone(),
+    ));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let now = chrono::Utc::now().timestamp();
+    let ann = issuer.mint("ann", &[], now, 600).unwrap();
+    let carl = issuer.mint("carl", &[], now, 600).unwrap();
+    let expired = issuer.mint("ann", &[], now - 3600, 60).unwrap();
+    let forged = DevIssuer::new("another-key", &issuer.issuer, &issuer.audience)
+        .mint("ann", &[OPERATOR_SCOPE], now, 600)
+        .unwrap();
+    let path = "/v1/workspaces/acme/deletion";
+    for (token, why) in [
+        (None, "no token"),
+        (Some(expired.as_str()), "expired"),
+        (Some(forged.as_str()), "forged"),
+    ] {
+        let (status, body) = http(&client, &base, "POST", path, token).await;
+        assert_eq!(status, 401, "{why}: {body}");
+    }
+    let (status, body) = http(&client, &base, "POST", path, Some(&carl)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(&client, &base, "POST", path, Some(&ann)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["requested_by"], "ann");
+}
