@@ -1,14 +1,13 @@
 //! Purges that lose their timer or their worker, against a real moto
 //! server: the sweep, expired leases, killed workers, concurrent workers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
 use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::s3::S3Store;
-use deletion_aws::scheduler::SchedulerTimers;
 use deletion_core::ids::RequestId;
 use deletion_core::lifecycle::Claim;
 use deletion_core::ports::{
@@ -16,7 +15,7 @@ use deletion_core::ports::{
 };
 use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
 use deletion_core::StoreError;
-use integration_tests::{env, Env, Versioning};
+use integration_tests::{env, purger, Env, Versioning};
 use purge::PurgeEvent;
 use serde_json::Value;
 
@@ -90,62 +89,6 @@ async fn the_sweep_marks_a_missed_deadline_once() {
     assert_eq!(metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"], "DeletionService");
 }
 
-/// An S3 store that stops answering (forever) at the `stop_at`-th
-/// DeleteObjects call, so the test can drop the purge there: a kill.
-#[derive(Clone)]
-struct Killable {
-    inner: S3Store,
-    deletes: Arc<AtomicUsize>,
-    stop_at: usize,
-    /// Stop after the delete went through (before its checkpoint) instead
-    /// of before it.
-    after_delete: bool,
-}
-
-#[async_trait]
-impl ObjectStore for Killable {
-    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
-        self.inner.list_page(b, p, c, max).await
-    }
-    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
-        let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.stop_at && !self.after_delete {
-            futures::future::pending::<()>().await;
-        }
-        let out = self.inner.delete_batch(bucket, entries).await?;
-        if n == self.stop_at {
-            futures::future::pending::<()>().await;
-        }
-        Ok(out)
-    }
-    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
-        self.inner.list_uploads(b, p, c).await
-    }
-    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
-        self.inner.abort_upload(b, u).await
-    }
-}
-
-fn purger<S: ObjectStore>(
-    env: &Env,
-    store: S,
-) -> Purger<DynamoLedger, S, SchedulerTimers, deletion_core::ports::ManualClock> {
-    Purger::new(
-        env.stack.ledger.clone(),
-        store,
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
-        PurgeConfig {
-            page_size: 4,
-            // One page at a time, so each kill point is exact.
-            deletes_in_flight: 1,
-            lease: Duration::minutes(16),
-            ..PurgeConfig::default()
-        },
-    )
-}
-
 #[tokio::test]
 async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outside_touched() {
     for (stop_at, after_delete) in [(1, false), (2, true), (3, false), (4, true)] {
@@ -155,7 +98,7 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
         env.clock.advance(Duration::days(5) + Duration::seconds(1));
 
-        let killable = Killable {
+        let killable = integration_tests::Killable {
             inner: S3Store::new(env.clients.s3.clone()),
             deletes: Arc::default(),
             stop_at,

@@ -23,6 +23,18 @@ use serde_json::Value;
 
 pub use deletion_aws::provision::Inventory;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration as ChronoDuration;
+use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::s3::S3Store;
+use deletion_aws::scheduler::SchedulerTimers;
+use deletion_core::ports::{DeleteFailure, Entry, EntryPage, ObjectStore, Upload, UploadPage};
+use deletion_core::purge::Purger;
+use deletion_core::StoreError;
+
 /// A moto server shared by the tests of one test binary. It stops when the
 /// binary exits: its watchdog shell kills it when our end of its stdin
 /// closes.
@@ -354,4 +366,62 @@ pub mod throttle {
             throttled_dynamodb,
         }
     }
+}
+
+/// An S3 store that stops answering (forever) at the `stop_at`-th
+/// DeleteObjects call, so the test can drop the purge there: a kill.
+#[derive(Clone)]
+pub struct Killable {
+    pub inner: S3Store,
+    pub deletes: Arc<AtomicUsize>,
+    pub stop_at: usize,
+    /// Stop after the delete went through (before its checkpoint) instead
+    /// of before it.
+    pub after_delete: bool,
+}
+
+#[async_trait]
+impl ObjectStore for Killable {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.stop_at && !self.after_delete {
+            futures::future::pending::<()>().await;
+        }
+        let out = self.inner.delete_batch(bucket, entries).await?;
+        if n == self.stop_at {
+            futures::future::pending::<()>().await;
+        }
+        Ok(out)
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+}
+
+/// A purge worker with one-page-at-a-time settings, so each kill point is
+/// exact.
+pub fn purger<S: ObjectStore>(
+    env: &Env,
+    store: S,
+) -> Purger<DynamoLedger, S, SchedulerTimers, deletion_core::ports::ManualClock> {
+    Purger::new(
+        env.stack.ledger.clone(),
+        store,
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig {
+            page_size: 4,
+            // One page at a time, so each kill point is exact.
+            deletes_in_flight: 1,
+            lease: ChronoDuration::minutes(16),
+            ..PurgeConfig::default()
+        },
+    )
 }

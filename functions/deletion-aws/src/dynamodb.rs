@@ -12,6 +12,7 @@
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
 //! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a regulation's subject ids, in chunks.
+//! - `HOLD#<workspace>` / `HOLD`: an operator's legal hold on a workspace.
 //! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state, with
 //!   the regulation that set it and its `stamp` (created_at#id), so the
 //!   later regulation wins whatever the order the writes land in.
@@ -30,7 +31,7 @@ use chrono::SecondsFormat;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope, Shard};
 use deletion_core::ports::{
-    Directory, Entry, Ledger, Membership, PendingPage, Regulations, RequestPage, Role, Suppression,
+    Directory, Entry, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role, Suppression,
 };
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
@@ -900,5 +901,75 @@ impl Regulations for DynamoLedger {
             }
         }
         Ok(found)
+    }
+}
+
+fn hold_pk(workspace: &WorkspaceId) -> String {
+    format!("HOLD#{workspace}")
+}
+
+fn decode_hold(workspace: &WorkspaceId, item: &Item) -> Result<Hold, LedgerError> {
+    let corrupt = |reason: &str| LedgerError::Corrupt {
+        key: hold_pk(workspace),
+        reason: reason.to_owned(),
+    };
+    Ok(Hold {
+        workspace: workspace.clone(),
+        reason: string_attr(item, "reason").ok_or_else(|| corrupt("no reason"))?,
+        placed_by: string_attr(item, "placed_by").ok_or_else(|| corrupt("no placed_by"))?,
+        since: string_attr(item, "since")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| corrupt("bad since"))?,
+    })
+}
+
+#[async_trait]
+impl Holds for DynamoLedger {
+    async fn place_hold(&self, hold: &Hold) -> Result<Hold, LedgerError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(hold_pk(&hold.workspace)))
+            .item("sk", s("HOLD"))
+            .item("reason", s(hold.reason.clone()))
+            .item("placed_by", s(hold.placed_by.clone()))
+            .item("since", s(hold.since.to_rfc3339_opts(SecondsFormat::Millis, true)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(hold.clone()),
+            // One stands already: it is the one in force.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                self.hold(&hold.workspace).await?.ok_or(LedgerError::Conflict)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+        match self.get_item(hold_pk(workspace), "HOLD").await? {
+            Some(item) => decode_hold(workspace, &item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn release_hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(hold_pk(workspace)))
+            .key("sk", s("HOLD"))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match out.attributes {
+            Some(item) if !item.is_empty() => decode_hold(workspace, &item).map(Some),
+            _ => Ok(None),
+        }
     }
 }

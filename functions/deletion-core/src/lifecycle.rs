@@ -54,6 +54,8 @@ pub fn summarize(children: &[Status]) -> Status {
         Status::Purging
     } else if any(Status::Failed) {
         Status::Failed
+    } else if any(Status::OnHold) {
+        Status::OnHold
     } else if any(Status::Scheduled) {
         Status::Scheduled
     } else if any(Status::Completed) {
@@ -112,6 +114,7 @@ impl DeletionRequest {
             parent: None,
             children: Vec::new(),
             suppression_applied_at: None,
+            held_since: None,
         }
     }
 
@@ -186,11 +189,13 @@ impl DeletionRequest {
             },
             Status::Scheduled => {
                 let mut next = self.advance(Status::Purging, now, owner, None);
-                next.purge_started_at = Some(now);
-                next.attempts = 1;
+                // A purge resumed after a legal hold keeps its start.
+                let resumed = next.purge_started_at.is_some();
+                next.purge_started_at.get_or_insert(now);
+                next.attempts = self.attempts.max(1);
                 Claim::Granted {
                     next: Box::new(next),
-                    resumed: false,
+                    resumed,
                 }
             }
             Status::Purging => Claim::Join,
@@ -220,6 +225,46 @@ impl DeletionRequest {
             }
             status => Claim::Settled { status },
         }
+    }
+
+    /// `SCHEDULED` (grace over) `| PURGING → ON_HOLD`: a legal hold is on
+    /// the workspace. The deadline's clock stops.
+    pub fn put_on_hold(&self, now: DateTime<Utc>, by: &str, reason: &str) -> Result<Self, ServiceError> {
+        match self.status {
+            Status::Scheduled if now >= self.grace_ends_at => {}
+            Status::Purging => {}
+            status => {
+                return Err(ServiceError::InvalidTransition {
+                    id: self.id.to_string(),
+                    status,
+                })
+            }
+        }
+        let mut next = self.advance(Status::OnHold, now, by, Some(format!("legal hold: {reason}")));
+        next.lease = None;
+        next.held_since = Some(now);
+        Ok(next)
+    }
+
+    /// `ON_HOLD → SCHEDULED` (its grace long over, so its timer fires at
+    /// once and the purge resumes from its checkpoints); the deadline moves
+    /// on by the time held.
+    pub fn release(&self, now: DateTime<Utc>, by: &str) -> Result<Self, ServiceError> {
+        if self.status != Status::OnHold {
+            return Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status: self.status,
+            });
+        }
+        let held = now - self.held_since.unwrap_or(now);
+        let note = format!(
+            "legal hold released after {} s; deadline moved on by as much",
+            held.num_seconds()
+        );
+        let mut next = self.advance(Status::Scheduled, now, by, Some(note));
+        next.deadline = self.deadline + held;
+        next.held_since = None;
+        Ok(next)
     }
 
     /// `PURGING → VERIFYING`, once every shard is done: the worker takes
@@ -420,6 +465,29 @@ mod tests {
             done.settle_parent(&[Scheduled], t0()).is_none(),
             "a final state stays final"
         );
+    }
+
+    #[test]
+    fn a_hold_pauses_the_deadline_and_the_release_resumes_the_purge() {
+        let r = request();
+        let in_grace = t0() + Duration::days(1);
+        assert!(r.put_on_hold(in_grace, "w", "x").is_err(), "in grace a revoke, not a hold");
+        let held_at = t0() + Duration::days(5) + Duration::seconds(1);
+        let held = r.put_on_hold(held_at, "w", "litigation").unwrap();
+        assert_eq!((held.status, held.version), (Status::OnHold, 2));
+        assert_eq!(held.held_since, Some(held_at));
+        assert!(matches!(held.claim(held_at, "w", Duration::minutes(16), true), Claim::Settled { .. }));
+        assert!(held.revoke(held_at, "ann").is_err());
+        let later = held_at + Duration::days(7);
+        let back = held.release(later, "ops").unwrap();
+        assert_eq!(back.status, Status::Scheduled);
+        assert_eq!(back.deadline, r.deadline + Duration::days(7));
+        assert_eq!(back.held_since, None);
+        let Claim::Granted { next, .. } = back.claim(later, "w", Duration::minutes(16), false) else {
+            panic!("a released request is claimed at once")
+        };
+        assert_eq!(next.status, Status::Purging);
+        assert!(back.release(later, "ops").is_err(), "released once");
     }
 
     #[test]

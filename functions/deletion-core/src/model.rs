@@ -185,16 +185,21 @@ pub enum Status {
     Revoked,
     /// The purge stopped on an error; retryable, with the reason kept.
     Failed,
+    /// The grace ended (or the purge was under way) while an operator's
+    /// legal hold was on the workspace: it waits for the release, its
+    /// deadline paused.
+    OnHold,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Scheduled,
         Status::Purging,
         Status::Verifying,
         Status::Completed,
         Status::Revoked,
         Status::Failed,
+        Status::OnHold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -205,6 +210,7 @@ impl Status {
             Status::Completed => "COMPLETED",
             Status::Revoked => "REVOKED",
             Status::Failed => "FAILED",
+            Status::OnHold => "ON_HOLD",
         }
     }
 
@@ -387,4 +393,8 @@ pub struct DeletionRequest {
     /// suppression list change was written in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression_applied_at: Option<DateTime<Utc>>,
+    /// While `ON_HOLD`: since when (the deadline is moved on by the time
+    /// held when the hold is released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<DateTime<Utc>>,
 }

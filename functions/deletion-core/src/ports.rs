@@ -252,6 +252,26 @@ pub struct Downloaded {
     pub attributes: std::collections::BTreeMap<String, String>,
 }
 
+/// An operator's legal hold on a workspace: while it stands, nothing of the
+/// workspace is purged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub workspace: WorkspaceId,
+    pub reason: String,
+    pub placed_by: String,
+    pub since: DateTime<Utc>,
+}
+
+/// Legal holds, one per workspace, in the ledger.
+#[async_trait]
+pub trait Holds: Send + Sync {
+    /// Places the hold unless one stands; returns the one that stands.
+    async fn place_hold(&self, hold: &Hold) -> Result<Hold, LedgerError>;
+    async fn hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
+    /// Removes the hold; returns it, if there was one.
+    async fn release_hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
+}
+
 /// An end user's place on a workspace's suppression list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {

@@ -25,7 +25,7 @@ use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
-use crate::ports::{Clock, Entry, EntryKind, Ledger, ObjectStore, PendingPage, Regulations, Timers, Wake};
+use crate::ports::{Clock, Entry, EntryKind, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers, Wake};
 use crate::regulation::{RewriteCounts, Subjects, UserId};
 use crate::requests::apply_suppression;
 use crate::rewrite::{EventFilter, FilterReport, RewriteError, TempFile};
@@ -96,6 +96,8 @@ pub enum PurgeOutcome {
     /// Near its time limit, the worker handed its shard back and armed a
     /// timer for a worker that continues.
     HandedOff,
+    /// A legal hold stands on the workspace: the request waits `ON_HOLD`.
+    OnHold,
 }
 
 /// Why a shard stopped.
@@ -136,7 +138,7 @@ pub struct Purger<L, S, T, C> {
     config: PurgeConfig,
 }
 
-impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
+impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     pub fn new(ledger: L, store: S, timers: T, clock: C, map: DataMap, config: PurgeConfig) -> Self {
         Purger {
             ledger,
@@ -192,6 +194,14 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, 
             let Some(current) = self.ledger.get(id).await? else {
                 return Ok(Err(PurgeOutcome::NotFound));
             };
+            let due = current.status == Status::Scheduled && self.clock.now() >= current.grace_ends_at;
+            if due || current.status == Status::Purging {
+                match self.hold_on(&current, owner).await? {
+                    Some(Ok(())) => return Ok(Err(PurgeOutcome::OnHold)),
+                    Some(Err(())) => continue, // changed meanwhile: judge again
+                    None => {}
+                }
+            }
             match current.claim(self.clock.now(), owner, self.config.lease, retry) {
                 Claim::Granted { next, resumed } => match self.ledger.update(&next).await {
                     Ok(()) => {
@@ -218,6 +228,27 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, 
             }
         }
         Err(ServiceError::Contention { id: id.to_string() })
+    }
+
+    /// If a legal hold stands on the request's workspace, puts the request
+    /// `ON_HOLD` (conditionally): `Some(Ok)` when it is on hold now,
+    /// `Some(Err)` when it changed meanwhile, `None` when no hold stands.
+    async fn hold_on(&self, request: &DeletionRequest, owner: &str) -> Result<Option<Result<(), ()>>, ServiceError> {
+        let Some(workspace) = request.scope.workspace() else {
+            return Ok(None);
+        };
+        let Some(hold) = self.ledger.hold(workspace).await? else {
+            return Ok(None);
+        };
+        let next = request.put_on_hold(self.clock.now(), owner, &hold.reason)?;
+        match self.ledger.update(&next).await {
+            Ok(()) => {
+                info!(request_id = %request.id, workspace = %workspace, "legal hold: the purge waits");
+                Ok(Some(Ok(())))
+            }
+            Err(LedgerError::Conflict) => Ok(Some(Err(()))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The request's shards: planned once from the data map, then read back.
@@ -316,10 +347,15 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, 
             else {
                 return Ok(Some(PurgeOutcome::Busy));
             };
-            // The request may have failed or moved on under another worker.
-            match self.ledger.get(&request.id).await?.map(|r| r.status) {
-                Some(Status::Purging) => {}
-                Some(status) => return Ok(Some(PurgeOutcome::Settled { status })),
+            // The request may have failed or moved on under another worker,
+            // or a legal hold may have been placed since the last shard.
+            match self.ledger.get(&request.id).await? {
+                Some(current) if current.status == Status::Purging => match self.hold_on(&current, owner).await? {
+                    Some(Ok(())) => return Ok(Some(PurgeOutcome::OnHold)),
+                    Some(Err(())) => continue, // changed meanwhile: judge again
+                    None => {}
+                },
+                Some(current) => return Ok(Some(PurgeOutcome::Settled { status: current.status })),
                 None => return Ok(Some(PurgeOutcome::NotFound)),
             }
             let mut mine = free.clone();

@@ -206,6 +206,8 @@ pub enum RegulationStatus {
     /// Finished, but some objects could not be rewritten (see the stores).
     PartialSuccess,
     Failed,
+    /// Waiting for a legal hold on the workspace to be released.
+    OnHold,
 }
 
 impl RegulationStatus {
@@ -218,6 +220,7 @@ impl RegulationStatus {
             Status::Completed => RegulationStatus::Finished,
             // A regulation is never revoked; shown as failed if it were.
             Status::Failed | Status::Revoked => RegulationStatus::Failed,
+            Status::OnHold => RegulationStatus::OnHold,
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
 use crate::model::{DeletionRequest, Progress, Scope, Status};
-use crate::ports::{Clock, Directory, Ledger, Regulations, RequestPage, Role};
+use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
 use crate::regulation::{RegulationType, Subjects};
 
 /// How many times a write that lost a race is re-judged before giving up.
@@ -79,6 +79,31 @@ pub async fn settle_parent<L: Ledger>(ledger: &L, parent: &RequestId, now: DateT
     Err(ServiceError::Contention { id: parent.to_string() })
 }
 
+/// `ON_HOLD → SCHEDULED` for one request (conditionally, re-judged on a
+/// race); false if it was no longer on hold.
+pub async fn resume_held<L: Ledger>(
+    ledger: &L,
+    id: &RequestId,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    for _ in 0..MAX_RACES {
+        let Some(current) = ledger.get(id).await? else {
+            return Ok(false);
+        };
+        if current.status != Status::OnHold {
+            return Ok(false);
+        }
+        let next = current.release(now, by)?;
+        match ledger.update(&next).await {
+            Ok(()) => return Ok(true),
+            Err(LedgerError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contention { id: id.to_string() })
+}
+
 /// Writes a regulation's suppression list change (suppress or lift) once
 /// in full and records that it did; a no-op for other requests and for a
 /// regulation whose change is recorded. The intake calls it on create (so
@@ -137,7 +162,49 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
     })
 }
 
-impl<L: Ledger + Directory + Regulations, C: Clock> Requests<L, C> {
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
+    /// Places a legal hold on a workspace (or returns the one standing).
+    pub async fn place_hold(&self, workspace: WorkspaceId, reason: String, by: &str) -> Result<Hold, ServiceError> {
+        let hold = Hold {
+            workspace,
+            reason,
+            placed_by: by.to_owned(),
+            since: self.clock.now(),
+        };
+        Ok(self.ledger.place_hold(&hold).await?)
+    }
+
+    /// Lifts a workspace's legal hold and resumes every request of the
+    /// workspace that waits on it (the sweep resumes any this misses).
+    pub async fn release_hold(
+        &self,
+        workspace: &WorkspaceId,
+        by: &str,
+    ) -> Result<(Hold, Vec<RequestId>), ServiceError> {
+        let Some(hold) = self.ledger.release_hold(workspace).await? else {
+            return Err(ServiceError::NothingPending(format!(
+                "a legal hold on workspace {workspace}"
+            )));
+        };
+        let mut resumed = Vec::new();
+        for listing in [format!("WS#{workspace}"), format!("REGS#{workspace}")] {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self.ledger.list(&listing, 100, cursor.as_deref()).await?;
+                for r in page.items.iter().filter(|r| r.status == Status::OnHold) {
+                    if resume_held(&self.ledger, &r.id, by, self.clock.now()).await? {
+                        resumed.push(r.id.clone());
+                    }
+                }
+                cursor = page.next;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok((hold, resumed))
+    }
+
     pub fn new(ledger: L, clock: C, periods: Periods) -> Self {
         Requests { ledger, clock, periods }
     }

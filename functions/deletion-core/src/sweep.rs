@@ -5,7 +5,8 @@
 //! - re-drives a purge whose worker's lease expired (the worker died);
 //! - retries a failed purge, up to a bound of attempts;
 //! - marks a request still unfinished past its 30-day deadline;
-//! - settles account requests from their children.
+//! - settles account requests from their children;
+//! - resumes a request on hold whose hold is gone (a release cut short).
 
 use chrono::Duration;
 use serde::Serialize;
@@ -14,7 +15,7 @@ use tracing::{info, warn};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
 use crate::model::{DeletionRequest, Status};
-use crate::ports::{Clock, Ledger, Timers, Wake};
+use crate::ports::{Clock, Holds, Ledger, Timers, Wake};
 use crate::requests::settle_parent;
 
 /// What one sweep did.
@@ -33,6 +34,8 @@ pub struct SweepReport {
     pub exhausted: Vec<RequestId>,
     /// Requests found unfinished past their deadline (each once).
     pub deadline_missed: Vec<RequestId>,
+    /// Requests on hold whose hold was gone, resumed.
+    pub released: Vec<RequestId>,
 }
 
 pub struct Sweeper<L, T, C> {
@@ -48,7 +51,7 @@ pub struct Sweeper<L, T, C> {
     pub max_attempts: u32,
 }
 
-impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
+impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
     pub fn new(ledger: L, timers: T, clock: C) -> Self {
         Sweeper {
             ledger,
@@ -80,7 +83,12 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
 
     async fn sweep_one(&self, r: &DeletionRequest, report: &mut SweepReport) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        if now > r.deadline && r.deadline_missed_at.is_none() && self.mark_deadline_missed(&r.id).await? {
+        // A request on hold has its deadline's clock stopped.
+        if now > r.deadline
+            && r.status != Status::OnHold
+            && r.deadline_missed_at.is_none()
+            && self.mark_deadline_missed(&r.id).await?
+        {
             warn!(request_id = %r.id, deadline = %r.deadline, status = %r.status, "deadline missed");
             report.deadline_missed.push(r.id.clone());
         }
@@ -120,6 +128,16 @@ impl<L: Ledger, T: Timers, C: Clock> Sweeper<L, T, C> {
                 report.retried.push(r.id.clone());
             }
             Status::Failed => report.exhausted.push(r.id.clone()),
+            Status::OnHold => {
+                // Its hold is gone (a release that stopped half-way): resume.
+                let released = match r.scope.workspace() {
+                    Some(w) => self.ledger.hold(w).await?.is_none(),
+                    None => false,
+                };
+                if released && crate::requests::resume_held(&self.ledger, &r.id, "sweep", now).await? {
+                    report.released.push(r.id.clone());
+                }
+            }
             Status::Completed | Status::Revoked => {}
         }
         Ok(())

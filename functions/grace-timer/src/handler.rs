@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use deletion_core::ids::RequestId;
-use deletion_core::ports::{Clock, Ledger, Timers};
+use deletion_core::ports::{Clock, Holds, Ledger, Timers};
 use deletion_core::sweep::{SweepReport, Sweeper};
 use deletion_core::timers::TimerReconciler;
 use deletion_core::ServiceError;
@@ -95,7 +95,7 @@ pub struct GraceTimer<L, T, C> {
     sweeper: Sweeper<L, T, C>,
 }
 
-impl<L: Ledger + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C> {
+impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C> {
     pub fn new(ledger: L, timers: T, clock: C) -> Self {
         GraceTimer {
             reconciler: TimerReconciler::new(ledger.clone(), timers.clone(), clock.clone()),

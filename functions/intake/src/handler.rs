@@ -15,7 +15,7 @@ use deletion_core::access::{self, Caller, Need};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::Scope;
 use deletion_core::plan::Planner;
-use deletion_core::ports::{Clock, Directory, Ledger, ObjectStore, Regulations, Role};
+use deletion_core::ports::{Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Requests;
 use deletion_core::ServiceError;
@@ -85,6 +85,12 @@ struct RegulationBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct HoldBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CheckBody {
     user_ids: Vec<String>,
 }
@@ -105,6 +111,7 @@ enum Route<'a> {
     Regulation(&'a str),
     Suppression(&'a str, &'a str),
     SuppressionCheck(&'a str),
+    Hold(&'a str),
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -126,6 +133,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["", "v1", "regulations", id] => Route::Regulation(id),
         ["", "v1", "workspaces", ws, "suppressions", user] => Route::Suppression(ws, user),
         ["", "v1", "workspaces", ws, "suppressions:check"] => Route::SuppressionCheck(ws),
+        ["", "v1", "workspaces", ws, "hold"] => Route::Hold(ws),
         _ => return None,
     })
 }
@@ -367,6 +375,7 @@ fn allowed_methods(route: &Route<'_>) -> &'static str {
         Route::Regulations(_) => "GET, POST",
         Route::Regulation(_) | Route::Suppression(..) => "GET",
         Route::SuppressionCheck(_) => "POST",
+        Route::Hold(_) => "GET, PUT, DELETE",
         Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => "POST, DELETE",
         Route::WorkspaceDeletions(_) | Route::AccountDeletions(_) | Route::AccountMemberships(_) => "GET",
         Route::DeletionPlan(_) => "GET",
@@ -376,7 +385,7 @@ fn allowed_methods(route: &Route<'_>) -> &'static str {
     }
 }
 
-impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S, C> {
+impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Intake<L, S, C> {
     pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
         Intake { requests, planner }
     }
@@ -565,6 +574,33 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
                     views::suppression_check(&workspace, &ids, &found),
                 ))
             }
+            (Route::Hold(w), &Method::PUT) => {
+                let workspace = ws(w)?;
+                let body: HoldBody = required_body(req, r#"{"reason": "litigation 2026-17"}"#)?;
+                let Some(reason) = check_reason(Some(body.reason))? else {
+                    return Err(Problem::bad_request("a legal hold needs a reason"));
+                };
+                let hold = self.requests.place_hold(workspace, reason, actor).await?;
+                Ok(json_response(StatusCode::OK, views::hold(&hold)))
+            }
+            (Route::Hold(w), &Method::GET) => {
+                let workspace = ws(w)?;
+                let hold = self
+                    .requests
+                    .ledger()
+                    .hold(&workspace)
+                    .await
+                    .map_err(ServiceError::from)?
+                    .ok_or_else(|| Problem::not_found(format!("no legal hold on workspace {workspace}")))?;
+                Ok(json_response(StatusCode::OK, views::hold(&hold)))
+            }
+            (Route::Hold(w), &Method::DELETE) => {
+                let (hold, resumed) = self.requests.release_hold(&ws(w)?, actor).await?;
+                let mut body = views::hold(&hold);
+                body["released_by"] = json!(actor);
+                body["resumed"] = json!(resumed);
+                Ok(json_response(StatusCode::OK, body))
+            }
             (Route::AccountMemberships(a), &Method::GET) => {
                 let account = id(AccountId::parse, a)?;
                 let members = self
@@ -600,7 +636,7 @@ impl<L: Ledger + Directory + Regulations, S: ObjectStore, C: Clock> Intake<L, S,
             Route::AccountDeletion(a) | Route::AccountDeletions(a) | Route::AccountMemberships(a) => {
                 Need::Account(id(AccountId::parse, a)?)
             }
-            Route::Purges | Route::Member(..) => Need::Operator,
+            Route::Purges | Route::Member(..) | Route::Hold(_) => Need::Operator,
             Route::Deletion(raw) | Route::DeletionPlan(raw) | Route::Regulation(raw) => {
                 let request = self.requests.fetch(&id(RequestId::parse, raw)?).await?;
                 Need::for_scope(&request.scope)

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use deletion_core::ids::WorkspaceId;
 use deletion_core::model::{DeletionRequest, Scope, Shard, Status};
-use deletion_core::ports::Suppression;
+use deletion_core::ports::{Hold, Suppression};
 use deletion_core::regulation::{RegulationStatus, RewriteCounts, UserId};
 use deletion_core::requests::{RequestView, Revoked};
 
@@ -29,7 +29,8 @@ pub fn request(r: &DeletionRequest, now: DateTime<Utc>) -> Value {
         .iter()
         .map(|t| json!({"status": t.status, "at": ts(t.at), "by": t.by, "note": t.note}))
         .collect();
-    let days_left = (r.deadline - now).num_days().max(0);
+    // On hold, the deadline's clock stands still where the hold began.
+    let days_left = (r.deadline - r.held_since.unwrap_or(now)).num_days().max(0);
     let mut v = json!({
         "id": r.id,
         "kind": r.scope.kind(),
@@ -42,6 +43,8 @@ pub fn request(r: &DeletionRequest, now: DateTime<Utc>) -> Value {
         "grace_ends_at": ts(r.grace_ends_at),
         "deadline": ts(r.deadline),
         "days_left": if r.status.is_terminal() { Value::Null } else { json!(days_left) },
+        "deadline_paused": r.status == Status::OnHold,
+        "held_since": r.held_since.map(ts),
         "purge_started_at": r.purge_started_at.map(ts),
         "attempts": r.attempts,
         "failure": r.failure,
@@ -175,6 +178,7 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
         (true, _) if x.counts.objects_failed > 0 => RegulationStatus::PartialSuccess,
         (true, _) => RegulationStatus::Finished,
         (false, Status::Failed) => RegulationStatus::Failed,
+        (false, Status::OnHold) => RegulationStatus::OnHold,
         (false, Status::Scheduled) => RegulationStatus::Initialized,
         (false, _) => RegulationStatus::Running,
     };
@@ -262,4 +266,9 @@ pub fn suppression_check(workspace: &WorkspaceId, ids: &[UserId], found: &[Suppr
         .collect();
     let count = results.iter().filter(|r| r["suppressed"] == json!(true)).count();
     json!({"workspace": workspace, "suppressed_count": count, "results": results})
+}
+
+/// A legal hold.
+pub fn hold(h: &Hold) -> Value {
+    json!({"workspace": h.workspace, "reason": h.reason, "placed_by": h.placed_by, "since": ts(h.since)})
 }

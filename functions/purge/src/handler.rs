@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use deletion_core::ids::RequestId;
-use deletion_core::ports::{Clock, Ledger, ObjectStore, Regulations, Timers};
+use deletion_core::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 use deletion_core::purge::{PurgeOutcome, Purger};
 use deletion_core::ServiceError;
 
@@ -35,7 +35,7 @@ pub struct PurgeHandler<L, S, T, C> {
     purger: Purger<L, S, T, C>,
 }
 
-impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> PurgeHandler<L, S, T, C> {
+impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> PurgeHandler<L, S, T, C> {
     pub fn new(purger: Purger<L, S, T, C>) -> Self {
         PurgeHandler { purger }
     }
@@ -78,6 +78,7 @@ impl<L: Ledger + Regulations, S: ObjectStore, T: Timers, C: Clock> PurgeHandler<
             PurgeOutcome::Settled { status } => ("settled", Some(status.to_string())),
             PurgeOutcome::LostLease => ("lost_lease", None),
             PurgeOutcome::HandedOff => ("handed_off", None),
+            PurgeOutcome::OnHold => ("on_hold", None),
         };
         Ok(PurgeResult {
             request_id: id.to_string(),
