@@ -22,16 +22,6 @@ async fn status(env: &Env, id: &RequestId) -> Value {
     a.body
 }
 
-async fn settle(env: &Env) {
-    env.stack.pump_stream().await.expect("stream");
-    for _ in 0..5 {
-        if env.stack.tick().await.expect("runner round").is_empty() {
-            break;
-        }
-    }
-    env.stack.pump_stream().await.expect("stream");
-}
-
 fn deadline(body: &Value) -> chrono::DateTime<chrono::Utc> {
     body["deadline"].as_str().expect("deadline").parse().expect("a time")
 }
@@ -82,7 +72,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
 
     env.stack.pump_stream().await.unwrap();
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    settle(&env).await;
+    env.settle().await;
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "ON_HOLD", "{body:#}");
     assert_eq!(body["deadline_paused"], true);
@@ -104,7 +94,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert!(report.deadline_missed.is_empty(), "{report:?}");
     assert!(report.started.is_empty() && report.released.is_empty(), "{report:?}");
-    settle(&env).await;
+    env.settle().await;
     assert_eq!(status(&env, &id).await["status"], "ON_HOLD");
     assert_eq!(status(&env, &id).await["days_left"], 24, "frozen where the hold began");
 
@@ -119,7 +109,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
         Duration::days(30),
         "moved on by the time held"
     );
-    settle(&env).await;
+    env.settle().await;
     let body = status(&env, &id).await;
     assert_eq!(body["status"], "COMPLETED", "{body:#}");
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
@@ -217,7 +207,7 @@ async fn the_sweep_resumes_a_request_whose_hold_is_gone() {
     env.call("PUT", "/v1/workspaces/acme/hold", Some(r#"{"reason": "r"}"#), &[])
         .await;
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    settle(&env).await;
+    env.settle().await;
     assert_eq!(status(&env, &id).await["status"], "ON_HOLD");
     // The hold removed behind the API's back (a release cut short).
     use deletion_core::ports::Holds;
@@ -228,6 +218,6 @@ async fn the_sweep_resumes_a_request_whose_hold_is_gone() {
         .unwrap();
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert_eq!(report.released, vec![id.clone()]);
-    settle(&env).await;
+    env.settle().await;
     assert_eq!(status(&env, &id).await["status"], "COMPLETED");
 }

@@ -105,18 +105,6 @@ async fn suppressed(env: &Env, ws: &str, user_path: &str) -> bool {
     a.body["suppressed"].as_bool().expect("suppressed flag")
 }
 
-/// Runs the runner until nothing more fires (the regulation's timer is due
-/// at once: regulations have no grace).
-async fn settle(env: &Env) {
-    env.stack.pump_stream().await.expect("stream");
-    for _ in 0..5 {
-        if env.stack.tick().await.expect("runner round").is_empty() {
-            break;
-        }
-    }
-    env.stack.pump_stream().await.expect("stream");
-}
-
 #[tokio::test]
 async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_for_byte() {
     let env = env(Versioning::All).await;
@@ -189,7 +177,7 @@ async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_
     assert!(!suppressed(&env, "acme", "ann").await);
     assert!(!suppressed(&env, "acme-corp", "bob").await, "per workspace");
 
-    settle(&env).await;
+    env.settle().await;
 
     let view = regulation(&env, &id).await;
     assert_eq!(view["status"], "FINISHED", "{view:#}");
@@ -375,7 +363,7 @@ async fn suppression_blocks_at_once_answers_in_batches_and_the_later_regulation_
     let one = env.call("GET", "/v1/workspaces/acme/suppressions/u1", None, &[]).await;
     assert_eq!(one.body["regulation_id"], json!(first.to_string()));
 
-    settle(&env).await;
+    env.settle().await;
     let view = regulation(&env, &first).await;
     assert_eq!(view["status"], "FINISHED", "{view:#}");
     assert_eq!(view["stores"], json!([]), "suppression alone touches no store");
@@ -414,7 +402,7 @@ async fn the_same_ids_twice_do_not_rewrite_twice_and_an_unreadable_object_is_rep
     let (s2, b2) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob", "bob"]).await;
     assert_eq!((s1, s2), (202, 200), "{b1:#} {b2:#}");
     assert_eq!(b1["id"], b2["id"], "the same ids under way: the same regulation");
-    settle(&env).await;
+    env.settle().await;
     assert_eq!(regulation(&env, &id_of(&b1)).await["status"], "FINISHED");
     let after_first = versions(&env, &archive, "acme/").await;
 
@@ -422,7 +410,7 @@ async fn the_same_ids_twice_do_not_rewrite_twice_and_an_unreadable_object_is_rep
     let (s3, b3) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob"]).await;
     assert_eq!(s3, 202);
     assert_ne!(b3["id"], b1["id"]);
-    settle(&env).await;
+    env.settle().await;
     let view = regulation(&env, &id_of(&b3)).await;
     assert_eq!(view["status"], "FINISHED", "{view:#}");
     assert_eq!(view["totals"]["objects_rewritten"], 0, "{view:#}");
@@ -435,7 +423,7 @@ async fn the_same_ids_twice_do_not_rewrite_twice_and_an_unreadable_object_is_rep
         .await
         .unwrap();
     let (_, b4) = regulate(&env, "acme", "DELETE_ARCHIVE_ONLY", &["bob"]).await;
-    settle(&env).await;
+    env.settle().await;
     let view = regulation(&env, &id_of(&b4)).await;
     assert_eq!(view["status"], "PARTIAL_SUCCESS", "{view:#}");
     assert_eq!(view["totals"]["objects_failed"], 1, "{view:#}");

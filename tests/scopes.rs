@@ -23,16 +23,6 @@ async fn keys(env: &Env, bucket: &str, prefix: &str) -> Vec<String> {
     k
 }
 
-/// Runs the runner until nothing more fires.
-async fn settle(env: &Env) {
-    for _ in 0..5 {
-        if env.stack.tick().await.expect("runner round").is_empty() {
-            break;
-        }
-    }
-    env.stack.pump_stream().await.expect("stream");
-}
-
 #[tokio::test]
 async fn a_space_deletion_purges_that_space_and_nothing_else_of_the_workspace() {
     let env = env(Versioning::Profiles).await;
@@ -57,7 +47,7 @@ async fn a_space_deletion_purges_that_space_and_nothing_else_of_the_workspace() 
     assert_eq!(a.body["revocable"], true);
     env.stack.pump_stream().await.unwrap();
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    settle(&env).await;
+    env.settle().await;
 
     let body = get(&env, &id).await;
     assert_eq!(body["status"], "COMPLETED", "{body:#}");
@@ -104,7 +94,7 @@ async fn source_days_delete_exactly_those_days_of_that_source() {
     assert_eq!(a.body["grace_ends_at"], a.body["created_at"]);
     assert_eq!(a.body["revocable"], false);
     let id = id_of(&a.body);
-    settle(&env).await;
+    env.settle().await;
 
     let status = get(&env, &id).await;
     assert_eq!(status["status"], "COMPLETED", "{status:#}");
@@ -245,7 +235,7 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     );
     env.stack.pump_stream().await.unwrap();
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    settle(&env).await;
+    env.settle().await;
     let view = get(&env, &parent).await;
     assert_eq!(view["status"], "COMPLETED", "{view:#}");
     assert_eq!(view["progress"]["objects"], 3);
@@ -309,7 +299,7 @@ async fn a_long_deleted_workspace_is_purged_on_request_with_grace_and_revoke() {
     let second = id_of(&env.call("POST", "/v1/purges", Some(body), &[]).await.body);
     env.stack.pump_stream().await.unwrap();
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    settle(&env).await;
+    env.settle().await;
     assert_eq!(get(&env, &second).await["status"], "COMPLETED");
     assert_eq!(get(&env, &first).await["status"], "REVOKED");
     assert!(env.inventory(&env.archive, "old-ws/").await.is_empty());

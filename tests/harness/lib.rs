@@ -223,6 +223,18 @@ impl Env {
         self.send(req).await
     }
 
+    /// Plays the runner until nothing more fires: stream records to the
+    /// grace-timer, due schedules to the purge, and the stream again.
+    pub async fn settle(&self) {
+        self.stack.pump_stream().await.expect("stream");
+        for _ in 0..5 {
+            if self.stack.tick().await.expect("runner round").is_empty() {
+                break;
+            }
+        }
+        self.stack.pump_stream().await.expect("stream");
+    }
+
     pub async fn send(&self, req: Request) -> Answer {
         let response = self.stack.intake.handle(req).await;
         let (parts, body) = response.into_parts();

@@ -206,6 +206,32 @@ impl DynamoLedger {
         Ok(out.item)
     }
 
+    /// Every item of partition `pk` whose sort key begins with `prefix`, in
+    /// sort-key order, all pages, read consistently.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, LedgerError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+                .expression_attribute_values(":p", s(pk.clone()))
+                .expression_attribute_values(":s", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     async fn holder(&self, pk: String, sk: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
             .get_item(pk, sk)
@@ -435,30 +461,11 @@ impl Ledger for DynamoLedger {
     }
 
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
-        let mut shards = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", s(request_pk(id)))
-                .expression_attribute_values(":s", s("SHARD#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in out.items() {
-                shards.push(decode(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(shards)
+        self.query_prefix(request_pk(id), "SHARD#")
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
@@ -505,30 +512,11 @@ impl Ledger for DynamoLedger {
 
     async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError> {
         let mut pages: Vec<PendingPage> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", s(request_pk(id)))
-                .expression_attribute_values(":s", s(format!("PAGE#{shard:06}#")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in out.items() {
-                let part: PendingPage = decode(item)?;
-                match pages.last_mut() {
-                    Some(last) if last.seq == part.seq => last.entries.extend(part.entries),
-                    _ => pages.push(part),
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
+        for item in self.query_prefix(request_pk(id), &format!("PAGE#{shard:06}#")).await? {
+            let part: PendingPage = decode(&item)?;
+            match pages.last_mut() {
+                Some(last) if last.seq == part.seq => last.entries.extend(part.entries),
+                _ => pages.push(part),
             }
         }
         Ok(pages)
@@ -597,6 +585,17 @@ fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Resul
     Ok(item)
 }
 
+fn role_of(item: &Item, account: &AccountId) -> Result<Role, LedgerError> {
+    match string_attr(item, "role").as_deref() {
+        Some("admin") => Ok(Role::Admin),
+        Some("member") => Ok(Role::Member),
+        _ => Err(LedgerError::Corrupt {
+            key: format!("ACCOUNT#{account}"),
+            reason: "bad role".into(),
+        }),
+    }
+}
+
 fn member_key(account: &AccountId, workspace: &WorkspaceId) -> (String, String) {
     (format!("ACCOUNT#{account}"), format!("MEMBER#{workspace}"))
 }
@@ -641,56 +640,26 @@ impl Directory for DynamoLedger {
     /// One read of the membership item.
     async fn role(&self, workspace: &WorkspaceId, account: &AccountId) -> Result<Option<Role>, LedgerError> {
         let (pk, sk) = member_key(account, workspace);
-        Ok(match self.get_item(pk, &sk).await? {
-            None => None,
-            Some(item) => match string_attr(&item, "role").as_deref() {
-                Some("admin") => Some(Role::Admin),
-                Some("member") => Some(Role::Member),
-                _ => {
-                    return Err(LedgerError::Corrupt {
-                        key: format!("ACCOUNT#{account}"),
-                        reason: "bad role".into(),
-                    })
-                }
-            },
-        })
+        self.get_item(pk, &sk)
+            .await?
+            .map(|item| role_of(&item, account))
+            .transpose()
     }
 
     async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError> {
+        let pk = format!("ACCOUNT#{account}");
         let mut members = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", s(format!("ACCOUNT#{account}")))
-                .expression_attribute_values(":s", s("MEMBER#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in out.items() {
-                let corrupt = |reason: &str| LedgerError::Corrupt {
-                    key: format!("ACCOUNT#{account}"),
-                    reason: reason.to_owned(),
-                };
-                let workspace = string_attr(item, "workspace")
-                    .and_then(|w| WorkspaceId::parse(&w).ok())
-                    .ok_or_else(|| corrupt("bad workspace"))?;
-                let role = match string_attr(item, "role").as_deref() {
-                    Some("admin") => Role::Admin,
-                    Some("member") => Role::Member,
-                    _ => return Err(corrupt("bad role")),
-                };
-                members.push(Membership { workspace, role });
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+        for item in self.query_prefix(pk.clone(), "MEMBER#").await? {
+            let workspace = string_attr(&item, "workspace")
+                .and_then(|w| WorkspaceId::parse(&w).ok())
+                .ok_or_else(|| LedgerError::Corrupt {
+                    key: pk.clone(),
+                    reason: "bad workspace".into(),
+                })?;
+            members.push(Membership {
+                workspace,
+                role: role_of(&item, account)?,
+            });
         }
         Ok(members)
     }
@@ -775,28 +744,9 @@ impl Regulations for DynamoLedger {
 
     async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError> {
         let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", s(request_pk(id)))
-                .expression_attribute_values(":s", s("SUBJECTS#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in out.items() {
-                let chunk: Vec<UserId> = decode(item)?;
-                ids.extend(chunk);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+        for item in self.query_prefix(request_pk(id), "SUBJECTS#").await? {
+            let chunk: Vec<UserId> = decode(&item)?;
+            ids.extend(chunk);
         }
         Ok(Subjects::from_ids(ids))
     }

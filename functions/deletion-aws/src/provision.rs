@@ -179,28 +179,12 @@ impl Inventory {
 /// Lists everything under `prefix` (all pages), versions included.
 pub async fn inventory(clients: &Clients, bucket: &str, prefix: &str) -> Result<Inventory, ProvisionError> {
     let mut inv = Inventory::default();
-    let mut key_marker = None;
-    let mut version_marker = None;
-    loop {
-        let out = clients
-            .s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker)
-            .set_version_id_marker(version_marker)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        inv.versions
-            .extend(out.versions().iter().filter_map(|v| v.key().map(str::to_owned)));
-        inv.delete_markers
-            .extend(out.delete_markers().iter().filter_map(|v| v.key().map(str::to_owned)));
-        if !out.is_truncated().unwrap_or(false) {
-            break;
+    for v in object_versions(clients, bucket, prefix).await? {
+        if v.delete_marker {
+            inv.delete_markers.push(v.key);
+        } else {
+            inv.versions.push(v.key);
         }
-        key_marker = out.next_key_marker().map(str::to_owned);
-        version_marker = out.next_version_id_marker().map(str::to_owned);
     }
     let uploads = clients
         .s3

@@ -471,12 +471,18 @@ mod tests {
     fn a_hold_pauses_the_deadline_and_the_release_resumes_the_purge() {
         let r = request();
         let in_grace = t0() + Duration::days(1);
-        assert!(r.put_on_hold(in_grace, "w", "x").is_err(), "in grace a revoke, not a hold");
+        assert!(
+            r.put_on_hold(in_grace, "w", "x").is_err(),
+            "in grace a revoke, not a hold"
+        );
         let held_at = t0() + Duration::days(5) + Duration::seconds(1);
         let held = r.put_on_hold(held_at, "w", "litigation").unwrap();
         assert_eq!((held.status, held.version), (Status::OnHold, 2));
         assert_eq!(held.held_since, Some(held_at));
-        assert!(matches!(held.claim(held_at, "w", Duration::minutes(16), true), Claim::Settled { .. }));
+        assert!(matches!(
+            held.claim(held_at, "w", Duration::minutes(16), true),
+            Claim::Settled { .. }
+        ));
         assert!(held.revoke(held_at, "ann").is_err());
         let later = held_at + Duration::days(7);
         let back = held.release(later, "ops").unwrap();

@@ -518,12 +518,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             next.pages_done += 1;
             next.cursor = listed_to.pop_front().flatten();
             next.done = next.cursor.is_none() && listed_to.is_empty() && listing_done;
-            if next.done {
-                next.lease = None;
-            } else if let Some(lease) = next.lease.as_mut() {
-                lease.until = self.clock.now() + self.config.lease;
-            }
-            next.version += 1;
+            self.checkpoint(&mut next);
             self.ledger.update_shard(&next).await?;
             self.ledger
                 .drop_page(&next.request_id, next.index, next.pages_done - 1)
@@ -535,6 +530,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
         }
+    }
+
+    /// A page's checkpoint: a done shard's lease ends, another's is renewed.
+    fn checkpoint(&self, next: &mut Shard) {
+        if next.done {
+            next.lease = None;
+        } else if let Some(lease) = next.lease.as_mut() {
+            lease.until = self.clock.now() + self.config.lease;
+        }
+        next.version += 1;
     }
 
     /// A regulation's shard: reads every object version under the prefix
@@ -591,12 +596,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             next.cursor = page.next;
             next.pages_done += 1;
             next.done = next.cursor.is_none();
-            if next.done {
-                next.lease = None;
-            } else if let Some(lease) = next.lease.as_mut() {
-                lease.until = self.clock.now() + self.config.lease;
-            }
-            next.version += 1;
+            self.checkpoint(&mut next);
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
