@@ -466,9 +466,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 if self.out_of_time(deadline) {
                     break;
                 }
+                // Everything listed before is deleted once nothing is in
+                // flight: the listing starts over, and what it finds is
+                // what is left. (A cursor names the last entry listed,
+                // which a delete may have removed: some stores then list
+                // nothing after it.) Only pages listed ahead of deletes
+                // in flight go by the cursor.
+                let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
                 let page = self
                     .store
-                    .list_page(&shard.bucket, &shard.prefix, cursor.as_deref(), self.config.page_size)
+                    .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size)
                     .await?;
                 for entry in &page.entries {
                     ensure_in_prefix(&shard, &entry.key)?;
@@ -543,9 +550,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 
     /// A regulation's shard: reads every object version under the prefix
-    /// and removes the subjects' events from it, checkpointing after each
-    /// page. Redoing a page (after a killed worker) finds the rewritten
-    /// objects clean and the deleted versions gone: nothing is done twice.
+    /// and rewrites the current ones without the subjects' events,
+    /// checkpointing after each page. The older versions that held any are
+    /// deleted only once the whole prefix is listed (recorded in the ledger
+    /// per page until then), so no listing cursor ever names a version that
+    /// is gone. Redoing a page (after a killed worker) finds the rewritten
+    /// objects clean: nothing is rewritten twice.
     async fn rewrite_shard(
         &self,
         mut shard: Shard,
@@ -562,7 +572,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             subjects.iter().map(UserId::as_str),
             &records.user_id_field,
         ));
-        while !shard.done {
+        while shard.pages_done == 0 || shard.cursor.is_some() {
             if self.out_of_time(deadline) {
                 return Err(ShardStop::OutOfTime(Box::new(shard)));
             }
@@ -578,7 +588,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             for entry in &page.entries {
                 ensure_in_prefix(&shard, &entry.key)?;
             }
-            let results: Vec<Result<RewriteCounts, StoreError>> = stream::iter(
+            let results: Vec<Result<(RewriteCounts, Vec<Entry>), StoreError>> = stream::iter(
                 page.entries
                     .iter()
                     .filter(|e| e.kind != EntryKind::DeleteMarker)
@@ -588,18 +598,60 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             .collect()
             .await;
             let mut counts = RewriteCounts::default();
+            let mut old_versions = Vec::new();
             for r in results {
-                counts.add(&r?);
+                let (c, doomed) = r?;
+                counts.add(&c);
+                old_versions.extend(doomed);
+            }
+            if !old_versions.is_empty() {
+                self.ledger
+                    .put_page(&PendingPage {
+                        request_id: shard.request_id.clone(),
+                        shard: shard.index,
+                        seq: shard.pages_done,
+                        entries: old_versions,
+                        after: None,
+                    })
+                    .await?;
             }
             let mut next = shard.clone();
             next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
             next.cursor = page.next;
             next.pages_done += 1;
-            next.done = next.cursor.is_none();
             self.checkpoint(&mut next);
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
+        // Listed to the end: now the older versions holding the subjects' events go.
+        for page in self.ledger.pages(&shard.request_id, shard.index).await? {
+            let mut counts = RewriteCounts::default();
+            for chunk in page.entries.chunks(1000) {
+                let refused = self.store.delete_batch(&shard.bucket, chunk).await?;
+                counts.versions_deleted += (chunk.len() - refused.len().min(chunk.len())) as u64;
+                for f in refused {
+                    counts.objects_failed += 1;
+                    counts.note(format!(
+                        "s3://{}/{} version {}: the delete was refused ({}: {})",
+                        shard.bucket,
+                        f.key,
+                        f.version_id.unwrap_or_default(),
+                        f.code,
+                        f.message
+                    ));
+                }
+            }
+            let mut next = shard.clone();
+            next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
+            self.checkpoint(&mut next);
+            self.ledger.update_shard(&next).await?;
+            self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
+            shard = next;
+        }
+        let mut next = shard.clone();
+        next.done = true;
+        self.checkpoint(&mut next);
+        self.ledger.update_shard(&next).await?;
         Ok(())
     }
 
@@ -610,17 +662,22 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         bucket: &str,
         entry: &Entry,
         filter: &Arc<EventFilter>,
-    ) -> Result<RewriteCounts, StoreError> {
+    ) -> Result<(RewriteCounts, Vec<Entry>), StoreError> {
         let mut counts = RewriteCounts::default();
+        let mut doomed = Vec::new();
         match entry.kind {
             EntryKind::DeleteMarker => {}
             EntryKind::Noncurrent => {
-                self.scrub_version(bucket, &entry.key, entry.version_id.as_deref(), filter, &mut counts)
+                let version = entry.version_id.as_deref();
+                self.scrub_version(bucket, &entry.key, version, filter, &mut counts, &mut doomed)
                     .await?
             }
-            EntryKind::Current => self.rewrite_current(bucket, entry, filter, &mut counts).await?,
+            EntryKind::Current => {
+                self.rewrite_current(bucket, entry, filter, &mut counts, &mut doomed)
+                    .await?
+            }
         }
-        Ok(counts)
+        Ok((counts, doomed))
     }
 
     /// Rewrites the current version of a key, conditionally on the ETag
@@ -633,6 +690,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         entry: &Entry,
         filter: &Arc<EventFilter>,
         counts: &mut RewriteCounts,
+        doomed: &mut Vec<Entry>,
     ) -> Result<(), StoreError> {
         let key = &entry.key;
         if entry.size > MAX_REWRITE_BYTES {
@@ -702,17 +760,20 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         // The listed version, if the object moved on before it was read.
         if let Some(listed) = &entry.version_id {
             if !read_versions.contains(listed) && listed != "null" {
-                self.scrub_version(bucket, key, Some(listed), filter, counts).await?;
+                self.scrub_version(bucket, key, Some(listed), filter, counts, doomed)
+                    .await?;
             }
         }
         // Never the version just written, nor the one a write replaced in
         // place (`null`, in a bucket with versioning suspended).
         let new_version = written.flatten();
         holding.retain(|v| v != "null" && Some(v) != new_version.as_ref());
-        self.delete_versions(bucket, key, &holding, counts).await
+        doomed.extend(holding.into_iter().map(|v| old_version(key, v)));
+        Ok(())
     }
 
-    /// Deletes an older version that holds any of the subjects' events.
+    /// Marks an older version that holds any of the subjects' events for
+    /// deletion.
     async fn scrub_version(
         &self,
         bucket: &str,
@@ -720,6 +781,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         version_id: Option<&str>,
         filter: &Arc<EventFilter>,
         counts: &mut RewriteCounts,
+        doomed: &mut Vec<Entry>,
     ) -> Result<(), StoreError> {
         let Some(version) = version_id else {
             return Ok(());
@@ -731,7 +793,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         counts.objects_scanned += 1;
         counts.bytes_scanned += read.size;
         match self.filter(filter, &input, None).await? {
-            Ok(report) if report.removed > 0 => self.delete_versions(bucket, key, &[version.to_owned()], counts).await,
+            Ok(report) if report.removed > 0 => {
+                doomed.push(old_version(key, version.to_owned()));
+                Ok(())
+            }
             Ok(_) => Ok(()),
             Err(reason) => {
                 counts.objects_failed += 1;
@@ -741,39 +806,6 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Ok(())
             }
         }
-    }
-
-    async fn delete_versions(
-        &self,
-        bucket: &str,
-        key: &str,
-        versions: &[String],
-        counts: &mut RewriteCounts,
-    ) -> Result<(), StoreError> {
-        if versions.is_empty() {
-            return Ok(());
-        }
-        let entries: Vec<Entry> = versions
-            .iter()
-            .map(|v| Entry {
-                key: key.to_owned(),
-                version_id: Some(v.clone()),
-                kind: EntryKind::Noncurrent,
-                size: 0,
-            })
-            .collect();
-        let refused = self.store.delete_batch(bucket, &entries).await?;
-        counts.versions_deleted += (entries.len() - refused.len().min(entries.len())) as u64;
-        for f in refused {
-            counts.objects_failed += 1;
-            counts.note(format!(
-                "s3://{bucket}/{key} version {}: the delete was refused ({}: {})",
-                f.version_id.unwrap_or_default(),
-                f.code,
-                f.message
-            ));
-        }
-        Ok(())
     }
 
     /// Runs the filter off the async threads. The outer error is the
@@ -1097,6 +1129,16 @@ fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
         counts.bytes += e.size;
     }
     counts
+}
+
+/// An older version of a key, to delete by its id.
+fn old_version(key: &str, version: String) -> Entry {
+    Entry {
+        key: key.to_owned(),
+        version_id: Some(version),
+        kind: EntryKind::Noncurrent,
+        size: 0,
+    }
 }
 
 /// Reports the malformed lines an object kept.
