@@ -132,6 +132,7 @@ pub async fn env(versioning: Versioning) -> Env {
             retry_backoff: Duration::from_millis(10),
             ..PurgeConfig::default()
         },
+        receipt_key: format!("receipts-{suffix}"),
         versioned_buckets: match versioning {
             Versioning::None => vec![],
             Versioning::Profiles => vec![profiles.clone()],

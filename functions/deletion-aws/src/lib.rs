@@ -5,6 +5,7 @@
 //! `LedgerError::Conflict`, a missing schedule on delete is success, ...).
 
 pub mod dynamodb;
+pub mod kms;
 pub mod provision;
 pub mod s3;
 pub mod scheduler;
@@ -20,6 +21,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub streams: aws_sdk_dynamodbstreams::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 fn retry() -> RetryConfig {
@@ -66,6 +68,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config),
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
         }
     }
 
@@ -95,6 +98,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             scheduler: aws_sdk_scheduler::Client::new(config),
             streams: aws_sdk_dynamodbstreams::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
         }
     }
 }

@@ -304,3 +304,20 @@ pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, St
     keys.sort();
     Ok(keys)
 }
+
+/// Creates a KMS HMAC key for signing receipts (as the template's
+/// `ReceiptKey`); returns its id.
+pub async fn create_receipt_key(clients: &Clients) -> Result<String, ProvisionError> {
+    let out = clients
+        .kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+        .description("Signs the receipts of completed deletions")
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    out.key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .ok_or_else(|| "CreateKey answered no key id".to_owned())
+}

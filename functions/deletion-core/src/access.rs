@@ -55,6 +55,8 @@ impl Caller {
 /// What an action needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need {
+    /// Any caller with a verified token.
+    Anyone,
     Operator,
     /// An admin of the workspace.
     Admin(WorkspaceId),
@@ -79,6 +81,7 @@ impl Need {
 
     fn describe(&self) -> String {
         match self {
+            Need::Anyone => "a verified token".into(),
             Need::Operator => format!("an operator (scope {OPERATOR_SCOPE})"),
             Need::Admin(w) => format!("an admin of workspace {w}"),
             Need::Account(a) => format!("account {a} itself"),
@@ -96,6 +99,7 @@ pub async fn authorize<D: Directory + ?Sized>(directory: &D, caller: &Caller, ne
         return Ok(());
     }
     let allowed = match need {
+        Need::Anyone => true,
         Need::Operator => false,
         Need::Account(account) => caller.account().as_ref() == Some(account),
         Need::SuppressionRead(_) if caller.has_scope(SUPPRESSION_READ_SCOPE) => true,

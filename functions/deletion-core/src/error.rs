@@ -100,4 +100,6 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Timer(#[from] TimerError),
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SignError),
 }

@@ -17,6 +17,7 @@ pub mod purge;
 pub mod regulation;
 pub mod requests;
 pub mod rewrite;
+pub mod signing;
 pub mod sweep;
 pub mod timers;
 

@@ -353,6 +353,9 @@ pub struct Receipt {
     /// What the verification listing found: always "nothing left" on a
     /// completed request.
     pub verification: String,
+    /// The signature over the rest of the receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signing::ReceiptSignature>,
 }
 
 /// A deletion request: the ledger's unit of truth.

@@ -29,6 +29,7 @@ use crate::ports::{Clock, Entry, EntryKind, Holds, Ledger, ObjectStore, PendingP
 use crate::regulation::{RewriteCounts, Subjects, UserId};
 use crate::requests::apply_suppression;
 use crate::rewrite::{EventFilter, FilterReport, RewriteError, TempFile};
+use crate::signing::{sign_receipt, ReceiptSigner};
 
 /// Object versions listed per page of a regulation's rewrite (each is
 /// read, and checkpointed with its page).
@@ -136,6 +137,7 @@ pub struct Purger<L, S, T, C> {
     clock: C,
     map: DataMap,
     config: PurgeConfig,
+    signer: Option<Arc<dyn ReceiptSigner>>,
 }
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
@@ -147,7 +149,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             clock,
             map,
             config,
+            signer: None,
         }
+    }
+
+    /// Signs every receipt with `signer` (without one, receipts are
+    /// unsigned: only for tests that do not look at them).
+    pub fn with_signer(mut self, signer: Arc<dyn ReceiptSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Runs (or joins, or resumes) the purge of a request as worker
@@ -998,7 +1008,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             }
             Err(e) => return self.fail(&request.id, owner, &e.to_string()).await,
         }
-        let receipt = self.receipt(request, &shards);
+        let mut receipt = self.receipt(request, &shards);
+        if let Some(signer) = &self.signer {
+            // Unsigned is never completed: the attempt fails and is retried.
+            sign_receipt(signer.as_ref(), &mut receipt).await?;
+        }
         let next = request.complete(self.clock.now(), owner, receipt.clone())?;
         if let Err(e) = self.ledger.update(&next).await {
             return lease_or_err(e);
@@ -1053,6 +1067,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             purge_finished_at: now,
             verified_at: now,
             verification,
+            signature: None,
         }
     }
 

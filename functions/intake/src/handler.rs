@@ -18,6 +18,7 @@ use deletion_core::plan::Planner;
 use deletion_core::ports::{Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Requests;
+use deletion_core::signing::{verify_receipt, ReceiptSigner};
 use deletion_core::ServiceError;
 
 use crate::problem::Problem;
@@ -42,6 +43,7 @@ const MAX_PAGE: u32 = 100;
 pub struct Intake<L, S, C> {
     requests: Requests<L, C>,
     planner: Planner<S>,
+    signer: Option<std::sync::Arc<dyn ReceiptSigner>>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +114,7 @@ enum Route<'a> {
     Suppression(&'a str, &'a str),
     SuppressionCheck(&'a str),
     Hold(&'a str),
+    VerifyReceipt,
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -134,6 +137,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["", "v1", "workspaces", ws, "suppressions", user] => Route::Suppression(ws, user),
         ["", "v1", "workspaces", ws, "suppressions:check"] => Route::SuppressionCheck(ws),
         ["", "v1", "workspaces", ws, "hold"] => Route::Hold(ws),
+        ["", "v1", "receipts:verify"] => Route::VerifyReceipt,
         _ => return None,
     })
 }
@@ -376,6 +380,7 @@ fn allowed_methods(route: &Route<'_>) -> &'static str {
         Route::Regulation(_) | Route::Suppression(..) => "GET",
         Route::SuppressionCheck(_) => "POST",
         Route::Hold(_) => "GET, PUT, DELETE",
+        Route::VerifyReceipt => "POST",
         Route::WorkspaceDeletion(_) | Route::SpaceDeletion(..) | Route::AccountDeletion(_) => "POST, DELETE",
         Route::WorkspaceDeletions(_) | Route::AccountDeletions(_) | Route::AccountMemberships(_) => "GET",
         Route::DeletionPlan(_) => "GET",
@@ -387,7 +392,17 @@ fn allowed_methods(route: &Route<'_>) -> &'static str {
 
 impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Intake<L, S, C> {
     pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
-        Intake { requests, planner }
+        Intake {
+            requests,
+            planner,
+            signer: None,
+        }
+    }
+
+    /// Checks receipts' signatures with `signer` (`POST /v1/receipts:verify`).
+    pub fn with_signer(mut self, signer: std::sync::Arc<dyn ReceiptSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Answers one HTTP request. Never fails: every error is an answer.
@@ -601,6 +616,33 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 body["resumed"] = json!(resumed);
                 Ok(json_response(StatusCode::OK, body))
             }
+            (Route::VerifyReceipt, &Method::POST) => {
+                let Some(signer) = &self.signer else {
+                    return Err(Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "Receipt verification is not configured",
+                        "this deployment has no receipt key",
+                    ));
+                };
+                let receipt: deletion_core::model::Receipt = large_json_body(
+                    req,
+                    MAX_CHECK_BODY_BYTES,
+                    r#"{"request_id": "...", "signature": {...}}"#,
+                )?;
+                let valid = verify_receipt(signer.as_ref(), &receipt)
+                    .await
+                    .map_err(ServiceError::from)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    json!({
+                        "valid": valid,
+                        "request_id": receipt.request_id,
+                        "key_id": receipt.signature.as_ref().map(|s| s.key_id.clone()),
+                        "algorithm": receipt.signature.as_ref().map(|s| s.algorithm.clone()),
+                    }),
+                ))
+            }
             (Route::AccountMemberships(a), &Method::GET) => {
                 let account = id(AccountId::parse, a)?;
                 let members = self
@@ -637,6 +679,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 Need::Account(id(AccountId::parse, a)?)
             }
             Route::Purges | Route::Member(..) | Route::Hold(_) => Need::Operator,
+            Route::VerifyReceipt => Need::Anyone,
             Route::Deletion(raw) | Route::DeletionPlan(raw) | Route::Regulation(raw) => {
                 let request = self.requests.fetch(&id(RequestId::parse, raw)?).await?;
                 Need::for_scope(&request.scope)

@@ -1,4 +1,7 @@
+use std::sync::Arc;
+
 use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::kms::KmsSigner;
 use deletion_aws::s3::S3Store;
 use deletion_aws::Clients;
 use deletion_core::config;
@@ -15,11 +18,13 @@ async fn main() -> Result<(), Error> {
     let table = config::required("LEDGER_TABLE")?;
     let periods = config::periods_from_env()?;
     let map = DataMap::from_env()?;
+    let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let clients = Clients::from_env().await;
     let intake = Intake::new(
         Requests::new(DynamoLedger::new(clients.dynamodb.clone(), table), SystemClock, periods),
         Planner::new(S3Store::new(clients.s3.clone()), map),
-    );
+    )
+    .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)));
     let intake = &intake;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(intake.handle(req).await)

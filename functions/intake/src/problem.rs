@@ -139,7 +139,7 @@ impl From<ServiceError> for Problem {
             ServiceError::Ledger(LedgerError::InvalidCursor) => {
                 Problem::bad_request("the cursor parameter is not one this API handed out")
             }
-            ServiceError::Ledger(_) | ServiceError::Store(_) | ServiceError::Timer(_) => {
+            ServiceError::Ledger(_) | ServiceError::Store(_) | ServiceError::Timer(_) | ServiceError::Signing(_) => {
                 tracing::error!(error = %detail, "dependency failure");
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,

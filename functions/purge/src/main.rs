@@ -1,6 +1,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::kms::KmsSigner;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_aws::Clients;
@@ -30,6 +33,7 @@ async fn main() -> Result<(), Error> {
     let group = config::required("SCHEDULE_GROUP")?;
     let role = config::required("SCHEDULER_ROLE_ARN")?;
     let map = DataMap::from_env()?;
+    let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let purge_config = PurgeConfig {
         lease: config::seconds("LEASE_SECONDS", 960, 60, 86_400)?,
         workers: config::seconds("PURGE_WORKERS", 4, 1, 64)?.num_seconds() as u32,
@@ -42,23 +46,27 @@ async fn main() -> Result<(), Error> {
     let handler: OnceCell<Handler> = OnceCell::new();
     let handler = &handler;
     let build = move |arn: String| {
-        let (clients, table, group, role, map, purge_config) = (
+        let (clients, table, group, role, map, purge_config, receipt_key) = (
             clients.clone(),
             table.clone(),
             group.clone(),
             role.clone(),
             map.clone(),
             purge_config.clone(),
+            receipt_key.clone(),
         );
         async move {
-            PurgeHandler::new(Purger::new(
-                DynamoLedger::new(clients.dynamodb.clone(), table),
-                S3Store::new(clients.s3.clone()),
-                SchedulerTimers::new(clients.scheduler.clone(), group, arn, role),
-                SystemClock,
-                map,
-                purge_config,
-            ))
+            PurgeHandler::new(
+                Purger::new(
+                    DynamoLedger::new(clients.dynamodb.clone(), table),
+                    S3Store::new(clients.s3.clone()),
+                    SchedulerTimers::new(clients.scheduler.clone(), group, arn, role),
+                    SystemClock,
+                    map,
+                    purge_config,
+                )
+                .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key))),
+            )
         }
     };
     let build = &build;

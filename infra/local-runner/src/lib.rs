@@ -22,6 +22,7 @@ use deletion_core::plan::Planner;
 use deletion_core::ports::Clock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use deletion_core::requests::Requests;
+use deletion_core::signing::{HmacSigner, ReceiptSigner};
 use grace_timer::handler::{AttributeValue, StreamData, StreamRecord};
 use grace_timer::{BatchResponse, GraceTimer, StreamEvent};
 use intake::Intake;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub purge: PurgeConfig,
     /// Buckets of the map to create with versioning on.
     pub versioned_buckets: Vec<String>,
+    /// The HMAC key receipts are signed with (KMS's part in AWS).
+    pub receipt_key: String,
 }
 
 /// The three functions, wired to one set of clients and one clock.
@@ -81,19 +84,27 @@ impl<C: Clock + Clone> Stack<C> {
             LOCAL_PURGE_ARN,
             LOCAL_SCHEDULER_ROLE_ARN,
         );
-        let intake = std::sync::Arc::new(Intake::new(
-            Requests::new(ledger.clone(), clock.clone(), settings.periods),
-            Planner::new(S3Store::new(clients.s3.clone()), settings.map.clone()),
-        ));
+        let signer: std::sync::Arc<dyn ReceiptSigner> =
+            std::sync::Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes()));
+        let intake = std::sync::Arc::new(
+            Intake::new(
+                Requests::new(ledger.clone(), clock.clone(), settings.periods),
+                Planner::new(S3Store::new(clients.s3.clone()), settings.map.clone()),
+            )
+            .with_signer(signer.clone()),
+        );
         let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone(), clock.clone());
-        let purge = PurgeHandler::new(Purger::new(
-            ledger.clone(),
-            S3Store::new(clients.s3.clone()),
-            schedules.clone(),
-            clock.clone(),
-            settings.map.clone(),
-            settings.purge.clone(),
-        ));
+        let purge = PurgeHandler::new(
+            Purger::new(
+                ledger.clone(),
+                S3Store::new(clients.s3.clone()),
+                schedules.clone(),
+                clock.clone(),
+                settings.map.clone(),
+                settings.purge.clone(),
+            )
+            .with_signer(signer),
+        );
         let feed = tokio::sync::Mutex::new(StreamFeed::new(&clients, settings.table.clone()));
         Stack {
             clients,

@@ -34,6 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lease: config::seconds("LEASE_SECONDS", 960, 5, 86_400)?,
             ..PurgeConfig::default()
         },
+        receipt_key: std::env::var("LOCAL_RECEIPT_KEY")
+            .unwrap_or_else(|_| "local-receipt-key-never-used-in-aws".to_owned()),
         versioned_buckets: std::env::var("VERSIONED_BUCKETS")
             .unwrap_or_default()
             .split(',')

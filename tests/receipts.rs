@@ -1,0 +1,91 @@
+//! Signed receipts against a real moto server: every completed purge's
+//! receipt is signed, the API checks it, and a changed byte fails; the KMS
+//! signer is exercised against moto's KMS.
+
+use chrono::Duration;
+use deletion_aws::kms::KmsSigner;
+use deletion_core::model::Receipt;
+use deletion_core::signing::{canonical, ReceiptSigner};
+use integration_tests::{env, Env, Versioning};
+use serde_json::{json, Value};
+
+async fn completed_receipt(env: &Env) -> Value {
+    env.put(&env.archive, "acme/web/2024-01-01/x.json.gz").await;
+    let created = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    env.stack.pump_stream().await.unwrap();
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    env.settle().await;
+    let body = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await.body;
+    assert_eq!(body["status"], "COMPLETED", "{body:#}");
+    body["receipt"].clone()
+}
+
+async fn verify(env: &Env, receipt: &Value) -> Value {
+    let a = env
+        .call("POST", "/v1/receipts:verify", Some(&receipt.to_string()), &[])
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    a.body
+}
+
+#[tokio::test]
+async fn a_completed_purge_has_a_signed_receipt_that_any_change_breaks() {
+    let env = env(Versioning::None).await;
+    let receipt = completed_receipt(&env).await;
+    assert_eq!(receipt["signature"]["algorithm"], "HMAC_SHA_256", "{receipt:#}");
+    assert!(receipt["signature"]["value"].as_str().is_some_and(|v| v.len() > 40));
+    let answer = verify(&env, &receipt).await;
+    assert_eq!(answer["valid"], true, "{answer:#}");
+    assert_eq!(answer["request_id"], receipt["request_id"]);
+
+    let mut more = receipt.clone();
+    more["totals"]["objects"] = json!(receipt["totals"]["objects"].as_u64().unwrap() + 1);
+    assert_eq!(verify(&env, &more).await["valid"], false, "a changed count");
+    let mut elsewhere = receipt.clone();
+    elsewhere["prefixes"][0]["prefix"] = json!("acme-corp/");
+    assert_eq!(verify(&env, &elsewhere).await["valid"], false, "a changed prefix");
+    let mut unsigned = receipt.clone();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    assert_eq!(verify(&env, &unsigned).await["valid"], false, "no signature");
+
+    // Another deployment's key does not vouch for this one's receipts.
+    let other = integration_tests::env(Versioning::None).await;
+    assert_eq!(verify(&other, &receipt).await["valid"], false);
+    // Anyone with a token may check a receipt; nobody without one.
+    let ann = env
+        .call_as(
+            Some(("ann", &[])),
+            "POST",
+            "/v1/receipts:verify",
+            Some(&receipt.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!((ann.status.as_u16(), ann.body["valid"].clone()), (200, json!(true)));
+    env.call_as(None, "POST", "/v1/receipts:verify", Some(&receipt.to_string()), &[])
+        .await
+        .problem(401);
+    env.call("POST", "/v1/receipts:verify", Some(r#"{"not": "a receipt"}"#), &[])
+        .await
+        .problem(400);
+}
+
+#[tokio::test]
+async fn the_kms_signer_signs_with_a_key_that_never_leaves_kms() {
+    let env = env(Versioning::None).await;
+    let key_id = deletion_aws::provision::create_receipt_key(&env.clients)
+        .await
+        .expect("an HMAC key in moto's KMS");
+    let signer = KmsSigner::new(env.clients.kms.clone(), key_id.clone());
+    let receipt: Receipt = serde_json::from_value(completed_receipt(&env).await).unwrap();
+    let message = canonical(&receipt).unwrap();
+    let signature = signer.sign(&message).await.unwrap();
+    assert!(signer.verify(&message, &signature).await.unwrap());
+    let mut changed = message.clone();
+    changed.push(b' ');
+    assert!(!signer.verify(&changed, &signature).await.unwrap());
+    let mut forged = signature.clone();
+    forged.value = "AAAA".into();
+    assert!(!signer.verify(&message, &forged).await.unwrap());
+}
