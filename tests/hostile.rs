@@ -47,6 +47,7 @@ async fn trial(n: usize) -> Winner {
     let event = || PurgeEvent {
         request_id: id.clone(),
         retry: false,
+        remind: false,
     };
     // The revoke, the timer firing, and a replay of the same timer event,
     // each a little later or sooner from trial to trial so that every

@@ -43,7 +43,10 @@ async fn the_sweep_starts_a_request_whose_timer_was_deleted_behind_its_back() {
     env.stack.schedules.disarm(&id).await.unwrap(); // lost behind our back
 
     env.clock.advance(Duration::days(5) + Duration::minutes(10));
-    assert!(env.stack.tick().await.unwrap().is_empty(), "no timer, nothing fires");
+    // No grace timer: only its (late) reminder fires, and purges nothing.
+    let fired = env.stack.tick().await.unwrap();
+    assert!(fired.iter().all(|f| f.outcome == "not_needed"), "{fired:?}");
+    assert_eq!(status(&env, &id).await["status"], "SCHEDULED");
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert_eq!(report.started, vec![id.clone()]);
     let fired = env.stack.tick().await.unwrap();
@@ -158,6 +161,7 @@ async fn two_concurrent_workers_never_share_a_shard_or_both_claim() {
     let event = || PurgeEvent {
         request_id: id.to_string(),
         retry: false,
+        remind: false,
     };
     let (a, b) = tokio::join!(
         env.stack.purge.handle(event(), "w1", None),
@@ -220,6 +224,7 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
             PurgeEvent {
                 request_id: id.to_string(),
                 retry: false,
+                remind: false,
             },
             "w2",
             None,

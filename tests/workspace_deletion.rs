@@ -139,9 +139,10 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
     let id = create(&env, "acme").await;
     env.stack.pump_stream().await.unwrap();
 
-    // Not yet: a day before the grace ends nothing fires.
+    // Not yet: a day before the grace ends only its reminder fires.
     env.clock.advance(Duration::days(4));
-    assert!(env.stack.tick().await.unwrap().is_empty());
+    let fired = env.stack.tick().await.unwrap();
+    assert!(fired.iter().all(|f| f.outcome == "reminded"), "{fired:?}");
     assert_eq!(status(&env, &id).await["status"], "SCHEDULED");
 
     env.clock.advance(Duration::days(1) + Duration::seconds(1));
@@ -267,6 +268,7 @@ async fn a_duplicate_timer_delivery_does_nothing() {
     let event = || PurgeEvent {
         request_id: id.to_string(),
         retry: false,
+        remind: false,
     };
     let first = env.stack.purge.handle(event(), "worker-1", None).await.unwrap();
     assert_eq!(first.outcome, "completed");
@@ -287,6 +289,7 @@ async fn a_duplicate_timer_delivery_does_nothing() {
             PurgeEvent {
                 request_id: other.to_string(),
                 retry: false,
+                remind: false,
             },
             "w",
             None,
@@ -314,6 +317,7 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
         let event = PurgeEvent {
             request_id: id.to_string(),
             retry: false,
+            remind: false,
         };
         let (revoke, purge) = tokio::join!(
             env.call("DELETE", &path, None, &[]),

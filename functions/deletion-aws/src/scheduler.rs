@@ -37,6 +37,7 @@ pub fn wake_schedule_name(id: &RequestId, why: Wake) -> String {
         Wake::Worker(n) => format!("purge-{id}-w{n}"),
         Wake::HandOff => format!("purge-{id}-h"),
         Wake::Sweep { .. } => format!("purge-{id}-s"),
+        Wake::Reminder => format!("purge-{id}-r"),
     }
 }
 
@@ -167,27 +168,41 @@ impl SchedulerTimers {
 #[async_trait]
 impl Timers for SchedulerTimers {
     async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError> {
-        self.create(schedule_name(id), id, at, false).await
+        self.create(
+            schedule_name(id),
+            id,
+            at,
+            serde_json::json!({ "request_id": id.as_str() }),
+        )
+        .await
     }
 
+    /// Removes the grace timer and its reminder: a request out of grace
+    /// keeps no live timer of its grace.
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError> {
-        self.delete_by_name(&schedule_name(id)).await
+        self.delete_by_name(&schedule_name(id)).await?;
+        self.delete_by_name(&wake_schedule_name(id, Wake::Reminder)).await
     }
 
     async fn wake(&self, id: &RequestId, why: Wake, at: DateTime<Utc>) -> Result<(), TimerError> {
-        let retry = matches!(why, Wake::Sweep { retry: true });
-        self.create(wake_schedule_name(id, why), id, at, retry).await
+        let input = match why {
+            Wake::Sweep { retry: true } => serde_json::json!({ "request_id": id.as_str(), "retry": true }),
+            Wake::Reminder => serde_json::json!({ "request_id": id.as_str(), "remind": true }),
+            _ => serde_json::json!({ "request_id": id.as_str() }),
+        };
+        self.create(wake_schedule_name(id, why), id, at, input).await
     }
 }
 
 impl SchedulerTimers {
-    async fn create(&self, name: String, id: &RequestId, at: DateTime<Utc>, retry: bool) -> Result<(), TimerError> {
-        let input = if retry {
-            serde_json::json!({ "request_id": id.as_str(), "retry": true })
-        } else {
-            serde_json::json!({ "request_id": id.as_str() })
-        }
-        .to_string();
+    async fn create(
+        &self,
+        name: String,
+        id: &RequestId,
+        at: DateTime<Utc>,
+        input: serde_json::Value,
+    ) -> Result<(), TimerError> {
+        let input = input.to_string();
         let target = Target::builder()
             .arn(&self.target_arn)
             .role_arn(&self.role_arn)

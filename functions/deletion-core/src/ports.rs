@@ -322,6 +322,8 @@ pub enum Wake {
     HandOff,
     /// The sweep starts a purge nobody works on; `retry` restarts a failed one.
     Sweep { retry: bool },
+    /// A reminder that the grace ends soon (it purges nothing).
+    Reminder,
 }
 
 /// One-shot timers that start the purge.
@@ -330,7 +332,8 @@ pub trait Timers: Send + Sync {
     /// Arms the request's grace timer (idempotent: an existing one is
     /// success). Only the grace-timer's reconciler arms and removes it.
     async fn arm(&self, id: &RequestId, at: DateTime<Utc>) -> Result<(), TimerError>;
-    /// Removes the request's grace timer (a missing one is success).
+    /// Removes the request's grace timer and its reminder (a missing one
+    /// is success).
     async fn disarm(&self, id: &RequestId) -> Result<(), TimerError>;
     /// Arms a one-shot timer that starts a purge worker for `why`
     /// (idempotent per request and reason).

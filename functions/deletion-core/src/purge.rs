@@ -192,6 +192,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         self.verify_and_complete(&request, owner).await
     }
 
+    /// The request a grace reminder is about, if it is still in grace (a
+    /// revoked or purged one needs none). Reads only.
+    pub async fn due_for_reminder(&self, id: &RequestId) -> Result<Option<DeletionRequest>, ServiceError> {
+        Ok(self
+            .ledger
+            .get(id)
+            .await?
+            .filter(|r| r.status == Status::Scheduled && self.clock.now() < r.grace_ends_at))
+    }
+
     /// Takes the request with a conditional write (or joins a purge under
     /// way), or says why not. The flag tells whether this worker started it.
     async fn claim(

@@ -3,7 +3,7 @@
 use crate::error::ServiceError;
 use crate::ids::RequestId;
 use crate::model::Status;
-use crate::ports::{Clock, Ledger, Timers};
+use crate::ports::{Clock, Ledger, Timers, Wake};
 use crate::requests::settle_parent;
 
 /// What the reconciler did for one request.
@@ -21,6 +21,8 @@ pub struct TimerReconciler<L, T, C> {
     /// grace, or a timer re-armed late) is armed this far ahead, since the
     /// scheduler may not run a one-shot time in the past.
     min_lead: chrono::Duration,
+    /// How long before the grace ends a reminder fires (none if `None`).
+    reminder: Option<chrono::Duration>,
 }
 
 impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
@@ -30,7 +32,14 @@ impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
             timers,
             clock,
             min_lead: chrono::Duration::zero(),
+            reminder: Some(chrono::Duration::hours(24)),
         }
+    }
+
+    /// A reminder this long before each grace ends (`None`: no reminders).
+    pub fn with_reminder(mut self, before: Option<chrono::Duration>) -> Self {
+        self.reminder = before;
+        self
     }
 
     pub fn with_min_lead(mut self, lead: chrono::Duration) -> Self {
@@ -52,6 +61,14 @@ impl<L: Ledger, T: Timers, C: Clock> TimerReconciler<L, T, C> {
                 // A grace already over (none for a source's days) fires now.
                 let at = r.grace_ends_at.max(self.clock.now() + self.min_lead);
                 self.timers.arm(id, at).await?;
+                // So that a deletion nobody meant is noticed in time: only
+                // while the reminder's time is still ahead.
+                if let Some(before) = self.reminder {
+                    let remind_at = r.grace_ends_at - before;
+                    if remind_at > self.clock.now() + self.min_lead {
+                        self.timers.wake(id, Wake::Reminder, remind_at).await?;
+                    }
+                }
                 Ok(TimerAction::Armed)
             }
             _ => {

@@ -110,6 +110,12 @@ impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<
         self
     }
 
+    /// A grace reminder this long before each grace ends (`None`: none).
+    pub fn with_reminder(mut self, before: Option<chrono::Duration>) -> Self {
+        self.reconciler = self.reconciler.with_reminder(before);
+        self
+    }
+
     /// Runs the sweep and prints its counts as CloudWatch metrics (EMF).
     pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
         let report = self.sweeper.run().await?;

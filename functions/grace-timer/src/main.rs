@@ -16,13 +16,16 @@ async fn main() -> Result<(), Error> {
     // A time already past is armed this far ahead (AWS may not run an at()
     // in the past).
     let lead = config::seconds("TIMER_MIN_LEAD_SECONDS", 60, 0, 3600)?;
+    // How long before a grace ends its reminder fires; 0: no reminders.
+    let reminder = config::seconds("REMINDER_SECONDS", 86_400, 0, 30 * 86_400)?;
     let clients = Clients::from_env().await;
     let timer = GraceTimer::new(
         DynamoLedger::new(clients.dynamodb.clone(), table),
         SchedulerTimers::new(clients.scheduler.clone(), group, target, role),
         SystemClock,
     )
-    .with_min_lead(lead);
+    .with_min_lead(lead)
+    .with_reminder((reminder > chrono::Duration::zero()).then_some(reminder));
     let timer = &timer;
     run(service_fn(move |event: LambdaEvent<TimerEvent>| async move {
         Ok::<_, Error>(timer.handle_event(event.payload).await?)

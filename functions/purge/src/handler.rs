@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tracing::error;
+use tracing::{error, warn};
 
 use deletion_core::ids::RequestId;
 use deletion_core::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
@@ -20,6 +20,9 @@ pub struct PurgeEvent {
     /// Restart a `FAILED` purge (the sweep sets it; a timer never does).
     #[serde(default)]
     pub retry: bool,
+    /// Only remind that the grace ends soon; purge nothing.
+    #[serde(default)]
+    pub remind: bool,
 }
 
 /// What the invocation did, for the logs and the caller.
@@ -36,6 +39,48 @@ pub struct PurgeHandler<L, S, T, C> {
 }
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> PurgeHandler<L, S, T, C> {
+    /// Emits the grace reminder (a warning log and the CloudWatch metric
+    /// `DeletionService/GraceEndingSoon`) for a request still in grace.
+    async fn remind(&self, id: &RequestId) -> Result<PurgeResult, ServiceError> {
+        let Some(r) = self.purger.due_for_reminder(id).await? else {
+            return Ok(PurgeResult {
+                request_id: id.to_string(),
+                outcome: "not_needed".into(),
+                detail: None,
+            });
+        };
+        let grace_ends_at = r.grace_ends_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let detail = format!(
+            "{} asked by {} becomes irreversible at {grace_ends_at}; revoke it before then if it was not meant",
+            r.scope.describe(),
+            r.requested_by
+        );
+        warn!(request_id = %id, requested_by = %r.requested_by, %grace_ends_at, "grace ends soon: {detail}");
+        println!(
+            "{}",
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": chrono::Utc::now().timestamp_millis(),
+                    "CloudWatchMetrics": [{
+                        "Namespace": "DeletionService",
+                        "Dimensions": [["Kind"]],
+                        "Metrics": [{"Name": "GraceEndingSoon", "Unit": "Count"}],
+                    }],
+                },
+                "Kind": r.scope.kind(),
+                "GraceEndingSoon": 1,
+                "request_id": id.to_string(),
+                "requested_by": r.requested_by,
+                "grace_ends_at": grace_ends_at,
+            })
+        );
+        Ok(PurgeResult {
+            request_id: id.to_string(),
+            outcome: "reminded".into(),
+            detail: Some(detail),
+        })
+    }
+
     pub fn new(purger: Purger<L, S, T, C>) -> Self {
         PurgeHandler { purger }
     }
@@ -58,6 +103,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 detail: Some("request_id is not a request id".into()),
             });
         };
+        if event.remind {
+            return self.remind(&id).await;
+        }
         let outcome = self.purger.run(&id, owner, event.retry, deadline).await?;
         let (name, detail) = match outcome {
             PurgeOutcome::Completed { receipt } => (
