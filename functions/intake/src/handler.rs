@@ -495,7 +495,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 } else {
                     view.children.iter().map(|c| c.scope.clone()).collect()
                 };
-                let plan = self.planner.plan(&scopes).await.map_err(ServiceError::from)?;
+                let plan = self.planner.plan(&scopes).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({"request_id": view.request.id, "kind": view.request.scope.kind(), "plan": plan}),
@@ -507,8 +507,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 self.requests
                     .ledger()
                     .put_member(&workspace, &account, body.role)
-                    .await
-                    .map_err(ServiceError::from)?;
+                    .await?;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({"workspace": workspace, "account": account, "role": body.role}),
@@ -516,12 +515,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
             }
             (Route::Member(w, a), &Method::DELETE) => {
                 let (workspace, account) = (ws(w)?, id(AccountId::parse, a)?);
-                let removed = self
-                    .requests
-                    .ledger()
-                    .remove_member(&workspace, &account)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let removed = self.requests.ledger().remove_member(&workspace, &account).await?;
                 if !removed {
                     return Err(Problem::not_found(format!(
                         "account {account} is not a member of workspace {workspace}"
@@ -542,7 +536,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                         "{id} is a deletion, not a regulation: see /v1/deletions/{id}"
                     )));
                 }
-                let shards = self.requests.ledger().shards(&id).await.map_err(ServiceError::from)?;
+                let shards = self.requests.ledger().shards(&id).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     views::regulation(&request, Some(&shards), self.now()),
@@ -552,12 +546,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 let workspace = ws(w)?;
                 let user =
                     UserId::parse(&percent_decode("user id", u)?).map_err(|e| Problem::bad_request(e.to_string()))?;
-                let entry = self
-                    .requests
-                    .ledger()
-                    .suppression(&workspace, &user)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let entry = self.requests.ledger().suppression(&workspace, &user).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     views::suppression(&workspace, &user, entry.as_ref()),
@@ -578,12 +567,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                     .enumerate()
                     .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
                     .collect::<Result<Vec<_>, _>>()?;
-                let found = self
-                    .requests
-                    .ledger()
-                    .suppressions(&workspace, &ids)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let found = self.requests.ledger().suppressions(&workspace, &ids).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     views::suppression_check(&workspace, &ids, &found),
@@ -604,8 +588,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                     .requests
                     .ledger()
                     .hold(&workspace)
-                    .await
-                    .map_err(ServiceError::from)?
+                    .await?
                     .ok_or_else(|| Problem::not_found(format!("no legal hold on workspace {workspace}")))?;
                 Ok(json_response(StatusCode::OK, views::hold(&hold)))
             }
@@ -630,9 +613,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                     MAX_CHECK_BODY_BYTES,
                     r#"{"request_id": "...", "signature": {...}}"#,
                 )?;
-                let valid = verify_receipt(signer.as_ref(), &receipt)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let valid = verify_receipt(signer.as_ref(), &receipt).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({
@@ -645,12 +626,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
             }
             (Route::AccountMemberships(a), &Method::GET) => {
                 let account = id(AccountId::parse, a)?;
-                let members = self
-                    .requests
-                    .ledger()
-                    .memberships(&account)
-                    .await
-                    .map_err(ServiceError::from)?;
+                let members = self.requests.ledger().memberships(&account).await?;
                 let items: Vec<Value> = members
                     .iter()
                     .map(|m| json!({"workspace": m.workspace, "role": m.role}))
@@ -719,7 +695,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
     }
 
     async fn dry_run_answer(&self, scope: &Scope, scopes: Vec<Scope>) -> Result<Response<Body>, Problem> {
-        let plan = self.planner.plan(&scopes).await.map_err(ServiceError::from)?;
+        let plan = self.planner.plan(&scopes).await?;
         Ok(json_response(
             StatusCode::OK,
             json!({"dry_run": true, "kind": scope.kind(), "scope": views::scope(scope), "plan": plan}),

@@ -87,6 +87,24 @@ impl Problem {
     }
 }
 
+impl From<LedgerError> for Problem {
+    fn from(err: LedgerError) -> Self {
+        ServiceError::from(err).into()
+    }
+}
+
+impl From<deletion_core::StoreError> for Problem {
+    fn from(err: deletion_core::StoreError) -> Self {
+        ServiceError::from(err).into()
+    }
+}
+
+impl From<deletion_core::signing::SignError> for Problem {
+    fn from(err: deletion_core::signing::SignError) -> Self {
+        ServiceError::from(err).into()
+    }
+}
+
 impl From<ServiceError> for Problem {
     fn from(err: ServiceError) -> Self {
         let detail = err.to_string();
