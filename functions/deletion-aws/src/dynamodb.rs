@@ -125,8 +125,35 @@ fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
     Ok(item)
 }
 
-/// The most entry bytes one page item holds (the item limit is 400 KB).
-const PAGE_CHUNK_BYTES: usize = 300 * 1024;
+/// The most bytes of entries (or ids) one item holds: DynamoDB's item
+/// limit is 400 KB.
+const CHUNK_BYTES: usize = 300 * 1024;
+
+/// Splits `items` into runs of at most `CHUNK_BYTES` by `size` (an item
+/// larger than that gets a run of its own); always at least one run.
+fn chunks<T: Clone>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut chunks: Vec<Vec<T>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for item in items {
+        let n = size(item);
+        if bytes + n > CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += n;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(item.clone());
+        }
+    }
+    chunks
+}
+
+/// A time attribute written as RFC 3339.
+fn time_attr(item: &Item, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    string_attr(item, name)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
 
 fn page_sk(shard: u32, seq: u64, chunk: usize) -> String {
     format!("PAGE#{shard:06}#{seq:012}#{chunk:04}")
@@ -204,6 +231,24 @@ impl DynamoLedger {
             .await
             .map_err(|e| unavailable(&e))?;
         Ok(out.item)
+    }
+
+    /// Writes one item holding `doc` (JSON) under `pk`/`sk`.
+    async fn put_doc(&self, pk: String, sk: String, doc: &impl serde::Serialize) -> Result<(), LedgerError> {
+        let doc = serde_json::to_string(doc).map_err(|e| LedgerError::Corrupt {
+            key: format!("{pk}/{sk}"),
+            reason: e.to_string(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("doc", s(doc))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
     }
 
     /// Every item of partition `pk` whose sort key begins with `prefix`, in
@@ -474,38 +519,15 @@ impl Ledger for DynamoLedger {
     }
 
     async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
-        // One item per chunk, each well under DynamoDB's 400 KB item limit.
-        let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
-        let mut size = 0;
-        for e in &page.entries {
-            let entry_size = e.key.len() + e.version_id.as_ref().map_or(0, String::len) + 64;
-            if size + entry_size > PAGE_CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
-                chunks.push(Vec::new());
-                size = 0;
-            }
-            size += entry_size;
-            if let Some(chunk) = chunks.last_mut() {
-                chunk.push(e.clone());
-            }
-        }
-        for (n, entries) in chunks.into_iter().enumerate() {
+        // One item per chunk, each well under DynamoDB's item limit.
+        let size = |e: &Entry| e.key.len() + e.version_id.as_ref().map_or(0, String::len) + 64;
+        for (n, entries) in chunks(&page.entries, size).into_iter().enumerate() {
             let part = PendingPage {
                 entries,
                 ..page.clone()
             };
-            let doc = serde_json::to_string(&part).map_err(|e| LedgerError::Corrupt {
-                key: page_sk(page.shard, page.seq, n),
-                reason: e.to_string(),
-            })?;
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(request_pk(&page.request_id)))
-                .item("sk", s(page_sk(page.shard, page.seq, n)))
-                .item("doc", s(doc))
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
+            self.put_doc(request_pk(&page.request_id), page_sk(page.shard, page.seq, n), &part)
+                .await?;
         }
         Ok(())
     }
@@ -665,8 +687,6 @@ impl Directory for DynamoLedger {
     }
 }
 
-/// Subject ids per ledger item, at most (well under the 400 KB item limit).
-const SUBJECT_CHUNK_BYTES: usize = 300 * 1024;
 /// Suppression writes in flight at once.
 const SUPPRESSION_WRITES: usize = 16;
 /// Keys per BatchGetItem call (DynamoDB's limit).
@@ -693,10 +713,7 @@ fn decode_suppression(workspace: &WorkspaceId, item: &Item) -> Result<Suppressio
         .and_then(|v| v.as_bool().ok())
         .copied()
         .ok_or_else(|| corrupt("bad suppressed"))?;
-    let since = string_attr(item, "since")
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| corrupt("bad since"))?;
+    let since = time_attr(item, "since").ok_or_else(|| corrupt("bad since"))?;
     let regulation = string_attr(item, "regulation")
         .and_then(|r| RequestId::parse(&r).ok())
         .ok_or_else(|| corrupt("bad regulation"))?;
@@ -711,33 +728,8 @@ fn decode_suppression(workspace: &WorkspaceId, item: &Item) -> Result<Suppressio
 #[async_trait]
 impl Regulations for DynamoLedger {
     async fn put_subjects(&self, id: &RequestId, subjects: &Subjects) -> Result<(), LedgerError> {
-        let mut chunks: Vec<Vec<&str>> = vec![Vec::new()];
-        let mut size = 0;
-        for s in subjects.ids() {
-            let n = s.as_str().len() + 8;
-            if size + n > SUBJECT_CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
-                chunks.push(Vec::new());
-                size = 0;
-            }
-            size += n;
-            if let Some(c) = chunks.last_mut() {
-                c.push(s.as_str());
-            }
-        }
-        for (n, chunk) in chunks.iter().enumerate() {
-            let doc = serde_json::to_string(chunk).map_err(|e| LedgerError::Corrupt {
-                key: request_pk(id),
-                reason: e.to_string(),
-            })?;
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", s(request_pk(id)))
-                .item("sk", s(format!("SUBJECTS#{n:04}")))
-                .item("doc", s(doc))
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
+        for (n, chunk) in chunks(subjects.ids(), |u| u.as_str().len() + 8).iter().enumerate() {
+            self.put_doc(request_pk(id), format!("SUBJECTS#{n:04}"), chunk).await?;
         }
         Ok(())
     }
@@ -867,10 +859,7 @@ fn decode_hold(workspace: &WorkspaceId, item: &Item) -> Result<Hold, LedgerError
         workspace: workspace.clone(),
         reason: string_attr(item, "reason").ok_or_else(|| corrupt("no reason"))?,
         placed_by: string_attr(item, "placed_by").ok_or_else(|| corrupt("no placed_by"))?,
-        since: string_attr(item, "since")
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or_else(|| corrupt("bad since"))?,
+        since: time_attr(item, "since").ok_or_else(|| corrupt("bad since"))?,
     })
 }
 
