@@ -539,8 +539,9 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         Ok(Revoked { request, kept })
     }
 
-    pub async fn get(&self, id: &RequestId) -> Result<RequestView, ServiceError> {
-        let request = self.fetch(id).await?;
+    /// A request already read, with its progress and children.
+    pub async fn view(&self, request: DeletionRequest) -> Result<RequestView, ServiceError> {
+        let id = &request.id;
         let mut progress = Progress::from_shards(&self.ledger.shards(id).await?);
         let mut children = Vec::new();
         for child in &request.children {

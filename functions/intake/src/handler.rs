@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use deletion_core::access::{self, Caller, Need};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
-use deletion_core::model::Scope;
+use deletion_core::model::{DeletionRequest, Scope};
 use deletion_core::plan::Planner;
 use deletion_core::ports::{Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
@@ -426,8 +426,15 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         if !allowed_methods(&route).split(", ").any(|m| m == req.method().as_str()) {
             return Err(method_not_allowed(&route));
         }
-        let need = self.need(&route).await?;
+        let (need, by_id) = self.need(&route).await?;
         access::authorize(self.requests.ledger(), &caller, &need).await?;
+        // The request a route by id names, read once for both the check
+        // and the answer.
+        let by_id = || {
+            by_id
+                .clone()
+                .ok_or_else(|| Problem::not_found(format!("no resource at {path}")))
+        };
         let actor = caller.subject.as_str();
         let ws = |raw: &str| id(WorkspaceId::parse, raw);
         match (&route, req.method()) {
@@ -480,16 +487,19 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 let revoked = self.requests.revoke_by_id(&id(RequestId::parse, raw)?, actor).await?;
                 Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
             }
-            (Route::WorkspaceDeletions(w), &Method::GET) => self.list(req, &format!("WS#{}", ws(w)?)).await,
-            (Route::AccountDeletions(a), &Method::GET) => {
-                self.list(req, &format!("ACCOUNT#{}", id(AccountId::parse, a)?)).await
+            (Route::WorkspaceDeletions(w), &Method::GET) => {
+                self.list(req, &format!("WS#{}", ws(w)?), views::request).await
             }
-            (Route::Deletion(raw), &Method::GET) => {
-                let view = self.requests.get(&id(RequestId::parse, raw)?).await?;
+            (Route::AccountDeletions(a), &Method::GET) => {
+                let key = format!("ACCOUNT#{}", id(AccountId::parse, a)?);
+                self.list(req, &key, views::request).await
+            }
+            (Route::Deletion(_), &Method::GET) => {
+                let view = self.requests.view(by_id()?).await?;
                 Ok(json_response(StatusCode::OK, views::view(&view)))
             }
-            (Route::DeletionPlan(raw), &Method::GET) => {
-                let view = self.requests.get(&id(RequestId::parse, raw)?).await?;
+            (Route::DeletionPlan(_), &Method::GET) => {
+                let view = self.requests.view(by_id()?).await?;
                 let scopes: Vec<Scope> = if view.request.scope.holds_data() {
                     vec![view.request.scope.clone()]
                 } else {
@@ -527,16 +537,19 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                 ))
             }
             (Route::Regulations(w), &Method::POST) => self.create_regulation(req, actor, ws(w)?).await,
-            (Route::Regulations(w), &Method::GET) => self.list_regulations(req, &ws(w)?).await,
-            (Route::Regulation(raw), &Method::GET) => {
-                let id = id(RequestId::parse, raw)?;
-                let request = self.requests.fetch(&id).await?;
+            (Route::Regulations(w), &Method::GET) => {
+                let key = format!("REGS#{}", ws(w)?);
+                self.list(req, &key, |r, now| views::regulation(r, None, now)).await
+            }
+            (Route::Regulation(_), &Method::GET) => {
+                let request = by_id()?;
+                let id = &request.id;
                 if request.scope.regulation().is_none() {
                     return Err(Problem::not_found(format!(
                         "{id} is a deletion, not a regulation: see /v1/deletions/{id}"
                     )));
                 }
-                let shards = self.requests.ledger().shards(&id).await?;
+                let shards = self.requests.ledger().shards(id).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     views::regulation(&request, Some(&shards), self.now()),
@@ -640,11 +653,11 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         }
     }
 
-    /// What the route needs of its caller (reads the request for routes
-    /// by id: who may see or revoke it follows from its scope).
-    async fn need(&self, route: &Route<'_>) -> Result<Need, Problem> {
+    /// What the route needs of its caller, and for a route by id the
+    /// request it names (who may see or revoke it follows from its scope).
+    async fn need(&self, route: &Route<'_>) -> Result<(Need, Option<DeletionRequest>), Problem> {
         let ws = |raw: &str| id(WorkspaceId::parse, raw);
-        Ok(match route {
+        let need = match route {
             Route::WorkspaceDeletion(w)
             | Route::WorkspaceDeletions(w)
             | Route::SpaceDeletion(w, _)
@@ -658,9 +671,10 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
             Route::VerifyReceipt => Need::Anyone,
             Route::Deletion(raw) | Route::DeletionPlan(raw) | Route::Regulation(raw) => {
                 let request = self.requests.fetch(&id(RequestId::parse, raw)?).await?;
-                Need::for_scope(&request.scope)
+                return Ok((Need::for_scope(&request.scope), Some(request)));
             }
-        })
+        };
+        Ok((need, None))
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -817,34 +831,22 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         Ok(response)
     }
 
-    async fn list_regulations(&self, req: &Request, workspace: &WorkspaceId) -> Result<Response<Body>, Problem> {
-        let (limit, cursor) = page_params(req)?;
-        let page = self
-            .requests
-            .list(&format!("REGS#{workspace}"), limit, cursor.as_deref())
-            .await?;
-        let now = self.now();
-        let items: Vec<Value> = page.items.iter().map(|r| views::regulation(r, None, now)).collect();
-        let next = page
-            .next
-            .as_ref()
-            .map(|c| format!("{}?limit={limit}&cursor={c}", req.uri().path()));
-        Ok(json_response(
-            StatusCode::OK,
-            json!({"items": items, "next_cursor": page.next, "links": {"next": next}}),
-        ))
-    }
-
     async fn revoke(&self, actor: &str, scope: Scope) -> Result<Response<Body>, Problem> {
         let revoked = self.requests.revoke(&scope, actor).await?;
         Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
     }
 
-    async fn list(&self, req: &Request, listing_key: &str) -> Result<Response<Body>, Problem> {
+    /// A page of requests under a listing key, each shown by `show`.
+    async fn list(
+        &self,
+        req: &Request,
+        listing_key: &str,
+        show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
+    ) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
         let page = self.requests.list(listing_key, limit, cursor.as_deref()).await?;
         let now = self.now();
-        let items: Vec<Value> = page.items.iter().map(|r| views::request(r, now)).collect();
+        let items: Vec<Value> = page.items.iter().map(|r| show(r, now)).collect();
         let next = page
             .next
             .as_ref()
