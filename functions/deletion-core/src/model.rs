@@ -303,6 +303,17 @@ pub struct Shard {
     pub version: u64,
 }
 
+impl Shard {
+    /// The data-map prefix the shard belongs to.
+    pub fn root(&self) -> &str {
+        if self.root.is_empty() {
+            &self.prefix
+        } else {
+            &self.root
+        }
+    }
+}
+
 /// Progress of a request, derived from its shards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Progress {

@@ -1118,12 +1118,12 @@ fn lease_or_err(e: LedgerError) -> Result<PurgeOutcome, ServiceError> {
 const MAX_SPLIT: usize = 256;
 
 /// The data-map prefixes of a request's shards, in plan order, with what
-/// was deleted under each.
-fn roots(shards: &[Shard]) -> Vec<PrefixReceipt> {
+/// was deleted (or rewritten) under each.
+pub fn roots(shards: &[Shard]) -> Vec<PrefixReceipt> {
     let mut roots: Vec<PrefixReceipt> = Vec::new();
     for s in shards {
-        let root = if s.root.is_empty() { &s.prefix } else { &s.root };
-        match roots.iter_mut().find(|r| r.bucket == s.bucket && &r.prefix == root) {
+        let root = s.root();
+        match roots.iter_mut().find(|r| r.bucket == s.bucket && r.prefix == root) {
             Some(r) => {
                 r.deleted.add(&s.counts);
                 if let Some(rw) = &s.rewrite {
@@ -1133,7 +1133,7 @@ fn roots(shards: &[Shard]) -> Vec<PrefixReceipt> {
             None => roots.push(PrefixReceipt {
                 store: s.store.clone(),
                 bucket: s.bucket.clone(),
-                prefix: root.clone(),
+                prefix: root.to_owned(),
                 deleted: s.counts,
                 rewritten: s.rewrite.clone(),
             }),

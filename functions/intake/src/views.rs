@@ -4,8 +4,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use deletion_core::ids::WorkspaceId;
-use deletion_core::model::{DeletionRequest, Scope, Shard, Status};
+use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard, Status};
 use deletion_core::ports::{Hold, Suppression};
+use deletion_core::purge::roots;
 use deletion_core::regulation::{RegulationStatus, RewriteCounts, UserId};
 use deletion_core::requests::{RequestView, Revoked};
 
@@ -101,15 +102,6 @@ pub fn revoked(r: &Revoked, now: DateTime<Utc>) -> Value {
     out
 }
 
-/// What a regulation did in one store (one data-map prefix).
-struct StoreResult {
-    store: String,
-    bucket: String,
-    prefix: String,
-    done: bool,
-    counts: RewriteCounts,
-}
-
 fn counts_json(c: &RewriteCounts) -> Value {
     json!({
         "objects_scanned": c.objects_scanned,
@@ -135,47 +127,29 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
     else {
         return request(r, now);
     };
-    let mut stores: Vec<StoreResult> = Vec::new();
-    match (shards, &r.receipt) {
-        (Some(shards), _) if !shards.is_empty() => {
-            for s in shards {
-                let root = if s.root.is_empty() { &s.prefix } else { &s.root };
-                let counts = s.rewrite.clone().unwrap_or_default();
-                match stores.iter_mut().find(|x| x.bucket == s.bucket && &x.prefix == root) {
-                    Some(x) => {
-                        x.done &= s.done;
-                        x.counts.add(&counts);
-                    }
-                    None => stores.push(StoreResult {
-                        store: s.store.clone(),
-                        bucket: s.bucket.clone(),
-                        prefix: root.clone(),
-                        done: s.done,
-                        counts,
-                    }),
-                }
-            }
-        }
-        (_, Some(receipt)) => {
-            for p in &receipt.prefixes {
-                stores.push(StoreResult {
-                    store: p.store.clone(),
-                    bucket: p.bucket.clone(),
-                    prefix: p.prefix.clone(),
-                    done: true,
-                    counts: p.rewritten.clone().unwrap_or_default(),
-                });
-            }
-        }
-        _ => {}
-    }
+    // Per data-map prefix: what was rewritten, and whether it is done.
+    let stores: Vec<(PrefixReceipt, bool)> = match (shards, &r.receipt) {
+        (Some(shards), _) if !shards.is_empty() => roots(shards)
+            .into_iter()
+            .map(|p| {
+                let done = shards
+                    .iter()
+                    .filter(|s| s.bucket == p.bucket && s.root() == p.prefix)
+                    .all(|s| s.done);
+                (p, done)
+            })
+            .collect(),
+        (_, Some(receipt)) => receipt.prefixes.iter().map(|p| (p.clone(), true)).collect(),
+        _ => Vec::new(),
+    };
+    let counts = |p: &PrefixReceipt| p.rewritten.clone().unwrap_or_default();
     let mut totals = RewriteCounts::default();
-    for x in &stores {
-        totals.add(&x.counts);
+    for (p, _) in &stores {
+        totals.add(&counts(p));
     }
     let status = RegulationStatus::from_request(r.status, totals.objects_failed);
-    let store_status = |x: &StoreResult| match (x.done, r.status) {
-        (true, _) if x.counts.objects_failed > 0 => RegulationStatus::PartialSuccess,
+    let store_status = |c: &RewriteCounts, done: bool| match (done, r.status) {
+        (true, _) if c.objects_failed > 0 => RegulationStatus::PartialSuccess,
         (true, _) => RegulationStatus::Finished,
         (false, Status::Failed) => RegulationStatus::Failed,
         (false, Status::OnHold) => RegulationStatus::OnHold,
@@ -184,14 +158,15 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
     };
     let per_store: Vec<Value> = stores
         .iter()
-        .map(|x| {
-            let mut v = counts_json(&x.counts);
+        .map(|(p, done)| {
+            let c = counts(p);
+            let mut v = counts_json(&c);
             if let Some(obj) = v.as_object_mut() {
-                obj.insert("store".into(), json!(x.store));
-                obj.insert("bucket".into(), json!(x.bucket));
-                obj.insert("prefix".into(), json!(x.prefix));
-                obj.insert("status".into(), json!(store_status(x)));
-                obj.insert("errors".into(), json!(x.counts.errors));
+                obj.insert("store".into(), json!(p.store));
+                obj.insert("bucket".into(), json!(p.bucket));
+                obj.insert("prefix".into(), json!(p.prefix));
+                obj.insert("status".into(), json!(store_status(&c, *done)));
+                obj.insert("errors".into(), json!(c.errors));
             }
             v
         })
