@@ -20,23 +20,11 @@ async fn as_(env: &Env, who: &str, method: &str, path: &str, body: Option<&str>)
     env.call_as(Some((who, NONE)), method, path, body, &[]).await
 }
 
-async fn member(env: &Env, ws: &str, account: &str, role: &str) {
-    let a = env
-        .call(
-            "PUT",
-            &format!("/v1/workspaces/{ws}/members/{account}"),
-            Some(&json!({ "role": role }).to_string()),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 200, "{:#}", a.body);
-}
-
 /// ann administers acme; bob is a member of acme; carl administers globex.
 async fn directory(env: &Env) {
-    member(env, "acme", "ann", "admin").await;
-    member(env, "acme", "bob", "member").await;
-    member(env, "globex", "carl", "admin").await;
+    env.member("acme", "ann", "admin").await;
+    env.member("acme", "bob", "member").await;
+    env.member("globex", "carl", "admin").await;
 }
 
 fn forbidden(a: &Answer) {
@@ -162,7 +150,7 @@ async fn an_account_deletes_itself_only_and_operators_do_operator_work() {
     assert_eq!(op.status, 202, "{:#}", op.body);
     let purge = op.body["id"].as_str().unwrap().to_owned();
     // Even an admin of the workspace cannot revoke an operator's purge.
-    member(&env, "old-ws", "ann", "admin").await;
+    env.member("old-ws", "ann", "admin").await;
     forbidden(&as_(&env, "ann", "DELETE", &format!("/v1/deletions/{purge}"), None).await);
 }
 

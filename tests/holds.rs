@@ -35,13 +35,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
     let first_deadline = deadline(&created.body);
 
     // Only an operator places a hold, and only with a reason.
-    env.call(
-        "PUT",
-        "/v1/workspaces/acme/members/ann",
-        Some(r#"{"role": "admin"}"#),
-        &[],
-    )
-    .await;
+    env.member("acme", "ann", "admin").await;
     let ann = env
         .call_as(
             Some(("ann", &[])),

@@ -162,26 +162,14 @@ async fn source_days_refuse_anything_finer_than_a_day_and_bad_ranges() {
     );
 }
 
-async fn member(env: &Env, ws: &str, account: &str, role: &str) {
-    let a = env
-        .call(
-            "PUT",
-            &format!("/v1/workspaces/{ws}/members/{account}"),
-            Some(&format!(r#"{{"role": "{role}"}}"#)),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 200, "{:#}", a.body);
-}
-
 #[tokio::test]
 async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     let env = env(Versioning::None).await;
     for ws in ["w1", "w2", "w3"] {
-        member(&env, ws, "ann", "admin").await;
+        env.member(ws, "ann", "admin").await;
     }
-    member(&env, "w4", "ann", "member").await;
-    member(&env, "w5", "bob", "admin").await;
+    env.member("w4", "ann", "member").await;
+    env.member("w5", "bob", "admin").await;
     for ws in ["w1", "w2", "w3", "w4", "w5"] {
         env.put(&env.archive, &format!("{ws}/web/2024-01-01/x.json.gz")).await;
     }
@@ -260,7 +248,7 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
 #[tokio::test]
 async fn an_account_that_administers_nothing_is_refused() {
     let env = env(Versioning::None).await;
-    member(&env, "w1", "carl", "member").await;
+    env.member("w1", "carl", "member").await;
     let a = env.call("POST", "/v1/accounts/carl/deletion", None, &[]).await;
     assert_eq!(
         a.problem(422)["type"],

@@ -532,15 +532,7 @@ async fn idempotency_key_replays_and_refuses_reuse_elsewhere() {
 async fn an_api_gateway_event_is_handled_with_its_caller() {
     let env = env(Versioning::None).await;
     // The caller of the fixture, user-42, is an admin of fixture-ws.
-    let member = env
-        .call(
-            "PUT",
-            "/v1/workspaces/fixture-ws/members/user-42",
-            Some(r#"{"role": "admin"}"#),
-            &[],
-        )
-        .await;
-    assert_eq!(member.status, 200, "{:#}", member.body);
+    env.member("fixture-ws", "user-42", "admin").await;
     let fixture = include_str!("fixtures/apigw-v2-create-deletion.json");
     let req = lambda_http::request::from_str(fixture).expect("fixture is an API Gateway v2 event");
     let answer = env.send(req).await;

@@ -224,6 +224,20 @@ impl Env {
         self.send(req).await
     }
 
+    /// Registers a membership in the directory (as an operator).
+    pub async fn member(&self, ws: &str, account: &str, role: &str) {
+        let body = format!(r#"{{"role": "{role}"}}"#);
+        let a = self
+            .call(
+                "PUT",
+                &format!("/v1/workspaces/{ws}/members/{account}"),
+                Some(&body),
+                &[],
+            )
+            .await;
+        assert_eq!(a.status, 200, "{:#}", a.body);
+    }
+
     /// Plays the runner until nothing more fires: stream records to the
     /// grace-timer, due schedules to the purge, and the stream again.
     pub async fn settle(&self) {
