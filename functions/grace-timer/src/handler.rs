@@ -5,13 +5,11 @@
 //! ledger and arms its timer if it is in grace, or removes it otherwise. So
 //! replayed, duplicated or out-of-order records converge to the same state.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use deletion_core::ids::RequestId;
 use deletion_core::ports::{Clock, Holds, Ledger, Timers};
+pub use deletion_core::stream::{AttributeValue, BatchResponse, ItemFailure, StreamData, StreamEvent, StreamRecord};
 use deletion_core::sweep::{SweepReport, Sweeper};
 use deletion_core::timers::TimerReconciler;
 use deletion_core::ServiceError;
@@ -29,65 +27,6 @@ pub enum TimerEvent {
 #[serde(deny_unknown_fields)]
 pub struct SweepEvent {
     pub sweep: bool,
-}
-
-/// The DynamoDB stream event, as much of it as the handler reads.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct StreamEvent {
-    #[serde(rename = "Records", default)]
-    pub records: Vec<StreamRecord>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventID", default)]
-    pub event_id: String,
-    #[serde(rename = "eventName", default)]
-    pub event_name: String,
-    pub dynamodb: StreamData,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct StreamData {
-    #[serde(rename = "Keys", default)]
-    pub keys: BTreeMap<String, AttributeValue>,
-    #[serde(rename = "SequenceNumber", default)]
-    pub sequence_number: String,
-}
-
-/// A string attribute value (`{"S": "..."}`); other types are ignored.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct AttributeValue {
-    #[serde(rename = "S", default, skip_serializing_if = "Option::is_none")]
-    pub s: Option<String>,
-}
-
-/// Partial batch response: the records to deliver again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
-
-impl StreamRecord {
-    fn key(&self, name: &str) -> Option<&str> {
-        self.dynamodb.keys.get(name).and_then(|v| v.s.as_deref())
-    }
-
-    /// The request a record is about, if it is a request item.
-    pub fn request_id(&self) -> Option<RequestId> {
-        if self.key("sk") != Some("REQ") {
-            return None;
-        }
-        let id = self.key("pk")?.strip_prefix("REQ#")?;
-        RequestId::parse(id).ok()
-    }
 }
 
 pub struct GraceTimer<L, T, C> {
@@ -134,16 +73,10 @@ impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<
     /// Reconciles each request named in the batch once; reports the records
     /// of the requests that could not be reconciled, to be delivered again.
     pub async fn handle(&self, event: StreamEvent) -> BatchResponse {
-        // request id -> sequence numbers of its records
-        let mut by_request: BTreeMap<RequestId, Vec<String>> = BTreeMap::new();
-        for record in &event.records {
-            match record.request_id() {
-                Some(id) => by_request
-                    .entry(id)
-                    .or_default()
-                    .push(record.dynamodb.sequence_number.clone()),
-                None => info!(event_id = %record.event_id, "record is not a request item; ignored"),
-            }
+        let by_request = event.by_request();
+        let ignored = event.records.len() - by_request.values().map(Vec::len).sum::<usize>();
+        if ignored > 0 {
+            info!(ignored, "records not about a request item; ignored");
         }
         let mut failures = Vec::new();
         for (id, sequence_numbers) in by_request {
