@@ -36,7 +36,7 @@ async fn trial(n: usize) -> Winner {
     let late_clock = ManualClock::new(env.clock.now() + Duration::days(5) + Duration::seconds(1));
     let mut settings = env.stack.settings.clone();
     settings.purge.workers = 1; // no fan-out: the race is over the claim
-    let late = Stack::new(env.clients.clone(), settings, late_clock);
+    let late = Stack::new(env.clients.clone(), settings, late_clock).expect("stack");
     let ws = format!("hostile-{n}");
     env.put(&env.archive, &format!("{ws}/web/2024-01-01/x")).await;
     let created = env

@@ -307,7 +307,7 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
     // The purge worker's clock says the grace has ended; the revoking
     // caller's clock says it has not (clocks of two machines differ).
     let late_clock = ManualClock::new(env.clock.now() + Duration::days(5) + Duration::seconds(1));
-    let late = Stack::new(env.clients.clone(), env.stack.settings.clone(), late_clock);
+    let late = Stack::new(env.clients.clone(), env.stack.settings.clone(), late_clock).expect("stack");
     let (mut revoked, mut purged) = (0, 0);
     for trial in 0..12 {
         let ws = format!("race-{trial}");

@@ -133,6 +133,7 @@ pub async fn env(versioning: Versioning) -> Env {
             ..PurgeConfig::default()
         },
         receipt_key: format!("receipts-{suffix}"),
+        callback_key: format!("callbacks-{suffix}"),
         versioned_buckets: match versioning {
             Versioning::None => vec![],
             Versioning::Profiles => vec![profiles.clone()],
@@ -144,7 +145,7 @@ pub async fn env(versioning: Versioning) -> Env {
         .expect("truncate now");
     let clock = ManualClock::new(start);
     let clients = Clients::for_endpoint(&moto.endpoint).await;
-    let stack = Stack::new(clients.clone(), settings, clock.clone());
+    let stack = Stack::new(clients.clone(), settings, clock.clone()).expect("stack");
     stack.provision().await.expect("provision the test deployment");
     Env {
         stack,

@@ -12,6 +12,9 @@
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
 //! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a regulation's subject ids, in chunks.
+//! - `REQ#<id>` / `CALLBACK`: where the request's status callbacks stand;
+//!   `gsi2pk = CALLBACK_DUE`, `gsi2sk = <next attempt>#<id>` while one
+//!   waits for a retry (index `active`).
 //! - `HOLD#<workspace>` / `HOLD`: an operator's legal hold on a workspace.
 //! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state, with
 //!   the regulation that set it and its `stamp` (created_at#id), so the
@@ -27,11 +30,13 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
+use deletion_core::callbacks::CallbackState;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope, Shard};
 use deletion_core::ports::{
-    Directory, Entry, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role, Suppression,
+    CallbackLedger, Directory, Entry, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role,
+    Suppression,
 };
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
@@ -910,5 +915,91 @@ impl Holds for DynamoLedger {
             Some(item) if !item.is_empty() => decode_hold(workspace, &item).map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+/// The sort key of a request's callback state (beside the request).
+const CALLBACK_SK: &str = "CALLBACK";
+/// The `active` index partition of callback states waiting for a retry,
+/// sorted by when it is due.
+const CALLBACK_DUE: &str = "CALLBACK_DUE";
+
+#[async_trait]
+impl CallbackLedger for DynamoLedger {
+    async fn callback_state(&self, id: &RequestId) -> Result<Option<CallbackState>, LedgerError> {
+        let Some(item) = self.get_item(request_pk(id), CALLBACK_SK).await? else {
+            return Ok(None);
+        };
+        let doc = string_attr(&item, "doc").unwrap_or_default();
+        serde_json::from_str(&doc).map(Some).map_err(|e| LedgerError::Corrupt {
+            key: format!("{}/{CALLBACK_SK}", request_pk(id)),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn put_callback_state(&self, next: &CallbackState) -> Result<(), LedgerError> {
+        let pk = request_pk(&next.request_id);
+        let doc = serde_json::to_string(next).map_err(|e| LedgerError::Corrupt {
+            key: format!("{pk}/{CALLBACK_SK}"),
+            reason: e.to_string(),
+        })?;
+        let mut item = HashMap::from([
+            ("pk".into(), s(pk)),
+            ("sk".into(), s(CALLBACK_SK)),
+            ("version".into(), n(next.version)),
+            ("doc".into(), s(doc)),
+        ]);
+        if let Some(at) = next.next_attempt_at {
+            item.insert("gsi2pk".into(), s(CALLBACK_DUE));
+            item.insert(
+                "gsi2sk".into(),
+                s(format!(
+                    "{}#{}",
+                    at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    next.request_id
+                )),
+            );
+        }
+        if next.version > 1 {
+            return self.put_versioned(item, next.version - 1).await;
+        }
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(LedgerError::Conflict)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn due_callbacks(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RequestId>, LedgerError> {
+        // Everything sorting before the first id at `now` is due by then.
+        let until = format!("{}$", now.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_ACTIVE)
+            .key_condition_expression("gsi2pk = :p AND gsi2sk < :until")
+            .expression_attribute_values(":p", s(CALLBACK_DUE))
+            .expression_attribute_values(":until", s(until))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| string_attr(item, "pk"))
+            .filter_map(|pk| pk.strip_prefix("REQ#").and_then(|id| RequestId::parse(id).ok()))
+            .collect())
     }
 }

@@ -10,6 +10,7 @@ pub mod provision;
 pub mod s3;
 pub mod scheduler;
 pub mod streams;
+pub mod webhook;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -68,6 +68,19 @@ pub enum TimerError {
     Rejected(String),
 }
 
+/// Why a callback could not be delivered (the receiver's own answer is a
+/// status code, not an error).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The URL resolves to an address callbacks may not go to.
+    #[error("callback refused: {0}")]
+    Refused(String),
+    #[error("the receiver could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the receiver did not answer within {0} seconds")]
+    Timeout(u64),
+}
+
 /// Errors of the application services, as the API and the handlers see them.
 #[derive(Debug, Error)]
 pub enum ServiceError {

@@ -5,6 +5,7 @@
 //! ports against DynamoDB, S3 and EventBridge Scheduler.
 
 pub mod access;
+pub mod callbacks;
 pub mod config;
 pub mod datamap;
 pub mod error;
@@ -18,7 +19,8 @@ pub mod regulation;
 pub mod requests;
 pub mod rewrite;
 pub mod signing;
+pub mod stream;
 pub mod sweep;
 pub mod timers;
 
-pub use error::{InputError, LedgerError, ServiceError, StoreError, TimerError};
+pub use error::{DeliveryError, InputError, LedgerError, ServiceError, StoreError, TimerError};

@@ -115,6 +115,7 @@ impl DeletionRequest {
             children: Vec::new(),
             suppression_applied_at: None,
             held_since: None,
+            callback: None,
         }
     }
 

@@ -411,4 +411,7 @@ pub struct DeletionRequest {
     /// held when the hold is released).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<DateTime<Utc>>,
+    /// Where each status change is POSTed, if the requester asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<crate::callbacks::CallbackUrl>,
 }

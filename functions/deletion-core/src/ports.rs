@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{LedgerError, StoreError, TimerError};
+use crate::callbacks::CallbackState;
+use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::{DeletionRequest, Scope, Shard};
 use crate::regulation::{Subjects, UserId};
@@ -338,6 +339,23 @@ pub trait Timers: Send + Sync {
     /// Arms a one-shot timer that starts a purge worker for `why`
     /// (idempotent per request and reason).
     async fn wake(&self, id: &RequestId, why: Wake, at: DateTime<Utc>) -> Result<(), TimerError>;
+}
+
+/// Where each request's status callbacks stand.
+#[async_trait]
+pub trait CallbackLedger: Send + Sync {
+    async fn callback_state(&self, id: &RequestId) -> Result<Option<CallbackState>, LedgerError>;
+    /// Writes `next` only if the stored version is `next.version - 1`
+    /// (version 0: none stored), else `Conflict`.
+    async fn put_callback_state(&self, next: &CallbackState) -> Result<(), LedgerError>;
+    /// Requests whose callback waits for a retry due by `now`, soonest first.
+    async fn due_callbacks(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RequestId>, LedgerError>;
+}
+
+/// Sends one callback: an HTTP POST; the answer's status code.
+#[async_trait]
+pub trait CallbackSender: Send + Sync {
+    async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<u16, DeliveryError>;
 }
 
 /// The time.

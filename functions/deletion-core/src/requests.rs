@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::callbacks::CallbackUrl;
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
@@ -11,6 +12,18 @@ use crate::regulation::{RegulationType, Subjects};
 
 /// How many times a write that lost a race is re-judged before giving up.
 const MAX_RACES: usize = 5;
+
+/// What a new request may carry besides its scope and reason.
+#[derive(Default)]
+struct Extras<'a> {
+    /// The account request it belongs to.
+    parent: Option<&'a RequestId>,
+    /// A regulation's subject ids, stored before the request.
+    subjects: Option<&'a Subjects>,
+    /// Where its status changes are POSTed (a child reports to its
+    /// parent's URL).
+    callback: Option<&'a CallbackUrl>,
+}
 
 /// The outcome of a create: a new request, or the one already in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,9 +260,13 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         actor: &str,
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
+        callback: Option<&CallbackUrl>,
     ) -> Result<Created, ServiceError> {
-        self.create_with_parent(scope, actor, reason, idempotency_key, None, None)
-            .await
+        let extras = Extras {
+            callback,
+            ..Extras::default()
+        };
+        self.create_with(scope, actor, reason, idempotency_key, extras).await
     }
 
     /// Creates a regulation about `subjects` of a workspace, or returns the
@@ -262,6 +279,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         subjects: &Subjects,
         actor: &str,
         idempotency_key: Option<&IdempotencyKey>,
+        callback: Option<&CallbackUrl>,
     ) -> Result<Created, ServiceError> {
         let scope = Scope::Regulation {
             workspace,
@@ -270,7 +288,17 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             digest: subjects.digest(),
         };
         let created = self
-            .create_with_parent(scope, actor, None, idempotency_key, None, Some(subjects))
+            .create_with(
+                scope,
+                actor,
+                None,
+                idempotency_key,
+                Extras {
+                    subjects: Some(subjects),
+                    callback,
+                    ..Extras::default()
+                },
+            )
             .await?;
         let request = apply_suppression(&self.ledger, created.request, Some(subjects), self.clock.now()).await?;
         Ok(Created {
@@ -279,15 +307,19 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
     }
 
-    async fn create_with_parent(
+    async fn create_with(
         &self,
         scope: Scope,
         actor: &str,
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
-        parent: Option<&RequestId>,
-        subjects: Option<&Subjects>,
+        extras: Extras<'_>,
     ) -> Result<Created, ServiceError> {
+        let Extras {
+            parent,
+            subjects,
+            callback,
+        } = extras;
         for _ in 0..MAX_RACES {
             if let Some(key) = idempotency_key {
                 if let Some(request) = self.replay(key, &scope).await? {
@@ -300,6 +332,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             let mut request =
                 DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
             request.parent = parent.cloned();
+            request.callback = callback.cloned();
             if let Some(subjects) = subjects {
                 // Beside the request, before it: a worker never finds a
                 // regulation without its ids.
@@ -352,6 +385,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         actor: &str,
         reason: Option<String>,
         idempotency_key: Option<&IdempotencyKey>,
+        callback: Option<&CallbackUrl>,
     ) -> Result<Created, ServiceError> {
         let workspaces = self.admin_workspaces(account).await?;
         if workspaces.is_empty() {
@@ -360,7 +394,9 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         let scope = Scope::Account {
             account: account.clone(),
         };
-        let created = self.create(scope, actor, reason.clone(), idempotency_key).await?;
+        let created = self
+            .create(scope, actor, reason.clone(), idempotency_key, callback)
+            .await?;
         let request = self
             .ensure_children(created.request, &workspaces, actor, reason)
             .await?;
@@ -394,7 +430,17 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 workspace: workspace.clone(),
             };
             let child = self
-                .create_with_parent(scope, actor, reason.clone(), Some(&key), Some(&parent.id), None)
+                .create_with(
+                    scope,
+                    actor,
+                    reason.clone(),
+                    Some(&key),
+                    Extras {
+                        parent: Some(&parent.id),
+                        callback: parent.callback.as_ref(),
+                        ..Extras::default()
+                    },
+                )
                 .await?;
             if child.request.parent.is_none() {
                 // A deletion of that workspace was already under way: adopt it.

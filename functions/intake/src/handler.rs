@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use deletion_core::access::{self, Caller, Need};
+use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Scope};
 use deletion_core::plan::Planner;
-use deletion_core::ports::{Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
+use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Requests;
 use deletion_core::signing::{verify_receipt, ReceiptSigner};
@@ -44,6 +45,20 @@ pub struct Intake<L, S, C> {
     requests: Requests<L, C>,
     planner: Planner<S>,
     signer: Option<std::sync::Arc<dyn ReceiptSigner>>,
+    callbacks: Option<CallbackConfig>,
+}
+
+/// What status callbacks need at intake: which URLs are accepted, and the
+/// key each request's secret is derived from.
+pub struct CallbackConfig {
+    pub policy: UrlPolicy,
+    pub key: std::sync::Arc<dyn ReceiptSigner>,
+}
+
+/// What a create body asks besides its scope.
+struct Ask {
+    reason: Option<String>,
+    callback: Option<CallbackUrl>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +66,8 @@ pub struct Intake<L, S, C> {
 struct CreateBody {
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +77,8 @@ struct SourceDaysBody {
     to: String,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +87,8 @@ struct PurgeBody {
     workspace: String,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +104,8 @@ struct RegulationBody {
     regulation: String,
     subject_type: String,
     subject_ids: Vec<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -260,8 +283,11 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>, Problem> {
     }
 }
 
-fn create_reason(req: &Request) -> Result<Option<String>, Problem> {
-    check_reason(json_body::<CreateBody>(req)?.and_then(|b| b.reason))
+fn create_body(req: &Request) -> Result<CreateBody, Problem> {
+    Ok(json_body::<CreateBody>(req)?.unwrap_or(CreateBody {
+        reason: None,
+        callback_url: None,
+    }))
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Problem> {
@@ -390,13 +416,60 @@ fn allowed_methods(route: &Route<'_>) -> &'static str {
     }
 }
 
-impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Intake<L, S, C> {
+impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStore, C: Clock> Intake<L, S, C> {
     pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
         Intake {
             requests,
             planner,
             signer: None,
+            callbacks: None,
         }
+    }
+
+    /// Accepts `callback_url` in create bodies (else it is refused).
+    pub fn with_callbacks(mut self, callbacks: CallbackConfig) -> Self {
+        self.callbacks = Some(callbacks);
+        self
+    }
+
+    /// Checks a create body's reason and callback URL.
+    fn ask(&self, reason: Option<String>, callback_url: Option<String>) -> Result<Ask, Problem> {
+        let reason = check_reason(reason)?;
+        let callback = match (callback_url, &self.callbacks) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Problem::bad_request(
+                    "callback_url is not available: this deployment has no callback key",
+                ))
+            }
+            (Some(raw), Some(config)) => {
+                Some(CallbackUrl::parse(&raw, config.policy).map_err(|e| Problem::bad_request(e.to_string()))?)
+            }
+        };
+        Ok(Ask { reason, callback })
+    }
+
+    /// The callback URL and secret to show the requester of `request`.
+    async fn callback_answer(&self, request: &DeletionRequest) -> Result<Option<Value>, Problem> {
+        let (Some(url), Some(config)) = (&request.callback, &self.callbacks) else {
+            return Ok(None);
+        };
+        let secret = callbacks::secret(config.key.as_ref(), &request.id).await?;
+        Ok(Some(json!({
+            "url": url,
+            "secret": secret,
+            "signature_header": callbacks::SIGNATURE_HEADER,
+            "event_id_header": callbacks::EVENT_ID_HEADER,
+        })))
+    }
+
+    /// Where a request's callbacks stand, for its status view.
+    async fn callback_status(&self, request: &DeletionRequest) -> Result<Option<Value>, Problem> {
+        if request.callback.is_none() {
+            return Ok(None);
+        }
+        let state = self.requests.ledger().callback_state(&request.id).await?;
+        Ok(Some(views::callbacks(request, state.as_ref())))
     }
 
     /// Checks receipts' signatures with `signer` (`POST /v1/receipts:verify`).
@@ -440,28 +513,34 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         match (&route, req.method()) {
             (Route::WorkspaceDeletion(w), &Method::POST) => {
                 let scope = Scope::Workspace { workspace: ws(w)? };
-                self.create(req, actor, scope, create_reason(req)?).await
+                let body = create_body(req)?;
+                self.create(req, actor, scope, self.ask(body.reason, body.callback_url)?)
+                    .await
             }
             (Route::SpaceDeletion(w, s), &Method::POST) => {
                 let scope = Scope::Space {
                     workspace: ws(w)?,
                     space: id(SpaceId::parse, s)?,
                 };
-                self.create(req, actor, scope, create_reason(req)?).await
+                let body = create_body(req)?;
+                self.create(req, actor, scope, self.ask(body.reason, body.callback_url)?)
+                    .await
             }
             (Route::SourceDeletions(w, s), &Method::POST) => {
                 let workspace = ws(w)?;
                 let source = id(SourceId::parse, s)?;
                 let body: SourceDaysBody = required_body(req, r#"{"from": "2024-01-31", "to": "2024-02-01"}"#)?;
                 let scope = self.source_days(workspace, source, &body)?;
-                self.create(req, actor, scope, check_reason(body.reason)?).await
+                self.create(req, actor, scope, self.ask(body.reason, body.callback_url)?)
+                    .await
             }
             (Route::Purges, &Method::POST) => {
                 let body: PurgeBody = required_body(req, r#"{"workspace": "acme"}"#)?;
                 let scope = Scope::WorkspacePurge {
                     workspace: ws(&body.workspace)?,
                 };
-                self.create(req, actor, scope, check_reason(body.reason)?).await
+                self.create(req, actor, scope, self.ask(body.reason, body.callback_url)?)
+                    .await
             }
             (Route::AccountDeletion(a), &Method::POST) => {
                 let account = id(AccountId::parse, a)?;
@@ -496,7 +575,11 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
             }
             (Route::Deletion(_), &Method::GET) => {
                 let view = self.requests.view(by_id()?).await?;
-                Ok(json_response(StatusCode::OK, views::view(&view)))
+                let mut body = views::view(&view);
+                if let Some(callbacks) = self.callback_status(&view.request).await? {
+                    body["callbacks"] = callbacks;
+                }
+                Ok(json_response(StatusCode::OK, body))
             }
             (Route::DeletionPlan(_), &Method::GET) => {
                 let view = self.requests.view(by_id()?).await?;
@@ -550,10 +633,11 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
                     )));
                 }
                 let shards = self.requests.ledger().shards(id).await?;
-                Ok(json_response(
-                    StatusCode::OK,
-                    views::regulation(&request, Some(&shards), self.now()),
-                ))
+                let mut body = views::regulation(&request, Some(&shards), self.now());
+                if let Some(callbacks) = self.callback_status(&request).await? {
+                    body["callbacks"] = callbacks;
+                }
+                Ok(json_response(StatusCode::OK, body))
             }
             (Route::Suppression(w, u), &Method::GET) => {
                 let workspace = ws(w)?;
@@ -716,13 +800,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         ))
     }
 
-    async fn create(
-        &self,
-        req: &Request,
-        actor: &str,
-        scope: Scope,
-        reason: Option<String>,
-    ) -> Result<Response<Body>, Problem> {
+    async fn create(&self, req: &Request, actor: &str, scope: Scope, ask: Ask) -> Result<Response<Body>, Problem> {
         let key = idempotency_key(req)?;
         if !self.planner.map().reaches(&scope) {
             return Err(ServiceError::NotInDataMap(scope.kind().replace('_', " ")).into());
@@ -730,12 +808,16 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         if dry_run(req)? {
             return self.dry_run_answer(&scope, vec![scope.clone()]).await;
         }
-        let created = self.requests.create(scope, actor, reason, key.as_ref()).await?;
-        Ok(self.created(created))
+        let created = self
+            .requests
+            .create(scope, actor, ask.reason, key.as_ref(), ask.callback.as_ref())
+            .await?;
+        self.created(created).await
     }
 
     async fn create_account(&self, req: &Request, actor: &str, account: AccountId) -> Result<Response<Body>, Problem> {
-        let reason = create_reason(req)?;
+        let body = create_body(req)?;
+        let ask = self.ask(body.reason, body.callback_url)?;
         let key = idempotency_key(req)?;
         if dry_run(req)? {
             let workspaces = self.requests.admin_workspaces(&account).await?;
@@ -750,22 +832,26 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         }
         let created = self
             .requests
-            .create_account(&account, actor, reason, key.as_ref())
+            .create_account(&account, actor, ask.reason, key.as_ref(), ask.callback.as_ref())
             .await?;
-        Ok(self.created(created))
+        self.created(created).await
     }
 
-    fn created(&self, created: deletion_core::requests::Created) -> Response<Body> {
+    async fn created(&self, created: deletion_core::requests::Created) -> Result<Response<Body>, Problem> {
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         };
-        let mut response = json_response(status, views::request(&created.request, self.now()));
+        let mut body = views::request(&created.request, self.now());
+        if let Some(callback) = self.callback_answer(&created.request).await? {
+            body["callback"] = callback;
+        }
+        let mut response = json_response(status, body);
         if let Ok(location) = HeaderValue::from_str(&format!("/v1/deletions/{}", created.request.id)) {
             response.headers_mut().insert(header::LOCATION, location);
         }
-        response
+        Ok(response)
     }
 
     async fn create_regulation(
@@ -806,6 +892,7 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
             )));
         }
         let subjects = Subjects::parse(&body.subject_ids).map_err(|e| Problem::bad_request(e.to_string()))?;
+        let ask = self.ask(None, body.callback_url)?;
         let probe = Scope::Regulation {
             workspace: workspace.clone(),
             regulation,
@@ -817,14 +904,25 @@ impl<L: Ledger + Directory + Regulations + Holds, S: ObjectStore, C: Clock> Inta
         }
         let created = self
             .requests
-            .create_regulation(workspace, regulation, &subjects, actor, key.as_ref())
+            .create_regulation(
+                workspace,
+                regulation,
+                &subjects,
+                actor,
+                key.as_ref(),
+                ask.callback.as_ref(),
+            )
             .await?;
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         };
-        let mut response = json_response(status, views::regulation(&created.request, None, self.now()));
+        let mut body = views::regulation(&created.request, None, self.now());
+        if let Some(callback) = self.callback_answer(&created.request).await? {
+            body["callback"] = callback;
+        }
+        let mut response = json_response(status, body);
         if let Ok(location) = HeaderValue::from_str(&format!("/v1/regulations/{}", created.request.id)) {
             response.headers_mut().insert(header::LOCATION, location);
         }

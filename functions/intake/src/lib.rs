@@ -5,4 +5,4 @@ pub mod handler;
 pub mod problem;
 pub mod views;
 
-pub use handler::Intake;
+pub use handler::{CallbackConfig, Intake};

@@ -4,12 +4,13 @@ use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::kms::KmsSigner;
 use deletion_aws::s3::S3Store;
 use deletion_aws::Clients;
+use deletion_core::callbacks::UrlPolicy;
 use deletion_core::config;
 use deletion_core::datamap::DataMap;
 use deletion_core::plan::Planner;
 use deletion_core::ports::SystemClock;
 use deletion_core::requests::Requests;
-use intake::Intake;
+use intake::{CallbackConfig, Intake};
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
@@ -19,12 +20,17 @@ async fn main() -> Result<(), Error> {
     let periods = config::periods_from_env()?;
     let map = DataMap::from_env()?;
     let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
+    let callback_key = config::required("CALLBACK_KMS_KEY_ID")?;
     let clients = Clients::from_env().await;
     let intake = Intake::new(
         Requests::new(DynamoLedger::new(clients.dynamodb.clone(), table), SystemClock, periods),
         Planner::new(S3Store::new(clients.s3.clone()), map),
     )
-    .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)));
+    .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)))
+    .with_callbacks(CallbackConfig {
+        policy: UrlPolicy::default(),
+        key: Arc::new(KmsSigner::new(clients.kms.clone(), callback_key)),
+    });
     let intake = &intake;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(intake.handle(req).await)

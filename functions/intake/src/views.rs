@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use deletion_core::callbacks::CallbackState;
 use deletion_core::ids::WorkspaceId;
 use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard, Status};
 use deletion_core::ports::{Hold, Suppression};
@@ -50,6 +51,7 @@ pub fn request(r: &DeletionRequest, now: DateTime<Utc>) -> Value {
         "attempts": r.attempts,
         "failure": r.failure,
         "history": history,
+        "callback_url": r.callback,
         "receipt": r.receipt,
         "links": {"self": format!("/v1/deletions/{}", r.id), "plan": format!("/v1/deletions/{}/plan", r.id)},
     });
@@ -215,6 +217,7 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
         "failure": r.failure,
         "attempts": r.attempts,
         "history": history,
+        "callback_url": r.callback,
         "links": {"self": format!("/v1/regulations/{}", r.id)},
     })
 }
@@ -246,4 +249,21 @@ pub fn suppression_check(workspace: &WorkspaceId, ids: &[UserId], found: &[Suppr
 /// A legal hold.
 pub fn hold(h: &Hold) -> Value {
     json!({"workspace": h.workspace, "reason": h.reason, "placed_by": h.placed_by, "since": ts(h.since)})
+}
+
+/// Where a request's status callbacks stand.
+pub fn callbacks(r: &DeletionRequest, state: Option<&CallbackState>) -> Value {
+    let events = r.history.len() as u32;
+    let delivered = state.map_or(0, |s| s.delivered);
+    json!({
+        "url": r.callback,
+        "events": events,
+        "delivered": delivered.saturating_sub(state.map_or(0, |s| s.given_up)),
+        "given_up": state.map_or(0, |s| s.given_up),
+        "pending": events.saturating_sub(delivered),
+        "attempts": state.map_or(0, |s| s.attempts),
+        "next_attempt_at": state.and_then(|s| s.next_attempt_at).map(ts),
+        "last_attempt_at": state.and_then(|s| s.last_attempt_at).map(ts),
+        "last_error": state.and_then(|s| s.last_error.clone()),
+    })
 }

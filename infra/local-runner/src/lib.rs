@@ -4,8 +4,9 @@
 //! never fires a schedule. The runner plays those parts with the *same*
 //! handlers as in AWS: it feeds the ledger's stream records to the
 //! grace-timer handler, fires due one-shot schedules into the purge handler
-//! (then deletes them, as `ActionAfterCompletion: DELETE` does), and serves
-//! the intake handler over HTTP.
+//! (then deletes them, as `ActionAfterCompletion: DELETE` does), feeds the
+//! same records to the notifier and retries its due callbacks (the
+//! recurring schedule's part), and serves the intake handler over HTTP.
 
 pub mod http;
 pub mod token;
@@ -15,7 +16,9 @@ use deletion_aws::provision;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_aws::streams::{ChangedKey, StreamFeed};
+use deletion_aws::webhook::HttpSender;
 use deletion_aws::Clients;
+use deletion_core::callbacks::{Notifier, UrlPolicy};
 use deletion_core::datamap::DataMap;
 use deletion_core::lifecycle::Periods;
 use deletion_core::plan::Planner;
@@ -25,7 +28,8 @@ use deletion_core::requests::Requests;
 use deletion_core::signing::{HmacSigner, ReceiptSigner};
 use grace_timer::handler::{AttributeValue, StreamData, StreamRecord};
 use grace_timer::{BatchResponse, GraceTimer, StreamEvent};
-use intake::Intake;
+use intake::{CallbackConfig, Intake};
+use notifier::{CallbackHandler, NotifierEvent};
 use purge::{PurgeEvent, PurgeHandler, PurgeResult};
 use thiserror::Error;
 
@@ -39,6 +43,8 @@ pub enum RunnerError {
     Timer(#[from] deletion_core::TimerError),
     #[error(transparent)]
     Service(#[from] deletion_core::ServiceError),
+    #[error("callbacks cannot be sent: {0}")]
+    Callbacks(#[from] std::io::Error),
     #[error("schedule {name} has an input the purge function cannot read: {reason}")]
     BadScheduleInput { name: String, reason: String },
 }
@@ -55,6 +61,8 @@ pub struct Settings {
     pub versioned_buckets: Vec<String>,
     /// The HMAC key receipts are signed with (KMS's part in AWS).
     pub receipt_key: String,
+    /// The HMAC key callback secrets derive from (KMS's part in AWS).
+    pub callback_key: String,
 }
 
 /// The three functions, wired to one set of clients and one clock.
@@ -65,10 +73,18 @@ pub struct Stack<C> {
     pub intake: std::sync::Arc<Intake<DynamoLedger, S3Store, C>>,
     pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers, C>,
     pub purge: PurgeHandler<DynamoLedger, S3Store, SchedulerTimers, C>,
+    pub notifier: CallbackHandler<DynamoLedger, HttpSender, C>,
     pub schedules: SchedulerTimers,
     pub ledger: DynamoLedger,
     feed: tokio::sync::Mutex<StreamFeed>,
-    retry: tokio::sync::Mutex<Vec<ChangedKey>>,
+    /// Records each consumer reported failed, to deliver again.
+    retry: tokio::sync::Mutex<Retries>,
+}
+
+#[derive(Default)]
+struct Retries {
+    timer: Vec<ChangedKey>,
+    notifier: Vec<ChangedKey>,
 }
 
 /// Stand-in ARNs: moto stores them, nothing invokes them.
@@ -76,7 +92,7 @@ pub const LOCAL_PURGE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:functio
 pub const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/deletion-scheduler";
 
 impl<C: Clock + Clone> Stack<C> {
-    pub fn new(clients: Clients, settings: Settings, clock: C) -> Self {
+    pub fn new(clients: Clients, settings: Settings, clock: C) -> Result<Self, RunnerError> {
         let ledger = DynamoLedger::new(clients.dynamodb.clone(), settings.table.clone());
         let schedules = SchedulerTimers::new(
             clients.scheduler.clone(),
@@ -86,13 +102,26 @@ impl<C: Clock + Clone> Stack<C> {
         );
         let signer: std::sync::Arc<dyn ReceiptSigner> =
             std::sync::Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes()));
+        let callback_key: std::sync::Arc<dyn ReceiptSigner> =
+            std::sync::Arc::new(HmacSigner::new("callbacks", settings.callback_key.as_bytes()));
         let intake = std::sync::Arc::new(
             Intake::new(
                 Requests::new(ledger.clone(), clock.clone(), settings.periods),
                 Planner::new(S3Store::new(clients.s3.clone()), settings.map.clone()),
             )
-            .with_signer(signer.clone()),
+            .with_signer(signer.clone())
+            // Locally receivers listen on loopback, over plain http.
+            .with_callbacks(CallbackConfig {
+                policy: UrlPolicy { allow_private: true },
+                key: callback_key.clone(),
+            }),
         );
+        let notifier = CallbackHandler::new(Notifier::new(
+            ledger.clone(),
+            HttpSender::new(true)?,
+            callback_key,
+            clock.clone(),
+        ));
         let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone(), clock.clone());
         let purge = PurgeHandler::new(
             Purger::new(
@@ -106,18 +135,19 @@ impl<C: Clock + Clone> Stack<C> {
             .with_signer(signer),
         );
         let feed = tokio::sync::Mutex::new(StreamFeed::new(&clients, settings.table.clone()));
-        Stack {
+        Ok(Stack {
             clients,
             settings,
             clock,
             intake,
             grace_timer,
             purge,
+            notifier,
             schedules,
             ledger,
             feed,
             retry: tokio::sync::Mutex::default(),
-        }
+        })
     }
 
     /// Creates the table, schedule group and the map's buckets.
@@ -138,29 +168,39 @@ impl<C: Clock + Clone> Stack<C> {
     }
 
     /// Delivers the stream records written since the last call to the
-    /// grace-timer handler, as the event source mapping does.
+    /// grace-timer handler and to the notifier, as their event source
+    /// mappings do; answers the grace-timer's response.
     ///
-    /// Records the handler reports as failed are delivered again on the next
-    /// call, before the new ones, as the event source mapping retries them.
+    /// Records a handler reports as failed are delivered to it again on the
+    /// next call, before the new ones, as the event source mapping retries them.
     pub async fn pump_stream(&self) -> Result<BatchResponse, RunnerError> {
         let mut feed = self.feed.lock().await;
-        let mut batch = std::mem::take(&mut *self.retry.lock().await);
-        batch.extend(feed.poll().await?);
-        if batch.is_empty() {
-            return Ok(BatchResponse::default());
+        let fresh = feed.poll().await?;
+        let mut retry = self.retry.lock().await;
+        let mut timer_batch = std::mem::take(&mut retry.timer);
+        timer_batch.extend(fresh.iter().cloned());
+        let mut notifier_batch = std::mem::take(&mut retry.notifier);
+        notifier_batch.extend(fresh);
+        let response = if timer_batch.is_empty() {
+            BatchResponse::default()
+        } else {
+            self.grace_timer.handle(stream_event(timer_batch.clone())).await
+        };
+        retry.timer = failed_records(timer_batch, &response);
+        if !notifier_batch.is_empty() {
+            let notified = self.notifier.handle(stream_event(notifier_batch.clone())).await;
+            retry.notifier = failed_records(notifier_batch, &notified);
         }
-        let response = self.grace_timer.handle(stream_event(batch.clone())).await;
-        let failed: Vec<ChangedKey> = batch
-            .into_iter()
-            .filter(|c| {
-                response
-                    .batch_item_failures
-                    .iter()
-                    .any(|f| f.item_identifier == c.sequence_number)
-            })
-            .collect();
-        *self.retry.lock().await = failed;
         Ok(response)
+    }
+
+    /// Tries again the callbacks whose backoff ran out (the recurring
+    /// schedule's part in AWS).
+    pub async fn retry_callbacks(&self) -> Result<(), RunnerError> {
+        self.notifier
+            .handle_event(NotifierEvent::Retry(notifier::handler::RetryEvent { retry: true }))
+            .await?;
+        Ok(())
     }
 
     /// Fires every schedule due by the stack's clock into the purge
@@ -189,8 +229,22 @@ impl<C: Clock + Clone> Stack<C> {
         if !fired.is_empty() {
             self.pump_stream().await?;
         }
+        self.retry_callbacks().await?;
         Ok(fired)
     }
+}
+
+/// The records of `batch` that `response` names as failed.
+fn failed_records(batch: Vec<ChangedKey>, response: &BatchResponse) -> Vec<ChangedKey> {
+    batch
+        .into_iter()
+        .filter(|c| {
+            response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == c.sequence_number)
+        })
+        .collect()
 }
 
 fn uuid_like(name: &str) -> String {

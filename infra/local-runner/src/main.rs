@@ -3,7 +3,8 @@
 //!
 //! Environment: `AWS_ENDPOINT_URL` (moto), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
 //! `DATA_MAP_FILE` or `DATA_MAP`, `GRACE_SECONDS`, `PORT` (default 8787),
-//! `VERSIONED_BUCKETS` (comma-separated).
+//! `VERSIONED_BUCKETS` (comma-separated), `LOCAL_RECEIPT_KEY` and
+//! `LOCAL_CALLBACK_KEY` (development HMAC keys, KMS's part in AWS).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,6 +37,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         receipt_key: std::env::var("LOCAL_RECEIPT_KEY")
             .unwrap_or_else(|_| "local-receipt-key-never-used-in-aws".to_owned()),
+        callback_key: std::env::var("LOCAL_CALLBACK_KEY")
+            .unwrap_or_else(|_| "local-callback-key-never-used-in-aws".to_owned()),
         versioned_buckets: std::env::var("VERSIONED_BUCKETS")
             .unwrap_or_default()
             .split(',')
@@ -44,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect(),
     };
     let clients = Clients::for_endpoint(&endpoint).await;
-    let stack = Stack::new(clients, settings, SystemClock);
+    let stack = Stack::new(clients, settings, SystemClock)?;
     stack.provision().await?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let issuer = local_runner::token::DevIssuer::from_env();

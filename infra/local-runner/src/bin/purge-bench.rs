@@ -154,7 +154,7 @@ async fn purge(
     let scope = Scope::Workspace {
         workspace: WorkspaceId::parse(ws)?,
     };
-    let request = requests.create(scope, "bench", None, None).await?.request;
+    let request = requests.create(scope, "bench", None, None, None).await?.request;
     let calls = Arc::new(AtomicU64::new(0));
     let store = CountingStore {
         inner: S3Store::new(store_clients.s3.clone()),

@@ -1,0 +1,450 @@
+//! Status callbacks: a request may carry a `callback_url`; every entry of
+//! its status history is POSTed there, in order, signed with a secret only
+//! the requester was given, retried with backoff, and never in the way of
+//! the purge (delivery runs beside it and only reads the request).
+//!
+//! Delivery is at least once: a receiver dedupes on the event id
+//! (`<request id>:<sequence>`), which names one history entry for good.
+//!
+//! The secret of a request is a MAC of its id under a key of the service
+//! (KMS in AWS): it is stored nowhere, given out once when the request is
+//! created (and again to a creation replayed with the same idempotency
+//! key), and recomputed by the notifier to sign each event.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::stream::{self, StreamExt};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::ids::RequestId;
+use crate::model::DeletionRequest;
+use crate::ports::{CallbackLedger, CallbackSender, Clock, Ledger};
+use crate::signing::{ReceiptSigner, SignError};
+use crate::{LedgerError, ServiceError};
+
+/// Longest accepted callback URL.
+pub const MAX_URL_CHARS: usize = 2048;
+/// Failed attempts after which an event is given up (about 21 hours of
+/// backoff); the next event is delivered then.
+pub const MAX_ATTEMPTS: u32 = 12;
+/// The header holding `t=<unix seconds>,v1=<hex HMAC-SHA-256>`.
+pub const SIGNATURE_HEADER: &str = "deletion-signature";
+/// The header naming the event, for receivers to dedupe on.
+pub const EVENT_ID_HEADER: &str = "deletion-event-id";
+/// How many requests' callbacks are delivered at once.
+const CONCURRENCY: usize = 8;
+
+/// Why a callback URL is refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("invalid callback_url: {0}")]
+pub struct CallbackUrlError(pub String);
+
+/// Which callback URLs are accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Accept `http:` and hosts on loopback or private networks: for local
+    /// runs and tests only. Otherwise only `https:` to public hosts.
+    pub allow_private: bool,
+}
+
+/// A callback URL that passed the policy it was parsed under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackUrl(String);
+
+impl CallbackUrl {
+    pub fn parse(raw: &str, policy: UrlPolicy) -> Result<CallbackUrl, CallbackUrlError> {
+        let refuse = |why: &str| Err(CallbackUrlError(why.to_owned()));
+        if raw.chars().count() > MAX_URL_CHARS {
+            return refuse(&format!("it has more than {MAX_URL_CHARS} characters"));
+        }
+        let url = url::Url::parse(raw).map_err(|e| CallbackUrlError(format!("{raw:?} is not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if policy.allow_private => {}
+            other => return refuse(&format!("the scheme must be https (got {other:?})")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return refuse("it must not carry credentials: the events are signed instead");
+        }
+        if url.fragment().is_some() {
+            return refuse("it must not have a fragment");
+        }
+        match url.host() {
+            None => return refuse("it has no host"),
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                if !policy.allow_private && (d == "localhost" || d.ends_with(".localhost")) {
+                    return refuse("the host must be reachable from the internet, not localhost");
+                }
+            }
+            Some(url::Host::Ipv4(a)) if !policy.allow_private && !is_public(IpAddr::V4(a)) => {
+                return refuse(&format!("{a} is not a public address"));
+            }
+            Some(url::Host::Ipv6(a)) if !policy.allow_private && !is_public(IpAddr::V6(a)) => {
+                return refuse(&format!("{a} is not a public address"));
+            }
+            Some(_) => {}
+        }
+        Ok(CallbackUrl(url.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CallbackUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether an address is on the public internet: not loopback, private,
+/// link-local (where cloud metadata lives), shared, documentation,
+/// multicast or reserved.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let [o0, o1, ..] = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_documentation()
+                || a.is_multicast()
+                || o0 == 0
+                || o0 >= 240
+                || (o0 == 100 && (o1 & 0xc0) == 64)
+                || (o0 == 198 && (o1 & 0xfe) == 18))
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && a.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// Where a request's callbacks stand, kept beside the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackState {
+    pub request_id: RequestId,
+    /// History entries done: delivered, or given up after `MAX_ATTEMPTS`.
+    pub delivered: u32,
+    /// Failed attempts at the next entry.
+    pub attempts: u32,
+    /// When the next entry may be tried again (after a failure).
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Entries given up.
+    #[serde(default)]
+    pub given_up: u32,
+    /// 0 until first stored; every write is conditional on it.
+    pub version: u64,
+}
+
+impl CallbackState {
+    pub fn new(request_id: RequestId) -> CallbackState {
+        CallbackState {
+            request_id,
+            delivered: 0,
+            attempts: 0,
+            next_attempt_at: None,
+            last_attempt_at: None,
+            last_error: None,
+            given_up: 0,
+            version: 0,
+        }
+    }
+}
+
+/// The wait before the next attempt after `attempts` failed ones:
+/// 30 s, doubling, at most an hour.
+pub fn backoff(attempts: u32) -> Duration {
+    let seconds = 30i64.saturating_mul(1i64 << attempts.saturating_sub(1).min(20));
+    Duration::seconds(seconds.min(3600))
+}
+
+/// The request's secret, as given to its requester.
+pub async fn secret(key: &dyn ReceiptSigner, id: &RequestId) -> Result<String, SignError> {
+    let mac = key.sign(format!("deletion-callback-secret/v1/{id}").as_bytes()).await?;
+    Ok(format!("dcs_{}", mac.value))
+}
+
+/// The signature header's value for `body` sent at `timestamp`:
+/// `t=<timestamp>,v1=<hex HMAC-SHA-256 of "<timestamp>.<body>" under the secret>`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+/// Whether `header` is a valid signature of `body` under `secret` (what a
+/// receiver checks; it should also refuse an old timestamp).
+pub fn verify_signature(secret: &str, header: &str, body: &[u8]) -> bool {
+    let Some(t) = header
+        .split(',')
+        .find_map(|part| part.strip_prefix("t="))
+        .and_then(|t| t.parse::<i64>().ok())
+    else {
+        return false;
+    };
+    let expected = signature(secret, t, body);
+    // Constant time over the strings' bytes.
+    expected.len() == header.len()
+        && expected
+            .bytes()
+            .zip(header.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// The event for history entry `sequence` of a request.
+pub fn event(request: &DeletionRequest, sequence: usize) -> Option<serde_json::Value> {
+    let entry = request.history.get(sequence)?;
+    let previous = sequence.checked_sub(1).and_then(|i| request.history.get(i));
+    let link = if request.scope.regulation().is_some() {
+        format!("/v1/regulations/{}", request.id)
+    } else {
+        format!("/v1/deletions/{}", request.id)
+    };
+    let mut event = json!({
+        "id": format!("{}:{sequence}", request.id),
+        "type": "deletion.status_changed",
+        "request_id": request.id,
+        "kind": request.scope.kind(),
+        "sequence": sequence,
+        "status": entry.status,
+        "previous_status": previous.map(|p| p.status),
+        "at": entry.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "status_url": link,
+    });
+    if let Some(note) = &entry.note {
+        event["note"] = json!(note);
+    }
+    if let Some(parent) = &request.parent {
+        event["parent_id"] = json!(parent);
+    }
+    Some(event)
+}
+
+/// What one delivery round did for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Delivery {
+    /// The request has no callback URL (or no longer exists).
+    NoCallback,
+    /// Every history entry is done.
+    UpToDate { delivered: u32 },
+    /// An entry failed; it is tried again at `until`.
+    Waiting { delivered: u32, until: DateTime<Utc> },
+    /// Another delivery round wrote first; it carries on.
+    Raced,
+}
+
+/// Delivers status callbacks.
+pub struct Notifier<L, S, C> {
+    ledger: L,
+    sender: S,
+    key: std::sync::Arc<dyn ReceiptSigner>,
+    clock: C,
+}
+
+impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> {
+    pub fn new(ledger: L, sender: S, key: std::sync::Arc<dyn ReceiptSigner>, clock: C) -> Self {
+        Notifier {
+            ledger,
+            sender,
+            key,
+            clock,
+        }
+    }
+
+    /// Delivers the request's undelivered history entries in order, until
+    /// one fails (it is then tried again after its backoff).
+    pub async fn deliver(&self, id: &RequestId) -> Result<Delivery, ServiceError> {
+        let Some(request) = self.ledger.get(id).await? else {
+            return Ok(Delivery::NoCallback);
+        };
+        let Some(url) = &request.callback else {
+            return Ok(Delivery::NoCallback);
+        };
+        let mut state = self
+            .ledger
+            .callback_state(id)
+            .await?
+            .unwrap_or_else(|| CallbackState::new(id.clone()));
+        let mut secret: Option<String> = None;
+        while let Some(body) = event(&request, state.delivered as usize) {
+            let now = self.clock.now();
+            if let Some(until) = state.next_attempt_at.filter(|at| *at > now) {
+                return Ok(Delivery::Waiting {
+                    delivered: state.delivered,
+                    until,
+                });
+            }
+            let secret = match &secret {
+                Some(s) => s.clone(),
+                None => secret.insert(self::secret(self.key.as_ref(), id).await?).clone(),
+            };
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let headers = vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                (SIGNATURE_HEADER.to_owned(), signature(&secret, now.timestamp(), &bytes)),
+                (EVENT_ID_HEADER.to_owned(), format!("{id}:{}", state.delivered)),
+            ];
+            let answer = self.sender.post(url.as_str(), &headers, bytes).await;
+            let mut next = state.clone();
+            next.version += 1;
+            next.last_attempt_at = Some(now);
+            let failure = match answer {
+                Ok(code) if (200..300).contains(&code) => None,
+                Ok(code) => Some(format!("the receiver answered HTTP {code}")),
+                Err(e) => Some(e.to_string()),
+            };
+            match failure {
+                None => {
+                    next.delivered += 1;
+                    next.attempts = 0;
+                    next.next_attempt_at = None;
+                    next.last_error = None;
+                }
+                Some(error) => {
+                    next.attempts += 1;
+                    tracing::warn!(request_id = %id, sequence = state.delivered, attempts = next.attempts, %error, "callback not delivered");
+                    if next.attempts >= MAX_ATTEMPTS {
+                        tracing::error!(request_id = %id, sequence = state.delivered, "callback given up");
+                        next.delivered += 1;
+                        next.given_up += 1;
+                        next.attempts = 0;
+                        next.next_attempt_at = None;
+                    } else {
+                        next.next_attempt_at = Some(now + backoff(next.attempts));
+                    }
+                    next.last_error = Some(error);
+                }
+            }
+            match self.ledger.put_callback_state(&next).await {
+                Ok(()) => state = next,
+                Err(LedgerError::Conflict) => return Ok(Delivery::Raced),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Delivery::UpToDate {
+            delivered: state.delivered,
+        })
+    }
+
+    /// Delivers the callbacks of several requests, a few at a time; the
+    /// requests whose round failed on the ledger or the key are returned
+    /// with the error.
+    pub async fn deliver_all(&self, ids: &[RequestId]) -> Vec<(RequestId, Result<Delivery, ServiceError>)> {
+        stream::iter(ids.iter().cloned())
+            .map(|id| async move {
+                let result = self.deliver(&id).await;
+                (id, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Tries again every callback whose backoff has run out.
+    pub async fn retry_due(&self) -> Result<Vec<(RequestId, Result<Delivery, ServiceError>)>, ServiceError> {
+        let due = self.ledger.due_callbacks(self.clock.now(), 500).await?;
+        Ok(self.deliver_all(&due).await)
+    }
+
+    /// The callback state of a request, for its status view.
+    pub async fn state(&self, id: &RequestId) -> Result<Option<CallbackState>, ServiceError> {
+        Ok(self.ledger.callback_state(id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict(raw: &str) -> Result<CallbackUrl, CallbackUrlError> {
+        CallbackUrl::parse(raw, UrlPolicy::default())
+    }
+
+    #[test]
+    fn only_https_to_public_hosts_is_accepted() {
+        assert_eq!(
+            strict("https://hooks.example.com/deletions?x=1").map(|u| u.to_string()),
+            Ok("https://hooks.example.com/deletions?x=1".to_owned())
+        );
+        for bad in [
+            "http://hooks.example.com/",
+            "ftp://hooks.example.com/",
+            "https://user:pw@hooks.example.com/",
+            "https://hooks.example.com/#frag",
+            "https://localhost/x",
+            "https://api.localhost/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/x",
+            "https://[fd00::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://100.64.0.1/x",
+            "https://0.0.0.0/x",
+            "not a url",
+            "",
+        ] {
+            assert!(strict(bad).is_err(), "{bad} was accepted");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
+        assert!(strict(&long).is_err());
+    }
+
+    #[test]
+    fn local_policy_accepts_loopback_http() {
+        let local = UrlPolicy { allow_private: true };
+        assert!(CallbackUrl::parse("http://127.0.0.1:9000/hook", local).is_ok());
+        assert!(CallbackUrl::parse("ftp://127.0.0.1/hook", local).is_err());
+    }
+
+    #[test]
+    fn signatures_verify_and_any_change_breaks_them() {
+        let body = br#"{"status":"COMPLETED"}"#;
+        let header = signature("dcs_secret", 1_700_000_000, body);
+        assert!(header.starts_with("t=1700000000,v1="));
+        assert!(verify_signature("dcs_secret", &header, body));
+        assert!(!verify_signature("dcs_other", &header, body));
+        assert!(!verify_signature("dcs_secret", &header, br#"{"status":"REVOKED"}"#));
+        let shifted = header.replace("t=1700000000", "t=1700000001");
+        assert!(!verify_signature("dcs_secret", &shifted, body));
+        assert!(!verify_signature("dcs_secret", "garbage", body));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let waits: Vec<i64> = (1..=9).map(|n| backoff(n).num_seconds()).collect();
+        assert_eq!(waits, vec![30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff(u32::MAX).num_seconds(), 3600);
+    }
+}
