@@ -3,7 +3,7 @@
 # `sam build` with cargo-lambda. The build runs on an x86_64 copy of the
 # template: this machine has only the x86_64 Rust standard library and
 # cannot download another target, so it proves the build pipeline (SAM,
-# cargo-lambda, zig, the three binaries) but not the arm64 cross-build.
+# cargo-lambda, zig, the four binaries) but not the arm64 cross-build.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -22,7 +22,7 @@ grep -q -- '- x86_64' "$copy" || { echo "check-template: could not make the x86_
 echo "check-template: sam build (x86_64 copy)"
 sam build --template-file "$copy" --build-dir "$build" --beta-features </dev/null
 
-for fn in IntakeFunction GraceTimerFunction PurgeFunction; do
+for fn in IntakeFunction GraceTimerFunction PurgeFunction NotifierFunction; do
   test -s "$build/$fn/bootstrap" || { echo "check-template: no bootstrap for $fn" >&2; exit 1; }
 done
-echo "check-template: ok (cfn-lint clean; sam build made bootstrap for all three functions)"
+echo "check-template: ok (cfn-lint clean; sam build made bootstrap for all four functions)"
