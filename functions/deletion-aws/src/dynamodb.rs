@@ -327,15 +327,20 @@ impl DynamoLedger {
 
     /// Writes one item conditionally on its stored version.
     async fn put_versioned(&self, item: Item, prev: u64) -> Result<(), LedgerError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :prev")
-            .expression_attribute_values(":prev", n(prev))
-            .send()
-            .await;
+        self.put_if(item, Some(prev)).await
+    }
+
+    /// Writes one item if its stored version is `prev`, or with `None` if
+    /// there is none; else `Conflict`.
+    async fn put_if(&self, item: Item, prev: Option<u64>) -> Result<(), LedgerError> {
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let put = match prev {
+            Some(prev) => put
+                .condition_expression("version = :prev")
+                .expression_attribute_values(":prev", n(prev)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        let result = put.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
@@ -960,24 +965,8 @@ impl CallbackLedger for DynamoLedger {
                 )),
             );
         }
-        if next.version > 1 {
-            return self.put_versioned(item, next.version - 1).await;
-        }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(LedgerError::Conflict)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        let prev = next.version.checked_sub(1).filter(|v| *v > 0);
+        self.put_if(item, prev).await
     }
 
     async fn due_callbacks(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<RequestId>, LedgerError> {
