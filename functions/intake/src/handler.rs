@@ -400,6 +400,13 @@ fn method_not_allowed(route: &Route<'_>) -> Problem {
     Problem::method_not_allowed(allowed_methods(route))
 }
 
+/// The methods the route serving `path` allows (as its `Allow` header
+/// lists them), or `None` when no route serves it (404). The OpenAPI
+/// document (`api/openapi.json`) is checked against it.
+pub fn allowed_methods_at(path: &str) -> Option<&'static str> {
+    route(path).map(|r| allowed_methods(&r))
+}
+
 fn allowed_methods(route: &Route<'_>) -> &'static str {
     match route {
         Route::Regulations(_) => "GET, POST",

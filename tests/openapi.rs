@@ -1,0 +1,658 @@
+//! The OpenAPI document (`api/openapi.json`) against the intake: every
+//! route the intake serves is documented with exactly the methods it
+//! allows, every documented operation is served, and real answers have a
+//! documented status, content type, headers and body (checked against the
+//! document's schemas). `infra/api-fuzz.sh` runs schemathesis with the same
+//! document against the local service.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate};
+use intake::handler::allowed_methods_at;
+use integration_tests::{env, Answer, Env, Versioning};
+use serde_json::{json, Value};
+
+const DOCUMENT: &str = include_str!("../api/openapi.json");
+/// The router's own source: its match arms are the list of routes.
+const HANDLER: &str = include_str!("../functions/intake/src/handler.rs");
+
+fn document() -> Value {
+    serde_json::from_str(DOCUMENT).expect("api/openapi.json is JSON")
+}
+
+/// Documented operations: path template → methods (upper case).
+fn documented(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(path, item)| {
+            let ops = methods
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| m.to_uppercase())
+                .collect();
+            (path.clone(), ops)
+        })
+        .collect()
+}
+
+/// A template with every parameter in `{}`: the shape of the path.
+fn shape(template: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if !in_param => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+const A_REQUEST_ID: &str = "0193c9a2-7b1e-7cc0-9a3e-5f0d2c1b4e6f";
+
+/// A concrete path for a documented template, with valid parameters.
+fn sample_path(template: &str) -> String {
+    let mut path = template.to_owned();
+    for (name, value) in [
+        ("workspace", "acme"),
+        ("space", "main"),
+        ("source", "web"),
+        ("account", "ann"),
+        ("request_id", A_REQUEST_ID),
+        ("regulation_id", A_REQUEST_ID),
+        ("user_id", "bob"),
+    ] {
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    assert!(!path.contains('{'), "no sample value for a parameter of {template}");
+    path
+}
+
+/// The routes of the intake's router, read from its match arms
+/// (`["", "v1", "workspaces", ws, "deletion"] => Route::WorkspaceDeletion(ws)`)
+/// as (shape, variant), and the variants of its `Route` enum.
+fn router() -> (Vec<(String, String)>, BTreeSet<String>) {
+    let body = HANDLER
+        .split_once("fn route(path: &str)")
+        .expect("the router fn route(path: &str) in handler.rs")
+        .1;
+    let body = body
+        .split_once("_ => return None")
+        .expect("the router's fallback arm")
+        .0;
+    let mut arms = Vec::new();
+    for line in body.lines().filter(|l| l.contains("=> Route::")) {
+        let (pattern, target) = line.split_once("=>").expect("an arm");
+        let segments = pattern
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|s| s.trim())
+            .map(|s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                Some(literal) => literal.to_owned(),
+                None => "{}".to_owned(),
+            })
+            .collect::<Vec<_>>();
+        let variant = target
+            .trim()
+            .trim_start_matches("Route::")
+            .split(['(', ','])
+            .next()
+            .expect("a variant")
+            .to_owned();
+        arms.push((segments.join("/"), variant));
+    }
+    let enum_body = HANDLER
+        .split_once("enum Route<'a> {")
+        .expect("enum Route in handler.rs")
+        .1
+        .split_once('}')
+        .expect("the end of enum Route")
+        .0;
+    let variants = enum_body
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(|l| l.split(['(', ',']).next().expect("a variant").to_owned())
+        .collect();
+    (arms, variants)
+}
+
+#[test]
+fn every_route_the_intake_serves_is_documented_with_exactly_its_methods() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented = documented(&doc);
+    let (arms, variants) = router();
+    assert!(arms.len() >= 17, "read only {} routes from handler.rs", arms.len());
+    let routed: BTreeSet<&String> = arms.iter().map(|(_, v)| v).collect();
+    let declared: BTreeSet<&String> = variants.iter().collect();
+    assert_eq!(routed, declared, "every Route variant has exactly one arm in route()");
+
+    let doc_shapes: BTreeMap<String, &String> = documented.keys().map(|t| (shape(t), t)).collect();
+    let undocumented: Vec<&String> = arms
+        .iter()
+        .filter(|(s, _)| !doc_shapes.contains_key(s))
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from api/openapi.json: {undocumented:?}"
+    );
+    let arm_shapes: BTreeSet<&String> = arms.iter().map(|(s, _)| s).collect();
+    let unrouted: Vec<&String> = doc_shapes.keys().filter(|s| !arm_shapes.contains(s)).collect();
+    assert!(unrouted.is_empty(), "documented paths no route serves: {unrouted:?}");
+
+    for (template, methods) in &documented {
+        let path = sample_path(template);
+        let allowed = allowed_methods_at(&path).unwrap_or_else(|| panic!("{path} is not routed"));
+        let allowed: BTreeSet<String> = allowed.split(", ").map(str::to_owned).collect();
+        assert_eq!(
+            &allowed, methods,
+            "methods of {template}: the intake's, then the document's"
+        );
+    }
+    assert_eq!(allowed_methods_at("/v1/nothing/here"), None);
+}
+
+#[test]
+fn operations_are_named_once_and_every_reference_resolves() {
+    let doc = document();
+    let mut ids = BTreeSet::new();
+    for (template, methods) in documented(&doc) {
+        for method in methods {
+            let op = &doc["paths"][&template][method.to_lowercase()];
+            let id = op["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            for (status, _) in op["responses"].as_object().expect("responses") {
+                assert!(
+                    status.len() == 3 && status.parse::<u16>().is_ok(),
+                    "{method} {template}: response key {status}"
+                );
+            }
+        }
+    }
+    // Every $ref points at something, and every link at an operation.
+    fn walk(doc: &Value, v: &Value, ids: &BTreeSet<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    assert!(!resolve(doc, r).is_null(), "{r} does not resolve");
+                }
+                if let Some(Value::String(op)) = map.get("operationId") {
+                    assert!(ids.contains(op), "a link to unknown operation {op}");
+                }
+                map.values().for_each(|v| walk(doc, v, ids));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(doc, v, ids)),
+            _ => {}
+        }
+    }
+    walk(&doc, &doc, &ids);
+
+    // A link names parameters its target operation has.
+    let mut params: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut links = Vec::new();
+    for (template, methods) in documented(&doc) {
+        let item = &doc["paths"][&template];
+        for method in methods {
+            let op = &item[method.to_lowercase()];
+            let names = [&item["parameters"], &op["parameters"]]
+                .into_iter()
+                .filter_map(Value::as_array)
+                .flatten()
+                .map(|p| match p.get("$ref").and_then(Value::as_str) {
+                    Some(r) => resolve(&doc, r),
+                    None => p,
+                })
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            params.insert(op["operationId"].as_str().unwrap_or_default().to_owned(), names);
+            for response in op["responses"].as_object().into_iter().flatten().map(|(_, r)| r) {
+                for link in response["links"].as_object().into_iter().flatten().map(|(_, l)| l) {
+                    links.push((format!("{method} {template}"), link.clone()));
+                }
+            }
+        }
+    }
+    assert!(links.len() >= 20, "{} links", links.len());
+    for (from, link) in links {
+        let target = link["operationId"].as_str().expect("a link's operationId");
+        for name in link["parameters"].as_object().expect("a link's parameters").keys() {
+            assert!(
+                params[target].contains(name),
+                "{from}: {target} has no parameter {name}"
+            );
+        }
+    }
+}
+
+fn resolve<'a>(doc: &'a Value, reference: &str) -> &'a Value {
+    let pointer = reference.strip_prefix('#').expect("a local reference");
+    doc.pointer(pointer).unwrap_or(&Value::Null)
+}
+
+/// Checks `value` against a JSON Schema of the document: the keywords the
+/// document uses, except `pattern` (formats `date-time` and `date` are
+/// checked). Errors name where in the value they are.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let Some(schema) = schema.as_object() else {
+        return;
+    };
+    if let Some(Value::String(r)) = schema.get("$ref") {
+        validate(doc, resolve(doc, r), value, at, errors);
+    }
+    if let Some(expected) = schema.get("const") {
+        if value != expected {
+            errors.push(format!("{at}: {value} is not {expected}"));
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("enum") {
+        if !options.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {options:?}"));
+        }
+    }
+    if let Some(ty) = schema.get("type") {
+        let types: Vec<&str> = match ty {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let is = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "number" => value.is_number(),
+            "integer" => value.is_i64() || value.is_u64(),
+            _ => false,
+        };
+        if !types.iter().any(|t| is(t)) {
+            errors.push(format!("{at}: {value} is not of type {types:?}"));
+            return;
+        }
+    }
+    for (keyword, exactly_one) in [("anyOf", false), ("oneOf", true)] {
+        if let Some(Value::Array(options)) = schema.get(keyword) {
+            let matching = options
+                .iter()
+                .filter(|o| {
+                    let mut e = Vec::new();
+                    validate(doc, o, value, at, &mut e);
+                    e.is_empty()
+                })
+                .count();
+            if matching == 0 || (exactly_one && matching > 1) {
+                errors.push(format!("{at}: {matching} of the {keyword} options match {value}"));
+            }
+        }
+    }
+    match value {
+        Value::String(s) => {
+            let chars = s.chars().count() as u64;
+            if schema
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| chars < n)
+            {
+                errors.push(format!("{at}: {s:?} is too short"));
+            }
+            if schema
+                .get("maxLength")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| chars > n)
+            {
+                errors.push(format!("{at}: {s:?} is too long"));
+            }
+            let well_formed = match schema.get("format").and_then(Value::as_str) {
+                Some("date-time") => DateTime::parse_from_rfc3339(s).is_ok(),
+                Some("date") => NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10,
+                _ => true,
+            };
+            if !well_formed {
+                errors.push(format!("{at}: {s:?} is not a {}", schema["format"]));
+            }
+        }
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if schema.get("minimum").and_then(Value::as_f64).is_some_and(|m| x < m) {
+                errors.push(format!("{at}: {n} is below the minimum"));
+            }
+            if schema.get("maximum").and_then(Value::as_f64).is_some_and(|m| x > m) {
+                errors.push(format!("{at}: {n} is above the maximum"));
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    validate(doc, item_schema, item, &format!("{at}/{i}"), errors);
+                }
+            }
+            let n = items.len() as u64;
+            if schema.get("minItems").and_then(Value::as_u64).is_some_and(|m| n < m)
+                || schema.get("maxItems").and_then(Value::as_u64).is_some_and(|m| n > m)
+            {
+                errors.push(format!("{at}: {n} items"));
+            }
+        }
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                let name = required.as_str().unwrap_or_default();
+                if !fields.contains_key(name) {
+                    errors.push(format!("{at}: no {name}"));
+                }
+            }
+            for (name, field) in fields {
+                let here = format!("{at}/{name}");
+                match (properties.and_then(|p| p.get(name)), schema.get("additionalProperties")) {
+                    (Some(s), _) => validate(doc, s, field, &here, errors),
+                    (None, Some(Value::Bool(false))) => errors.push(format!("{here}: not in the document")),
+                    (None, Some(s)) => validate(doc, s, field, &here, errors),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Asserts that `answer` is one the document describes for the operation:
+/// its status, its content type, the headers it requires, and its body.
+fn assert_documented(doc: &Value, method: &str, template: &str, answer: &Answer) {
+    let op = &doc["paths"][template][method.to_lowercase()];
+    assert!(op.is_object(), "{method} {template} is not documented");
+    let status = answer.status.as_str();
+    let mut response = &op["responses"][status];
+    assert!(
+        !response.is_null(),
+        "{method} {template} answered {status}, which the document does not list: {:#}",
+        answer.body
+    );
+    if let Some(Value::String(r)) = response.get("$ref") {
+        response = resolve(doc, r);
+    }
+    for (name, header) in response["headers"].as_object().into_iter().flatten() {
+        let value = answer.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        match value {
+            None => assert!(
+                header["required"] != true,
+                "{method} {template} {status}: no {name} header"
+            ),
+            Some(v) => {
+                let mut errors = Vec::new();
+                validate(doc, &header["schema"], &json!(v), name, &mut errors);
+                assert!(errors.is_empty(), "{method} {template} {status}: {errors:#?}");
+            }
+        }
+    }
+    let media = answer.content_type().split(';').next().unwrap_or("").trim();
+    let content = &response["content"][media];
+    assert!(
+        content.is_object(),
+        "{method} {template} {status}: content type {media:?} is not documented"
+    );
+    let mut errors = Vec::new();
+    validate(doc, &content["schema"], &answer.body, "", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "{method} {template} {status}: the body breaks the document: {errors:#?}\n{:#}",
+        answer.body
+    );
+}
+
+/// The documented template a concrete path (query aside) belongs to.
+fn template_of(doc: &Value, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let mut found: Vec<String> = documented(doc).into_keys().filter(|t| matches(t)).collect();
+    assert_eq!(found.len(), 1, "{path} matches {found:?} in the document");
+    found.remove(0)
+}
+
+/// The intake, called as an operator, with every answer checked against
+/// the document.
+struct Api {
+    env: Env,
+    doc: Value,
+}
+
+impl Api {
+    async fn new() -> Api {
+        Api {
+            env: env(Versioning::None).await,
+            doc: document(),
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+        let answer = self.env.call(method, path, body, headers).await;
+        assert_documented(&self.doc, method, &template_of(&self.doc, path), &answer);
+        answer
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, &[]).await
+    }
+
+    async fn post(&self, path: &str, body: Option<&str>) -> Answer {
+        self.send("POST", path, body, &[]).await
+    }
+
+    async fn put(&self, path: &str, body: &str) -> Answer {
+        self.send("PUT", path, Some(body), &[]).await
+    }
+
+    async fn delete(&self, path: &str) -> Answer {
+        self.send("DELETE", path, None, &[]).await
+    }
+}
+
+fn id_of(answer: &Answer) -> String {
+    answer.body["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_served_and_answers_as_documented() {
+    let api = Api::new().await;
+    let bodies = BTreeMap::from([
+        (
+            "createSourceDaysDeletion",
+            r#"{"from": "2024-01-01", "to": "2024-01-02"}"#,
+        ),
+        ("putMember", r#"{"role": "admin"}"#),
+        ("createPurge", r#"{"workspace": "old-ws"}"#),
+        (
+            "createRegulation",
+            r#"{"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#,
+        ),
+        ("checkSuppressions", r#"{"user_ids": ["bob"]}"#),
+        ("placeHold", r#"{"reason": "litigation"}"#),
+    ]);
+    let mut statuses = BTreeMap::new();
+    for (template, methods) in documented(&api.doc) {
+        for method in methods {
+            let op = &api.doc["paths"][&template][method.to_lowercase()];
+            let id = op["operationId"].as_str().expect("operationId").to_owned();
+            let body = bodies.get(id.as_str()).copied();
+            if op["requestBody"]["required"] == true && id != "verifyReceipt" {
+                assert!(body.is_some(), "no sample body for {id}");
+            }
+            let answer = api.send(&method, &sample_path(&template), body, &[]).await;
+            let no_route = answer.status == 404
+                && answer.body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("no resource at"));
+            assert!(answer.status != 405 && !no_route, "{method} {template} is not served");
+            statuses.insert(id, answer.status.as_u16());
+        }
+    }
+    assert_eq!(statuses.len(), 25, "{statuses:?}");
+    // With valid input and nothing else in the ledger, the operations on
+    // something that exists answer 2xx; those by id find nothing.
+    for (id, expected) in [
+        ("createWorkspaceDeletion", 202),
+        ("putMember", 200),
+        ("checkSuppressions", 200),
+        ("getSuppression", 200),
+        ("getDeletion", 404),
+        ("verifyReceipt", 400),
+    ] {
+        assert_eq!(statuses[id], expected, "{id}: {statuses:?}");
+    }
+}
+
+#[tokio::test]
+async fn real_answers_have_documented_statuses_headers_and_bodies() {
+    let api = Api::new().await;
+    api.env.member("acme", "ann", "admin").await;
+
+    // Creates: 202 with Location, then 200 for the same scope; dry runs.
+    let ws = "/v1/workspaces/acme/deletion";
+    let created = api.post(ws, Some(r#"{"reason": "closed"}"#)).await;
+    assert_eq!(created.status, 202);
+    let id = id_of(&created);
+    assert_eq!(created.headers["location"], format!("/v1/deletions/{id}").as_str());
+    let again = api.post(ws, None).await;
+    assert_eq!((again.status.as_u16(), id_of(&again)), (200, id.clone()));
+    let space = "/v1/workspaces/acme/spaces/main/deletion";
+    let dry = api.post(&format!("{space}?dry_run=true"), None).await;
+    assert_eq!((dry.status.as_u16(), &dry.body["dry_run"]), (200, &json!(true)));
+    let callback = r#"{"callback_url": "http://127.0.0.1:9/hook"}"#;
+    let keyed = api
+        .send("POST", space, Some(callback), &[("idempotency-key", "order-42")])
+        .await;
+    assert_eq!(keyed.status, 202);
+    assert!(keyed.body["callback"]["secret"].is_string(), "{:#}", keyed.body);
+    let space_id = id_of(&keyed);
+
+    // Reads: a request (with progress and callbacks), its plan, the lists.
+    let got = api.get(&format!("/v1/deletions/{id}")).await;
+    assert!(got.body["progress"].is_object(), "{:#}", got.body);
+    let got = api.get(&format!("/v1/deletions/{space_id}")).await;
+    assert!(got.body["callbacks"].is_object(), "{:#}", got.body);
+    assert_eq!(api.get(&format!("/v1/deletions/{id}/plan")).await.status, 200);
+    let list = "/v1/workspaces/acme/deletions";
+    let page = api.get(&format!("{list}?limit=1")).await;
+    let cursor = page.body["next_cursor"].as_str().expect("a second page");
+    assert_eq!(api.get(&format!("{list}?limit=1&cursor={cursor}")).await.status, 200);
+    api.get(&format!("{list}?cursor=nope")).await.problem(400);
+
+    // Refusals.
+    let json: &[(&str, &str)] = &[("content-type", "application/json")];
+    let text: &[(&str, &str)] = &[("content-type", "text/plain")];
+    let reused: &[(&str, &str)] = &[("idempotency-key", "order-42")];
+    let large = json!({ "reason": "x".repeat(17 * 1024) }).to_string();
+    let unknown = format!("/v1/deletions/{A_REQUEST_ID}");
+    for (method, path, body, headers, status) in [
+        ("POST", "/v1/workspaces/-acme/deletion", None, json, 400),
+        ("POST", ws, Some(r#"{"why": "x"}"#), json, 400),
+        ("POST", ws, Some("reason"), text, 415),
+        ("POST", ws, Some(large.as_str()), json, 413),
+        ("POST", ws, None, reused, 422),
+        ("GET", unknown.as_str(), None, json, 404),
+        ("GET", "/v1/deletions/not-an-id", None, json, 400),
+    ] {
+        api.send(method, path, body, headers).await.problem(status);
+    }
+    let template = template_of(&api.doc, list);
+    let unauthenticated = api.env.call_as(None, "GET", list, None, &[]).await;
+    assert_documented(&api.doc, "GET", &template, &unauthenticated);
+    unauthenticated.problem(401);
+    let carl = api.env.call_as(Some(("carl", &[])), "GET", list, None, &[]).await;
+    assert_documented(&api.doc, "GET", &template, &carl);
+    carl.problem(403);
+
+    // Revokes: 200, then 409; by scope and by id.
+    let revoked = api.delete(ws).await;
+    assert_eq!(
+        (revoked.status.as_u16(), &revoked.body["status"]),
+        (200, &json!("REVOKED"))
+    );
+    api.delete(ws).await.problem(409);
+    assert_eq!(api.delete(&format!("/v1/deletions/{space_id}")).await.status, 200);
+    api.delete(&format!("/v1/deletions/{space_id}")).await.problem(409);
+
+    // Accounts and the directory.
+    let account = "/v1/accounts/ann/deletion";
+    let ann = api.post(account, None).await;
+    assert_eq!(ann.status, 202, "{:#}", ann.body);
+    let ann_view = api.get(&format!("/v1/deletions/{}", id_of(&ann))).await;
+    assert!(
+        ann_view.body["children"][0]["status"].is_string(),
+        "{:#}",
+        ann_view.body
+    );
+    assert_eq!(api.get("/v1/accounts/ann/deletions").await.status, 200);
+    api.post("/v1/accounts/nobody/deletion", None).await.problem(422);
+    assert_eq!(api.delete(account).await.status, 200);
+    assert_eq!(api.get("/v1/accounts/ann/memberships").await.status, 200);
+    assert_eq!(api.delete("/v1/workspaces/acme/members/ann").await.status, 200);
+    api.delete("/v1/workspaces/acme/members/ann").await.problem(404);
+
+    // A source's days purge at once: a completed request with a receipt,
+    // which checks out.
+    api.env.put(&api.env.archive, "acme/web/2024-01-01/x.json.gz").await;
+    let range = r#"{"from": "2024-01-01", "to": "2024-01-01"}"#;
+    let purged = api.post("/v1/workspaces/acme/sources/web/deletions", Some(range)).await;
+    assert_eq!(purged.status, 202, "{:#}", purged.body);
+    let purged_id = id_of(&purged);
+    api.env.settle().await;
+    let done = api.get(&format!("/v1/deletions/{purged_id}")).await;
+    assert_eq!(done.body["status"], "COMPLETED", "{:#}", done.body);
+    let checked = api
+        .post("/v1/receipts:verify", Some(&done.body["receipt"].to_string()))
+        .await;
+    assert_eq!(checked.body["valid"], true, "{:#}", checked.body);
+    let purge = api
+        .post("/v1/purges", Some(r#"{"workspace": "old-ws", "reason": "2019"}"#))
+        .await;
+    assert_eq!(purge.status, 202);
+
+    // Regulations, suppressions, holds.
+    let regs = "/v1/workspaces/acme/regulations";
+    let reg_body = r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["bob", "u-1"]}"#;
+    let reg = api.post(regs, Some(reg_body)).await;
+    assert_eq!(reg.status, 202, "{:#}", reg.body);
+    let reg_id = id_of(&reg);
+    assert_eq!(reg.headers["location"], format!("/v1/regulations/{reg_id}").as_str());
+    api.env.settle().await;
+    assert_eq!(api.get(&format!("/v1/regulations/{reg_id}")).await.status, 200);
+    api.get(&format!("/v1/regulations/{purged_id}")).await.problem(404);
+    assert_eq!(api.get(regs).await.status, 200);
+    let bob = api.get("/v1/workspaces/acme/suppressions/bob").await;
+    assert_eq!(bob.body["suppressed"], true, "{:#}", bob.body);
+    let hold = "/v1/workspaces/acme/hold";
+    assert_eq!(api.put(hold, r#"{"reason": "litigation"}"#).await.status, 200);
+    assert_eq!(api.get(hold).await.status, 200);
+    assert_eq!(api.delete(hold).await.status, 200);
+    api.get(hold).await.problem(404);
+    api.delete(hold).await.problem(404);
+
+    // Outside the document: an unknown path is a 404, a method a path does
+    // not allow a 405 whose Allow lists the documented methods.
+    api.env.call("GET", "/v1/nothing", None, &[]).await.problem(404);
+    let wrong = api.env.call("PATCH", hold, None, &[]).await;
+    wrong.problem(405);
+    let allow: BTreeSet<&str> = wrong.headers["allow"].to_str().expect("Allow").split(", ").collect();
+    let listed = &documented(&api.doc)[&template_of(&api.doc, hold)];
+    assert_eq!(allow, listed.iter().map(String::as_str).collect());
+}
