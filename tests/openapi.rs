@@ -6,10 +6,16 @@
 //! document against the local service.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use intake::handler::allowed_methods_at;
 use integration_tests::{env, Answer, Env, Versioning};
+use local_runner::token::DevIssuer;
 use serde_json::{json, Value};
 
 const DOCUMENT: &str = include_str!("../api/openapi.json");
@@ -655,4 +661,37 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     let allow: BTreeSet<&str> = wrong.headers["allow"].to_str().expect("Allow").split(", ").collect();
     let listed = &documented(&api.doc)[&template_of(&api.doc, hold)];
     assert_eq!(allow, listed.iter().map(String::as_str).collect());
+}
+
+/// Found by schemathesis: the local runner, standing in for API Gateway's
+/// JWT authorizer, refused a missing token without a content type.
+#[tokio::test]
+async fn the_local_runners_refusal_of_a_missing_token_is_documented() {
+    let env = env(Versioning::None).await;
+    let doc = document();
+    let issuer = DevIssuer::new("test-key", "http://127.0.0.1/local-issuer", "deletion-service");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(local_runner::http::serve_on(
+        listener,
+        Arc::clone(&env.stack.intake),
+        issuer,
+    ));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let request = hyper::Request::builder()
+        .method("GET")
+        .uri(format!("{base}/v1/workspaces/acme/deletions"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let answer = client.request(request).await.expect("answer");
+    let (parts, body) = answer.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    let answer = Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    };
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.content_type(), "application/json");
+    assert_documented(&doc, "GET", "/v1/workspaces/{workspace}/deletions", &answer);
 }
