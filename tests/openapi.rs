@@ -663,6 +663,39 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     assert_eq!(allow, listed.iter().map(String::as_str).collect());
 }
 
+/// Found by schemathesis: the same user twice in one check made DynamoDB
+/// refuse the batch read (a key named twice), and the check answered 503.
+#[tokio::test]
+async fn a_suppression_check_may_name_a_user_twice() {
+    let api = Api::new().await;
+    let body = r#"{"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#;
+    assert_eq!(
+        api.post("/v1/workspaces/acme/regulations", Some(body)).await.status,
+        202
+    );
+    let check = "/v1/workspaces/acme/suppressions:check";
+    let answer = api
+        .post(check, Some(r#"{"user_ids": ["bob", "ann", "bob", "0", "0"]}"#))
+        .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    let results: Vec<(&str, bool)> = answer.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["user_id"].as_str().unwrap_or(""), r["suppressed"] == true))
+        .collect();
+    assert_eq!(
+        results,
+        [("bob", true), ("ann", false), ("bob", true), ("0", false), ("0", false)]
+    );
+    assert_eq!(answer.body["suppressed_count"], 2);
+    // Past a batch read's 100 keys, with repeats across the batches.
+    let many: Vec<String> = (0..250).map(|i| format!("u{}", i % 120)).collect();
+    let answer = api.post(check, Some(&json!({ "user_ids": many }).to_string())).await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    assert_eq!(answer.body["results"].as_array().map(Vec::len), Some(250));
+}
+
 /// Found by schemathesis: the local runner, standing in for API Gateway's
 /// JWT authorizer, refused a missing token without a content type.
 #[tokio::test]

@@ -671,7 +671,12 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
                     .enumerate()
                     .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
                     .collect::<Result<Vec<_>, _>>()?;
-                let found = self.requests.ledger().suppressions(&workspace, &ids).await?;
+                // DynamoDB refuses a batch read that names a key twice: each
+                // user is read once; the answer still follows the ids asked.
+                let mut unique = ids.clone();
+                unique.sort();
+                unique.dedup();
+                let found = self.requests.ledger().suppressions(&workspace, &unique).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     views::suppression_check(&workspace, &ids, &found),
