@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use intake::handler::allowed_methods_at;
+use intake::handler::{allowed_methods_at, MAX_COUNTED_PREFIXES};
 use integration_tests::{env, Answer, Env, Versioning};
 use local_runner::token::DevIssuer;
 use serde_json::{json, Value};
@@ -694,6 +694,40 @@ async fn a_suppression_check_may_name_a_user_twice() {
     let answer = api.post(check, Some(&json!({ "user_ids": many }).to_string())).await;
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(answer.body["results"].as_array().map(Vec::len), Some(250));
+}
+
+/// Found by schemathesis: a dry run of years of a source's days counted
+/// every day's prefix, two listings each, one after another: over 30
+/// seconds against moto, past the intake's 10-second timeout in AWS.
+#[tokio::test]
+async fn a_plan_of_years_of_days_counts_a_bounded_number_of_prefixes() {
+    let api = Api::new().await;
+    api.env.put(&api.env.archive, "acme/web/2015-01-01/x.json.gz").await;
+    let range = r#"{"from": "2015-01-01", "to": "2022-12-31"}"#;
+    let days = "/v1/workspaces/acme/sources/web/deletions";
+    let started = std::time::Instant::now();
+    let dry = api.post(&format!("{days}?dry_run=true"), Some(range)).await;
+    assert_eq!(dry.status, 200, "{:#}", dry.body);
+    let created = api.post(days, Some(range)).await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    let plan = api.get(&format!("/v1/deletions/{}/plan", id_of(&created))).await;
+    assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
+    for plan in [&dry.body["plan"], &plan.body["plan"]] {
+        let prefixes = plan["prefixes"].as_array().expect("prefixes");
+        assert_eq!(prefixes.len(), 2922, "one per day");
+        assert_eq!(prefixes[0]["prefix"], "acme/web/2015-01-01/");
+        assert_eq!(prefixes[2921]["prefix"], "acme/web/2022-12-31/");
+        let counted = prefixes.iter().filter(|p| p["complete"] == true).count();
+        assert!(
+            (1..=MAX_COUNTED_PREFIXES).contains(&counted),
+            "{counted} prefixes counted"
+        );
+        assert_eq!(prefixes[0]["found"]["objects"], 1, "the first day is counted");
+        assert_eq!(
+            (&plan["complete"], &plan["totals"]["objects"]),
+            (&json!(false), &json!(1))
+        );
+    }
 }
 
 /// Found by schemathesis: the local runner, standing in for API Gateway's
