@@ -762,3 +762,42 @@ async fn the_local_runners_refusal_of_a_missing_token_is_documented() {
     assert_eq!(answer.content_type(), "application/json");
     assert_documented(&doc, "GET", "/v1/workspaces/{workspace}/deletions", &answer);
 }
+
+#[tokio::test]
+async fn status_change_events_match_the_documented_webhook() {
+    let env = env(Versioning::None).await;
+    let doc = document();
+    let hook = &doc["webhooks"]["statusChanged"]["post"];
+    let schema = &hook["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "the webhook is documented");
+    // Nobody listens there: the events are built all the same.
+    let body = r#"{"callback_url": "http://127.0.0.1:9/hooks"}"#;
+    let created = env
+        .call("POST", "/v1/workspaces/hooked/deletion", Some(body), &[])
+        .await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    env.clock.advance(chrono::Duration::days(6));
+    env.settle().await;
+    let id = deletion_core::ids::RequestId::parse(&id_of(&created)).unwrap();
+    let request = deletion_core::ports::Ledger::get(&env.stack.ledger, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(request.history.len() >= 4, "{:?}", request.history);
+    for n in 0..request.history.len() {
+        let event = deletion_core::callbacks::event(&request, n).expect("an event per entry");
+        let mut errors = Vec::new();
+        validate(&doc, schema, &event, &format!("event {n}"), &mut errors);
+        assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
+        // The validator bites: an undocumented field is caught.
+        let mut extra = event.clone();
+        extra["surprise"] = json!(true);
+        let mut errors = Vec::new();
+        validate(&doc, schema, &extra, "extra", &mut errors);
+        assert!(!errors.is_empty());
+    }
+    let header = deletion_core::callbacks::signature("dcs_x", 1_700_000_000, b"{}");
+    let (t, mac) = header.split_once(",v1=").unwrap();
+    assert_eq!(t, "t=1700000000");
+    assert!(mac.len() == 64 && mac.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+}
