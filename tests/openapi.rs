@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
+use deletion_core::plan::MAX_COUNTED_PREFIXES;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use intake::handler::{allowed_methods_at, MAX_COUNTED_PREFIXES};
+use intake::handler::allowed_methods_at;
 use integration_tests::{env, Answer, Env, Versioning};
 use local_runner::token::DevIssuer;
 use serde_json::{json, Value};

@@ -11,6 +11,11 @@ use crate::ports::{EntryKind, ObjectStore};
 
 /// Listing pages counted per prefix before a plan says "at least".
 pub const DEFAULT_PAGE_CAP: u32 = 10;
+/// Most prefixes a plan counts, and for about how long: past either, the
+/// rest are listed uncounted (`complete: false`), so that a plan of years
+/// of a source's days answers within the intake's timeout.
+pub const MAX_COUNTED_PREFIXES: usize = 100;
+pub const COUNTING_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// One prefix of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,12 +57,20 @@ impl<S: ObjectStore> Planner<S> {
         &self.map
     }
 
-    /// Plans several scopes (an account's workspaces) as one.
+    /// Plans several scopes (an account's workspaces) as one. The first
+    /// `MAX_COUNTED_PREFIXES` prefixes reached within `COUNTING_BUDGET` are
+    /// counted; the others are listed with nothing counted, not complete.
     pub async fn plan(&self, scopes: &[Scope]) -> Result<Plan, StoreError> {
+        let started = std::time::Instant::now();
         let mut prefixes = Vec::new();
         for scope in scopes {
             for p in self.map.expand(scope) {
-                let (found, complete) = self.count(&p.bucket, &p.prefix).await?;
+                let within = prefixes.len() < MAX_COUNTED_PREFIXES && started.elapsed() < COUNTING_BUDGET;
+                let (found, complete) = if within {
+                    self.count(&p.bucket, &p.prefix).await?
+                } else {
+                    (Counts::default(), false)
+                };
                 prefixes.push(PlannedStore {
                     store: p.store,
                     bucket: p.bucket,

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use deletion_core::access::{self, Caller, Need};
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
-use deletion_core::model::{Counts, DeletionRequest, Scope};
-use deletion_core::plan::{Plan, PlannedStore, Planner};
+use deletion_core::model::{DeletionRequest, Scope};
+use deletion_core::plan::Planner;
 use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Requests;
@@ -37,11 +37,6 @@ pub const MAX_CHECK_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_REASON_CHARS: usize = 1000;
 /// Longest accepted range of a source's days.
 pub const MAX_DAYS: i64 = 3660;
-/// Most prefixes a plan counts, and for about how long: past either,
-/// the rest are listed uncounted (`complete: false`), so that a plan of
-/// years of a source's days answers within the function's timeout.
-pub const MAX_COUNTED_PREFIXES: usize = 100;
-const PLAN_COUNTING: std::time::Duration = std::time::Duration::from_secs(4);
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
@@ -600,7 +595,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
                 } else {
                     view.children.iter().map(|c| c.scope.clone()).collect()
                 };
-                let plan = self.plan(&scopes).await?;
+                let plan = self.planner.plan(&scopes).await?;
                 Ok(json_response(
                     StatusCode::OK,
                     json!({"request_id": view.request.id, "kind": view.request.scope.kind(), "plan": plan}),
@@ -778,59 +773,6 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         Ok((need, None))
     }
 
-    /// The plan of `scopes`, counted within `MAX_COUNTED_PREFIXES` and
-    /// `PLAN_COUNTING` (a source's days one day at a time); the prefixes
-    /// past them are listed with nothing counted and `complete: false`.
-    async fn plan(&self, scopes: &[Scope]) -> Result<Plan, Problem> {
-        let started = std::time::Instant::now();
-        let one_day_each = scopes.iter().flat_map(|scope| match scope {
-            Scope::SourceDays {
-                workspace,
-                source,
-                from,
-                to,
-            } => from
-                .iter_days()
-                .take_while(|day| day <= to)
-                .map(|day| Scope::SourceDays {
-                    workspace: workspace.clone(),
-                    source: source.clone(),
-                    from: day,
-                    to: day,
-                })
-                .collect(),
-            other => vec![other.clone()],
-        });
-        let mut prefixes: Vec<PlannedStore> = Vec::new();
-        let mut counted = 0;
-        for scope in one_day_each {
-            let expanded = self.planner.map().expand(&scope);
-            if counted + expanded.len() <= MAX_COUNTED_PREFIXES && started.elapsed() < PLAN_COUNTING {
-                let plan = self.planner.plan(std::slice::from_ref(&scope)).await?;
-                counted += plan.prefixes.len();
-                prefixes.extend(plan.prefixes);
-            } else {
-                prefixes.extend(expanded.into_iter().map(|p| PlannedStore {
-                    store: p.store,
-                    bucket: p.bucket,
-                    prefix: p.prefix,
-                    found: Counts::default(),
-                    complete: false,
-                }));
-            }
-        }
-        let mut totals = Counts::default();
-        for p in &prefixes {
-            totals.add(&p.found);
-        }
-        let complete = prefixes.iter().all(|p| p.complete);
-        Ok(Plan {
-            prefixes,
-            totals,
-            complete,
-        })
-    }
-
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.requests.clock().now()
     }
@@ -863,7 +805,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
     }
 
     async fn dry_run_answer(&self, scope: &Scope, scopes: Vec<Scope>) -> Result<Response<Body>, Problem> {
-        let plan = self.plan(&scopes).await?;
+        let plan = self.planner.plan(&scopes).await?;
         Ok(json_response(
             StatusCode::OK,
             json!({"dry_run": true, "kind": scope.kind(), "scope": views::scope(scope), "plan": plan}),
