@@ -44,7 +44,9 @@ g() { "$garage" -c "$work/garage.toml" "$@"; }
 moto_port="${MOTO_PORT:-5056}"
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
-g server >"$work/garage.log" 2>&1 &
+# Started directly, not through g: `g ... &` would be a subshell, and
+# killing it would leave the server running.
+"$garage" -c "$work/garage.toml" server >"$work/garage.log" 2>&1 &
 garage_pid=$!
 trap 'kill "$moto_pid" "$garage_pid" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
