@@ -376,11 +376,6 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
         let due = self.ledger.due_callbacks(self.clock.now(), 500).await?;
         Ok(self.deliver_all(&due).await)
     }
-
-    /// The callback state of a request, for its status view.
-    pub async fn state(&self, id: &RequestId) -> Result<Option<CallbackState>, ServiceError> {
-        Ok(self.ledger.callback_state(id).await?)
-    }
 }
 
 #[cfg(test)]

@@ -33,10 +33,6 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
         CallbackHandler { notifier }
     }
 
-    pub fn notifier(&self) -> &Notifier<L, S, C> {
-        &self.notifier
-    }
-
     pub async fn handle_event(&self, event: NotifierEvent) -> Result<serde_json::Value, ServiceError> {
         Ok(match event {
             NotifierEvent::Retry(_) => {
