@@ -189,36 +189,57 @@ pub async fn secret(key: &dyn ReceiptSigner, id: &RequestId) -> Result<String, S
     Ok(format!("dcs_{}", mac.value))
 }
 
-/// The signature header's value for `body` sent at `timestamp`:
-/// `t=<timestamp>,v1=<hex HMAC-SHA-256 of "<timestamp>.<body>" under the secret>`.
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+/// The MAC of `"<timestamp>.<body>"` under the secret.
+fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    mac
+}
+
+/// The signature header's value for `body` sent at `timestamp`:
+/// `t=<timestamp>,v1=<hex HMAC-SHA-256 of "<timestamp>.<body>" under the secret>`.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let hex: String = mac(secret, timestamp, body)
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("t={timestamp},v1={hex}")
 }
 
 /// Whether `header` is a valid signature of `body` under `secret` (what a
 /// receiver checks; it should also refuse an old timestamp).
 pub fn verify_signature(secret: &str, header: &str, body: &[u8]) -> bool {
-    let Some(t) = header
-        .split(',')
-        .find_map(|part| part.strip_prefix("t="))
-        .and_then(|t| t.parse::<i64>().ok())
+    let Some((t, hex)) = header.strip_prefix("t=").and_then(|rest| rest.split_once(",v1=")) else {
+        return false;
+    };
+    // Only the timestamp as `signature` writes it (no sign, no leading zero).
+    let Some(t) = t.parse::<i64>().ok().filter(|n| n.to_string() == t) else {
+        return false;
+    };
+    // Exactly what `signature` writes: lower-case hex, two digits a byte.
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let Some(given) = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
     else {
         return false;
     };
-    let expected = signature(secret, t, body);
-    // Constant time over the strings' bytes.
-    expected.len() == header.len()
-        && expected
-            .bytes()
-            .zip(header.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    // Constant-time comparison.
+    mac(secret, t, body).verify_slice(&given).is_ok()
 }
 
 /// The event for history entry `sequence` of a request.
@@ -434,6 +455,14 @@ mod tests {
         let shifted = header.replace("t=1700000000", "t=1700000001");
         assert!(!verify_signature("dcs_secret", &shifted, body));
         assert!(!verify_signature("dcs_secret", "garbage", body));
+        let plus = header.replace("t=1700000000", "t=+1700000000");
+        assert!(!verify_signature("dcs_secret", &plus, body));
+        assert!(!verify_signature(
+            "dcs_secret",
+            &header.to_uppercase().replace("T=", "t=").replace(",V1=", ",v1="),
+            body
+        ));
+        assert!(!verify_signature("dcs_secret", &format!("{header},v0=00"), body));
     }
 
     #[test]
