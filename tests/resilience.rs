@@ -418,9 +418,11 @@ async fn s3_and_dynamodb_throttling_on_the_wire_slow_the_purge_but_never_fail_it
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     // Every 6th request, to S3 or to the ledger, is throttled, 5 times:
     // each throttle lowers the adaptive retry's rate, which then recovers.
-    let proxy = integration_tests::throttle::start(&integration_tests::moto().endpoint, 6, 5).await;
+    let proxy = integration_tests::throttle::start(&integration_tests::endpoints(), 6, 5).await;
     // Retry state of their own: the throttling must not slow other tests.
-    let throttled = deletion_aws::Clients::for_endpoint_isolated(&proxy.endpoint, "throttled").await;
+    let throttled =
+        deletion_aws::Clients::for_local_isolated(&deletion_aws::LocalEndpoints::single(&proxy.endpoint), "throttled")
+            .await;
     let purger = Purger::new(
         DynamoLedger::new(throttled.dynamodb.clone(), env.stack.settings.table.clone()),
         S3Store::new(throttled.s3.clone()),
