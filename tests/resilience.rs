@@ -101,17 +101,14 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
         env.clock.advance(Duration::days(5) + Duration::seconds(1));
 
-        let killable = integration_tests::Killable {
-            inner: S3Store::new(env.clients.s3.clone()),
-            deletes: Arc::default(),
-            stop_at,
-            after_delete,
-        };
-        let doomed = purger(&env, killable);
-        let run = doomed.run(&id, "doomed", false, None);
+        let killable = integration_tests::Killable::new(S3Store::new(env.clients.s3.clone()), stop_at, after_delete);
+        let doomed = purger(&env, killable.clone());
         // The worker hangs at its kill point; dropping the future kills it.
-        let killed = tokio::time::timeout(std::time::Duration::from_secs(3), run).await;
-        assert!(killed.is_err(), "the worker must have been stopped at delete {stop_at}");
+        let killed = killable.run_until_killed(doomed.run(&id, "doomed", false, None)).await;
+        assert!(
+            killed.is_none(),
+            "the worker must have been stopped at delete {stop_at}"
+        );
         let left = env.inventory(&env.archive, "acme/").await.versions.len();
         let deleted_before_kill = (4 * (stop_at - 1) + if after_delete { 4 } else { 0 }).min(13);
         assert_eq!(left, 13 - deleted_before_kill, "killed at delete {stop_at}");
@@ -194,7 +191,12 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
     seed(&env, "acme", 2).await;
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    // A data map naming a bucket that does not exist makes the purge fail.
+    // A data map naming a bucket that does not exist makes the purge fail
+    // (and the purge function's retries of it are refused: it is no bucket
+    // of the template's either).
+    env.gate
+        .refusals_expected
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let broken = deletion_core::datamap::DataMap::from_json(
         r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
     )

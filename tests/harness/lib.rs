@@ -534,6 +534,35 @@ pub struct Killable {
     /// Stop after the delete went through (before its checkpoint) instead
     /// of before it.
     pub after_delete: bool,
+    /// Told when the kill point is reached.
+    pub reached: Arc<tokio::sync::Notify>,
+}
+
+impl Killable {
+    pub fn new(inner: S3Store, stop_at: usize, after_delete: bool) -> Killable {
+        Killable {
+            inner,
+            deletes: Arc::default(),
+            stop_at,
+            after_delete,
+            reached: Arc::default(),
+        }
+    }
+
+    /// Runs a worker of this store until it finishes (`Some`) or hangs at
+    /// the kill point (`None`), where it is dropped: killed. No timeout: the
+    /// store says when it got there.
+    pub async fn run_until_killed<F: std::future::Future>(&self, run: F) -> Option<F::Output> {
+        tokio::select! {
+            done = run => Some(done),
+            _ = self.reached.notified() => None,
+        }
+    }
+
+    async fn hang(&self) {
+        self.reached.notify_one();
+        futures::future::pending::<()>().await;
+    }
 }
 
 #[async_trait]
@@ -544,11 +573,11 @@ impl ObjectStore for Killable {
     async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
         let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.stop_at && !self.after_delete {
-            futures::future::pending::<()>().await;
+            self.hang().await;
         }
         let out = self.inner.delete_batch(bucket, entries).await?;
         if n == self.stop_at {
-            futures::future::pending::<()>().await;
+            self.hang().await;
         }
         Ok(out)
     }
