@@ -349,3 +349,30 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     // Nothing was deleted by looking.
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 3);
 }
+
+#[tokio::test]
+async fn a_source_day_that_is_not_over_yet_is_refused() {
+    use deletion_core::ports::Clock;
+    let env = env(Versioning::None).await;
+    let today = env.clock.now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let body = format!(
+        r#"{{"from": "{}", "to": "{}"}}"#,
+        day(today - Duration::days(2)),
+        day(today)
+    );
+    let a = env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(&body), &[])
+        .await;
+    let detail = a.problem(400)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("fully in the past"), "{detail}");
+    assert!(env.ledger_keys().await.is_empty(), "a refused request writes nothing");
+    // Yesterday is over: accepted.
+    let yesterday = today - Duration::days(1);
+    let body = format!(r#"{{"from": "{}", "to": "{}"}}"#, day(yesterday), day(yesterday));
+    let a = env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(&body), &[])
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+}
+

@@ -783,10 +783,13 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         if to < from {
             return Err(Problem::bad_request(format!("to ({to}) is before from ({from})")));
         }
+        // Today's archive is still being written: a purge of it could never
+        // be verified empty.
         let today = self.now().date_naive();
-        if to > today {
+        if to >= today {
+            let when = if to > today { "is in the future" } else { "is today" };
             return Err(Problem::bad_request(format!(
-                "to ({to}) is in the future (today is {today} UTC): only past and present days can be deleted"
+                "to ({to}) {when} (today is {today} UTC): only days fully in the past can be deleted, up to yesterday"
             )));
         }
         let days = (to - from).num_days() + 1;
