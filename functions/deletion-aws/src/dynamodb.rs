@@ -9,7 +9,9 @@
 //! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a page recorded before its
 //!   delete, dropped once counted (write-ahead for exact counts).
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
-//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
+//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created; the
+//!   key is the caller's own for one scope (the service stores a digest of
+//!   caller, scope and key, see `requests`).
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
 //! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a regulation's subject ids, in chunks.
 //! - `REQ#<id>` / `CALLBACK`: where the request's status callbacks stand;
