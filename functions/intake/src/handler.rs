@@ -18,7 +18,7 @@ use deletion_core::model::{DeletionRequest, Scope};
 use deletion_core::plan::Planner;
 use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
-use deletion_core::requests::Requests;
+use deletion_core::requests::{Created, Requests};
 use deletion_core::signing::{verify_receipt, ReceiptSigner};
 use deletion_core::ServiceError;
 
@@ -456,8 +456,15 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         Ok(Ask { reason, callback })
     }
 
-    /// The callback URL and secret to show the requester of `request`.
-    async fn callback_answer(&self, request: &DeletionRequest) -> Result<Option<Value>, Problem> {
+    /// The callback URL and secret to show the requester of `request`:
+    /// only to the call that created it, or a replay with the creator's own
+    /// idempotency key. Anyone else who asks for the same scope is given
+    /// the request without them (the secret signs the creator's events).
+    async fn callback_answer(&self, created: &Created) -> Result<Option<Value>, Problem> {
+        if !(created.created || created.replayed) {
+            return Ok(None);
+        }
+        let request = &created.request;
         let (Some(url), Some(config)) = (&request.callback, &self.callbacks) else {
             return Ok(None);
         };
@@ -852,14 +859,14 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         self.created(created).await
     }
 
-    async fn created(&self, created: deletion_core::requests::Created) -> Result<Response<Body>, Problem> {
+    async fn created(&self, created: Created) -> Result<Response<Body>, Problem> {
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         };
         let mut body = views::request(&created.request, self.now());
-        if let Some(callback) = self.callback_answer(&created.request).await? {
+        if let Some(callback) = self.callback_answer(&created).await? {
             body["callback"] = callback;
         }
         let mut response = json_response(status, body);
@@ -934,7 +941,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
             StatusCode::OK
         };
         let mut body = views::regulation(&created.request, None, self.now());
-        if let Some(callback) = self.callback_answer(&created.request).await? {
+        if let Some(callback) = self.callback_answer(&created).await? {
             body["callback"] = callback;
         }
         let mut response = json_response(status, body);
