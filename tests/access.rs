@@ -310,3 +310,23 @@ async fn idempotency_keys_are_the_callers_own_and_never_name_another_tenants_req
     assert_eq!(workspaces, ["acme", "w2"], "{:#}", view.body);
 }
 
+#[tokio::test]
+async fn an_operators_complete_purge_stays_out_of_admins_listings() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let body = r#"{"workspace": "acme", "reason": "court order 17", "callback_url": "http://127.0.0.1:9/ops-hook"}"#;
+    let purge = env.call("POST", "/v1/purges", Some(body), &[]).await;
+    assert_eq!(purge.status, 202, "{:#}", purge.body);
+    let mine = as_(&env, "ann", "POST", "/v1/workspaces/acme/spaces/main/deletion", None).await;
+    assert_eq!(mine.status, 202, "{:#}", mine.body);
+    let listed = as_(&env, "ann", "GET", "/v1/workspaces/acme/deletions", None).await;
+    assert_eq!(listed.status, 200, "{:#}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{:#}", listed.body);
+    assert_eq!(items[0]["id"], mine.body["id"]);
+    let text = listed.body.to_string();
+    assert!(!text.contains("court order") && !text.contains("ops-hook"), "{text}");
+    // Operators see both.
+    let all = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2, "{:#}", all.body);
+}

@@ -581,7 +581,11 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
                 Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
             }
             (Route::WorkspaceDeletions(w), &Method::GET) => {
-                self.list(req, &format!("WS#{}", ws(w)?), views::request).await
+                // A complete purge is an operator's: only operators see it listed.
+                let operator = caller.is_operator();
+                let shown = |r: &DeletionRequest| operator || !matches!(r.scope, Scope::WorkspacePurge { .. });
+                self.list_some(req, &format!("WS#{}", ws(w)?), shown, views::request)
+                    .await
             }
             (Route::AccountDeletions(a), &Method::GET) => {
                 let key = format!("ACCOUNT#{}", id(AccountId::parse, a)?);
@@ -963,10 +967,23 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         listing_key: &str,
         show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
     ) -> Result<Response<Body>, Problem> {
+        self.list_some(req, listing_key, |_| true, show).await
+    }
+
+    /// A page of the requests under a listing key that `shown` lets the
+    /// caller see (so a page may hold fewer than `limit`; `next_cursor`
+    /// still goes on).
+    async fn list_some(
+        &self,
+        req: &Request,
+        listing_key: &str,
+        shown: impl Fn(&DeletionRequest) -> bool,
+        show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
+    ) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
         let page = self.requests.list(listing_key, limit, cursor.as_deref()).await?;
         let now = self.now();
-        let items: Vec<Value> = page.items.iter().map(|r| show(r, now)).collect();
+        let items: Vec<Value> = page.items.iter().filter(|r| shown(r)).map(|r| show(r, now)).collect();
         let next = page
             .next
             .as_ref()
