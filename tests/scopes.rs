@@ -569,3 +569,28 @@ async fn an_account_deletion_interrupted_midway_is_revoked_whole_or_completed_on
     let revoked = env.call("DELETE", "/v1/accounts/bob/deletion", None, &[]).await;
     assert_eq!(revoked.body["status"], "REVOKED", "{:#}", revoked.body);
 }
+
+#[tokio::test]
+async fn no_child_is_written_under_an_account_request_once_it_is_revoked() {
+    use deletion_core::ids::WorkspaceId;
+    use deletion_core::model::{DeletionRequest, Scope};
+    use deletion_core::ports::{Clock, Ledger};
+    let env = env(Versioning::None).await;
+    env.member("w1", "ann", "admin").await;
+    // The creation stops after the account request (its child recorded,
+    // not created); the revoke comes before it resumes.
+    interrupted_account_deletion(&env, "ann", &["w1"], 0).await;
+    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
+    assert_eq!(revoked.body["status"], "REVOKED", "{:#}", revoked.body);
+    let planned = RequestId::parse(revoked.body["children"][0].as_str().unwrap()).unwrap();
+    // The stopped creation resumes: its child is refused.
+    let scope = Scope::Workspace {
+        workspace: WorkspaceId::parse("w1").unwrap(),
+    };
+    let mut child = DeletionRequest::new(scope.clone(), "ann", None, env.clock.now(), env.stack.settings.periods);
+    child.id = planned;
+    child.parent = Some(id_of(&revoked.body));
+    let written = env.stack.ledger.insert(&child, None).await;
+    assert!(written.is_err(), "a child was written under a revoked parent");
+    assert_eq!(env.stack.ledger.active_for(&scope).await.unwrap(), None);
+}

@@ -9,7 +9,9 @@
 //!   an id derived from the account request and the workspace) before it
 //!   creates any: however far an interrupted creation got, revoking the
 //!   account request finds every child that exists, and asking again
-//!   creates the missing ones under the same ids.
+//!   creates the missing ones under the same ids. The ledger writes a
+//!   child only while its parent is not final, so a creation that resumes
+//!   after the revoke adds nothing.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -384,8 +386,16 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                         }
                     }
                 }
-                // Lost a race (same key, or the scope was just released).
-                Err(LedgerError::IdempotencyKeyUsed { .. }) | Err(LedgerError::Conflict) => {}
+                // Lost a race (same key, or the scope was just released), or
+                // a child's parent became final meanwhile (then none is made).
+                Err(LedgerError::IdempotencyKeyUsed { .. }) | Err(LedgerError::Conflict) => {
+                    if let Some(parent) = parent {
+                        let current = self.fetch(parent).await?;
+                        if current.status.is_terminal() {
+                            return Err(final_error(&current));
+                        }
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -477,7 +487,14 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 ..Extras::default()
             };
             let scope = Scope::Workspace { workspace };
-            let child = self.create_with(scope, actor, reason.clone(), None, extras).await?;
+            let child = match self.create_with(scope, actor, reason.clone(), None, extras).await {
+                Ok(child) => child,
+                // Revoked (or done) meanwhile: no more children under it.
+                Err(ServiceError::AlreadyRevoked { .. } | ServiceError::Irreversible { .. }) => {
+                    return self.fetch(&parent.id).await
+                }
+                Err(e) => return Err(e),
+            };
             if child.request.id != id {
                 // A deletion of that workspace was already under way: it
                 // takes the planned child's place (named before adopted).
