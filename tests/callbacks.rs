@@ -389,3 +389,28 @@ async fn only_the_requester_is_given_the_callback_secret() {
     assert_eq!(replay.status, 200, "{:#}", replay.body);
     assert_eq!(replay.body["callback"]["secret"].as_str(), Some(secret.as_str()));
 }
+
+#[tokio::test]
+async fn an_account_requests_children_sign_with_the_secret_its_requester_was_given() {
+    let env = env(Versioning::None).await;
+    let receiver = Receiver::start().await;
+    env.member("ws-a", "acct-1", "admin").await;
+    env.member("ws-b", "acct-1", "admin").await;
+    let body = format!(r#"{{"callback_url": "{}"}}"#, receiver.url);
+    let created = env.call("POST", "/v1/accounts/acct-1/deletion", Some(&body), &[]).await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    let secret = created.body["callback"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    env.settle().await;
+    let hits = receiver.hits();
+    assert!(hits.len() >= 3, "{hits:?}");
+    for hit in &hits {
+        assert!(
+            verify_signature(&secret, &hit.signature, &hit.body),
+            "event {} does not verify with the secret given",
+            hit.event_id
+        );
+    }
+}

@@ -7,9 +7,11 @@
 //! (`<request id>:<sequence>`), which names one history entry for good.
 //!
 //! The secret of a request is a MAC of its id under a key of the service
-//! (KMS in AWS): it is stored nowhere, given out once when the request is
-//! created (and again to a creation replayed with the same idempotency
-//! key), and recomputed by the notifier to sign each event.
+//! (KMS in AWS): it is stored nowhere, given out only in the answer of the
+//! call that created the request (and again to that caller's replay with
+//! the same idempotency key), and recomputed by the notifier to sign each
+//! event. The children of an account request report to its URL signed with
+//! its secret, the one its requester holds.
 
 use std::net::IpAddr;
 
@@ -355,7 +357,10 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
             }
             let secret = match &secret {
                 Some(s) => s.clone(),
-                None => secret.insert(self::secret(self.key.as_ref(), id).await?).clone(),
+                None => {
+                    let signer = self.signer_of(&request).await?;
+                    secret.insert(self::secret(self.key.as_ref(), &signer).await?).clone()
+                }
             };
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let headers = vec![
@@ -403,6 +408,20 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
         Ok(Delivery::UpToDate {
             delivered: state.delivered,
         })
+    }
+
+    /// Whose secret signs a request's events: a child that reports to its
+    /// account request's URL signs with the account request's secret (the
+    /// only one its requester was given); any other request with its own.
+    async fn signer_of(&self, request: &DeletionRequest) -> Result<RequestId, ServiceError> {
+        if let Some(parent) = &request.parent {
+            if let Some(p) = self.ledger.get(parent).await? {
+                if p.callback.is_some() && p.callback == request.callback {
+                    return Ok(p.id);
+                }
+            }
+        }
+        Ok(request.id.clone())
     }
 
     /// Delivers the callbacks of several requests, a few at a time; the
