@@ -26,6 +26,8 @@ pub trait Ledger: Send + Sync {
     /// Stores a new request and makes it the active holder of its scope
     /// (and of the idempotency key, if any), atomically.
     /// Fails with `ScopeBusy` or `IdempotencyKeyUsed` naming the holder.
+    /// A request with a parent is stored only while the parent exists and
+    /// is not final (else `Conflict`).
     async fn insert(
         &self,
         request: &DeletionRequest,
