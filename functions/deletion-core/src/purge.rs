@@ -1039,7 +1039,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     async fn verify(&self, roots: &[PrefixReceipt]) -> Result<Vec<PrefixReceipt>, StoreError> {
         let mut leftovers = Vec::new();
         for root in roots {
-            let page = self.store.list_page(&root.bucket, &root.prefix, None, 1).await?;
+            let page = self.store.list_every_version(&root.bucket, &root.prefix, None, 1).await?;
             let uploads = self.store.list_uploads(&root.bucket, &root.prefix, None).await?;
             if !page.entries.is_empty() || !uploads.uploads.is_empty() {
                 warn!(bucket = %root.bucket, prefix = %root.prefix, "verification found data left");
