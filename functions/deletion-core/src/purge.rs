@@ -944,29 +944,38 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 
     /// `PURGING → VERIFYING` by this worker, or why another carries on.
+    /// A conflicting write is judged again from a fresh read: only another
+    /// worker's verification (the request then `VERIFYING`) means someone
+    /// else verifies; any other write (a callback's, the deadline's) is
+    /// retried, so the request is never left `PURGING` with nobody on it.
     async fn start_verification(
         &self,
         id: &RequestId,
         owner: &str,
     ) -> Result<Result<DeletionRequest, PurgeOutcome>, ServiceError> {
-        let Some(current) = self.ledger.get(id).await? else {
-            return Ok(Err(PurgeOutcome::NotFound));
-        };
-        let next = match current.begin_verification(self.clock.now(), owner, self.config.lease) {
-            Ok(next) => next,
-            Err(_) => {
-                return Ok(Err(match current.status {
-                    Status::Verifying => PurgeOutcome::Busy,
-                    status => PurgeOutcome::Settled { status },
-                }))
+        for _ in 0..5 {
+            let Some(current) = self.ledger.get(id).await? else {
+                return Ok(Err(PurgeOutcome::NotFound));
+            };
+            let next = match current.begin_verification(self.clock.now(), owner, self.config.lease) {
+                Ok(next) => next,
+                Err(_) => {
+                    return Ok(Err(match current.status {
+                        Status::Verifying => PurgeOutcome::Busy,
+                        status => PurgeOutcome::Settled { status },
+                    }))
+                }
+            };
+            if next.version == current.version {
+                return Ok(Ok(next)); // this worker verifies already
             }
-        };
-        match self.ledger.update(&next).await {
-            Ok(()) => Ok(Ok(next)),
-            // Another worker that finished at the same time verifies.
-            Err(LedgerError::Conflict) => Ok(Err(PurgeOutcome::Busy)),
-            Err(e) => Err(e.into()),
+            match self.ledger.update(&next).await {
+                Ok(()) => return Ok(Ok(next)),
+                Err(LedgerError::Conflict) => continue, // judge again
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(ServiceError::Contention { id: id.to_string() })
     }
 
     async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
