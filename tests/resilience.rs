@@ -574,7 +574,10 @@ impl Ledger for Meddled {
     ) -> Result<(), deletion_core::LedgerError> {
         self.inner.insert(r, k).await
     }
-    async fn get(&self, id: &RequestId) -> Result<Option<deletion_core::model::DeletionRequest>, deletion_core::LedgerError> {
+    async fn get(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<deletion_core::model::DeletionRequest>, deletion_core::LedgerError> {
         self.inner.get(id).await
     }
     async fn update(&self, next: &deletion_core::model::DeletionRequest) -> Result<(), deletion_core::LedgerError> {
@@ -587,7 +590,10 @@ impl Ledger for Meddled {
         }
         self.inner.update(next).await
     }
-    async fn active_for(&self, s: &deletion_core::model::Scope) -> Result<Option<RequestId>, deletion_core::LedgerError> {
+    async fn active_for(
+        &self,
+        s: &deletion_core::model::Scope,
+    ) -> Result<Option<RequestId>, deletion_core::LedgerError> {
         self.inner.active_for(s).await
     }
     async fn by_idempotency_key(
@@ -666,7 +672,10 @@ impl deletion_core::ports::Regulations for Meddled {
     ) -> Result<(), deletion_core::LedgerError> {
         self.inner.put_subjects(id, s).await
     }
-    async fn subjects(&self, id: &RequestId) -> Result<deletion_core::regulation::Subjects, deletion_core::LedgerError> {
+    async fn subjects(
+        &self,
+        id: &RequestId,
+    ) -> Result<deletion_core::regulation::Subjects, deletion_core::LedgerError> {
         self.inner.subjects(id).await
     }
     async fn set_suppressed(

@@ -610,7 +610,9 @@ async fn versioning_enabled_after_a_purge_is_seen_by_the_next_purge_and_its_veri
     let id = create(&env, "acme").await;
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     let fired = env.stack.tick().await.unwrap();
-    let purged = fired.iter().find(|f| f.request_id == id.to_string() && f.outcome != "not_needed");
+    let purged = fired
+        .iter()
+        .find(|f| f.request_id == id.to_string() && f.outcome != "not_needed");
     assert_eq!(purged.map(|f| f.outcome.as_str()), Some("completed"), "{fired:?}");
     let left = env.inventory(&bucket, "acme/").await;
     assert!(left.is_empty(), "the receipt says done, yet left: {left:?}");

@@ -108,7 +108,12 @@ impl S3Store {
     /// a bucket never versioned may have it enabled at any moment, so that
     /// answer is asked again every time.
     async fn ever_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
-        if self.versioned.lock().unwrap_or_else(|p| p.into_inner()).contains(bucket) {
+        if self
+            .versioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(bucket)
+        {
             return Ok(true);
         }
         let out = self
