@@ -589,3 +589,37 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
     };
     assert!(env.stack.grace_timer.handle(stray).await.batch_item_failures.is_empty());
 }
+
+#[tokio::test]
+async fn versioning_enabled_after_a_purge_is_seen_by_the_next_purge_and_its_verification() {
+    use deletion_aws::provision::create_bucket;
+    let env = env(Versioning::None).await;
+    let bucket = env.archive.clone();
+    seed_workspace(&env, "acme").await;
+    // The first purge, through the stack's one store, sees an unversioned bucket.
+    create(&env, "acme").await;
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let fired = env.stack.tick().await.unwrap();
+    assert_eq!(fired[0].outcome, "completed", "{:?}", fired[0]);
+    assert!(env.inventory(&bucket, "acme/").await.is_empty());
+
+    // Versioning is enabled later; new data comes in versions.
+    create_bucket(&env.clients, &bucket, true).await.unwrap();
+    for _ in 0..2 {
+        env.put(&bucket, "acme/web/2024-02-01/part-0.json.gz").await;
+        env.put(&bucket, "acme/ios/2024-02-01/part-0.json.gz").await;
+    }
+    assert_eq!(env.inventory(&bucket, "acme/").await.versions.len(), 4);
+    let id = create(&env, "acme").await;
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let fired = env.stack.tick().await.unwrap();
+    let purged = fired
+        .iter()
+        .find(|f| f.request_id == id.to_string() && f.outcome != "not_needed");
+    assert_eq!(purged.map(|f| f.outcome.as_str()), Some("completed"), "{fired:?}");
+    let left = env.inventory(&bucket, "acme/").await;
+    assert!(left.is_empty(), "the receipt says done, yet left: {left:?}");
+    let totals = &status(&env, &id).await["receipt"]["totals"];
+    assert_eq!(totals["objects"], 2, "{totals:#}");
+    assert_eq!(totals["versions"], 2, "{totals:#}");
+}
