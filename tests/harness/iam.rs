@@ -140,6 +140,9 @@ pub struct Statement {
     /// A statement with a condition is never taken as granting anything
     /// here: its condition cannot be judged from the request alone.
     pub conditional: bool,
+    /// The service a condition says the calls come through
+    /// (`kms:ViaService`), if it says one.
+    pub via_service: Option<String>,
 }
 
 /// A function's identity policy: every Allow statement of its `Policies`.
@@ -190,9 +193,14 @@ impl Policy {
         })
     }
 
-    /// Every action the policy names (its wildcards as written).
+    /// Every action the policy grants the function's own calls (its
+    /// wildcards as written).
     pub fn actions(&self) -> BTreeSet<String> {
-        self.statements.iter().flat_map(|s| s.actions.iter().cloned()).collect()
+        self.statements
+            .iter()
+            .filter(|s| !s.conditional)
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect()
     }
 }
 
@@ -229,6 +237,9 @@ pub fn template_policies(names: &Names) -> BTreeMap<String, Policy> {
                     actions: strings(&statement["Action"]),
                     resources: strings(&statement["Resource"]),
                     conditional: statement.get("Condition").is_some(),
+                    via_service: statement["Condition"]["StringEquals"]["kms:ViaService"]
+                        .as_str()
+                        .map(str::to_owned),
                 });
             }
         }
