@@ -543,7 +543,7 @@ pub async fn start(targets: &LocalEndpoints, names: &Names) -> Gate {
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     let policies = Arc::new(template_policies(names));
     let decisions: Arc<Mutex<Vec<Decision>>> = Arc::default();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client = http();
     let shared = (client, targets.clone(), policies.clone(), decisions.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -569,7 +569,7 @@ pub async fn start(targets: &LocalEndpoints, names: &Names) -> Gate {
 
 async fn gate(
     req: hyper::Request<Incoming>,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: Http,
     targets: LocalEndpoints,
     policies: Arc<BTreeMap<String, Policy>>,
     decisions: Arc<Mutex<Vec<Decision>>>,
@@ -607,8 +607,37 @@ async fn gate(
             return access_denied(target.as_deref(), &function, &need);
         }
     }
-    let ledger = target.as_deref().is_some_and(|t| t.starts_with("DynamoDB"));
-    let base = if ledger { &targets.dynamodb } else { &targets.aws };
+    forward(&client, &targets, parts, bytes).await
+}
+
+/// An HTTP client for forwarding.
+pub type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+pub fn http() -> Http {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Whether a request is the ledger's: DynamoDB or DynamoDB Streams.
+pub fn is_ledger(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("DynamoDB"))
+}
+
+/// Forwards a request as it came, the ledger's to DynamoDB Local and the
+/// rest to moto, and answers what they answer.
+pub async fn forward(
+    client: &Http,
+    targets: &LocalEndpoints,
+    parts: hyper::http::request::Parts,
+    bytes: Bytes,
+) -> hyper::Response<Full<Bytes>> {
+    let base = if is_ledger(&parts.headers) {
+        &targets.dynamodb
+    } else {
+        &targets.aws
+    };
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut forward = hyper::Request::builder()
         .method(parts.method)

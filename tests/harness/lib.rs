@@ -420,8 +420,7 @@ pub mod throttle {
     use hyper::body::{Bytes, Incoming};
     use hyper::server::conn::http1;
     use hyper::service::service_fn;
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::rt::TokioIo;
 
     pub struct Throttle {
         pub endpoint: String,
@@ -461,7 +460,7 @@ pub mod throttle {
         let target = targets.clone();
         let seen = Arc::new(AtomicU64::new(0));
         let throttled = Arc::new(AtomicU64::new(0));
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let client = crate::iam::http();
         let throttled_dynamodb = Arc::new(AtomicU64::new(0));
         let counters = (seen, throttled.clone(), throttled_dynamodb.clone());
         tokio::spawn(async move {
@@ -475,7 +474,7 @@ pub mod throttle {
                             let n = seen.fetch_add(1, Ordering::SeqCst);
                             if n % every == every - 1 && throttled.load(Ordering::SeqCst) < limit {
                                 throttled.fetch_add(1, Ordering::SeqCst);
-                                let dynamodb = req.headers().contains_key("x-amz-target");
+                                let dynamodb = crate::iam::is_ledger(req.headers());
                                 if dynamodb {
                                     throttled_dynamodb.fetch_add(1, Ordering::SeqCst);
                                 }
@@ -483,31 +482,7 @@ pub mod throttle {
                             }
                             let (parts, body) = req.into_parts();
                             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                            let ledger = parts
-                                .headers
-                                .get("x-amz-target")
-                                .and_then(|t| t.to_str().ok())
-                                .is_some_and(|t| t.starts_with("DynamoDB"));
-                            let base = if ledger { &target.dynamodb } else { &target.aws };
-                            let mut forward = hyper::Request::builder()
-                                .method(parts.method)
-                                .uri(format!("{base}{path}"));
-                            for (k, v) in &parts.headers {
-                                forward = forward.header(k, v);
-                            }
-                            let forward = forward.body(Full::new(bytes)).expect("request");
-                            let answer = match client.request(forward).await {
-                                Ok(a) => a,
-                                Err(_) => {
-                                    let mut r = hyper::Response::new(Full::new(Bytes::new()));
-                                    *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
-                                    return Ok(r);
-                                }
-                            };
-                            let (parts, body) = answer.into_parts();
-                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+                            Ok(crate::iam::forward(&client, &target, parts, bytes).await)
                         }
                     });
                     let _ = http1::Builder::new()
