@@ -571,7 +571,10 @@ mod tests {
         let failed = purging.fail(at, "w1", "boom").unwrap();
         assert!(failed.retryable() && !failed.releases_scope());
         let given_up = failed.give_up(at, "sweep").unwrap();
-        assert_eq!((given_up.status, given_up.version), (Status::Failed, failed.version + 1));
+        assert_eq!(
+            (given_up.status, given_up.version),
+            (Status::Failed, failed.version + 1)
+        );
         assert!(given_up.releases_scope(), "its scope lock goes with this write");
         assert!(!given_up.retryable());
         let note = given_up.history.last().unwrap().note.clone().unwrap();
@@ -590,12 +593,20 @@ mod tests {
         let mut r = request();
         let long = "x".repeat(10 * MAX_NOTE_BYTES);
         for i in 0..(3 * MAX_HISTORY) {
-            r = r.advance(Status::Scheduled, t0() + Duration::seconds(i as i64), "ops", Some(long.clone()));
+            r = r.advance(
+                Status::Scheduled,
+                t0() + Duration::seconds(i as i64),
+                "ops",
+                Some(long.clone()),
+            );
         }
         assert_eq!(r.history.len(), MAX_HISTORY);
         assert_eq!(r.history_elided, (2 * MAX_HISTORY + 1) as u64);
         assert_eq!(r.history[0].by, "alice", "the creation is kept");
-        assert!(r.history.iter().all(|h| h.note.as_ref().is_none_or(|n| n.len() <= MAX_NOTE_BYTES)));
+        assert!(r
+            .history
+            .iter()
+            .all(|h| h.note.as_ref().is_none_or(|n| n.len() <= MAX_NOTE_BYTES)));
         let mut purging = r.clone();
         purging.status = Status::Purging;
         let failed = purging.fail(t0(), "w", &"é".repeat(MAX_NOTE_BYTES)).unwrap();
