@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the HTTP API against its OpenAPI document (api/openapi.json) with
-# schemathesis: starts the local service as infra/run-local.sh does (moto
-# and the local runner, on free ports of its own so a run in progress is
+# schemathesis: starts the local service as infra/run-local.sh does (moto,
+# DynamoDB Local and the local runner, on free ports of its own so a run in progress is
 # not disturbed), mints an operator token and lets schemathesis generate
 # requests for every operation. Fails on any 5xx and on any answer the
 # document does not describe (status, content type, headers, body).
@@ -32,10 +32,13 @@ free_port() {
   .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 moto_port="$(free_port)"
+dynamodb_port="$(free_port)"
+while [ "$dynamodb_port" = "$moto_port" ]; do dynamodb_port="$(free_port)"; done
 api_port="$(free_port)"
-while [ "$api_port" = "$moto_port" ]; do api_port="$(free_port)"; done
+while [ "$api_port" = "$moto_port" ] || [ "$api_port" = "$dynamodb_port" ]; do api_port="$(free_port)"; done
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:${moto_port}"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:${dynamodb_port}"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export LEDGER_TABLE=fuzz-ledger SCHEDULE_GROUP=fuzz-grace
 export DATA_MAP_FILE="$root/infra/local/data-map.json"
@@ -72,6 +75,9 @@ wait_for_port() {
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$out/moto.log" 2>&1 &
 pids+=("$!")
 wait_for_port "$moto_port" "${pids[-1]}" moto
+infra/dynamodb-local/start.sh "$dynamodb_port" >"$out/dynamodb.log" 2>&1 &
+pids+=("$!")
+wait_for_port "$dynamodb_port" "${pids[-1]}" "DynamoDB Local"
 
 "$target/debug/local-runner" >"$out/runner.log" 2>&1 &
 pids+=("$!")
@@ -81,7 +87,7 @@ token="$("$target/debug/mint-token" ops deletion:operator)"
 
 seed=()
 if [ -n "${API_FUZZ_SEED:-}" ]; then seed=(--seed "$API_FUZZ_SEED"); fi
-echo "api-fuzz: schemathesis for ${seconds}s against http://127.0.0.1:$api_port (moto on $moto_port; logs in $out)"
+echo "api-fuzz: schemathesis for ${seconds}s against http://127.0.0.1:$api_port (moto on $moto_port, DynamoDB Local on $dynamodb_port; logs in $out)"
 start=$(date +%s)
 status=0
 # From $out: schemathesis keeps a cache of crashes in ./.schemathesis.

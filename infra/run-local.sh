@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the deletion service locally: moto on loopback as AWS, the API on
+# Runs the deletion service locally: DynamoDB Local as the ledger and moto
+# as the rest of AWS (S3, Scheduler, KMS), both on loopback, the API on
 # http://127.0.0.1:${PORT:-8787}, a short grace (GRACE_SECONDS, default 20)
 # so a deletion can be watched from SCHEDULED to COMPLETED. Ctrl-C stops it.
 set -euo pipefail
@@ -8,7 +9,9 @@ cd "$root"
 infra/bootstrap.sh
 
 moto_port="${MOTO_PORT:-5055}"
+dynamodb_port="${DYNAMODB_PORT:-5056}"
 export AWS_ENDPOINT_URL="http://127.0.0.1:${moto_port}"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:${dynamodb_port}"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export LEDGER_TABLE="${LEDGER_TABLE:-deletion-ledger}"
 export SCHEDULE_GROUP="${SCHEDULE_GROUP:-deletion-grace}"
@@ -23,10 +26,15 @@ cargo build --locked -p local-runner
 mkdir -p .local
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then break; fi
-  sleep 0.1
+infra/dynamodb-local/start.sh "$dynamodb_port" >.local/dynamodb.log 2>&1 &
+dynamodb_pid=$!
+trap 'kill "$moto_pid" "$dynamodb_pid" 2>/dev/null || true' EXIT INT TERM
+for port in "$moto_port" "$dynamodb_port"; do
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
 done
-echo "moto on $AWS_ENDPOINT_URL (log: .local/moto.log); API on http://127.0.0.1:$PORT; grace ${GRACE_SECONDS}s"
+echo "moto on $AWS_ENDPOINT_URL (log: .local/moto.log), DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (log: .local/dynamodb.log)"
+echo "API on http://127.0.0.1:$PORT; grace ${GRACE_SECONDS}s"
 target/debug/local-runner

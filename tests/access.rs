@@ -247,3 +247,86 @@ async fn the_local_runner_verifies_tokens_as_the_api_authorizer_does() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["requested_by"], "ann");
 }
+
+#[tokio::test]
+async fn idempotency_keys_are_the_callers_own_and_never_name_another_tenants_request() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let key = [("idempotency-key", "delete-1")];
+    let carls = env
+        .call_as(
+            Some(("carl", NONE)),
+            "POST",
+            "/v1/workspaces/globex/deletion",
+            None,
+            &key,
+        )
+        .await;
+    assert_eq!(carls.status, 202, "{:#}", carls.body);
+    // ann's key of the same name is hers: a deletion of her own workspace.
+    let anns = env
+        .call_as(Some(("ann", NONE)), "POST", "/v1/workspaces/acme/deletion", None, &key)
+        .await;
+    assert_eq!(anns.status, 202, "{:#}", anns.body);
+    assert_ne!(anns.body["id"], carls.body["id"]);
+    let carls_id = carls.body["id"].as_str().unwrap();
+    assert!(!anns.body.to_string().contains(carls_id), "{:#}", anns.body);
+    // Each replays their own.
+    let replay = env
+        .call_as(Some(("ann", NONE)), "POST", "/v1/workspaces/acme/deletion", None, &key)
+        .await;
+    assert_eq!((replay.status.as_u16(), &replay.body["id"]), (200, &anns.body["id"]));
+
+    // A co-admin cannot pre-claim the key an account deletion uses for a
+    // child: ann's account deletion still adds every workspace she administers.
+    let account = as_(&env, "ann", "POST", "/v1/accounts/ann/deletion", None).await;
+    assert_eq!(account.status, 202, "{:#}", account.body);
+    let parent = account.body["id"].as_str().unwrap().to_owned();
+    env.member("w2", "ann", "admin").await;
+    env.member("w2", "dan", "admin").await;
+    env.member("dans", "dan", "admin").await;
+    let claim = format!("account-{parent}-w2");
+    let claimed = env
+        .call_as(
+            Some(("dan", NONE)),
+            "POST",
+            "/v1/workspaces/dans/deletion",
+            None,
+            &[("idempotency-key", claim.as_str())],
+        )
+        .await;
+    assert_eq!(claimed.status, 202, "{:#}", claimed.body);
+    let again = as_(&env, "ann", "POST", "/v1/accounts/ann/deletion", None).await;
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    assert_eq!(again.body["id"], parent.as_str());
+    let view = as_(&env, "ann", "GET", &format!("/v1/deletions/{parent}"), None).await;
+    let mut workspaces: Vec<&str> = view.body["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["scope"]["workspace"].as_str().unwrap())
+        .collect();
+    workspaces.sort();
+    assert_eq!(workspaces, ["acme", "w2"], "{:#}", view.body);
+}
+
+#[tokio::test]
+async fn an_operators_complete_purge_stays_out_of_admins_listings() {
+    let env = env(Versioning::None).await;
+    directory(&env).await;
+    let body = r#"{"workspace": "acme", "reason": "court order 17", "callback_url": "http://127.0.0.1:9/ops-hook"}"#;
+    let purge = env.call("POST", "/v1/purges", Some(body), &[]).await;
+    assert_eq!(purge.status, 202, "{:#}", purge.body);
+    let mine = as_(&env, "ann", "POST", "/v1/workspaces/acme/spaces/main/deletion", None).await;
+    assert_eq!(mine.status, 202, "{:#}", mine.body);
+    let listed = as_(&env, "ann", "GET", "/v1/workspaces/acme/deletions", None).await;
+    assert_eq!(listed.status, 200, "{:#}", listed.body);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{:#}", listed.body);
+    assert_eq!(items[0]["id"], mine.body["id"]);
+    let text = listed.body.to_string();
+    assert!(!text.contains("court order") && !text.contains("ops-hook"), "{text}");
+    // Operators see both.
+    let all = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2, "{:#}", all.body);
+}

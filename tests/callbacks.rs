@@ -357,3 +357,60 @@ async fn in_aws_callbacks_never_reach_loopback_or_private_addresses() {
     let sent = local.post(&receiver.url, &headers, b"{}".to_vec()).await;
     assert_eq!(sent, Ok(200));
 }
+
+#[tokio::test]
+async fn only_the_requester_is_given_the_callback_secret() {
+    let env = env(Versioning::None).await;
+    env.member("acme", "ann", "admin").await;
+    env.member("acme", "dan", "admin").await;
+    let none: &[&str] = &[];
+    let body = r#"{"callback_url": "http://127.0.0.1:9/anns-hook"}"#;
+    let key = [("idempotency-key", "ann-1")];
+    let path = "/v1/workspaces/acme/deletion";
+    let created = env.call_as(Some(("ann", none)), "POST", path, Some(body), &key).await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    let secret = created.body["callback"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    // Another admin asking for the same deletion finds it, without the secret.
+    let other = env.call_as(Some(("dan", none)), "POST", path, None, &[]).await;
+    assert_eq!((other.status.as_u16(), &other.body["id"]), (200, &created.body["id"]));
+    assert!(other.body.get("callback").is_none(), "{:#}", other.body);
+    assert!(!other.body.to_string().contains(&secret));
+    let with_url = env.call_as(Some(("dan", none)), "POST", path, Some(body), &[]).await;
+    assert_eq!(with_url.status, 200, "{:#}", with_url.body);
+    assert!(!with_url.body.to_string().contains(&secret), "{:#}", with_url.body);
+    // Even with the same key: the key is ann's, not his.
+    let same_key = env.call_as(Some(("dan", none)), "POST", path, Some(body), &key).await;
+    assert!(!same_key.body.to_string().contains(&secret), "{:#}", same_key.body);
+    // ann's replay with her key is given it again.
+    let replay = env.call_as(Some(("ann", none)), "POST", path, Some(body), &key).await;
+    assert_eq!(replay.status, 200, "{:#}", replay.body);
+    assert_eq!(replay.body["callback"]["secret"].as_str(), Some(secret.as_str()));
+}
+
+#[tokio::test]
+async fn an_account_requests_children_sign_with_the_secret_its_requester_was_given() {
+    let env = env(Versioning::None).await;
+    let receiver = Receiver::start().await;
+    env.member("ws-a", "acct-1", "admin").await;
+    env.member("ws-b", "acct-1", "admin").await;
+    let body = format!(r#"{{"callback_url": "{}"}}"#, receiver.url);
+    let created = env.call("POST", "/v1/accounts/acct-1/deletion", Some(&body), &[]).await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    let secret = created.body["callback"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    env.settle().await;
+    let hits = receiver.hits();
+    assert!(hits.len() >= 3, "{hits:?}");
+    for hit in &hits {
+        assert!(
+            verify_signature(&secret, &hit.signature, &hit.body),
+            "event {} does not verify with the secret given",
+            hit.event_id
+        );
+    }
+}

@@ -2,9 +2,6 @@
 //! hold waits `ON_HOLD` with its deadline paused, one under way stops at
 //! its next shard, and both finish after the release.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
-
 use chrono::Duration;
 use deletion_aws::s3::S3Store;
 use deletion_core::ids::RequestId;
@@ -126,17 +123,13 @@ async fn a_hold_placed_during_a_purge_stops_it_at_the_next_shard_and_the_release
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     // A worker dies in its second delete (after one page of four).
-    let killable = Killable {
-        inner: S3Store::new(env.clients.s3.clone()),
-        deletes: Arc::new(AtomicUsize::new(0)),
-        stop_at: 2,
-        after_delete: false,
-    };
-    let doomed = purger(&env, killable);
-    let run = doomed.run(&id, "doomed", false, None);
-    assert!(tokio::time::timeout(std::time::Duration::from_secs(3), run)
-        .await
-        .is_err());
+    let killable = Killable::new(S3Store::new(env.clients.s3.clone()), 2, false);
+    let doomed = purger(&env, killable.clone());
+    let killed = killable.run_until_killed(doomed.run(&id, "doomed", false, None)).await;
+    assert!(
+        killed.is_none(),
+        "the worker must have been stopped in its second delete"
+    );
     assert_eq!(status(&env, &id).await["status"], "PURGING");
 
     env.call(

@@ -1,16 +1,14 @@
-//! Hostile races against a real moto server: many revokes racing the purge
-//! timer and its replays, concurrently. Whatever the interleaving, a
+//! Hostile races against the ledger on DynamoDB Local: many revokes racing
+//! the purge timer and its replays, concurrently. Whatever the interleaving, a
 //! request is revoked or purged, never both, and a revoked one deletes
 //! nothing.
-
-use std::sync::Arc;
 
 use chrono::Duration;
 use deletion_aws::s3::S3Store;
 use deletion_core::ports::{Clock, ManualClock};
 use deletion_core::purge::PurgeOutcome;
 use futures::stream::{self, StreamExt};
-use integration_tests::{env, purger, Killable, Versioning};
+use integration_tests::{env, purger, Env, Killable, Versioning};
 use local_runner::Stack;
 use purge::PurgeEvent;
 use serde_json::Value;
@@ -25,18 +23,28 @@ enum Winner {
     Purge,
 }
 
-/// One trial, on a deployment of its own: moto undoes a cancelled
-/// transaction by restoring a copy of the whole table, which would also
-/// undo other trials' concurrent writes (DynamoDB itself does no such
-/// thing).
-async fn trial(n: usize) -> Winner {
-    let env = env(Versioning::None).await;
-    // The purge worker's clock says the grace has ended; the revoking
-    // caller's says it has not (two machines' clocks differ): both may act.
-    let late_clock = ManualClock::new(env.clock.now() + Duration::days(5) + Duration::seconds(1));
-    let mut settings = env.stack.settings.clone();
-    settings.purge.workers = 1; // no fan-out: the race is over the claim
-    let late = Stack::new(env.clients.clone(), settings, late_clock).expect("stack");
+/// How a trial orders the revoke, the timer and its replay.
+fn order(n: usize) -> &'static str {
+    match n % 4 {
+        0 => "revoke first",
+        1 => "timer first",
+        _ => "raced",
+    }
+}
+
+/// Lets other tasks run `n` times: interleavings that vary from trial to
+/// trial without waiting on the clock.
+async fn yield_times(n: usize) {
+    for _ in 0..n {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One trial, on a workspace of its own in the shared deployment. A
+/// quarter revoke before the timer fires, a quarter let the timer purge
+/// first, the rest race all three at once (shifted by a varying number of
+/// yields), so both outcomes happen whatever the machine's speed.
+async fn trial(env: &Env, late: &Stack<ManualClock>, n: usize) -> Winner {
     let ws = format!("hostile-{n}");
     env.put(&env.archive, &format!("{ws}/web/2024-01-01/x")).await;
     let created = env
@@ -49,23 +57,34 @@ async fn trial(n: usize) -> Winner {
         retry: false,
         remind: false,
     };
-    // The revoke, the timer firing, and a replay of the same timer event,
-    // each a little later or sooner from trial to trial so that every
-    // order happens.
     let path = format!("/v1/workspaces/{ws}/deletion");
-    // (The revoke takes more round trips than the claim: it starts first.)
-    let jitter = |salt: usize| std::time::Duration::from_millis(((n * 7919 + salt * 104_729) % 151) as u64);
-    let (revoke, fired, replayed) = tokio::join!(
-        env.call("DELETE", &path, None, &[]),
-        async {
-            tokio::time::sleep(jitter(2)).await;
-            late.purge.handle(event(), "timer", None).await
-        },
-        async {
-            tokio::time::sleep(jitter(3)).await;
-            late.purge.handle(event(), "replay", None).await
-        },
-    );
+    let revoke_call = env.call("DELETE", &path, None, &[]);
+    let (revoke, fired, replayed) = match order(n) {
+        "revoke first" => {
+            let revoke = revoke_call.await;
+            let (fired, replayed) = tokio::join!(
+                late.purge.handle(event(), "timer", None),
+                late.purge.handle(event(), "replay", None)
+            );
+            (revoke, fired, replayed)
+        }
+        "timer first" => {
+            let fired = late.purge.handle(event(), "timer", None).await;
+            let (revoke, replayed) = tokio::join!(revoke_call, late.purge.handle(event(), "replay", None));
+            (revoke, fired, replayed)
+        }
+        _ => tokio::join!(
+            revoke_call,
+            async {
+                yield_times(n % 7).await;
+                late.purge.handle(event(), "timer", None).await
+            },
+            async {
+                yield_times(n % 5).await;
+                late.purge.handle(event(), "replay", None).await
+            },
+        ),
+    };
     let (fired, replayed) = (fired.expect("purge"), replayed.expect("purge"));
     let got = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await;
     assert_eq!(got.status, 200, "trial {n}: {:#}", got.body);
@@ -108,18 +127,33 @@ async fn trial(n: usize) -> Winner {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revokes_racing_the_timer_and_its_replays_never_both_revoke_and_purge() {
-    let winners: Vec<Winner> = stream::iter(0..TRIALS)
-        .map(trial)
+    // One deployment for every trial: DynamoDB Local cancels a transaction
+    // without touching other callers' writes, as DynamoDB does.
+    let env = env(Versioning::None).await;
+    // The purge worker's clock says the grace has ended; the revoking
+    // caller's says it has not (two machines' clocks differ): both may act.
+    let late_clock = ManualClock::new(env.clock.now() + Duration::days(5) + Duration::seconds(1));
+    let mut settings = env.stack.settings.clone();
+    settings.purge.workers = 1; // no fan-out: the race is over the claim
+    let late = Stack::new(env.clients.clone(), settings, late_clock).expect("stack");
+    let winners: Vec<(usize, Winner)> = stream::iter(0..TRIALS)
+        .map(|n| {
+            let (env, late) = (&env, &late);
+            async move { (n, trial(env, late, n).await) }
+        })
         .buffer_unordered(AT_ONCE)
         .collect()
         .await;
-    let revoked = winners.iter().filter(|w| **w == Winner::Revoke).count();
-    let purged = winners.iter().filter(|w| **w == Winner::Purge).count();
+    for (n, winner) in &winners {
+        match order(*n) {
+            "revoke first" => assert_eq!(*winner, Winner::Revoke, "trial {n}"),
+            "timer first" => assert_eq!(*winner, Winner::Purge, "trial {n}"),
+            _ => {}
+        }
+    }
+    let revoked = winners.iter().filter(|(_, w)| *w == Winner::Revoke).count();
+    let purged = winners.iter().filter(|(_, w)| *w == Winner::Purge).count();
     assert_eq!(revoked + purged, TRIALS);
-    assert!(
-        revoked > 0 && purged > 0,
-        "both orders must have happened: {revoked} revoked, {purged} purged"
-    );
     println!("{TRIALS} trials: {revoked} revoked, {purged} purged");
 }
 
@@ -158,19 +192,12 @@ async fn killed_at_random(seed: u64) {
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     let kills = 1 + rng.below(3);
     for k in 0..kills {
-        let doomed = purger(
-            &env,
-            Killable {
-                inner: S3Store::new(env.clients.s3.clone()),
-                deletes: Arc::default(),
-                stop_at: 1 + rng.below(3) as usize,
-                after_delete: rng.below(2) == 1,
-            },
-        );
+        let stop_at = 1 + rng.below(3) as usize;
+        let killable = Killable::new(S3Store::new(env.clients.s3.clone()), stop_at, rng.below(2) == 1);
+        let doomed = purger(&env, killable.clone());
         let owner = format!("doomed-{k}");
-        let run = doomed.run(&id, &owner, false, None);
         // A worker that finishes before its kill point simply finishes.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), run).await;
+        let _ = killable.run_until_killed(doomed.run(&id, &owner, false, None)).await;
         env.clock.advance(Duration::minutes(17));
     }
     let rescuer = purger(&env, S3Store::new(env.clients.s3.clone()));

@@ -566,7 +566,6 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     // Refusals.
     let json: &[(&str, &str)] = &[("content-type", "application/json")];
     let text: &[(&str, &str)] = &[("content-type", "text/plain")];
-    let reused: &[(&str, &str)] = &[("idempotency-key", "order-42")];
     let large = json!({ "reason": "x".repeat(17 * 1024) }).to_string();
     let unknown = format!("/v1/deletions/{A_REQUEST_ID}");
     for (method, path, body, headers, status) in [
@@ -574,7 +573,6 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
         ("POST", ws, Some(r#"{"why": "x"}"#), json, 400),
         ("POST", ws, Some("reason"), text, 415),
         ("POST", ws, Some(large.as_str()), json, 413),
-        ("POST", ws, None, reused, 422),
         ("GET", unknown.as_str(), None, json, 404),
         ("GET", "/v1/deletions/not-an-id", None, json, 400),
     ] {

@@ -89,3 +89,22 @@ async fn the_kms_signer_signs_with_a_key_that_never_leaves_kms() {
     forged.value = "AAAA".into();
     assert!(!signer.verify(&message, &forged).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_receipt_is_checked_under_the_deployments_key_only() {
+    let env = env(Versioning::None).await;
+    let ours = deletion_aws::provision::create_receipt_key(&env.clients).await.unwrap();
+    let theirs = deletion_aws::provision::create_receipt_key(&env.clients).await.unwrap();
+    let signer = KmsSigner::new(env.clients.kms.clone(), ours);
+    let other = KmsSigner::new(env.clients.kms.clone(), theirs);
+    let message = br#"{"request_id":"r"}"#;
+    // Signed by another key (one the caller may control): not ours.
+    let foreign = other.sign(message).await.unwrap();
+    assert!(other.verify(message, &foreign).await.unwrap());
+    assert!(!signer.verify(message, &foreign).await.unwrap(), "{foreign:?}");
+    // Our MAC, but the receipt names another key: refused too.
+    let mut renamed = signer.sign(message).await.unwrap();
+    assert!(signer.verify(message, &renamed).await.unwrap());
+    renamed.key_id = foreign.key_id.clone();
+    assert!(!signer.verify(message, &renamed).await.unwrap());
+}

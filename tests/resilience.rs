@@ -101,17 +101,14 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
         let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
         env.clock.advance(Duration::days(5) + Duration::seconds(1));
 
-        let killable = integration_tests::Killable {
-            inner: S3Store::new(env.clients.s3.clone()),
-            deletes: Arc::default(),
-            stop_at,
-            after_delete,
-        };
-        let doomed = purger(&env, killable);
-        let run = doomed.run(&id, "doomed", false, None);
+        let killable = integration_tests::Killable::new(S3Store::new(env.clients.s3.clone()), stop_at, after_delete);
+        let doomed = purger(&env, killable.clone());
         // The worker hangs at its kill point; dropping the future kills it.
-        let killed = tokio::time::timeout(std::time::Duration::from_secs(3), run).await;
-        assert!(killed.is_err(), "the worker must have been stopped at delete {stop_at}");
+        let killed = killable.run_until_killed(doomed.run(&id, "doomed", false, None)).await;
+        assert!(
+            killed.is_none(),
+            "the worker must have been stopped at delete {stop_at}"
+        );
         let left = env.inventory(&env.archive, "acme/").await.versions.len();
         let deleted_before_kill = (4 * (stop_at - 1) + if after_delete { 4 } else { 0 }).min(13);
         assert_eq!(left, 13 - deleted_before_kill, "killed at delete {stop_at}");
@@ -194,7 +191,12 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
     seed(&env, "acme", 2).await;
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    // A data map naming a bucket that does not exist makes the purge fail.
+    // A data map naming a bucket that does not exist makes the purge fail
+    // (and the purge function's retries of it are refused: it is no bucket
+    // of the template's either).
+    env.gate
+        .refusals_expected
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let broken = deletion_core::datamap::DataMap::from_json(
         r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
     )
@@ -418,9 +420,11 @@ async fn s3_and_dynamodb_throttling_on_the_wire_slow_the_purge_but_never_fail_it
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
     // Every 6th request, to S3 or to the ledger, is throttled, 5 times:
     // each throttle lowers the adaptive retry's rate, which then recovers.
-    let proxy = integration_tests::throttle::start(&integration_tests::moto().endpoint, 6, 5).await;
+    let proxy = integration_tests::throttle::start(&integration_tests::endpoints(), 6, 5).await;
     // Retry state of their own: the throttling must not slow other tests.
-    let throttled = deletion_aws::Clients::for_endpoint_isolated(&proxy.endpoint, "throttled").await;
+    let throttled =
+        deletion_aws::Clients::for_local_isolated(&deletion_aws::LocalEndpoints::single(&proxy.endpoint), "throttled")
+            .await;
     let purger = Purger::new(
         DynamoLedger::new(throttled.dynamodb.clone(), env.stack.settings.table.clone()),
         S3Store::new(throttled.s3.clone()),
@@ -554,6 +558,180 @@ async fn a_large_prefix_is_split_by_sub_prefix_and_late_data_is_caught_by_verifi
         .collect();
     assert_eq!(prefixes, ["acme/", "acme/"]);
     assert_eq!(body["receipt"]["totals"]["objects"], 16);
+}
+
+/// The ledger, where some other writer (a callback, the sweep marking the
+/// deadline) changes the request just before the first worker's write of
+/// `VERIFYING` lands.
+struct Meddled {
+    inner: DynamoLedger,
+    clock: deletion_core::ports::ManualClock,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Ledger for Meddled {
+    async fn insert(
+        &self,
+        r: &deletion_core::model::DeletionRequest,
+        k: Option<&deletion_core::ids::IdempotencyKey>,
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.insert(r, k).await
+    }
+    async fn get(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<deletion_core::model::DeletionRequest>, deletion_core::LedgerError> {
+        self.inner.get(id).await
+    }
+    async fn update(&self, next: &deletion_core::model::DeletionRequest) -> Result<(), deletion_core::LedgerError> {
+        use deletion_core::model::Status;
+        if next.status == Status::Verifying && !self.fired.swap(true, Ordering::SeqCst) {
+            let mut other = self.inner.get(&next.id).await?.expect("the request");
+            other.deadline_missed_at = Some(self.clock.now());
+            other.version += 1;
+            self.inner.update(&other).await?;
+        }
+        self.inner.update(next).await
+    }
+    async fn active_for(
+        &self,
+        s: &deletion_core::model::Scope,
+    ) -> Result<Option<RequestId>, deletion_core::LedgerError> {
+        self.inner.active_for(s).await
+    }
+    async fn by_idempotency_key(
+        &self,
+        k: &deletion_core::ids::IdempotencyKey,
+    ) -> Result<Option<RequestId>, deletion_core::LedgerError> {
+        self.inner.by_idempotency_key(k).await
+    }
+    async fn list(
+        &self,
+        key: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<deletion_core::ports::RequestPage, deletion_core::LedgerError> {
+        self.inner.list(key, limit, cursor).await
+    }
+    async fn active(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<deletion_core::ports::RequestPage, deletion_core::LedgerError> {
+        self.inner.active(limit, cursor).await
+    }
+    async fn insert_shards(&self, s: &[deletion_core::model::Shard]) -> Result<(), deletion_core::LedgerError> {
+        self.inner.insert_shards(s).await
+    }
+    async fn shards(&self, id: &RequestId) -> Result<Vec<deletion_core::model::Shard>, deletion_core::LedgerError> {
+        self.inner.shards(id).await
+    }
+    async fn update_shard(&self, s: &deletion_core::model::Shard) -> Result<(), deletion_core::LedgerError> {
+        self.inner.update_shard(s).await
+    }
+    async fn put_page(&self, p: &deletion_core::ports::PendingPage) -> Result<(), deletion_core::LedgerError> {
+        self.inner.put_page(p).await
+    }
+    async fn pages(
+        &self,
+        id: &RequestId,
+        shard: u32,
+    ) -> Result<Vec<deletion_core::ports::PendingPage>, deletion_core::LedgerError> {
+        self.inner.pages(id, shard).await
+    }
+    async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), deletion_core::LedgerError> {
+        self.inner.drop_page(id, shard, seq).await
+    }
+}
+
+#[async_trait]
+impl deletion_core::ports::Holds for Meddled {
+    async fn place_hold(
+        &self,
+        h: &deletion_core::ports::Hold,
+    ) -> Result<deletion_core::ports::Hold, deletion_core::LedgerError> {
+        self.inner.place_hold(h).await
+    }
+    async fn hold(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+    ) -> Result<Option<deletion_core::ports::Hold>, deletion_core::LedgerError> {
+        self.inner.hold(w).await
+    }
+    async fn release_hold(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+    ) -> Result<Option<deletion_core::ports::Hold>, deletion_core::LedgerError> {
+        self.inner.release_hold(w).await
+    }
+}
+
+#[async_trait]
+impl deletion_core::ports::Regulations for Meddled {
+    async fn put_subjects(
+        &self,
+        id: &RequestId,
+        s: &deletion_core::regulation::Subjects,
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.put_subjects(id, s).await
+    }
+    async fn subjects(
+        &self,
+        id: &RequestId,
+    ) -> Result<deletion_core::regulation::Subjects, deletion_core::LedgerError> {
+        self.inner.subjects(id).await
+    }
+    async fn set_suppressed(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+        ids: &[deletion_core::regulation::UserId],
+        suppressed: bool,
+        regulation: &RequestId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
+    }
+    async fn suppression(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+        id: &deletion_core::regulation::UserId,
+    ) -> Result<Option<deletion_core::ports::Suppression>, deletion_core::LedgerError> {
+        self.inner.suppression(w, id).await
+    }
+    async fn suppressions(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+        ids: &[deletion_core::regulation::UserId],
+    ) -> Result<Vec<deletion_core::ports::Suppression>, deletion_core::LedgerError> {
+        self.inner.suppressions(w, ids).await
+    }
+}
+
+#[tokio::test]
+async fn a_non_worker_write_racing_the_start_of_verification_does_not_leave_it_unverified() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 3).await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let ledger = Meddled {
+        inner: env.stack.ledger.clone(),
+        clock: env.clock.clone(),
+        fired: Default::default(),
+    };
+    let worker = Purger::new(
+        ledger,
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig::default(),
+    );
+    let outcome = worker.run(&id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "COMPLETED", "{body:#}");
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
 }
 
 /// One undecodable item in the active index does not stop the sweep: it

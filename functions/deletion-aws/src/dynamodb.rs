@@ -15,7 +15,9 @@
 //!   is whole. A chunk set no request names (a lost race) is inert.
 //! - `SWEEP` / `MARK`: where the last sweep stopped, with a `version`.
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
-//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
+//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created; the
+//!   key is the caller's own for one scope (the service stores a digest of
+//!   caller, scope and key, see `requests`).
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership, with `role`.
 //! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a regulation's subject ids, in chunks.
 //! - `REQ#<id>` / `CALLBACK`: where the request's status callbacks stand;
@@ -27,10 +29,12 @@
 //!   later regulation wins whatever the order the writes land in.
 //!
 //! Every write is conditional: a new item must not exist, a changed item
-//! must still have the version it was read at. No item is sent larger
-//! than DynamoDB's 400 KB limit: a request's history is bounded by the
-//! model, its receipt moves to chunk items, and any item still too large is
-//! refused here (`LedgerError::Refused`) rather than sent.
+//! must still have the version it was read at. A request with a parent is
+//! written only while the parent exists and is not final (checked in the
+//! same transaction). No item is sent larger than DynamoDB's 400 KB limit:
+//! a request's history is bounded by the model, its receipt moves to chunk
+//! items, and any item still too large is refused here
+//! (`LedgerError::Refused`) rather than sent.
 
 use std::collections::HashMap;
 
@@ -38,13 +42,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::error::TransactionCanceledException;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::callbacks::CallbackState;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
-use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard};
+use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard, Status};
 use deletion_core::ports::{
     CallbackLedger, Directory, Entry, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role,
     Suppression, SweepMark, SweepMarks, Undecodable,
@@ -309,6 +313,22 @@ fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
+/// A check, inside a transaction, that the parent request exists and is not
+/// final: no child is written under an account request once it is revoked.
+fn parent_open(table: &str, parent: &RequestId) -> Result<TransactWriteItem, LedgerError> {
+    let check = ConditionCheck::builder()
+        .table_name(table)
+        .key("pk", s(request_pk(parent)))
+        .key("sk", s(REQUEST_SK))
+        .condition_expression("attribute_exists(pk) AND NOT (#status IN (:completed, :revoked))")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":completed", s(Status::Completed.as_str()))
+        .expression_attribute_values(":revoked", s(Status::Revoked.as_str()))
+        .build()
+        .map_err(|e| unavailable(&e))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
+}
+
 fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, LedgerError> {
     let put = Put::builder()
         .table_name(table)
@@ -561,6 +581,9 @@ impl Ledger for DynamoLedger {
                 absent,
                 None,
             )?);
+        }
+        if let Some(parent) = &request.parent {
+            items.push(parent_open(&self.table, parent)?);
         }
         let result = self
             .client

@@ -1,5 +1,7 @@
 //! Receipt signatures with an HMAC key kept in KMS (`GenerateMac` and
-//! `VerifyMac`, HMAC_SHA_256): the key never leaves KMS.
+//! `VerifyMac`, HMAC_SHA_256): the key never leaves KMS. A receipt is
+//! checked under the deployment's configured key only; the key id inside
+//! it must name that key.
 
 use async_trait::async_trait;
 use aws_sdk_kms::error::SdkError;
@@ -50,6 +52,10 @@ impl ReceiptSigner for KmsSigner {
         })
     }
 
+    /// Checks under this deployment's key only, never the key the receipt
+    /// names (anyone may make a key of their own): a receipt is valid only
+    /// if it names this key (as configured, or as the ARN KMS answers for
+    /// it) and its MAC checks out under it.
     async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError> {
         if signature.algorithm != HMAC_SHA_256 {
             return Ok(false);
@@ -60,14 +66,17 @@ impl ReceiptSigner for KmsSigner {
         let result = self
             .client
             .verify_mac()
-            .key_id(&signature.key_id)
+            .key_id(&self.key_id)
             .mac_algorithm(MacAlgorithmSpec::HmacSha256)
             .message(Blob::new(message))
             .mac(Blob::new(mac))
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out.mac_valid()),
+            Ok(out) => {
+                let ours = signature.key_id == self.key_id || out.key_id() == Some(signature.key_id.as_str());
+                Ok(ours && out.mac_valid())
+            }
             // A MAC that does not match, or a key that is not ours.
             Err(SdkError::ServiceError(e))
                 if e.err().is_kms_invalid_mac_exception()

@@ -31,9 +31,30 @@ fn retry() -> RetryConfig {
     RetryConfig::adaptive().with_max_attempts(8)
 }
 
+/// Where a local deployment's services answer: the ledger (DynamoDB and its
+/// streams) on DynamoDB Local, the rest (S3, Scheduler, KMS) on moto. Both
+/// may be one endpoint (a proxy, or one server for everything).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    pub dynamodb: String,
+    pub aws: String,
+}
+
+impl LocalEndpoints {
+    /// Every service at one endpoint.
+    pub fn single(endpoint: &str) -> LocalEndpoints {
+        LocalEndpoints {
+            dynamodb: endpoint.to_owned(),
+            aws: endpoint.to_owned(),
+        }
+    }
+}
+
 impl Clients {
     /// From the environment, as in Lambda. `AWS_ENDPOINT_URL` (honoured by
-    /// the SDK) points every client at a local server such as moto.
+    /// the SDK) points every client at a local server such as moto, and
+    /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_DYNAMODB_STREAMS`
+    /// the ledger's at DynamoDB Local.
     pub async fn from_env() -> Clients {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry())
@@ -42,34 +63,41 @@ impl Clients {
         Clients::from_config(&config)
     }
 
-    /// For a local endpoint (moto) with static test credentials.
+    /// For one local endpoint serving every service, with static test
+    /// credentials.
     pub async fn for_endpoint(endpoint: &str) -> Clients {
-        Clients::for_endpoint_with(endpoint, "test", "test").await
+        Clients::for_local(&LocalEndpoints::single(endpoint)).await
     }
 
-    /// For a local endpoint, with retry state of its own. The SDK shares
+    /// For local endpoints with static test credentials.
+    pub async fn for_local(endpoints: &LocalEndpoints) -> Clients {
+        Clients::for_local_with(endpoints, "test", "test").await
+    }
+
+    /// For local endpoints, with retry state of their own. The SDK shares
     /// the token bucket and the adaptive rate limiter of a retry partition
     /// across every client of a process, so clients that meet throttling on
     /// purpose (a test's) must not slow the rest down.
-    pub async fn for_endpoint_isolated(endpoint: &str, partition: &str) -> Clients {
-        let config = Clients::local_config(endpoint, "test", "test").await;
+    pub async fn for_local_isolated(endpoints: &LocalEndpoints, partition: &str) -> Clients {
+        let aws = Clients::local_config(&endpoints.aws, "test", "test").await;
+        let ledger = Clients::local_config(&endpoints.dynamodb, "test", "test").await;
         let part = |service: &str| format!("{partition}-{service}");
-        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        let s3_config = aws_sdk_s3::config::Builder::from(&aws)
             .force_path_style(true)
             .retry_partition(aws_sdk_s3::config::retry::RetryPartition::new(part("s3")))
             .build();
-        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&config)
+        let dynamodb_config = aws_sdk_dynamodb::config::Builder::from(&ledger)
             .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(part("dynamodb")))
             .build();
-        let scheduler_config = aws_sdk_scheduler::config::Builder::from(&config)
+        let scheduler_config = aws_sdk_scheduler::config::Builder::from(&aws)
             .retry_partition(aws_sdk_scheduler::config::retry::RetryPartition::new(part("scheduler")))
             .build();
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             scheduler: aws_sdk_scheduler::Client::from_conf(scheduler_config),
-            streams: aws_sdk_dynamodbstreams::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
+            streams: aws_sdk_dynamodbstreams::Client::new(&ledger),
+            kms: aws_sdk_kms::Client::new(&aws),
         }
     }
 
@@ -84,22 +112,35 @@ impl Clients {
             .await
     }
 
-    /// For a local endpoint with the given static credentials.
+    /// For local endpoints with the given static credentials.
+    pub async fn for_local_with(endpoints: &LocalEndpoints, access_key: &str, secret_key: &str) -> Clients {
+        let aws = Clients::local_config(&endpoints.aws, access_key, secret_key).await;
+        let ledger = Clients::local_config(&endpoints.dynamodb, access_key, secret_key).await;
+        Clients::from_configs(&aws, &ledger)
+    }
+
+    /// For one local endpoint with the given static credentials.
     pub async fn for_endpoint_with(endpoint: &str, access_key: &str, secret_key: &str) -> Clients {
-        Clients::from_config(&Clients::local_config(endpoint, access_key, secret_key).await)
+        Clients::for_local_with(&LocalEndpoints::single(endpoint), access_key, secret_key).await
     }
 
     pub fn from_config(config: &SdkConfig) -> Clients {
+        Clients::from_configs(config, config)
+    }
+
+    /// The ledger's clients (DynamoDB, its streams) from `ledger`, the
+    /// others from `aws`.
+    fn from_configs(aws: &SdkConfig, ledger: &SdkConfig) -> Clients {
         // A local endpoint serves buckets by path, not by host name.
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
+        let s3_config = aws_sdk_s3::config::Builder::from(aws)
+            .force_path_style(aws.endpoint_url().is_some())
             .build();
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(ledger),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            scheduler: aws_sdk_scheduler::Client::new(config),
-            streams: aws_sdk_dynamodbstreams::Client::new(config),
-            kms: aws_sdk_kms::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(aws),
+            streams: aws_sdk_dynamodbstreams::Client::new(ledger),
+            kms: aws_sdk_kms::Client::new(aws),
         }
     }
 }

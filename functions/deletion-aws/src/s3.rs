@@ -3,14 +3,23 @@
 //! Buckets that ever had versioning are listed with ListObjectVersions and
 //! deleted by version id (without one, S3 only adds a delete marker); a
 //! bucket that never had versioning is listed with ListObjectsV2.
+//!
+//! Invariants: a bucket is known as versioned for the life of the process
+//! once it answered so (versioning cannot be removed), but "never
+//! versioned" is never remembered: it is asked again, since versioning may
+//! be enabled at any time. The verification's listing
+//! (`list_every_version`) lists versions whatever the bucket says, so a
+//! receipt never rests on a listing of current objects alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier, ServerSideEncryption, StorageClass};
 use aws_sdk_s3::Client;
@@ -25,8 +34,9 @@ use crate::describe;
 #[derive(Clone, Debug)]
 pub struct S3Store {
     client: Client,
-    /// Whether each bucket ever had versioning, asked once per process.
-    versioned: Arc<Mutex<HashMap<String, bool>>>,
+    /// The buckets known to have (had) versioning. A bucket not in it is
+    /// asked again: its versioning may have been enabled since.
+    versioned: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Where a listing resumes, as an opaque string for the domain.
@@ -93,9 +103,18 @@ impl S3Store {
         }
     }
 
+    /// Whether the bucket has (or had) versioning. Only "yes" is cached:
+    /// versioning once enabled can be suspended but never removed, whereas
+    /// a bucket never versioned may have it enabled at any moment, so that
+    /// answer is asked again every time.
     async fn ever_versioned(&self, bucket: &str) -> Result<bool, StoreError> {
-        if let Some(v) = self.versioned.lock().unwrap_or_else(|p| p.into_inner()).get(bucket) {
-            return Ok(*v);
+        if self
+            .versioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(bucket)
+        {
+            return Ok(true);
         }
         let out = self
             .client
@@ -106,59 +125,67 @@ impl S3Store {
             .map_err(|e| map_err(bucket, &e))?;
         // Enabled or Suspended: versions may exist. Never set: none can.
         let versioned = out.status().is_some();
-        self.versioned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(bucket.to_owned(), versioned);
+        if versioned {
+            self.versioned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(bucket.to_owned());
+        }
         Ok(versioned)
     }
-}
 
-#[async_trait]
-impl ObjectStore for S3Store {
-    async fn list_page(
+    /// A page of ListObjectsV2 (current objects only).
+    async fn objects_page(
         &self,
         bucket: &str,
         prefix: &str,
-        cursor: Option<&str>,
+        cursor: Option<Cursor>,
         max: i32,
     ) -> Result<EntryPage, StoreError> {
-        let cursor = parse_cursor(cursor)?;
-        if !self.ever_versioned(bucket).await? {
-            let token = match cursor {
-                Some(Cursor::Objects { token }) => Some(token),
-                _ => None,
-            };
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .max_keys(max)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| map_err(bucket, &e))?;
-            let entries = out
-                .contents()
-                .iter()
-                .filter_map(|o| {
-                    Some(Entry {
-                        key: o.key()?.to_owned(),
-                        version_id: None,
-                        kind: EntryKind::Current,
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                    })
+        let token = match cursor {
+            Some(Cursor::Objects { token }) => Some(token),
+            _ => None,
+        };
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(max)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| map_err(bucket, &e))?;
+        let entries = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(Entry {
+                    key: o.key()?.to_owned(),
+                    version_id: None,
+                    kind: EntryKind::Current,
+                    size: o.size().unwrap_or(0).max(0) as u64,
                 })
-                .collect();
-            let next = match (out.is_truncated(), out.next_continuation_token()) {
-                (Some(true), Some(token)) => Some(to_cursor(&Cursor::Objects {
-                    token: token.to_owned(),
-                })),
-                _ => None,
-            };
-            return Ok(EntryPage { entries, next });
-        }
+            })
+            .collect();
+        let next = match (out.is_truncated(), out.next_continuation_token()) {
+            (Some(true), Some(token)) => Some(to_cursor(&Cursor::Objects {
+                token: token.to_owned(),
+            })),
+            _ => None,
+        };
+        Ok(EntryPage { entries, next })
+    }
+
+    /// A page of ListObjectVersions: every version (newest first within a
+    /// key), then the page's delete markers.
+    async fn versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<Cursor>,
+        max: i32,
+    ) -> Result<EntryPage, SdkError<ListObjectVersionsError, HttpResponse>> {
         let (key_marker, version_marker) = match cursor {
             Some(Cursor::Versions { key, version }) => (Some(key), version),
             _ => (None, None),
@@ -172,8 +199,7 @@ impl ObjectStore for S3Store {
             .set_key_marker(key_marker)
             .set_version_id_marker(version_marker)
             .send()
-            .await
-            .map_err(|e| map_err(bucket, &e))?;
+            .await?;
         let mut entries: Vec<Entry> = Vec::new();
         for v in out.versions() {
             let Some(key) = v.key() else { continue };
@@ -208,6 +234,44 @@ impl ObjectStore for S3Store {
             None
         };
         Ok(EntryPage { entries, next })
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError> {
+        let cursor = parse_cursor(cursor)?;
+        if !self.ever_versioned(bucket).await? {
+            return self.objects_page(bucket, prefix, cursor, max).await;
+        }
+        self.versions_page(bucket, prefix, cursor, max)
+            .await
+            .map_err(|e| map_err(bucket, &e))
+    }
+
+    async fn list_every_version(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError> {
+        // Whatever the bucket's versioning says now (or said before):
+        // ListObjectVersions lists unversioned objects too (version `null`).
+        match self.versions_page(bucket, prefix, parse_cursor(cursor)?, max).await {
+            Ok(page) => Ok(page),
+            // A store without versioning at all (Garage) has no such call.
+            Err(e) if e.code() == Some("NotImplemented") => {
+                self.objects_page(bucket, prefix, parse_cursor(cursor)?, max).await
+            }
+            Err(e) => Err(map_err(bucket, &e)),
+        }
     }
 
     async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {

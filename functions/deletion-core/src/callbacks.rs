@@ -7,9 +7,11 @@
 //! (`<request id>:<sequence>`), which names one history entry for good.
 //!
 //! The secret of a request is a MAC of its id under a key of the service
-//! (KMS in AWS): it is stored nowhere, given out once when the request is
-//! created (and again to a creation replayed with the same idempotency
-//! key), and recomputed by the notifier to sign each event.
+//! (KMS in AWS): it is stored nowhere, given out only in the answer of the
+//! call that created the request (and again to that caller's replay with
+//! the same idempotency key), and recomputed by the notifier to sign each
+//! event. The children of an account request report to its URL signed with
+//! its secret, the one its requester holds.
 
 use std::net::IpAddr;
 
@@ -108,6 +110,13 @@ impl std::fmt::Display for CallbackUrl {
 /// Whether an address is on the public internet: not loopback, private,
 /// link-local (where cloud metadata lives), shared, documentation,
 /// multicast or reserved.
+///
+/// An IPv6 address that carries an IPv4 one is judged by that IPv4
+/// address: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and
+/// 6to4 (`2002::/16`), so `64:ff9b::7f00:1` is loopback. The ranges that
+/// never reach a public host are refused whole: IPv4-compatible
+/// (`::a.b.c.d`, deprecated), the rest of `64:ff9b::/32` (local-use NAT64,
+/// `64:ff9b:1::/48`) and Teredo (`2001::/32`, whose IPv4 address is hidden).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
@@ -125,17 +134,37 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (o0 == 198 && (o1 & 0xfe) == 18))
         }
         IpAddr::V6(a) => {
-            if let Some(v4) = a.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(a) {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = a.segments()[0];
-            !(a.is_loopback()
+            let [first, second, ..] = a.segments();
+            let compatible = a.segments()[..6] == [0; 6];
+            !(compatible
+                || (first == 0x64 && second == 0xff9b)
+                || (first == 0x2001 && second == 0)
+                || a.is_loopback()
                 || a.is_unspecified()
                 || a.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && a.segments()[1] == 0x0db8)
+                || first == 0x2001 && second == 0x0db8)
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one carries, in the forms that route to it:
+/// IPv4-mapped, NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`).
+fn embedded_ipv4(a: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = a.segments();
+    let v4 = |hi: u16, lo: u16| std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+    if let Some(v4) = a.to_ipv4_mapped() {
+        Some(v4)
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        Some(v4(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        Some(v4(s[1], s[2]))
+    } else {
+        None
     }
 }
 
@@ -328,7 +357,10 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
             }
             let secret = match &secret {
                 Some(s) => s.clone(),
-                None => secret.insert(self::secret(self.key.as_ref(), id).await?).clone(),
+                None => {
+                    let signer = self.signer_of(&request).await?;
+                    secret.insert(self::secret(self.key.as_ref(), &signer).await?).clone()
+                }
             };
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             let headers = vec![
@@ -376,6 +408,20 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
         Ok(Delivery::UpToDate {
             delivered: state.delivered,
         })
+    }
+
+    /// Whose secret signs a request's events: a child that reports to its
+    /// account request's URL signs with the account request's secret (the
+    /// only one its requester was given); any other request with its own.
+    async fn signer_of(&self, request: &DeletionRequest) -> Result<RequestId, ServiceError> {
+        if let Some(parent) = &request.parent {
+            if let Some(p) = self.ledger.get(parent).await? {
+                if p.callback.is_some() && p.callback == request.callback {
+                    return Ok(p.id);
+                }
+            }
+        }
+        Ok(request.id.clone())
     }
 
     /// Delivers the callbacks of several requests, a few at a time; the
@@ -435,6 +481,38 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
         assert!(strict(&long).is_err());
+    }
+
+    #[test]
+    fn ipv6_forms_that_embed_an_ipv4_address_are_judged_by_it() {
+        for bad in [
+            // NAT64 (64:ff9b::/96) of loopback, private, link-local.
+            "https://[64:ff9b::7f00:1]/x",
+            "https://[64:ff9b::a00:1]/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
+            // Local-use NAT64 (64:ff9b:1::/48): never public.
+            "https://[64:ff9b:1::808:808]/x",
+            // 6to4 (2002::/16) of loopback, private, link-local.
+            "https://[2002:7f00:1::1]/x",
+            "https://[2002:c0a8:101::1]/x",
+            "https://[2002:a9fe:a9fe::]/x",
+            // IPv4-compatible (::a.b.c.d) and IPv4-mapped.
+            "https://[::127.0.0.1]/x",
+            "https://[::10.0.0.1]/x",
+            "https://[::169.254.169.254]/x",
+            "https://[::ffff:10.0.0.1]/x",
+            "https://[::ffff:169.254.169.254]/x",
+        ] {
+            assert!(strict(bad).is_err(), "{bad} was accepted");
+        }
+        for good in [
+            "https://[64:ff9b::808:808]/x",
+            "https://[2002:808:808::1]/x",
+            "https://[::ffff:8.8.8.8]/x",
+            "https://[2606:4700::1111]/x",
+        ] {
+            assert!(strict(good).is_ok(), "{good} was refused");
+        }
     }
 
     #[test]

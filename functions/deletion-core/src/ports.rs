@@ -59,6 +59,8 @@ pub trait Ledger: Send + Sync {
     /// Stores a new request and makes it the active holder of its scope
     /// (and of the idempotency key, if any), atomically.
     /// Fails with `ScopeBusy` or `IdempotencyKeyUsed` naming the holder.
+    /// A request with a parent is stored only while the parent exists and
+    /// is not final (else `Conflict`).
     async fn insert(
         &self,
         request: &DeletionRequest,
@@ -226,6 +228,20 @@ pub trait ObjectStore: Send + Sync {
         cursor: Option<&str>,
         max: i32,
     ) -> Result<EntryPage, StoreError>;
+
+    /// Like `list_page`, but lists every version and delete marker
+    /// whatever the store believes about the bucket's versioning (the
+    /// verification's listing: it must not trust a cached "never
+    /// versioned"). A store that knows no versioning lists as `list_page`.
+    async fn list_every_version(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, StoreError> {
+        self.list_page(bucket, prefix, cursor, max).await
+    }
 
     /// Deletes up to 1,000 entries by key and version. Returns the entries
     /// the store refused: they were *not* deleted.

@@ -11,6 +11,17 @@
 //!   and arms a one-shot timer for a worker that continues.
 //! - Within a worker, several DeleteObjects calls are in flight while the
 //!   next page is listed; checkpoints advance in page order.
+//! - A conflicting write when verification starts is judged again from a
+//!   fresh read: only a request already `VERIFYING` is left to another.
+//! - A regulation's rewrites in flight never hold more temporary storage
+//!   than `PurgeConfig::scratch_bytes`: each reserves room for its copies
+//!   before it reads, and an object that can never fit is that object's
+//!   failure (reported), never the shard's.
+//! - A rewritten key is settled only once a listing of its versions shows
+//!   none written since the shard's listing that the rewrite did not read
+//!   (those are scrubbed too): ETags cannot tell identical bytes.
+//! - A line the filter cannot read that may hold a subject makes its object
+//!   a failure, named with the line numbers (see `rewrite`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,6 +29,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
 use futures::stream::{self, FuturesOrdered, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 use crate::datamap::DataMap;
@@ -58,6 +70,10 @@ pub struct PurgeConfig {
     pub delete_retries: u32,
     /// Pause before the first retry (doubled each time).
     pub retry_backoff: StdDuration,
+    /// Bytes of temporary storage a regulation's rewrites may take at once
+    /// (copies of the objects in flight); an object that needs more than
+    /// all of it is reported as not rewritten.
+    pub scratch_bytes: u64,
 }
 
 impl Default for PurgeConfig {
@@ -70,6 +86,8 @@ impl Default for PurgeConfig {
             handoff_margin: StdDuration::from_secs(60),
             delete_retries: 3,
             retry_backoff: StdDuration::from_millis(200),
+            // Of the purge function's 4 GiB of /tmp, with room to spare.
+            scratch_bytes: 3584 * 1024 * 1024,
         }
     }
 }
@@ -138,6 +156,7 @@ pub struct Purger<L, S, T, C> {
     map: DataMap,
     config: PurgeConfig,
     signer: Option<Arc<dyn ReceiptSigner>>,
+    scratch: Scratch,
 }
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
@@ -148,6 +167,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             timers,
             clock,
             map,
+            scratch: Scratch::new(config.scratch_bytes),
             config,
             signer: None,
         }
@@ -689,8 +709,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             EntryKind::DeleteMarker => {}
             EntryKind::Noncurrent => {
                 let version = entry.version_id.as_deref();
-                self.scrub_version(bucket, &entry.key, version, filter, &mut counts, &mut doomed)
-                    .await?
+                self.scrub_version(
+                    bucket,
+                    &entry.key,
+                    version,
+                    entry.size,
+                    filter,
+                    &mut counts,
+                    &mut doomed,
+                )
+                .await?
             }
             EntryKind::Current => {
                 self.rewrite_current(bucket, entry, filter, &mut counts, &mut doomed)
@@ -702,7 +730,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     /// Rewrites the current version of a key, conditionally on the ETag
     /// read: a concurrent writer's version is read and judged again, never
-    /// overwritten. In a versioned bucket the versions read that held the
+    /// overwritten. Once settled, the key's versions are listed again: a
+    /// version written since the listing that no read saw (an ETag compare
+    /// cannot tell identical bytes re-uploaded, nor two writes in a row) is
+    /// scrubbed too. In a versioned bucket the versions that held the
     /// subjects' events are deleted once the clean one is written.
     async fn rewrite_current(
         &self,
@@ -713,63 +744,43 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         doomed: &mut Vec<Entry>,
     ) -> Result<(), StoreError> {
         let key = &entry.key;
-        if entry.size > MAX_REWRITE_BYTES {
-            counts.objects_failed += 1;
-            counts.note(format!(
-                "s3://{bucket}/{key}: {} bytes, over the 5 GiB one write can put back; not rewritten",
-                entry.size
-            ));
-            return Ok(());
-        }
-        let mut read_versions: Vec<String> = Vec::new();
-        let mut holding: Vec<String> = Vec::new();
-        let mut written: Option<Option<String>> = None;
+        let mut size = entry.size;
+        let mut seen = Seen::default();
         let mut settled = false;
         for _ in 0..MAX_CHANGED {
-            let input = TempFile::new("in");
-            let Some(read) = self.store.download(bucket, key, None, input.path()).await? else {
-                settled = true; // deleted meanwhile: nothing left to rewrite
-                break;
-            };
-            counts.objects_scanned += 1;
-            counts.bytes_scanned += read.size;
-            read_versions.extend(read.version_id.clone());
-            if read.size > MAX_REWRITE_BYTES {
-                counts.objects_failed += 1;
-                counts.note(format!(
-                    "s3://{bucket}/{key}: {} bytes, over the 5 GiB one write can put back; not rewritten",
-                    read.size
-                ));
-                return Ok(());
-            }
-            let output = TempFile::new("out");
-            let report = match self.filter(filter, &input, Some(&output)).await? {
-                Ok(report) => report,
-                Err(reason) => {
-                    counts.objects_failed += 1;
-                    counts.note(format!("s3://{bucket}/{key}: {reason}; left as it was"));
-                    return Ok(());
-                }
-            };
-            note_malformed(counts, bucket, key, &report);
-            if report.removed == 0 {
-                settled = true;
-                break;
-            }
-            holding.extend(read.version_id.clone());
-            match self.store.replace_if_match(bucket, key, output.path(), &read).await {
-                Ok(new_version) => {
-                    counts.objects_rewritten += 1;
-                    counts.events_removed += report.removed;
-                    written = Some(new_version);
-                    settled = true;
+            let attempt = self.rewrite_once(bucket, key, size, filter, counts).await?;
+            match seen.take(attempt, counts) {
+                Step::Gone => {
+                    settled = true; // deleted meanwhile: nothing left to rewrite
                     break;
                 }
-                Err(StoreError::Changed { .. }) => {
+                Step::Stop => return Ok(()),
+                Step::Again(larger) => {
                     info!(bucket, key, "object changed during its rewrite; reading it again");
+                    size = larger.unwrap_or(size);
+                    continue;
                 }
-                Err(e) => return Err(e),
+                Step::Check => {}
             }
+            let unread = self
+                .unread_versions(
+                    bucket,
+                    key,
+                    entry.version_id.as_deref(),
+                    &seen.read,
+                    seen.written.as_deref(),
+                )
+                .await?;
+            if let Some(current) = unread.current {
+                size = current; // a newer current version: rewrite it too
+                continue;
+            }
+            for (version, size) in unread.older {
+                self.scrub_version(bucket, key, Some(&version), size, filter, counts, doomed)
+                    .await?;
+            }
+            settled = true;
+            break;
         }
         if !settled {
             counts.objects_failed += 1;
@@ -777,33 +788,156 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 "s3://{bucket}/{key}: changed by another writer {MAX_CHANGED} times during its rewrite; not rewritten"
             ));
         }
+        if let Some(report) = &seen.last {
+            note_malformed(counts, bucket, key, None, report);
+        }
         // The listed version, if the object moved on before it was read.
         if let Some(listed) = &entry.version_id {
-            if !read_versions.contains(listed) && listed != "null" {
-                self.scrub_version(bucket, key, Some(listed), filter, counts, doomed)
+            if !seen.read.contains(listed) && listed != "null" {
+                self.scrub_version(bucket, key, Some(listed), entry.size, filter, counts, doomed)
                     .await?;
             }
         }
         // Never the version just written, nor the one a write replaced in
         // place (`null`, in a bucket with versioning suspended).
-        let new_version = written.flatten();
-        holding.retain(|v| v != "null" && Some(v) != new_version.as_ref());
-        doomed.extend(holding.into_iter().map(|v| old_version(key, v)));
+        let written = seen.written;
+        seen.holding.retain(|v| v != "null" && Some(v) != written.as_ref());
+        doomed.extend(seen.holding.into_iter().map(|v| old_version(key, v)));
         Ok(())
     }
 
+    /// One read of a key's current version, into temporary storage reserved
+    /// for `size` bytes (waiting for room), and its conditional write back
+    /// without the subjects' events. An object that cannot fit in the
+    /// whole budget is that object's failure, never the shard's.
+    async fn rewrite_once(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        filter: &Arc<EventFilter>,
+        counts: &mut RewriteCounts,
+    ) -> Result<Attempt, StoreError> {
+        if size > MAX_REWRITE_BYTES {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key}: {size} bytes, over the 5 GiB one write can put back; not rewritten"
+            ));
+            return Ok(Attempt::Failed);
+        }
+        let need = rewrite_scratch(size);
+        let Some(_room) = self.scratch.reserve(need).await else {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key}: {size} bytes need about {need} bytes of temporary storage to rewrite, \
+                 more than the {} bytes the rewrite may use; not rewritten",
+                self.config.scratch_bytes
+            ));
+            return Ok(Attempt::Failed);
+        };
+        let input = TempFile::new("in");
+        let Some(read) = self.store.download(bucket, key, None, input.path()).await? else {
+            return Ok(Attempt::Gone);
+        };
+        if read.size > size {
+            // Grown since listed: read again with room for what it is now.
+            return Ok(Attempt::Larger { size: read.size });
+        }
+        counts.objects_scanned += 1;
+        counts.bytes_scanned += read.size;
+        let output = TempFile::new("out");
+        let report = match self.filter(filter, &input, Some(&output)).await? {
+            Ok(report) => report,
+            Err(reason) => {
+                counts.objects_failed += 1;
+                counts.note(format!("s3://{bucket}/{key}: {reason}; left as it was"));
+                return Ok(Attempt::Failed);
+            }
+        };
+        drop(input);
+        if report.removed == 0 {
+            return Ok(Attempt::Clean {
+                read: read.version_id,
+                report,
+            });
+        }
+        match self.store.replace_if_match(bucket, key, output.path(), &read).await {
+            Ok(new) => Ok(Attempt::Written {
+                read: read.version_id,
+                new,
+                report,
+            }),
+            Err(StoreError::Changed { .. }) => Ok(Attempt::Changed { read: read.version_id }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The versions of `key` newer than the listed one that no read of
+    /// this rewrite saw and its write did not make (the listed one and
+    /// older ones are in the shard's own listing). Nothing in a bucket
+    /// without versions, where nothing can hide.
+    async fn unread_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+        listed: Option<&str>,
+        read: &[String],
+        written: Option<&str>,
+    ) -> Result<Unread, StoreError> {
+        let mut unread = Unread::default();
+        if read.is_empty() {
+            return Ok(unread);
+        }
+        let mut cursor: Option<String> = None;
+        'pages: loop {
+            let page = self.store.list_page(bucket, key, cursor.as_deref(), 1000).await?;
+            // Newest first within a key; the exact key sorts before longer ones.
+            for e in page.entries.iter().filter(|e| e.kind != EntryKind::DeleteMarker) {
+                let Some(version) = e.version_id.as_deref() else {
+                    continue;
+                };
+                if e.key != key || Some(version) == listed {
+                    break 'pages;
+                }
+                if read.iter().any(|r| r == version) || Some(version) == written {
+                    continue;
+                }
+                match e.kind {
+                    EntryKind::Current => unread.current = Some(e.size),
+                    _ => unread.older.push((version.to_owned(), e.size)),
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(unread)
+    }
+
     /// Marks an older version that holds any of the subjects' events for
-    /// deletion.
+    /// deletion (`size`: its listed size, which a version never changes).
+    #[allow(clippy::too_many_arguments)]
     async fn scrub_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        size: u64,
         filter: &Arc<EventFilter>,
         counts: &mut RewriteCounts,
         doomed: &mut Vec<Entry>,
     ) -> Result<(), StoreError> {
         let Some(version) = version_id else {
+            return Ok(());
+        };
+        let Some(_room) = self.scratch.reserve(size).await else {
+            counts.objects_failed += 1;
+            counts.note(format!(
+                "s3://{bucket}/{key} version {version}: {size} bytes, more than the {} bytes of temporary storage \
+                 the rewrite may use; not read",
+                self.config.scratch_bytes
+            ));
             return Ok(());
         };
         let input = TempFile::new("old");
@@ -817,7 +951,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 doomed.push(old_version(key, version.to_owned()));
                 Ok(())
             }
-            Ok(_) => Ok(()),
+            Ok(report) => {
+                note_malformed(counts, bucket, key, Some(version), &report);
+                Ok(())
+            }
             Err(reason) => {
                 counts.objects_failed += 1;
                 counts.note(format!(
@@ -944,29 +1081,38 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 
     /// `PURGING → VERIFYING` by this worker, or why another carries on.
+    /// A conflicting write is judged again from a fresh read: only another
+    /// worker's verification (the request then `VERIFYING`) means someone
+    /// else verifies; any other write (a callback's, the deadline's) is
+    /// retried, so the request is never left `PURGING` with nobody on it.
     async fn start_verification(
         &self,
         id: &RequestId,
         owner: &str,
     ) -> Result<Result<DeletionRequest, PurgeOutcome>, ServiceError> {
-        let Some(current) = self.ledger.get(id).await? else {
-            return Ok(Err(PurgeOutcome::NotFound));
-        };
-        let next = match current.begin_verification(self.clock.now(), owner, self.config.lease) {
-            Ok(next) => next,
-            Err(_) => {
-                return Ok(Err(match current.status {
-                    Status::Verifying => PurgeOutcome::Busy,
-                    status => PurgeOutcome::Settled { status },
-                }))
+        for _ in 0..5 {
+            let Some(current) = self.ledger.get(id).await? else {
+                return Ok(Err(PurgeOutcome::NotFound));
+            };
+            let next = match current.begin_verification(self.clock.now(), owner, self.config.lease) {
+                Ok(next) => next,
+                Err(_) => {
+                    return Ok(Err(match current.status {
+                        Status::Verifying => PurgeOutcome::Busy,
+                        status => PurgeOutcome::Settled { status },
+                    }))
+                }
+            };
+            if next.version == current.version {
+                return Ok(Ok(next)); // this worker verifies already
             }
-        };
-        match self.ledger.update(&next).await {
-            Ok(()) => Ok(Ok(next)),
-            // Another worker that finished at the same time verifies.
-            Err(LedgerError::Conflict) => Ok(Err(PurgeOutcome::Busy)),
-            Err(e) => Err(e.into()),
+            match self.ledger.update(&next).await {
+                Ok(()) => return Ok(Ok(next)),
+                Err(LedgerError::Conflict) => continue, // judge again
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(ServiceError::Contention { id: id.to_string() })
     }
 
     async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
@@ -1039,7 +1185,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     async fn verify(&self, roots: &[PrefixReceipt]) -> Result<Vec<PrefixReceipt>, StoreError> {
         let mut leftovers = Vec::new();
         for root in roots {
-            let page = self.store.list_page(&root.bucket, &root.prefix, None, 1).await?;
+            let page = self
+                .store
+                .list_every_version(&root.bucket, &root.prefix, None, 1)
+                .await?;
             let uploads = self.store.list_uploads(&root.bucket, &root.prefix, None).await?;
             if !page.entries.is_empty() || !uploads.uploads.is_empty() {
                 warn!(bucket = %root.bucket, prefix = %root.prefix, "verification found data left");
@@ -1166,14 +1315,151 @@ fn old_version(key: &str, version: String) -> Entry {
     }
 }
 
-/// Reports the malformed lines an object kept.
-fn note_malformed(counts: &mut RewriteCounts, bucket: &str, key: &str, report: &FilterReport) {
-    if report.malformed > 0 {
+/// Reports the malformed lines an object (or an older version of it)
+/// kept. One that may hold a subject's event makes the object a failure,
+/// named with the lines' numbers.
+fn note_malformed(counts: &mut RewriteCounts, bucket: &str, key: &str, version: Option<&str>, report: &FilterReport) {
+    let what = match version {
+        Some(v) => format!("s3://{bucket}/{key} version {v}"),
+        None => format!("s3://{bucket}/{key}"),
+    };
+    if report.malformed > 0 && version.is_none() {
         counts.malformed_lines += report.malformed;
         counts.note(format!(
-            "s3://{bucket}/{key}: {} line(s) are not JSON objects and were kept untouched (lines {:?})",
+            "{what}: {} line(s) are not JSON objects and were kept untouched (lines {:?})",
             report.malformed, report.malformed_at
         ));
+    }
+    if report.suspect > 0 {
+        counts.objects_failed += 1;
+        counts.note(format!(
+            "{what}: {} line(s) could not be read and may hold the subjects' events; kept as they were (lines {:?})",
+            report.suspect, report.suspect_at
+        ));
+    }
+}
+
+/// What one read (and write back) of a key's current version did.
+enum Attempt {
+    /// Gone meanwhile (deleted, or a delete marker now).
+    Gone,
+    /// Not rewritten; the counts say why.
+    Failed,
+    /// Larger than the room reserved for it: read again with more.
+    Larger { size: u64 },
+    /// Holds none of the subjects' events.
+    Clean { read: Option<String>, report: FilterReport },
+    Written {
+        read: Option<String>,
+        new: Option<String>,
+        report: FilterReport,
+    },
+    /// Another writer changed it since it was read: nothing written.
+    Changed { read: Option<String> },
+}
+
+/// What the reads and writes of one key's rewrite saw so far.
+#[derive(Default)]
+struct Seen {
+    /// Versions read.
+    read: Vec<String>,
+    /// Versions read that held the subjects' events.
+    holding: Vec<String>,
+    /// The version written, if any.
+    written: Option<String>,
+    /// The filter's report on the last version read and settled.
+    last: Option<FilterReport>,
+}
+
+/// What a rewrite does after an attempt.
+enum Step {
+    /// The key is gone: nothing to rewrite.
+    Gone,
+    /// Not rewritten; the counts say why.
+    Stop,
+    /// Read again (with room for this many bytes, if more).
+    Again(Option<u64>),
+    /// Settled for now: look for versions no read saw.
+    Check,
+}
+
+impl Seen {
+    fn take(&mut self, attempt: Attempt, counts: &mut RewriteCounts) -> Step {
+        match attempt {
+            Attempt::Gone => Step::Gone,
+            Attempt::Failed => Step::Stop,
+            Attempt::Larger { size } => Step::Again(Some(size)),
+            Attempt::Changed { read } => {
+                self.read.extend(read.clone());
+                self.holding.extend(read);
+                Step::Again(None)
+            }
+            Attempt::Clean { read, report } => {
+                self.read.extend(read);
+                self.last = Some(report);
+                Step::Check
+            }
+            Attempt::Written { read, new, report } => {
+                self.read.extend(read.clone());
+                self.holding.extend(read);
+                counts.objects_rewritten += 1;
+                counts.events_removed += report.removed;
+                self.written = new;
+                self.last = Some(report);
+                Step::Check
+            }
+        }
+    }
+}
+
+/// Versions of a key that a rewrite never read.
+#[derive(Default)]
+struct Unread {
+    /// The current version's size, if it is one of them.
+    current: Option<u64>,
+    /// Older ones, with their sizes.
+    older: Vec<(String, u64)>,
+}
+
+/// Temporary storage a rewrite of an object of `size` bytes takes: the
+/// object read, and the one written (recompressed, it may come out a
+/// little larger).
+fn rewrite_scratch(size: u64) -> u64 {
+    size.saturating_mul(2)
+        .saturating_add(size / 8)
+        .saturating_add(64 * 1024)
+}
+
+/// Bytes per permit of the scratch budget (a semaphore counts in `u32`).
+const SCRATCH_UNIT: u64 = 1024;
+
+/// The function's temporary storage as a budget of bytes that the reads
+/// and writes in flight share: each reserves what its files take before
+/// it downloads anything, and gives it back once they are removed.
+struct Scratch {
+    permits: Arc<Semaphore>,
+    /// The whole budget, in units.
+    total: u64,
+}
+
+impl Scratch {
+    fn new(bytes: u64) -> Scratch {
+        let total = (bytes / SCRATCH_UNIT).min(u64::from(u32::MAX));
+        Scratch {
+            // Within `Semaphore::MAX_PERMITS` on every 64-bit target.
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Waits until `bytes` fit; `None` when they never can.
+    async fn reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        let units = bytes.div_ceil(SCRATCH_UNIT).max(1);
+        if units > self.total {
+            return None;
+        }
+        // Never closed; `units` fits in `u32` since `total` does.
+        self.permits.clone().acquire_many_owned(units as u32).await.ok()
     }
 }
 

@@ -1,6 +1,20 @@
 //! Creating, revoking and reading deletion requests (the intake's logic).
+//!
+//! Invariants:
+//! - An `Idempotency-Key` belongs to its caller and to one scope: it is
+//!   stored under a digest of (caller, scope, key), so another caller's key
+//!   of the same name is another key. A key never finds, blocks or names
+//!   anyone else's request.
+//! - An account request records each child it is about to create (under
+//!   an id derived from the account request and the workspace) before it
+//!   creates any: however far an interrupted creation got, revoking the
+//!   account request finds every child that exists, and asking again
+//!   creates the missing ones under the same ids. The ledger writes a
+//!   child only while its parent is not final, so a creation that resumes
+//!   after the revoke adds nothing.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::callbacks::CallbackUrl;
 use crate::error::{LedgerError, ServiceError};
@@ -16,6 +30,8 @@ const MAX_RACES: usize = 5;
 /// What a new request may carry besides its scope and reason.
 #[derive(Default)]
 struct Extras<'a> {
+    /// Its id, when planned beforehand (an account request's child).
+    id: Option<RequestId>,
     /// The account request it belongs to.
     parent: Option<&'a RequestId>,
     /// A regulation's subject ids, stored before the request.
@@ -31,6 +47,9 @@ pub struct Created {
     pub request: DeletionRequest,
     /// False when an existing request was returned instead.
     pub created: bool,
+    /// True when it was returned for the caller's own idempotency key:
+    /// a retry of the call that created it.
+    pub replayed: bool,
 }
 
 /// A child of an account request, as its parent shows it.
@@ -237,7 +256,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))
     }
 
-    /// Returns the request an idempotency key names, if it was for `scope`.
+    /// Returns the request a (scoped) idempotency key names, if it was for `scope`.
     async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
         let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
             return Ok(None);
@@ -253,7 +272,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     }
 
     /// Creates a deletion of `scope`, or returns the one already active for
-    /// it (or already created with the same idempotency key).
+    /// it (or already created by `actor` with the same idempotency key for
+    /// the same scope).
     pub async fn create(
         &self,
         scope: Scope,
@@ -266,7 +286,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             callback,
             ..Extras::default()
         };
-        self.create_with(scope, actor, reason, idempotency_key, extras).await
+        let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
+        self.create_with(scope, actor, reason, key.as_ref(), extras).await
     }
 
     /// Creates a regulation about `subjects` of a workspace, or returns the
@@ -287,12 +308,13 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             subject_count: subjects.len(),
             digest: subjects.digest(),
         };
+        let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
         let created = self
             .create_with(
                 scope,
                 actor,
                 None,
-                idempotency_key,
+                key.as_ref(),
                 Extras {
                     subjects: Some(subjects),
                     callback,
@@ -301,10 +323,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             )
             .await?;
         let request = apply_suppression(&self.ledger, created.request, Some(subjects), self.clock.now()).await?;
-        Ok(Created {
-            request,
-            created: created.created,
-        })
+        Ok(Created { request, ..created })
     }
 
     async fn create_with(
@@ -316,6 +335,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         extras: Extras<'_>,
     ) -> Result<Created, ServiceError> {
         let Extras {
+            id,
             parent,
             subjects,
             callback,
@@ -326,11 +346,15 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                     return Ok(Created {
                         request,
                         created: false,
+                        replayed: true,
                     });
                 }
             }
             let mut request =
                 DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
+            if let Some(id) = &id {
+                request.id = id.clone();
+            }
             request.parent = parent.cloned();
             request.callback = callback.cloned();
             if let Some(subjects) = subjects {
@@ -339,7 +363,13 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 self.ledger.put_subjects(&request.id, subjects).await?;
             }
             match self.ledger.insert(&request, idempotency_key).await {
-                Ok(()) => return Ok(Created { request, created: true }),
+                Ok(()) => {
+                    return Ok(Created {
+                        request,
+                        created: true,
+                        replayed: false,
+                    })
+                }
                 Err(LedgerError::ScopeBusy { holder, .. }) => {
                     let holder = RequestId::parse(&holder).map_err(|e| LedgerError::Corrupt {
                         key: scope.lock_key(),
@@ -351,12 +381,21 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                             return Ok(Created {
                                 request,
                                 created: false,
+                                replayed: false,
                             });
                         }
                     }
                 }
-                // Lost a race (same key, or the scope was just released).
-                Err(LedgerError::IdempotencyKeyUsed { .. }) | Err(LedgerError::Conflict) => {}
+                // Lost a race (same key, or the scope was just released), or
+                // a child's parent became final meanwhile (then none is made).
+                Err(LedgerError::IdempotencyKeyUsed { .. }) | Err(LedgerError::Conflict) => {
+                    if let Some(parent) = parent {
+                        let current = self.fetch(parent).await?;
+                        if current.status.is_terminal() {
+                            return Err(final_error(&current));
+                        }
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -403,9 +442,15 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         Ok(Created {
             request,
             created: created.created,
+            replayed: created.replayed,
         })
     }
 
+    /// Adds the children `workspaces` still lack. Each is recorded on the
+    /// parent (under an id derived from the parent and the workspace)
+    /// before any is created, so a creation stopped midway leaves no child
+    /// the parent does not name; a parent that became final meanwhile gets
+    /// no more children.
     async fn ensure_children(
         &self,
         parent: DeletionRequest,
@@ -422,53 +467,74 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 covered.extend(c.scope.workspace().cloned());
             }
         }
-        let mut new_children = Vec::new();
+        let mut planned = Vec::new();
         for workspace in workspaces.iter().filter(|w| !covered.contains(w)) {
-            // Derived from the parent: a retry finds the child it made.
-            let key = IdempotencyKey::parse(&format!("account-{}-{workspace}", parent.id))?;
-            let scope = Scope::Workspace {
-                workspace: workspace.clone(),
-            };
-            let child = self
-                .create_with(
-                    scope,
-                    actor,
-                    reason.clone(),
-                    Some(&key),
-                    Extras {
-                        parent: Some(&parent.id),
-                        callback: parent.callback.as_ref(),
-                        ..Extras::default()
-                    },
-                )
-                .await?;
-            if child.request.parent.is_none() {
-                // A deletion of that workspace was already under way: adopt it.
-                self.adopt(&child.request.id, &parent.id).await?;
-            }
-            new_children.push(child.request.id);
+            planned.push((workspace.clone(), child_id(&parent.id, workspace)?));
         }
-        if new_children.is_empty() {
+        if planned.is_empty() {
             return Ok(parent);
         }
+        let ids: Vec<RequestId> = planned.iter().map(|(_, id)| id.clone()).collect();
+        let mut parent = self.record_children(&parent.id, &ids, None).await?;
+        for (workspace, id) in planned {
+            if parent.status.is_terminal() {
+                break;
+            }
+            let extras = Extras {
+                id: Some(id.clone()),
+                parent: Some(&parent.id),
+                callback: parent.callback.as_ref(),
+                ..Extras::default()
+            };
+            let scope = Scope::Workspace { workspace };
+            let child = match self.create_with(scope, actor, reason.clone(), None, extras).await {
+                Ok(child) => child,
+                // Revoked (or done) meanwhile: no more children under it.
+                Err(ServiceError::AlreadyRevoked { .. } | ServiceError::Irreversible { .. }) => {
+                    return self.fetch(&parent.id).await
+                }
+                Err(e) => return Err(e),
+            };
+            if child.request.id != id {
+                // A deletion of that workspace was already under way: it
+                // takes the planned child's place (named before adopted).
+                parent = self
+                    .record_children(&parent.id, std::slice::from_ref(&child.request.id), Some(&id))
+                    .await?;
+                self.adopt(&child.request.id, &parent.id).await?;
+            }
+        }
+        Ok(parent)
+    }
+
+    /// Adds `add` to a parent's children (and drops `drop`), conditionally;
+    /// a final parent is returned unchanged.
+    async fn record_children(
+        &self,
+        parent: &RequestId,
+        add: &[RequestId],
+        drop: Option<&RequestId>,
+    ) -> Result<DeletionRequest, ServiceError> {
         for _ in 0..MAX_RACES {
-            let current = self.fetch(&parent.id).await?;
+            let current = self.fetch(parent).await?;
             let mut next = current.clone();
-            next.version += 1;
-            for id in &new_children {
+            next.children.retain(|c| Some(c) != drop);
+            for id in add {
                 if !next.children.contains(id) {
                     next.children.push(id.clone());
                 }
             }
+            if current.status.is_terminal() || next.children == current.children {
+                return Ok(current);
+            }
+            next.version += 1;
             match self.ledger.update(&next).await {
                 Ok(()) => return Ok(next),
                 Err(LedgerError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Contention {
-            id: parent.id.to_string(),
-        })
+        Err(ServiceError::Contention { id: parent.to_string() })
     }
 
     /// Marks an existing request as a child of an account request.
@@ -547,33 +613,32 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
 
     async fn revoke_children(&self, parent: DeletionRequest, actor: &str) -> Result<Revoked, ServiceError> {
         if parent.status.is_terminal() {
-            return Err(match parent.status {
-                Status::Revoked => ServiceError::AlreadyRevoked {
-                    id: parent.id.to_string(),
-                },
-                _ => ServiceError::Irreversible {
-                    id: parent.id.to_string(),
-                    grace_ended_at: parent
-                        .grace_ends_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                },
-            });
+            return Err(final_error(&parent));
         }
         let mut kept = Vec::new();
-        let mut revoked_any = false;
+        let (mut revoked_any, mut existing) = (false, 0);
         for child in &parent.children {
             match self.revoke_one(child, actor).await {
                 Ok(_) => revoked_any = true,
+                // Recorded but never created (a creation stopped midway).
+                Err(ServiceError::NotFound(_)) => continue,
                 Err(ServiceError::AlreadyRevoked { .. }) => {}
                 Err(e @ (ServiceError::Irreversible { .. } | ServiceError::InvalidTransition { .. })) => {
                     kept.push((child.clone(), e))
                 }
                 Err(e) => return Err(e),
             }
+            existing += 1;
+        }
+        if existing == 0 {
+            // No child exists yet: the parent itself is revoked (so no
+            // creation resumed later adds one under it).
+            let request = self.revoke_one(&parent.id, actor).await?;
+            return Ok(Revoked { request, kept });
         }
         settle_parent(&self.ledger, &parent.id, self.clock.now()).await?;
         let request = self.fetch(&parent.id).await?;
-        if !revoked_any && !kept.is_empty() && kept.len() == parent.children.len() {
+        if !revoked_any && !kept.is_empty() && kept.len() == existing {
             // Nothing could be revoked: every child is past its grace.
             return Err(ServiceError::Irreversible {
                 id: parent.id.to_string(),
@@ -620,5 +685,82 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
 
     pub async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, ServiceError> {
         Ok(self.ledger.list(listing_key, limit, cursor).await?)
+    }
+}
+
+/// Why a request in a final state cannot be revoked.
+fn final_error(request: &DeletionRequest) -> ServiceError {
+    match request.status {
+        Status::Revoked => ServiceError::AlreadyRevoked {
+            id: request.id.to_string(),
+        },
+        _ => ServiceError::Irreversible {
+            id: request.id.to_string(),
+            grace_ended_at: request
+                .grace_ends_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        },
+    }
+}
+
+/// A SHA-256 over length-prefixed parts: no two lists of parts share it.
+fn digest(parts: &[&str]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
+}
+
+/// What an `Idempotency-Key` is stored under: the caller's own key for one
+/// scope (a digest, so any caller subject fits the ledger's key).
+fn scoped_key(actor: &str, scope: &Scope, key: &IdempotencyKey) -> Result<IdempotencyKey, ServiceError> {
+    let hex: String = digest(&["idempotency/v2", actor, &scope.lock_key(), key.as_str()])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(IdempotencyKey::parse(&format!("v2.{hex}"))?)
+}
+
+/// The id of an account request's child for a workspace: the same on every
+/// attempt, so a retried creation finds (or makes) the child it recorded.
+fn child_id(parent: &RequestId, workspace: &WorkspaceId) -> Result<RequestId, ServiceError> {
+    let bytes = digest(&["account-child/v1", parent.as_str(), workspace.as_str()]);
+    let mut custom = [0u8; 16];
+    custom.copy_from_slice(&bytes[..16]);
+    let id = uuid::Builder::from_custom_bytes(custom).into_uuid();
+    Ok(RequestId::parse(&id.hyphenated().to_string())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_per_caller_and_scope() {
+        let key = IdempotencyKey::parse("order-7").unwrap();
+        let ws = |w: &str| Scope::Workspace {
+            workspace: WorkspaceId::parse(w).unwrap(),
+        };
+        let ann = scoped_key("ann", &ws("acme"), &key).unwrap();
+        assert_eq!(ann, scoped_key("ann", &ws("acme"), &key).unwrap());
+        assert_ne!(ann, scoped_key("carl", &ws("acme"), &key).unwrap());
+        assert_ne!(ann, scoped_key("ann", &ws("globex"), &key).unwrap());
+        // Parts cannot be shifted into one another.
+        assert_ne!(
+            scoped_key("a", &ws("b"), &key).unwrap(),
+            scoped_key("a#workspace#b", &ws("b"), &key).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_child_id_is_stable_per_parent_and_workspace() {
+        let parent = RequestId::new();
+        let w1 = WorkspaceId::parse("w1").unwrap();
+        let id = child_id(&parent, &w1).unwrap();
+        assert_eq!(id, child_id(&parent, &w1).unwrap());
+        assert_ne!(id, child_id(&parent, &WorkspaceId::parse("w2").unwrap()).unwrap());
+        assert_ne!(id, child_id(&RequestId::new(), &w1).unwrap());
     }
 }

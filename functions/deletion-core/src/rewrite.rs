@@ -7,16 +7,28 @@
 //! stays bounded whatever the object's size: at most one line of up to
 //! `MAX_LINE_BYTES` is held; a longer line is passed through unread and
 //! reported.
+//!
+//! A line the filter cannot read (not a JSON object: damaged, nested deeper
+//! than the parser allows in the user-id field, over `MAX_LINE_BYTES`, or
+//! with the user-id field twice and no subject in it) is kept untouched and
+//! reported as malformed. It is also reported as *suspect* unless it
+//! provably holds none of the subjects: none of their ids' bytes occurs in
+//! it, nor a JSON escape that could spell one. A suspect line means the
+//! object could not be cleaned (the caller reports its failure). A leading
+//! byte-order mark is no reason to be unreadable: the line is judged
+//! without it.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use aho_corasick::AhoCorasick;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
 use thiserror::Error;
 
 /// Longest line that is inspected; longer ones are kept and reported.
@@ -44,6 +56,27 @@ pub struct FilterReport {
     pub malformed: u64,
     /// 1-based numbers of the first malformed lines.
     pub malformed_at: Vec<u64>,
+    /// Malformed lines that may hold a subject's event (a subject's id, or
+    /// an escape that could spell one, occurs in them): the object is not
+    /// clean.
+    pub suspect: u64,
+    /// 1-based numbers of the first suspect lines.
+    pub suspect_at: Vec<u64>,
+}
+
+impl FilterReport {
+    fn malformed_line(&mut self, suspect: bool) {
+        self.malformed += 1;
+        if self.malformed_at.len() < MAX_SAMPLES {
+            self.malformed_at.push(self.lines);
+        }
+        if suspect {
+            self.suspect += 1;
+            if self.suspect_at.len() < MAX_SAMPLES {
+                self.suspect_at.push(self.lines);
+            }
+        }
+    }
 }
 
 /// Which lines go: those whose `field` (a string, or a number by its JSON
@@ -51,6 +84,10 @@ pub struct FilterReport {
 pub struct EventFilter {
     subjects: HashSet<String>,
     field: String,
+    /// Finds, in a line it cannot read, what could name a subject.
+    suspects: Option<AhoCorasick>,
+    /// The longest of those patterns, in bytes.
+    longest: usize,
 }
 
 enum Verdict {
@@ -59,32 +96,110 @@ enum Verdict {
     Malformed,
 }
 
+/// The user-id field's values in a line (every one, should it occur more
+/// than once), and whether any top-level key occurs twice.
+struct Fields {
+    values: Vec<Value>,
+    duplicates: bool,
+}
+
+struct FieldsSeed<'a>(&'a str);
+
+impl<'de> de::DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = Fields;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = Fields;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut seen = HashSet::new();
+        let mut fields = Fields {
+            values: Vec::new(),
+            duplicates: false,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.0 {
+                fields.values.push(map.next_value::<Value>()?);
+            } else {
+                // Skipped without recursion: any depth is readable here.
+                map.next_value::<IgnoredAny>()?;
+            }
+            fields.duplicates |= !seen.insert(key);
+        }
+        Ok(fields)
+    }
+}
+
+/// A leading UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Bytes kept between the chunks of an overlong line, so a pattern that
+/// spans two chunks is still found.
+fn carry_len(longest: usize) -> usize {
+    longest.saturating_sub(1)
+}
+
 impl EventFilter {
     pub fn new<'a>(subjects: impl IntoIterator<Item = &'a str>, field: &str) -> Self {
+        let subjects: HashSet<String> = subjects.into_iter().map(str::to_owned).collect();
+        // A subject's id as it stands, or any escape that could spell one
+        // in JSON (`\u` spells anything; the others only their character).
+        let mut patterns: Vec<String> = subjects.iter().filter(|s| !s.is_empty()).cloned().collect();
+        patterns.push("\\u".to_owned());
+        for (c, escape) in [('/', "\\/"), ('"', "\\\""), ('\\', "\\\\")] {
+            if subjects.iter().any(|s| s.contains(c)) {
+                patterns.push(escape.to_owned());
+            }
+        }
+        let longest = patterns.iter().map(String::len).max().unwrap_or(0);
         EventFilter {
-            subjects: subjects.into_iter().map(str::to_owned).collect(),
+            subjects,
             field: field.to_owned(),
+            // Only a pathological pattern set fails to build: then every
+            // unreadable line counts as suspect.
+            suspects: AhoCorasick::new(&patterns).ok(),
+            longest,
+        }
+    }
+
+    fn names_subject(&self, value: &Value) -> bool {
+        match value {
+            Value::String(id) => self.subjects.contains(id),
+            Value::Number(n) => self.subjects.contains(&n.to_string()),
+            _ => false,
         }
     }
 
     fn judge(&self, line: &[u8]) -> Verdict {
         let text = line.trim_ascii();
+        let text = text.strip_prefix(BOM).unwrap_or(text).trim_ascii();
         if text.is_empty() {
             return Verdict::Keep;
         }
-        let Ok(event) = serde_json::from_slice::<Map<String, Value>>(text) else {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let parsed =
+            de::DeserializeSeed::deserialize(FieldsSeed(&self.field), &mut de).and_then(|f| de.end().map(|()| f));
+        let Ok(fields) = parsed else {
             return Verdict::Malformed;
         };
-        let matched = match event.get(&self.field) {
-            Some(Value::String(id)) => self.subjects.contains(id),
-            Some(Value::Number(n)) => self.subjects.contains(&n.to_string()),
-            _ => false,
-        };
-        if matched {
+        if fields.values.iter().any(|v| self.names_subject(v)) {
             Verdict::Drop
+        } else if fields.duplicates {
+            // Which value a reader takes is not ours to guess.
+            Verdict::Malformed
         } else {
             Verdict::Keep
         }
+    }
+
+    /// Whether bytes of a line the filter cannot read could name a subject.
+    fn suspect(&self, bytes: &[u8]) -> bool {
+        self.suspects.as_ref().is_none_or(|a| a.is_match(bytes))
     }
 
     /// Reads the gzip JSON lines at `input` and, when `output` is given,
@@ -123,38 +238,50 @@ impl EventFilter {
             }
             report.lines += 1;
             if line.last() != Some(&b'\n') && line.len() > MAX_LINE_BYTES {
-                // Too long to inspect: pass it through to its end, unread.
-                out.write_all(&line).map_err(write_err)?;
-                loop {
-                    line.clear();
-                    let m = (&mut reader)
-                        .take(MAX_LINE_BYTES as u64)
-                        .read_until(b'\n', &mut line)
-                        .map_err(|e| RewriteError::Unreadable(e.to_string()))?;
-                    out.write_all(&line).map_err(write_err)?;
-                    if m == 0 || line.last() == Some(&b'\n') {
-                        break;
-                    }
-                }
-                report.malformed += 1;
-                if report.malformed_at.len() < MAX_SAMPLES {
-                    report.malformed_at.push(report.lines);
-                }
+                let suspect = self.pass_overlong(&mut reader, &mut line, out)?;
+                report.malformed_line(suspect);
                 continue;
             }
             match self.judge(&line) {
                 Verdict::Drop => report.removed += 1,
                 Verdict::Keep => out.write_all(&line).map_err(write_err)?,
                 Verdict::Malformed => {
-                    report.malformed += 1;
-                    if report.malformed_at.len() < MAX_SAMPLES {
-                        report.malformed_at.push(report.lines);
-                    }
+                    report.malformed_line(self.suspect(&line));
                     out.write_all(&line).map_err(write_err)?;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Passes a line too long to inspect through to its end, unread (its
+    /// first `line` read already), and tells whether it is suspect. Only a
+    /// chunk and the few bytes carried over from the one before are held.
+    fn pass_overlong<R: BufRead, W: Write>(
+        &self,
+        reader: &mut R,
+        line: &mut Vec<u8>,
+        out: &mut W,
+    ) -> Result<bool, RewriteError> {
+        let write_err = |e: io::Error| RewriteError::Io(e.to_string());
+        let carry = carry_len(self.longest);
+        let mut suspect = self.suspect(line);
+        let mut tail: Vec<u8> = line[line.len().saturating_sub(carry)..].to_vec();
+        out.write_all(line).map_err(write_err)?;
+        loop {
+            line.clear();
+            line.extend_from_slice(&tail);
+            let m = (&mut *reader)
+                .take(MAX_LINE_BYTES as u64)
+                .read_until(b'\n', line)
+                .map_err(|e| RewriteError::Unreadable(e.to_string()))?;
+            suspect = suspect || self.suspect(line);
+            out.write_all(&line[tail.len()..]).map_err(write_err)?;
+            if m == 0 || line.last() == Some(&b'\n') {
+                return Ok(suspect);
+            }
+            tail = line[line.len().saturating_sub(carry)..].to_vec();
+        }
     }
 }
 
@@ -289,5 +416,52 @@ mod tests {
         assert_eq!(report.lines, 3);
         assert_eq!(out.len(), text.len() - b"{\"userId\":\"a\"}\n".len());
         assert!(out.ends_with(b"x\n{\"userId\":\"b\"}\n"));
+    }
+
+    #[test]
+    fn unreadable_lines_are_suspect_only_if_a_subject_could_be_in_them() {
+        let f = EventFilter::new(["bob", "a/b"], "userId");
+        let text = concat!(
+            "\u{feff}{\"userId\":\"bob\"}\n",            // 1: a BOM is no reason not to read it
+            "{\"userId\":\"ann\",\"userId\":\"bob\"}\n", // 2: either value: dropped
+            "{\"userId\":\"ann\",\"userId\":\"amy\"}\n", // 3: ambiguous, no subject
+            "{\"userId\":\"bob\",\n",                    // 4: cut off, names bob
+            "{\"userId\":\"\\u0062ob\",\n",              // 5: cut off, an escape could spell bob
+            "{\"userId\":\"a\\/b\",\n",                  // 6: cut off, `\/` could spell a/b
+            "{\"userId\":\"ann\",\n",                    // 7: cut off, no subject
+        );
+        let mut deep = String::from("{\"userId\":\"bob\",\"p\":");
+        deep.push_str(&"[".repeat(1000));
+        deep.push_str(&"]".repeat(1000));
+        deep.push_str("}\n"); // 8: deeper than serde's limit, yet read
+        let input = format!("{text}{deep}");
+        let mut out = Vec::new();
+        let report = f.filter(BufReader::new(input.as_bytes()), &mut out).unwrap();
+        assert_eq!(report.removed, 3);
+        assert_eq!(report.malformed_at, vec![3, 4, 5, 6, 7]);
+        assert_eq!(report.suspect_at, vec![4, 5, 6]);
+        assert_eq!(report.suspect, 3);
+    }
+
+    #[test]
+    fn an_overlong_line_is_suspect_if_a_subject_spans_two_of_its_chunks() {
+        let f = EventFilter::new(["bob"], "userId");
+        for (at, subject) in [(MAX_LINE_BYTES, true), (MAX_LINE_BYTES + 5, true), (0, false)] {
+            let mut text = vec![b'x'; 2 * MAX_LINE_BYTES + 10];
+            if subject {
+                text[at..at + 3].copy_from_slice(b"bob");
+            }
+            text.push(b'\n');
+            text.extend_from_slice(b"{\"userId\":\"bob\"}\n");
+            let mut out = Vec::new();
+            let report = f.filter(BufReader::new(&text[..]), &mut out).unwrap();
+            assert_eq!((report.malformed, report.removed), (1, 1));
+            assert_eq!(report.suspect, u64::from(subject), "bob at {at}");
+            assert_eq!(
+                &out[..],
+                &text[..2 * MAX_LINE_BYTES + 11],
+                "passed through byte for byte"
+            );
+        }
     }
 }

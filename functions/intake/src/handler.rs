@@ -18,7 +18,7 @@ use deletion_core::model::{DeletionRequest, Scope};
 use deletion_core::plan::Planner;
 use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
-use deletion_core::requests::Requests;
+use deletion_core::requests::{Created, Requests};
 use deletion_core::signing::{verify_receipt, ReceiptSigner};
 use deletion_core::ServiceError;
 
@@ -456,8 +456,15 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         Ok(Ask { reason, callback })
     }
 
-    /// The callback URL and secret to show the requester of `request`.
-    async fn callback_answer(&self, request: &DeletionRequest) -> Result<Option<Value>, Problem> {
+    /// The callback URL and secret to show the requester of `request`:
+    /// only to the call that created it, or a replay with the creator's own
+    /// idempotency key. Anyone else who asks for the same scope is given
+    /// the request without them (the secret signs the creator's events).
+    async fn callback_answer(&self, created: &Created) -> Result<Option<Value>, Problem> {
+        if !(created.created || created.replayed) {
+            return Ok(None);
+        }
+        let request = &created.request;
         let (Some(url), Some(config)) = (&request.callback, &self.callbacks) else {
             return Ok(None);
         };
@@ -574,7 +581,11 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
                 Ok(json_response(StatusCode::OK, views::revoked(&revoked, self.now())))
             }
             (Route::WorkspaceDeletions(w), &Method::GET) => {
-                self.list(req, &format!("WS#{}", ws(w)?), views::request).await
+                // A complete purge is an operator's: only operators see it listed.
+                let operator = caller.is_operator();
+                let shown = |r: &DeletionRequest| operator || !matches!(r.scope, Scope::WorkspacePurge { .. });
+                self.list_some(req, &format!("WS#{}", ws(w)?), shown, views::request)
+                    .await
             }
             (Route::AccountDeletions(a), &Method::GET) => {
                 let key = format!("ACCOUNT#{}", id(AccountId::parse, a)?);
@@ -783,10 +794,13 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         if to < from {
             return Err(Problem::bad_request(format!("to ({to}) is before from ({from})")));
         }
+        // Today's archive is still being written: a purge of it could never
+        // be verified empty.
         let today = self.now().date_naive();
-        if to > today {
+        if to >= today {
+            let when = if to > today { "is in the future" } else { "is today" };
             return Err(Problem::bad_request(format!(
-                "to ({to}) is in the future (today is {today} UTC): only past and present days can be deleted"
+                "to ({to}) {when} (today is {today} UTC): only days fully in the past can be deleted, up to yesterday"
             )));
         }
         let days = (to - from).num_days() + 1;
@@ -849,14 +863,14 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         self.created(created).await
     }
 
-    async fn created(&self, created: deletion_core::requests::Created) -> Result<Response<Body>, Problem> {
+    async fn created(&self, created: Created) -> Result<Response<Body>, Problem> {
         let status = if created.created {
             StatusCode::ACCEPTED
         } else {
             StatusCode::OK
         };
         let mut body = views::request(&created.request, self.now());
-        if let Some(callback) = self.callback_answer(&created.request).await? {
+        if let Some(callback) = self.callback_answer(&created).await? {
             body["callback"] = callback;
         }
         let mut response = json_response(status, body);
@@ -931,7 +945,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
             StatusCode::OK
         };
         let mut body = views::regulation(&created.request, None, self.now());
-        if let Some(callback) = self.callback_answer(&created.request).await? {
+        if let Some(callback) = self.callback_answer(&created).await? {
             body["callback"] = callback;
         }
         let mut response = json_response(status, body);
@@ -953,10 +967,23 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
         listing_key: &str,
         show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
     ) -> Result<Response<Body>, Problem> {
+        self.list_some(req, listing_key, |_| true, show).await
+    }
+
+    /// A page of the requests under a listing key that `shown` lets the
+    /// caller see (so a page may hold fewer than `limit`; `next_cursor`
+    /// still goes on).
+    async fn list_some(
+        &self,
+        req: &Request,
+        listing_key: &str,
+        shown: impl Fn(&DeletionRequest) -> bool,
+        show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
+    ) -> Result<Response<Body>, Problem> {
         let (limit, cursor) = page_params(req)?;
         let page = self.requests.list(listing_key, limit, cursor.as_deref()).await?;
         let now = self.now();
-        let items: Vec<Value> = page.items.iter().map(|r| show(r, now)).collect();
+        let items: Vec<Value> = page.items.iter().filter(|r| shown(r)).map(|r| show(r, now)).collect();
         let next = page
             .next
             .as_ref()

@@ -3,5 +3,6 @@
 //! verifies by listing again, and completes it with a receipt.
 
 pub mod handler;
+pub mod settings;
 
 pub use handler::{PurgeEvent, PurgeHandler, PurgeResult};

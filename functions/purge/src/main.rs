@@ -12,7 +12,7 @@ use deletion_core::datamap::DataMap;
 use deletion_core::ports::SystemClock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use purge::{PurgeEvent, PurgeHandler};
+use purge::{settings, PurgeEvent, PurgeHandler};
 use tokio::sync::OnceCell;
 
 type Handler = PurgeHandler<DynamoLedger, S3Store, SchedulerTimers, SystemClock>;
@@ -35,9 +35,13 @@ async fn main() -> Result<(), Error> {
     let map = DataMap::from_env()?;
     let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let purge_config = PurgeConfig {
-        lease: config::seconds("LEASE_SECONDS", 960, 60, 86_400)?,
+        // Refused unless longer than the function's timeout.
+        lease: settings::lease(settings::function_timeout()?)?,
         workers: config::seconds("PURGE_WORKERS", 4, 1, 64)?.num_seconds() as u32,
         deletes_in_flight: config::seconds("DELETES_IN_FLIGHT", 8, 1, 64)?.num_seconds() as usize,
+        // Of /tmp (EphemeralStorage in the template), what regulations'
+        // rewrites may fill at once.
+        scratch_bytes: config::seconds("SCRATCH_MIB", 3584, 16, 10_240)?.num_seconds() as u64 * 1024 * 1024,
         ..PurgeConfig::default()
     };
     let clients = Clients::from_env().await;

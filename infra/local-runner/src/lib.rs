@@ -11,7 +11,10 @@
 pub mod http;
 pub mod token;
 
+use std::sync::Arc;
+
 use deletion_aws::dynamodb::DynamoLedger;
+use deletion_aws::kms::KmsSigner;
 use deletion_aws::provision;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
@@ -63,9 +66,57 @@ pub struct Settings {
     pub receipt_key: String,
     /// The HMAC key callback secrets derive from (KMS's part in AWS).
     pub callback_key: String,
+    /// Sign with these KMS keys instead of the local ones, as in AWS.
+    pub kms: Option<KmsKeys>,
 }
 
-/// The three functions, wired to one set of clients and one clock.
+/// The KMS HMAC keys of a deployment (the template's `ReceiptKey` and
+/// `CallbackKey`).
+#[derive(Debug, Clone)]
+pub struct KmsKeys {
+    pub receipts: String,
+    pub callbacks: String,
+}
+
+/// The receipt and callback signers a function signs with.
+fn signers(settings: &Settings, clients: &Clients) -> (Arc<dyn ReceiptSigner>, Arc<dyn ReceiptSigner>) {
+    match &settings.kms {
+        Some(keys) => (
+            Arc::new(KmsSigner::new(clients.kms.clone(), keys.receipts.clone())),
+            Arc::new(KmsSigner::new(clients.kms.clone(), keys.callbacks.clone())),
+        ),
+        None => (
+            Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes())),
+            Arc::new(HmacSigner::new("callbacks", settings.callback_key.as_bytes())),
+        ),
+    }
+}
+
+/// The clients each function runs with: in tests each under credentials
+/// of its own, so each is held to its own IAM policy.
+#[derive(Clone, Debug)]
+pub struct FunctionClients {
+    pub intake: Clients,
+    pub grace_timer: Clients,
+    pub purge: Clients,
+    pub notifier: Clients,
+}
+
+impl FunctionClients {
+    /// Every function with the same clients.
+    pub fn shared(clients: &Clients) -> FunctionClients {
+        FunctionClients {
+            intake: clients.clone(),
+            grace_timer: clients.clone(),
+            purge: clients.clone(),
+            notifier: clients.clone(),
+        }
+    }
+}
+
+/// The functions, wired to their clients and one clock. `clients`,
+/// `ledger` and `schedules` are the runner's own (the parts AWS plays:
+/// the stream's event source mappings, the Scheduler firing).
 pub struct Stack<C> {
     pub clients: Clients,
     pub settings: Settings,
@@ -93,23 +144,36 @@ pub const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/delet
 
 impl<C: Clock + Clone> Stack<C> {
     pub fn new(clients: Clients, settings: Settings, clock: C) -> Result<Self, RunnerError> {
-        let ledger = DynamoLedger::new(clients.dynamodb.clone(), settings.table.clone());
-        let schedules = SchedulerTimers::new(
-            clients.scheduler.clone(),
-            settings.schedule_group.clone(),
-            LOCAL_PURGE_ARN,
-            LOCAL_SCHEDULER_ROLE_ARN,
-        );
-        let signer: std::sync::Arc<dyn ReceiptSigner> =
-            std::sync::Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes()));
-        let callback_key: std::sync::Arc<dyn ReceiptSigner> =
-            std::sync::Arc::new(HmacSigner::new("callbacks", settings.callback_key.as_bytes()));
+        let functions = FunctionClients::shared(&clients);
+        Stack::with_functions(clients, functions, settings, clock)
+    }
+
+    /// With clients of its own for each function (`clients` for the
+    /// runner's own parts).
+    pub fn with_functions(
+        clients: Clients,
+        functions: FunctionClients,
+        settings: Settings,
+        clock: C,
+    ) -> Result<Self, RunnerError> {
+        let ledger_of = |c: &Clients| DynamoLedger::new(c.dynamodb.clone(), settings.table.clone());
+        let schedules_of = |c: &Clients| {
+            SchedulerTimers::new(
+                c.scheduler.clone(),
+                settings.schedule_group.clone(),
+                LOCAL_PURGE_ARN,
+                LOCAL_SCHEDULER_ROLE_ARN,
+            )
+        };
+        let ledger = ledger_of(&clients);
+        let schedules = schedules_of(&clients);
+        let (signer, callback_key) = signers(&settings, &functions.intake);
         let intake = std::sync::Arc::new(
             Intake::new(
-                Requests::new(ledger.clone(), clock.clone(), settings.periods),
-                Planner::new(S3Store::new(clients.s3.clone()), settings.map.clone()),
+                Requests::new(ledger_of(&functions.intake), clock.clone(), settings.periods),
+                Planner::new(S3Store::new(functions.intake.s3.clone()), settings.map.clone()),
             )
-            .with_signer(signer.clone())
+            .with_signer(signer)
             // Locally receivers listen on loopback, over plain http.
             .with_callbacks(CallbackConfig {
                 policy: UrlPolicy { allow_private: true },
@@ -117,22 +181,26 @@ impl<C: Clock + Clone> Stack<C> {
             }),
         );
         let notifier = CallbackHandler::new(Notifier::new(
-            ledger.clone(),
+            ledger_of(&functions.notifier),
             HttpSender::new(true)?,
-            callback_key,
+            signers(&settings, &functions.notifier).1,
             clock.clone(),
         ));
-        let grace_timer = GraceTimer::new(ledger.clone(), schedules.clone(), clock.clone());
+        let grace_timer = GraceTimer::new(
+            ledger_of(&functions.grace_timer),
+            schedules_of(&functions.grace_timer),
+            clock.clone(),
+        );
         let purge = PurgeHandler::new(
             Purger::new(
-                ledger.clone(),
-                S3Store::new(clients.s3.clone()),
-                schedules.clone(),
+                ledger_of(&functions.purge),
+                S3Store::new(functions.purge.s3.clone()),
+                schedules_of(&functions.purge),
                 clock.clone(),
                 settings.map.clone(),
                 settings.purge.clone(),
             )
-            .with_signer(signer),
+            .with_signer(signers(&settings, &functions.purge).0),
         );
         let feed = tokio::sync::Mutex::new(StreamFeed::new(&clients, settings.table.clone()));
         Ok(Stack {

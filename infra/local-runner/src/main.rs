@@ -1,7 +1,9 @@
-//! `local-runner`: serves the API on loopback against moto and plays the
-//! AWS parts moto lacks (stream → grace-timer, due schedules → purge).
+//! `local-runner`: serves the API on loopback against DynamoDB Local (the
+//! ledger) and moto (S3, Scheduler, KMS), and plays the AWS parts they lack
+//! (stream → grace-timer, due schedules → purge).
 //!
-//! Environment: `AWS_ENDPOINT_URL` (moto), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
+//! Environment: `AWS_ENDPOINT_URL` (moto), `AWS_ENDPOINT_URL_DYNAMODB`
+//! (DynamoDB Local; its streams too), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
 //! `DATA_MAP_FILE` or `DATA_MAP`, `GRACE_SECONDS`, `PORT` (default 8787),
 //! `VERSIONED_BUCKETS` (comma-separated), `LOCAL_RECEIPT_KEY` and
 //! `LOCAL_CALLBACK_KEY` (development HMAC keys, KMS's part in AWS).
@@ -9,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use deletion_aws::Clients;
+use deletion_aws::{Clients, LocalEndpoints};
 use deletion_core::config;
 use deletion_core::datamap::DataMap;
 use deletion_core::ports::SystemClock;
@@ -24,7 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let endpoint = config::required("AWS_ENDPOINT_URL")?;
+    let endpoints = LocalEndpoints {
+        aws: config::required("AWS_ENDPOINT_URL")?,
+        dynamodb: config::required("AWS_ENDPOINT_URL_DYNAMODB")?,
+    };
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787);
     let settings = Settings {
         table: config::required("LEDGER_TABLE")?,
@@ -45,8 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .filter(|b| !b.is_empty())
             .map(str::to_owned)
             .collect(),
+        kms: None,
     };
-    let clients = Clients::for_endpoint(&endpoint).await;
+    let clients = Clients::for_local(&endpoints).await;
     let stack = Stack::new(clients, settings, SystemClock)?;
     stack.provision().await?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
