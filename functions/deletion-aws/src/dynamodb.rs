@@ -425,15 +425,15 @@ impl DynamoLedger {
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse::<usize>().ok())
             .ok_or_else(|| corrupt("bad receipt_chunks".into()))?;
-        let parts = self
-            .query_prefix(request_pk(&r.id), &format!("RECEIPT#{write}#"))
-            .await?;
-        if parts.len() != count {
-            return Err(corrupt(format!("{} of {count} receipt chunks found", parts.len())));
-        }
+        // By key (GetItem, which every function may do), not a Query.
         let mut prefixes = Vec::new();
-        for part in &parts {
-            prefixes.extend(decode::<Vec<PrefixReceipt>>(part)?);
+        for i in 0..count {
+            let sk = format!("RECEIPT#{write}#{i:04}");
+            let part = self
+                .get_item(request_pk(&r.id), &sk)
+                .await?
+                .ok_or_else(|| corrupt(format!("receipt chunk {sk} missing")))?;
+            prefixes.extend(decode::<Vec<PrefixReceipt>>(&part)?);
         }
         let receipt = r
             .receipt
