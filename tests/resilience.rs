@@ -733,3 +733,90 @@ async fn a_non_worker_write_racing_the_start_of_verification_does_not_leave_it_u
     assert_eq!(body["status"], "COMPLETED", "{body:#}");
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
 }
+
+/// One undecodable item in the active index does not stop the sweep: it
+/// is reported by its key and every request after it is still swept.
+#[tokio::test]
+async fn the_sweep_skips_and_reports_an_undecodable_item_and_sweeps_the_rest() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use deletion_aws::dynamodb::request_pk;
+    let env = env(Versioning::None).await;
+    let broken = RequestId::new();
+    // Sorted first in the active index, with no decodable document.
+    env.clients
+        .dynamodb
+        .put_item()
+        .table_name(&env.stack.settings.table)
+        .item("pk", A::S(request_pk(&broken)))
+        .item("sk", A::S("REQ".into()))
+        .item("gsi2pk", A::S("ACTIVE".into()))
+        .item("gsi2sk", A::S(format!("2000-01-01T00:00:00.000Z#{broken}")))
+        .item("doc", A::S("{not json".into()))
+        .send()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for ws in ["acme", "globex", "initech"] {
+        let id = id_of(
+            &env.call("POST", &format!("/v1/workspaces/{ws}/deletion"), None, &[])
+                .await
+                .body,
+        );
+        env.stack.schedules.disarm(&id).await.unwrap(); // lost behind our back
+        ids.push(id);
+    }
+    env.clock.advance(Duration::days(5) + Duration::minutes(10));
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.started, ids, "{report:?}");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert_eq!(report.failures[0].request_id, Some(broken));
+    env.settle().await;
+    for id in &ids {
+        assert_eq!(status(&env, id).await["status"], "COMPLETED");
+    }
+}
+
+/// A failed request that used up its attempts gives its scope back: the
+/// scope can be asked again, and the old request says it was given up.
+#[tokio::test]
+async fn a_failed_request_out_of_attempts_releases_its_scope() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 2).await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let broken = deletion_core::datamap::DataMap::from_json(
+        r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
+    )
+    .unwrap();
+    let failing = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        broken,
+        PurgeConfig::default(),
+    );
+    let outcome = failing.run(&id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Failed { .. }), "{outcome:?}");
+    // Its attempts used up (as five failed retries would).
+    let mut used_up = env.stack.ledger.get(&id).await.unwrap().unwrap();
+    used_up.attempts = 5;
+    used_up.version += 1;
+    env.stack.ledger.update(&used_up).await.unwrap();
+
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.exhausted, vec![id.clone()]);
+    assert!(report.retried.is_empty());
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "FAILED");
+    let note = body["history"].as_array().unwrap().last().unwrap()["note"].clone();
+    assert!(note.as_str().is_some_and(|n| n.starts_with("given up")), "{note}");
+    assert_eq!(env.stack.ledger.active_for(&used_up.scope).await.unwrap(), None);
+    let again = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
+    assert_eq!(again.status, 202, "{:#}", again.body);
+    assert_ne!(id_of(&again.body), id, "a new request, not the given-up one");
+    // Later sweeps still count it and never retry it.
+    let report = env.stack.grace_timer.sweep().await.unwrap();
+    assert_eq!(report.exhausted, vec![id.clone()]);
+    assert!(report.retried.is_empty());
+}

@@ -8,6 +8,12 @@
 //! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
 //! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a page recorded before its
 //!   delete, dropped once counted (write-ahead for exact counts).
+//! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: the prefixes of a receipt too
+//!   large to keep in the request item, in chunks written *before* the
+//!   conditional write of the request that names them (`receipt_parts`,
+//!   `receipt_chunks`); read back into the receipt, so the signed receipt
+//!   is whole. A chunk set no request names (a lost race) is inert.
+//! - `SWEEP` / `MARK`: where the last sweep stopped, with a `version`.
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created; the
 //!   key is the caller's own for one scope (the service stores a digest of
@@ -25,22 +31,27 @@
 //! Every write is conditional: a new item must not exist, a changed item
 //! must still have the version it was read at. A request with a parent is
 //! written only while the parent exists and is not final (checked in the
-//! same transaction).
+//! same transaction). No item is sent larger than DynamoDB's 400 KB limit:
+//! a request's history is bounded by the model, its receipt moves to chunk
+//! items, and any item still too large is refused here
+//! (`LedgerError::Refused`) rather than sent.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::callbacks::CallbackState;
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
-use deletion_core::model::{DeletionRequest, Scope, Shard, Status};
+use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard, Status};
 use deletion_core::ports::{
     CallbackLedger, Directory, Entry, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role,
-    Suppression,
+    Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
@@ -91,6 +102,103 @@ fn idem_pk(key: &IdempotencyKey) -> String {
 
 fn unavailable<E: std::error::Error>(e: &E) -> LedgerError {
     LedgerError::Unavailable(describe(e))
+}
+
+/// What a cancelled transaction means, by its items' reasons: a failed
+/// condition is a `Conflict` (also when the server names no reason);
+/// contention and throttling are worth a retry (`Unavailable`); anything
+/// else (a validation error, an item collection over its size limit) is
+/// `Refused`: no retry will make it pass.
+pub fn cancelled(e: &TransactionCanceledException) -> LedgerError {
+    let codes: Vec<&str> = e
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|r| r.code())
+        .filter(|c| *c != "None")
+        .collect();
+    let message = e.message().unwrap_or_default();
+    if codes.is_empty() || codes.contains(&"ConditionalCheckFailed") {
+        LedgerError::Conflict
+    } else if codes.iter().all(|c| {
+        matches!(
+            *c,
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded"
+        )
+    }) {
+        LedgerError::Unavailable(format!("transaction cancelled ({}): {message}", codes.join(", ")))
+    } else {
+        LedgerError::Refused(format!("transaction cancelled ({}): {message}", codes.join(", ")))
+    }
+}
+
+/// DynamoDB's limit on one item (names and values).
+pub const ITEM_LIMIT: usize = 400 * 1024;
+/// Receipt prefixes up to this many bytes stay in the request item.
+const INLINE_RECEIPT_BYTES: usize = 32 * 1024;
+
+/// An item's size as DynamoDB counts it (attribute names and values; a
+/// number counted by its digits, a bound on its stored size).
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(v) | AttributeValue::N(v) => v.len(),
+                    AttributeValue::B(v) => v.as_ref().len(),
+                    _ => 1,
+                }
+        })
+        .sum()
+}
+
+/// `item`, or `Refused` if it is over the item limit: it is not sent.
+fn checked(item: Item) -> Result<Item, LedgerError> {
+    let size = item_size(&item);
+    if size <= ITEM_LIMIT {
+        return Ok(item);
+    }
+    let key = [string_attr(&item, "pk"), string_attr(&item, "sk")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/");
+    Err(LedgerError::Refused(format!(
+        "item {key} would be {size} bytes, over DynamoDB's {ITEM_LIMIT}-byte item limit; not written"
+    )))
+}
+
+/// A request as stored: its item, and the chunk items of a receipt too
+/// large to keep in it (written first, under a key of this write's own).
+pub fn request_items(r: &DeletionRequest) -> Result<(Item, Vec<Item>), LedgerError> {
+    let entry_size = |p: &PrefixReceipt| serde_json::to_string(p).map_or(0, |s| s.len() + 1);
+    let receipt_bytes: usize = r
+        .receipt
+        .as_ref()
+        .map_or(0, |rc| rc.prefixes.iter().map(entry_size).sum());
+    if receipt_bytes <= INLINE_RECEIPT_BYTES {
+        return Ok((checked(request_item(r)?)?, Vec::new()));
+    }
+    let mut stored = r.clone();
+    let prefixes = stored.receipt.as_mut().map(|rc| std::mem::take(&mut rc.prefixes));
+    let parts = chunks(&prefixes.unwrap_or_default(), entry_size);
+    let write = format!("{:012}.{}", r.version, RequestId::new());
+    let mut chunk_items = Vec::with_capacity(parts.len());
+    for (n, part) in parts.iter().enumerate() {
+        let sk = format!("RECEIPT#{write}#{n:04}");
+        let doc = serde_json::to_string(part).map_err(|e| LedgerError::Corrupt {
+            key: format!("{}/{sk}", request_pk(&r.id)),
+            reason: e.to_string(),
+        })?;
+        chunk_items.push(checked(HashMap::from([
+            ("pk".into(), s(request_pk(&r.id))),
+            ("sk".into(), s(sk)),
+            ("doc".into(), s(doc)),
+        ]))?);
+    }
+    let mut item = request_item(&stored)?;
+    item.insert("receipt_parts".into(), s(write));
+    item.insert("receipt_chunks".into(), n(chunk_items.len() as u64));
+    Ok((checked(item)?, chunk_items))
 }
 
 fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
@@ -302,6 +410,61 @@ impl DynamoLedger {
         }
     }
 
+    /// A request from its item, its receipt's chunks read back in.
+    async fn decode_request(&self, item: &Item) -> Result<DeletionRequest, LedgerError> {
+        let mut r: DeletionRequest = decode(item)?;
+        let Some(write) = string_attr(item, "receipt_parts") else {
+            return Ok(r);
+        };
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            key: request_pk(&r.id),
+            reason,
+        };
+        let count = item
+            .get("receipt_chunks")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| corrupt("bad receipt_chunks".into()))?;
+        // By key (GetItem, which every function may do), not a Query.
+        let mut prefixes = Vec::new();
+        for i in 0..count {
+            let sk = format!("RECEIPT#{write}#{i:04}");
+            let part = self
+                .get_item(request_pk(&r.id), &sk)
+                .await?
+                .ok_or_else(|| corrupt(format!("receipt chunk {sk} missing")))?;
+            prefixes.extend(decode::<Vec<PrefixReceipt>>(&part)?);
+        }
+        let receipt = r
+            .receipt
+            .as_mut()
+            .ok_or_else(|| corrupt("receipt chunks without a receipt".into()))?;
+        receipt.prefixes = prefixes;
+        Ok(r)
+    }
+
+    /// Writes a receipt's chunk items (before the request naming them).
+    async fn put_chunks(&self, chunk_items: Vec<Item>) -> Result<(), LedgerError> {
+        for item in chunk_items {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                    return Err(LedgerError::Conflict)
+                }
+                Err(e) => return Err(unavailable(&e)),
+            }
+        }
+        Ok(())
+    }
+
     async fn holder(&self, pk: String, sk: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
             .get_item(pk, sk)
@@ -337,12 +500,26 @@ impl DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
-        let items = out.items().iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let next = out
+        let mut page = RequestPage::default();
+        for item in out.items() {
+            match self.decode_request(item).await {
+                Ok(r) => page.items.push(r),
+                Err(LedgerError::Corrupt { key, reason }) => {
+                    let request_id = key.strip_prefix("REQ#").and_then(|id| RequestId::parse(id).ok());
+                    page.undecodable.push(Undecodable {
+                        key,
+                        request_id,
+                        reason,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        page.next = out
             .last_evaluated_key()
             .map(|k| encode_cursor(k, &index.keys))
             .transpose()?;
-        Ok(RequestPage { items, next })
+        Ok(page)
     }
 
     /// Writes one item conditionally on its stored version.
@@ -376,8 +553,10 @@ impl Ledger for DynamoLedger {
     async fn insert(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
         let now = request.created_at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let absent = "attribute_not_exists(pk)";
+        let (item, chunk_items) = request_items(request)?;
+        self.put_chunks(chunk_items).await?;
         let mut items = vec![
-            put(&self.table, request_item(request)?, absent, None)?,
+            put(&self.table, item, absent, None)?,
             put(
                 &self.table,
                 HashMap::from([
@@ -439,17 +618,20 @@ impl Ledger for DynamoLedger {
 
     async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
         match self.get_item(request_pk(id), REQUEST_SK).await? {
-            Some(item) => decode(&item).map(Some),
+            Some(item) => self.decode_request(&item).await.map(Some),
             None => Ok(None),
         }
     }
 
     async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
         let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
-        if !next.status.is_terminal() {
-            return self.put_versioned(request_item(next)?, prev).await;
+        let (item, chunk_items) = request_items(next)?;
+        self.put_chunks(chunk_items).await?;
+        if !next.releases_scope() {
+            return self.put_versioned(item, prev).await;
         }
-        // A final state releases the scope in the same transaction.
+        // A final state (or a failed request given up) releases the scope
+        // in the same transaction.
         let release = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(lock_pk(&next.scope)))
@@ -461,7 +643,7 @@ impl Ledger for DynamoLedger {
         let items = vec![
             put(
                 &self.table,
-                request_item(next)?,
+                item,
                 "version = :prev",
                 Some(HashMap::from([(":prev".into(), n(prev))])),
             )?,
@@ -475,7 +657,10 @@ impl Ledger for DynamoLedger {
             .await
         {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => Err(LedgerError::Conflict),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => Err(cancelled(c)),
+                _ => Err(unavailable(&SdkError::ServiceError(e))),
+            },
             Err(e) => Err(unavailable(&e)),
         }
     }
@@ -506,7 +691,20 @@ impl Ledger for DynamoLedger {
             keys: ["pk", "sk", "gsi1pk", "gsi1sk"],
             newest_first: true,
         };
-        self.query_index(&index, listing_key, limit.clamp(1, 100), cursor).await
+        let page = self
+            .query_index(&index, listing_key, limit.clamp(1, 100), cursor)
+            .await?;
+        // A listing shows every request or fails: it skips none.
+        match page.undecodable.into_iter().next() {
+            Some(u) => Err(LedgerError::Corrupt {
+                key: u.key,
+                reason: u.reason,
+            }),
+            None => Ok(RequestPage {
+                undecodable: Vec::new(),
+                ..page
+            }),
+        }
     }
 
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
@@ -946,6 +1144,43 @@ impl Holds for DynamoLedger {
     }
 }
 
+const SWEEP_PK: &str = "SWEEP";
+const SWEEP_SK: &str = "MARK";
+
+#[async_trait]
+impl SweepMarks for DynamoLedger {
+    async fn sweep_mark(&self) -> Result<SweepMark, LedgerError> {
+        let Some(item) = self.get_item(SWEEP_PK.into(), SWEEP_SK).await? else {
+            return Ok(SweepMark::default());
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| LedgerError::Corrupt {
+                key: format!("{SWEEP_PK}/{SWEEP_SK}"),
+                reason: "bad version".into(),
+            })?;
+        Ok(SweepMark {
+            cursor: string_attr(&item, "cursor"),
+            version,
+        })
+    }
+
+    async fn put_sweep_mark(&self, next: &SweepMark) -> Result<(), LedgerError> {
+        let mut item = HashMap::from([
+            ("pk".into(), s(SWEEP_PK)),
+            ("sk".into(), s(SWEEP_SK)),
+            ("version".into(), n(next.version)),
+        ]);
+        if let Some(cursor) = &next.cursor {
+            item.insert("cursor".into(), s(cursor.clone()));
+        }
+        let prev = next.version.checked_sub(1).filter(|v| *v > 0);
+        self.put_if(item, prev).await
+    }
+}
+
 /// The sort key of a request's callback state (beside the request).
 const CALLBACK_SK: &str = "CALLBACK";
 /// The `active` index partition of callback states waiting for a retry,
@@ -1013,5 +1248,142 @@ impl CallbackLedger for DynamoLedger {
             .filter_map(|item| string_attr(item, "pk"))
             .filter_map(|pk| pk.strip_prefix("REQ#").and_then(|id| RequestId::parse(id).ok()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate};
+    use deletion_core::ids::{SourceId, WorkspaceId};
+    use deletion_core::lifecycle::{Periods, MAX_HISTORY, MAX_NOTE_BYTES};
+    use deletion_core::model::{Counts, Receipt, Status, Transition};
+
+    use super::*;
+
+    /// A completed request of `days` days of a source, with its receipt
+    /// (one entry per day) and a history as long and wordy as it gets.
+    fn completed(days: u64) -> DeletionRequest {
+        let from = NaiveDate::from_ymd_opt(2016, 1, 1).unwrap();
+        let scope = Scope::SourceDays {
+            workspace: WorkspaceId::parse("acme-corporation-production").unwrap(),
+            source: SourceId::parse("web-frontend-tracking").unwrap(),
+            from,
+            to: from + chrono::Days::new(days - 1),
+        };
+        let now = Utc::now();
+        let mut r = DeletionRequest::new(scope.clone(), "alice", None, now, Periods::default());
+        let prefixes: Vec<PrefixReceipt> = (0..days)
+            .map(|d| PrefixReceipt {
+                store: "archive".into(),
+                bucket: "acme-archive-bucket-us-east-1-production".into(),
+                prefix: format!(
+                    "acme-corporation-production/web-frontend-tracking/{}/",
+                    from + chrono::Days::new(d)
+                ),
+                deleted: Counts {
+                    objects: u64::MAX,
+                    versions: u64::MAX,
+                    delete_markers: u64::MAX,
+                    uploads_aborted: u64::MAX,
+                    bytes: u64::MAX,
+                },
+                rewritten: None,
+            })
+            .collect();
+        r.history = vec![
+            Transition {
+                status: Status::Purging,
+                at: now,
+                by: "w".repeat(64),
+                note: Some("n".repeat(MAX_NOTE_BYTES)),
+            };
+            MAX_HISTORY
+        ];
+        r.failure = Some("f".repeat(MAX_NOTE_BYTES));
+        r.status = Status::Completed;
+        r.receipt = Some(Receipt {
+            request_id: r.id.clone(),
+            scope,
+            prefixes,
+            totals: Counts::default(),
+            purge_started_at: now,
+            purge_finished_at: now + Duration::hours(1),
+            verified_at: now + Duration::hours(1),
+            verification: "nothing left".into(),
+            signature: None,
+        });
+        r
+    }
+
+    #[test]
+    fn a_completed_request_with_a_3660_day_receipt_is_stored_in_items_under_the_limit() {
+        let r = completed(3660);
+        let (item, chunk_items) = request_items(&r).unwrap();
+        assert!(
+            item_size(&item) < ITEM_LIMIT,
+            "request item: {} bytes",
+            item_size(&item)
+        );
+        assert!(chunk_items.len() >= 2, "the receipt moved out: {}", chunk_items.len());
+        let mut prefixes = Vec::new();
+        for chunk in &chunk_items {
+            assert!(item_size(chunk) < ITEM_LIMIT, "chunk: {} bytes", item_size(chunk));
+            prefixes.extend(decode::<Vec<PrefixReceipt>>(chunk).unwrap());
+        }
+        assert_eq!(
+            &prefixes,
+            &r.receipt.as_ref().unwrap().prefixes,
+            "every prefix, in order"
+        );
+        assert_eq!(item.get("receipt_chunks"), Some(&n(chunk_items.len() as u64)));
+        // A small receipt stays in the request item.
+        let (_, none) = request_items(&completed(30)).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn an_item_over_the_limit_is_refused_with_a_clear_error_not_sent() {
+        let item = HashMap::from([
+            ("pk".into(), s("REQ#x")),
+            ("sk".into(), s("REQ")),
+            ("doc".into(), s("d".repeat(ITEM_LIMIT))),
+        ]);
+        match checked(item) {
+            Err(LedgerError::Refused(reason)) => assert!(reason.contains("REQ#x/REQ") && reason.contains("limit")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cancelled_transaction_is_a_conflict_only_when_a_condition_failed() {
+        use aws_sdk_dynamodb::types::CancellationReason;
+        let cancel = |codes: &[&str]| {
+            let mut e = TransactionCanceledException::builder().message("cancelled");
+            for c in codes {
+                e = e.cancellation_reasons(CancellationReason::builder().code(*c).build());
+            }
+            cancelled(&e.build())
+        };
+        assert!(matches!(
+            cancel(&["ConditionalCheckFailed", "None"]),
+            LedgerError::Conflict
+        ));
+        assert!(matches!(cancel(&[]), LedgerError::Conflict), "no reasons named");
+        assert!(matches!(
+            cancel(&["None", "TransactionConflict"]),
+            LedgerError::Unavailable(_)
+        ));
+        assert!(matches!(
+            cancel(&["ThrottlingError", "None"]),
+            LedgerError::Unavailable(_)
+        ));
+        match cancel(&["ValidationError", "None"]) {
+            LedgerError::Refused(m) => assert!(m.contains("ValidationError"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cancel(&["ItemCollectionSizeLimitExceeded"]),
+            LedgerError::Refused(_)
+        ));
     }
 }

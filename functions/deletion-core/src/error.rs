@@ -42,6 +42,10 @@ pub enum LedgerError {
     /// The ledger could not be reached or refused the call.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),
+    /// The ledger refuses this write whatever the retry (an item over
+    /// DynamoDB's size limit, a validation error): nothing was written.
+    #[error("ledger refused the write: {0}")]
+    Refused(String),
 }
 
 /// Errors of the object-store port.

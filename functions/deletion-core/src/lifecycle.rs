@@ -45,6 +45,21 @@ impl Periods {
     }
 }
 
+/// The most transitions a request's history keeps, and the longest note
+/// (or failure reason) kept, in bytes: with them a request stays far under
+/// DynamoDB's 400 KB item limit however often it changes.
+pub const MAX_HISTORY: usize = 100;
+pub const MAX_NOTE_BYTES: usize = 1000;
+
+/// `text` cut to at most `MAX_NOTE_BYTES` bytes, at a character boundary.
+fn bounded(text: &str) -> &str {
+    let mut end = text.len().min(MAX_NOTE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The status an account request shows, from its children's.
 pub fn summarize(children: &[Status]) -> Status {
     let any = |s: Status| children.contains(&s);
@@ -116,6 +131,8 @@ impl DeletionRequest {
             suppression_applied_at: None,
             held_since: None,
             callback: None,
+            given_up_at: None,
+            history_elided: 0,
         }
     }
 
@@ -149,9 +166,14 @@ impl DeletionRequest {
         next.history.push(Transition {
             status,
             at: now,
-            by: by.to_owned(),
-            note,
+            by: bounded(by).to_owned(),
+            note: note.map(|n| bounded(&n).to_owned()),
         });
+        // The creation stays; the oldest after it go first.
+        while next.history.len() > MAX_HISTORY {
+            next.history.remove(1);
+            next.history_elided += 1;
+        }
         next
     }
 
@@ -213,7 +235,7 @@ impl DeletionRequest {
                     }
                 }
             },
-            Status::Failed if retry => {
+            Status::Failed if retry && self.retryable() => {
                 let note = self.failure.as_ref().map(|f| format!("retry after: {f}"));
                 let mut next = self.advance(Status::Purging, now, owner, note);
                 next.lease = None;
@@ -309,6 +331,26 @@ impl DeletionRequest {
         }
     }
 
+    /// `FAILED → FAILED`, given up: the request used up its attempts, so
+    /// the sweep retries it no more and its scope is released (the ledger
+    /// drops the lock in the same conditional write), so the scope can be
+    /// asked again. Final: it is never written again.
+    pub fn give_up(&self, now: DateTime<Utc>, by: &str) -> Result<Self, ServiceError> {
+        if !self.retryable() {
+            return Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status: self.status,
+            });
+        }
+        let note = format!(
+            "given up after {} attempt(s): no more retries; the scope is released and may be asked again",
+            self.attempts
+        );
+        let mut next = self.advance(Status::Failed, now, by, Some(note));
+        next.given_up_at = Some(now);
+        Ok(next)
+    }
+
     /// `PURGING | VERIFYING → FAILED` with the reason, by the lease holder.
     pub fn fail(&self, now: DateTime<Utc>, owner: &str, reason: &str) -> Result<Self, ServiceError> {
         match self.status {
@@ -316,13 +358,13 @@ impl DeletionRequest {
             Status::Purging => {
                 let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));
                 next.lease = None;
-                next.failure = Some(reason.to_owned());
+                next.failure = Some(bounded(reason).to_owned());
                 Ok(next)
             }
             Status::Verifying if self.holds_lease(owner) => {
                 let mut next = self.advance(Status::Failed, now, owner, Some(reason.to_owned()));
                 next.lease = None;
-                next.failure = Some(reason.to_owned());
+                next.failure = Some(bounded(reason).to_owned());
                 Ok(next)
             }
             status => Err(ServiceError::InvalidTransition {
@@ -518,5 +560,56 @@ mod tests {
         let verifying = purging.begin_verification(at, "w1", lease).unwrap();
         assert!(verifying.fail(at, "intruder", "x").is_err());
         assert!(verifying.begin_verification(at, "intruder", lease).is_err());
+    }
+    #[test]
+    fn a_failed_request_given_up_releases_its_scope_and_is_never_retried() {
+        let lease = Duration::minutes(16);
+        let at = t0() + Duration::days(5);
+        let Claim::Granted { next: purging, .. } = request().claim(at, "w1", lease, false) else {
+            panic!()
+        };
+        let failed = purging.fail(at, "w1", "boom").unwrap();
+        assert!(failed.retryable() && !failed.releases_scope());
+        let given_up = failed.give_up(at, "sweep").unwrap();
+        assert_eq!(
+            (given_up.status, given_up.version),
+            (Status::Failed, failed.version + 1)
+        );
+        assert!(given_up.releases_scope(), "its scope lock goes with this write");
+        assert!(!given_up.retryable());
+        let note = given_up.history.last().unwrap().note.clone().unwrap();
+        assert!(note.starts_with("given up after"), "{note}");
+        assert_eq!(
+            given_up.claim(at, "w2", lease, true),
+            Claim::Settled { status: Status::Failed },
+            "a request that released its scope is never restarted"
+        );
+        assert!(given_up.give_up(at, "sweep").is_err(), "given up once");
+        assert!(request().give_up(at, "sweep").is_err(), "only a failed request");
+    }
+
+    #[test]
+    fn history_and_notes_stay_bounded_however_often_a_request_changes() {
+        let mut r = request();
+        let long = "x".repeat(10 * MAX_NOTE_BYTES);
+        for i in 0..(3 * MAX_HISTORY) {
+            r = r.advance(
+                Status::Scheduled,
+                t0() + Duration::seconds(i as i64),
+                "ops",
+                Some(long.clone()),
+            );
+        }
+        assert_eq!(r.history.len(), MAX_HISTORY);
+        assert_eq!(r.history_elided, (2 * MAX_HISTORY + 1) as u64);
+        assert_eq!(r.history[0].by, "alice", "the creation is kept");
+        assert!(r
+            .history
+            .iter()
+            .all(|h| h.note.as_ref().is_none_or(|n| n.len() <= MAX_NOTE_BYTES)));
+        let mut purging = r.clone();
+        purging.status = Status::Purging;
+        let failed = purging.fail(t0(), "w", &"é".repeat(MAX_NOTE_BYTES)).unwrap();
+        assert!(failed.failure.unwrap().len() <= MAX_NOTE_BYTES);
     }
 }

@@ -414,4 +414,30 @@ pub struct DeletionRequest {
     /// Where each status change is POSTed, if the requester asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<crate::callbacks::CallbackUrl>,
+    /// When a `FAILED` request that used up its attempts was given up: it
+    /// is never retried again and no longer holds its scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_up_at: Option<DateTime<Utc>>,
+    /// How many of the oldest transitions were dropped from `history` to
+    /// keep it bounded (the first, the creation, is always kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub history_elided: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl DeletionRequest {
+    /// Whether this version of the request gives up its scope lock: a
+    /// final state, or a failed request given up. Once it has, the request
+    /// is never written again.
+    pub fn releases_scope(&self) -> bool {
+        self.status.is_terminal() || (self.status == Status::Failed && self.given_up_at.is_some())
+    }
+
+    /// Whether the sweep may still retry it (a `FAILED` request not given up).
+    pub fn retryable(&self) -> bool {
+        self.status == Status::Failed && self.given_up_at.is_none()
+    }
 }

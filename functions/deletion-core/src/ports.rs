@@ -13,11 +13,44 @@ use crate::model::{DeletionRequest, Scope, Shard};
 use crate::regulation::{Subjects, UserId};
 
 /// One page of requests and where the next one starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestPage {
     pub items: Vec<DeletionRequest>,
     /// Opaque cursor for the next page; `None` at the end.
     pub next: Option<String>,
+    /// Items of the page that could not be decoded (only `active` reports
+    /// them; a listing fails instead): skipped, not dropped silently.
+    pub undecodable: Vec<Undecodable>,
+}
+
+/// A ledger item a page skipped because it could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// The item's key, as the ledger names it.
+    pub key: String,
+    /// The request the item belongs to, if its key names one.
+    pub request_id: Option<RequestId>,
+    pub reason: String,
+}
+
+/// Where the last sweep stopped in the `active` listing, so the next one
+/// goes on from there.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SweepMark {
+    /// The `active` cursor to resume at; `None`: the beginning.
+    pub cursor: Option<String>,
+    /// Bumped by every write (0: never written).
+    pub version: u64,
+}
+
+/// The sweep's place, kept in the ledger.
+#[async_trait]
+pub trait SweepMarks: Send + Sync {
+    /// The stored mark (version 0 and no cursor if there is none).
+    async fn sweep_mark(&self) -> Result<SweepMark, LedgerError>;
+    /// Writes `next` only if the stored version is `next.version - 1`
+    /// (version 0: none stored), else `Conflict`.
+    async fn put_sweep_mark(&self, next: &SweepMark) -> Result<(), LedgerError>;
 }
 
 /// The deletion ledger: the single source of truth.
@@ -37,7 +70,9 @@ pub trait Ledger: Send + Sync {
     async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError>;
 
     /// Writes `next` only if the stored version is `next.version - 1`
-    /// (else `Conflict`). A terminal status releases the scope.
+    /// (else `Conflict`). A version that `releases_scope()` (a terminal
+    /// status, a failed request given up) releases the scope in the same
+    /// write.
     async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError>;
 
     /// The request that holds the scope, if any.

@@ -3,20 +3,39 @@
 //! - re-arms the timer of a request in grace (a no-op if it is there);
 //! - starts a request whose grace ended without a purge (its timer lost);
 //! - re-drives a purge whose worker's lease expired (the worker died);
-//! - retries a failed purge, up to a bound of attempts;
+//! - retries a failed purge, up to a bound of attempts, then gives it up
+//!   (its scope released, so the scope can be asked again);
 //! - marks a request still unfinished past its 30-day deadline;
 //! - settles account requests from their children;
 //! - resumes a request on hold whose hold is gone (a release cut short).
+//!
+//! Invariants:
+//! - One request never stops the walk: an error on it (a refused write, a
+//!   failed CreateSchedule, contention) or an undecodable item is recorded
+//!   in `failures` with what it names, and the walk goes on.
+//! - A run stops by its deadline (the `Clock`'s time; a budget below the
+//!   function's timeout), at a request boundary, and stores where it
+//!   stopped in the ledger (a conditional write); the next run starts
+//!   there, reaches the end, wraps around to the beginning and stops where
+//!   it began: every active request is reached, however many there are.
+//! - The report, failures included, is always returned, so its metrics are
+//!   emitted whatever happened.
 
-use chrono::Duration;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
 use crate::model::{DeletionRequest, Status};
-use crate::ports::{Clock, Holds, Ledger, Timers, Wake};
+use crate::ports::{Clock, Holds, Ledger, SweepMark, SweepMarks, Timers, Wake};
 use crate::requests::settle_parent;
+
+/// Requests read per page of the `active` listing: a run that stops
+/// mid-page examines at most this many again on its next run.
+const PAGE: u32 = 50;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -36,6 +55,32 @@ pub struct SweepReport {
     pub deadline_missed: Vec<RequestId>,
     /// Requests on hold whose hold was gone, resumed.
     pub released: Vec<RequestId>,
+    /// What the sweep could not do; the walk went on past each.
+    pub failures: Vec<SweepFailure>,
+    /// Whether the run stopped at its deadline before it went round.
+    pub out_of_time: bool,
+}
+
+/// One request (or ledger item) the sweep could not handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepFailure {
+    /// The request, when the failure names one.
+    pub request_id: Option<RequestId>,
+    /// What failed: a ledger item's key, or the step.
+    pub item: String,
+    pub error: String,
+}
+
+impl SweepReport {
+    fn fail(&mut self, request_id: Option<&RequestId>, item: impl Into<String>, error: impl ToString) {
+        let failure = SweepFailure {
+            request_id: request_id.cloned(),
+            item: item.into(),
+            error: error.to_string(),
+        };
+        warn!(request_id = ?failure.request_id, item = %failure.item, error = %failure.error, "sweep: skipped");
+        self.failures.push(failure);
+    }
 }
 
 pub struct Sweeper<L, T, C> {
@@ -47,11 +92,22 @@ pub struct Sweeper<L, T, C> {
     /// A request in grace whose grace ended this long ago without a purge
     /// is started by the sweep (its own timer may still be on its way).
     pub late_after: Duration,
-    /// Purge attempts after which a failed request is left to a person.
+    /// Purge attempts after which a failed request is given up.
     pub max_attempts: u32,
+    /// How long one run may take (by the `Clock`); below the function's
+    /// timeout.
+    pub budget: Duration,
 }
 
-impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
+/// Where a walk stopped, and why.
+enum Stop {
+    /// At the end of a lap: the next run starts at `cursor`.
+    Lap(Option<String>),
+    /// Out of time or unable to read on: the next run resumes at `cursor`.
+    Early(Option<String>),
+}
+
+impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
     pub fn new(ledger: L, timers: T, clock: C) -> Self {
         Sweeper {
             ledger,
@@ -60,29 +116,109 @@ impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
             min_lead: Duration::zero(),
             late_after: Duration::minutes(5),
             max_attempts: 5,
+            budget: Duration::seconds(40),
         }
     }
 
+    /// The sweep's clock's time.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// One run within the budget.
     pub async fn run(&self) -> Result<SweepReport, ServiceError> {
+        self.run_until(self.clock.now() + self.budget).await
+    }
+
+    /// One run that starts no request's work at or after `stop_at`.
+    /// Failures are in the report; it is always returned.
+    pub async fn run_until(&self, stop_at: DateTime<Utc>) -> Result<SweepReport, ServiceError> {
         let mut report = SweepReport::default();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.ledger.active(200, cursor.as_deref()).await?;
-            for request in &page.items {
-                report.examined += 1;
-                self.sweep_one(request, &mut report).await?;
+        let mark = match self.ledger.sweep_mark().await {
+            Ok(mark) => mark,
+            Err(e) => {
+                report.fail(None, "sweep mark", e);
+                SweepMark::default()
             }
-            cursor = page.next;
-            if cursor.is_none() {
-                break;
+        };
+        let stop = self.walk(mark.cursor.clone(), stop_at, &mut report).await;
+        let next = match stop {
+            Stop::Lap(cursor) => cursor,
+            Stop::Early(cursor) => {
+                report.out_of_time = self.clock.now() >= stop_at;
+                cursor
+            }
+        };
+        if next != mark.cursor {
+            let next = SweepMark {
+                cursor: next,
+                version: mark.version + 1,
+            };
+            match self.ledger.put_sweep_mark(&next).await {
+                Ok(()) => {}
+                // Another run moved it meanwhile: its place stands.
+                Err(LedgerError::Conflict) => warn!("sweep mark moved by another run; kept"),
+                Err(e) => report.fail(None, "sweep mark", e),
             }
         }
         info!(?report, "sweep done");
         Ok(report)
     }
 
+    /// Walks the `active` listing from `start` round to where it began.
+    async fn walk(&self, start: Option<String>, stop_at: DateTime<Utc>, report: &mut SweepReport) -> Stop {
+        let mut cursor = start.clone();
+        // Started at the beginning: the end is the end of the lap.
+        let mut wrapped = start.is_none();
+        let mut seen = HashSet::new();
+        loop {
+            if self.clock.now() >= stop_at {
+                return Stop::Early(cursor);
+            }
+            let page = match self.ledger.active(PAGE, cursor.as_deref()).await {
+                Ok(page) => page,
+                // A stored cursor the ledger no longer takes: start over.
+                Err(LedgerError::InvalidCursor) if cursor.is_some() && !wrapped => {
+                    report.fail(None, "sweep mark", LedgerError::InvalidCursor);
+                    (cursor, wrapped) = (None, true);
+                    continue;
+                }
+                Err(e) => {
+                    report.fail(None, "active requests page", e);
+                    return Stop::Early(cursor);
+                }
+            };
+            for u in &page.undecodable {
+                report.fail(u.request_id.as_ref(), u.key.clone(), &u.reason);
+            }
+            for request in &page.items {
+                if !seen.insert(request.id.clone()) {
+                    // Round to where this run began.
+                    return Stop::Lap(cursor);
+                }
+                if self.clock.now() >= stop_at {
+                    return Stop::Early(cursor);
+                }
+                report.examined += 1;
+                if let Err(e) = self.sweep_one(request, report).await {
+                    report.fail(Some(&request.id), format!("request {}", request.id), e);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None if !wrapped => (cursor, wrapped) = (None, true),
+                None => return Stop::Lap(None),
+            }
+        }
+    }
+
     async fn sweep_one(&self, r: &DeletionRequest, report: &mut SweepReport) -> Result<(), ServiceError> {
         let now = self.clock.now();
+        // Given up: it released its scope and is never written again.
+        if r.given_up_at.is_some() {
+            report.exhausted.push(r.id.clone());
+            return Ok(());
+        }
         // A request on hold has its deadline's clock stopped.
         if now > r.deadline
             && r.status != Status::OnHold
@@ -127,7 +263,10 @@ impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
                 self.timers.wake(&r.id, Wake::Sweep { retry: true }, soon).await?;
                 report.retried.push(r.id.clone());
             }
-            Status::Failed => report.exhausted.push(r.id.clone()),
+            Status::Failed => {
+                self.give_up(&r.id).await?;
+                report.exhausted.push(r.id.clone());
+            }
             Status::OnHold => {
                 // Its hold is gone (a release that stopped half-way): resume.
                 let released = match r.scope.workspace() {
@@ -143,12 +282,35 @@ impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
         Ok(())
     }
 
+    /// Gives up a failed request that used up its attempts, releasing its
+    /// scope (conditionally; re-judged if another writer won).
+    async fn give_up(&self, id: &RequestId) -> Result<(), ServiceError> {
+        for _ in 0..3 {
+            let Some(current) = self.ledger.get(id).await? else {
+                return Ok(());
+            };
+            if !current.retryable() || current.attempts < self.max_attempts {
+                return Ok(());
+            }
+            let next = current.give_up(self.clock.now(), "sweep")?;
+            match self.ledger.update(&next).await {
+                Ok(()) => {
+                    warn!(request_id = %id, attempts = next.attempts, "purge given up; scope released");
+                    return Ok(());
+                }
+                Err(LedgerError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contention { id: id.to_string() })
+    }
+
     /// Records the missed deadline once; false if another writer won.
     async fn mark_deadline_missed(&self, id: &RequestId) -> Result<bool, ServiceError> {
         let Some(current) = self.ledger.get(id).await? else {
             return Ok(false);
         };
-        if current.deadline_missed_at.is_some() || current.status.is_terminal() {
+        if current.deadline_missed_at.is_some() || current.releases_scope() {
             return Ok(false);
         }
         let mut next = current.clone();
@@ -159,5 +321,341 @@ impl<L: Ledger + Holds, T: Timers, C: Clock> Sweeper<L, T, C> {
             Err(LedgerError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::error::TimerError;
+    use crate::ids::{AccountId, IdempotencyKey, WorkspaceId};
+    use crate::lifecycle::Periods;
+    use crate::model::{Scope, Shard};
+    use crate::ports::{Hold, ManualClock, PendingPage, RequestPage, Undecodable};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// An `active` entry: a request, or an item that does not decode.
+    type Slot = Result<DeletionRequest, String>;
+
+    #[derive(Default)]
+    struct State {
+        /// By the `active` sort key (grace end, then id).
+        items: BTreeMap<String, Slot>,
+        locks: HashMap<String, RequestId>,
+        mark: SweepMark,
+        refuse_update: HashSet<RequestId>,
+    }
+
+    /// An in-memory ledger with the adapter's conditional writes.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<State>>);
+
+    fn order(r: &DeletionRequest) -> String {
+        format!("{}#{}", r.grace_ends_at.to_rfc3339(), r.id)
+    }
+
+    impl Memory {
+        fn state(&self) -> std::sync::MutexGuard<'_, State> {
+            self.0.lock().unwrap()
+        }
+        fn add(&self, r: DeletionRequest) {
+            let mut s = self.state();
+            s.locks.insert(r.scope.lock_key(), r.id.clone());
+            s.items.insert(order(&r), Ok(r));
+        }
+        fn add_corrupt(&self, at: DateTime<Utc>, id: &RequestId) {
+            let key = format!("{}#{id}", at.to_rfc3339());
+            self.state().items.insert(key, Err(id.to_string()));
+        }
+        fn find(&self, id: &RequestId) -> Option<DeletionRequest> {
+            let s = self.state();
+            s.items.values().flatten().find(|r| &r.id == id).cloned()
+        }
+    }
+
+    fn nope() -> LedgerError {
+        LedgerError::Unavailable("not in this fake".into())
+    }
+
+    #[async_trait]
+    impl Ledger for Memory {
+        async fn insert(&self, r: &DeletionRequest, _: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
+            self.add(r.clone());
+            Ok(())
+        }
+        async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
+            Ok(self.find(id))
+        }
+        async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
+            let mut s = self.state();
+            if s.refuse_update.contains(&next.id) {
+                return Err(LedgerError::Unavailable(
+                    "AccessDeniedException: dynamodb:DeleteItem".into(),
+                ));
+            }
+            let key = order(next);
+            match s.items.get(&key) {
+                Some(Ok(cur)) if cur.version + 1 == next.version => {}
+                _ => return Err(LedgerError::Conflict),
+            }
+            if next.releases_scope() && s.locks.get(&next.scope.lock_key()) == Some(&next.id) {
+                s.locks.remove(&next.scope.lock_key());
+            }
+            s.items.insert(key, Ok(next.clone()));
+            Ok(())
+        }
+        async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
+            Ok(self.state().locks.get(&scope.lock_key()).cloned())
+        }
+        async fn by_idempotency_key(&self, _: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+            Err(nope())
+        }
+        async fn list(&self, _: &str, _: u32, _: Option<&str>) -> Result<RequestPage, LedgerError> {
+            Err(nope())
+        }
+        async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+            let s = self.state();
+            let mut page = RequestPage::default();
+            let after = cursor.unwrap_or("");
+            let mut rest = s
+                .items
+                .iter()
+                .filter(|(k, v)| k.as_str() > after && v.as_ref().map_or(true, |r| !r.status.is_terminal()));
+            for (key, slot) in rest.by_ref().take(limit as usize) {
+                match slot {
+                    Ok(r) => page.items.push(r.clone()),
+                    Err(id) => page.undecodable.push(Undecodable {
+                        key: format!("REQ#{id}"),
+                        request_id: RequestId::parse(id).ok(),
+                        reason: "no doc attribute".into(),
+                    }),
+                }
+                page.next = Some(key.clone());
+            }
+            if rest.next().is_none() {
+                page.next = None;
+            }
+            Ok(page)
+        }
+        async fn insert_shards(&self, _: &[Shard]) -> Result<(), LedgerError> {
+            Err(nope())
+        }
+        async fn shards(&self, _: &RequestId) -> Result<Vec<Shard>, LedgerError> {
+            Ok(Vec::new())
+        }
+        async fn update_shard(&self, _: &Shard) -> Result<(), LedgerError> {
+            Err(nope())
+        }
+        async fn put_page(&self, _: &PendingPage) -> Result<(), LedgerError> {
+            Err(nope())
+        }
+        async fn pages(&self, _: &RequestId, _: u32) -> Result<Vec<PendingPage>, LedgerError> {
+            Err(nope())
+        }
+        async fn drop_page(&self, _: &RequestId, _: u32, _: u64) -> Result<(), LedgerError> {
+            Err(nope())
+        }
+    }
+
+    #[async_trait]
+    impl Holds for Memory {
+        async fn place_hold(&self, _: &Hold) -> Result<Hold, LedgerError> {
+            Err(nope())
+        }
+        async fn hold(&self, _: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+            Ok(None)
+        }
+        async fn release_hold(&self, _: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
+            Err(nope())
+        }
+    }
+
+    #[async_trait]
+    impl SweepMarks for Memory {
+        async fn sweep_mark(&self) -> Result<SweepMark, LedgerError> {
+            Ok(self.state().mark.clone())
+        }
+        async fn put_sweep_mark(&self, next: &SweepMark) -> Result<(), LedgerError> {
+            let mut s = self.state();
+            if s.mark.version + 1 != next.version {
+                return Err(LedgerError::Conflict);
+            }
+            s.mark = next.clone();
+            Ok(())
+        }
+    }
+
+    /// Timers whose every call takes `cost` of the clock's time; some ids'
+    /// CreateSchedule fails.
+    #[derive(Clone)]
+    struct SlowTimers {
+        clock: ManualClock,
+        cost: Duration,
+        armed: Arc<Mutex<Vec<RequestId>>>,
+        refuse: Arc<Mutex<HashSet<RequestId>>>,
+    }
+
+    impl SlowTimers {
+        fn new(clock: &ManualClock, cost: Duration) -> Self {
+            SlowTimers {
+                clock: clock.clone(),
+                cost,
+                armed: Arc::default(),
+                refuse: Arc::default(),
+            }
+        }
+        fn call(&self, id: &RequestId) -> Result<(), TimerError> {
+            self.clock.advance(self.cost);
+            if self.refuse.lock().unwrap().contains(id) {
+                return Err(TimerError::Unavailable(
+                    "CreateSchedule: 500 Internal Server Error".into(),
+                ));
+            }
+            self.armed.lock().unwrap().push(id.clone());
+            Ok(())
+        }
+        fn armed(&self) -> Vec<RequestId> {
+            self.armed.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Timers for SlowTimers {
+        async fn arm(&self, id: &RequestId, _: DateTime<Utc>) -> Result<(), TimerError> {
+            self.call(id)
+        }
+        async fn disarm(&self, _: &RequestId) -> Result<(), TimerError> {
+            Ok(())
+        }
+        async fn wake(&self, id: &RequestId, _: Wake, _: DateTime<Utc>) -> Result<(), TimerError> {
+            self.call(id)
+        }
+    }
+
+    fn workspace_request(n: usize) -> DeletionRequest {
+        let scope = Scope::Workspace {
+            workspace: WorkspaceId::parse(&format!("ws{n:04}")).unwrap(),
+        };
+        let mut r = DeletionRequest::new(scope, "alice", None, t0(), Periods::default());
+        r.grace_ends_at = t0() + Duration::days(5) + Duration::seconds(n as i64);
+        r
+    }
+
+    fn sweeper(ledger: &Memory, timers: &SlowTimers, clock: &ManualClock) -> Sweeper<Memory, SlowTimers, ManualClock> {
+        Sweeper::new(ledger.clone(), timers.clone(), clock.clone())
+    }
+
+    #[tokio::test]
+    async fn a_request_that_fails_is_reported_and_the_walk_goes_on_to_the_tail() {
+        let (ledger, clock) = (Memory::default(), ManualClock::new(t0()));
+        let timers = SlowTimers::new(&clock, Duration::zero());
+        // First in the walk: an account request whose final write is
+        // refused (the lock's DeleteItem denied), a request whose
+        // CreateSchedule fails, an item that does not decode.
+        let scope = Scope::Account {
+            account: AccountId::parse("ann").unwrap(),
+        };
+        let mut parent = DeletionRequest::new(scope, "ann", None, t0(), Periods::default());
+        parent.grace_ends_at = t0();
+        let mut child = workspace_request(9999);
+        child.status = Status::Completed;
+        child.parent = Some(parent.id.clone());
+        parent.children = vec![child.id.clone()];
+        ledger.add(child);
+        ledger.add(parent.clone());
+        ledger.state().refuse_update.insert(parent.id.clone());
+        let refused = workspace_request(0);
+        timers.refuse.lock().unwrap().insert(refused.id.clone());
+        ledger.add(refused.clone());
+        let corrupt = RequestId::new();
+        ledger.add_corrupt(t0() + Duration::days(5) + Duration::milliseconds(500), &corrupt);
+        let tail: Vec<_> = (1..=3).map(workspace_request).collect();
+        tail.iter().for_each(|r| ledger.add(r.clone()));
+
+        let report = sweeper(&ledger, &timers, &clock).run().await.unwrap();
+        assert_eq!(report.rearmed, 3, "{report:?}");
+        assert_eq!(timers.armed(), tail.iter().map(|r| r.id.clone()).collect::<Vec<_>>());
+        let failed: HashSet<_> = report.failures.iter().map(|f| f.request_id.clone()).collect();
+        assert_eq!(
+            failed,
+            HashSet::from([Some(parent.id.clone()), Some(refused.id), Some(corrupt)])
+        );
+        let refusal = report
+            .failures
+            .iter()
+            .find(|f| f.request_id.as_ref() == Some(&parent.id));
+        assert!(refusal.is_some_and(|f| f.error.contains("DeleteItem")), "{report:?}");
+        assert!(!report.out_of_time);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_out_of_time_stops_and_the_next_resumes_there_and_wraps_around() {
+        let (ledger, clock) = (Memory::default(), ManualClock::new(t0()));
+        // Every CreateSchedule takes a second; a run may take 50.
+        let timers = SlowTimers::new(&clock, Duration::seconds(1));
+        let requests: Vec<_> = (0..120).map(workspace_request).collect();
+        requests.iter().for_each(|r| ledger.add(r.clone()));
+        let mut sweep = sweeper(&ledger, &timers, &clock);
+        sweep.budget = Duration::seconds(50);
+
+        let first = sweep.run().await.unwrap();
+        assert!(first.out_of_time && first.examined == 50, "{first:?}");
+        assert_eq!(ledger.state().mark.version, 1, "where it stopped is stored");
+        let second = sweep.run().await.unwrap();
+        assert!(second.out_of_time && second.examined == 50, "{second:?}");
+        let third = sweep.run().await.unwrap();
+        assert_eq!(third.examined, 50, "{third:?}");
+        // 100..119, then round to the beginning: 0..29.
+        let armed = timers.armed();
+        let ids: Vec<_> = requests.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(armed[..120], ids[..], "each run took up where the last stopped");
+        assert_eq!(armed[120..], ids[..30], "and wrapped around");
+
+        // With time enough, a run from a stored place goes round once.
+        sweep.budget = Duration::hours(1);
+        ledger.state().mark.cursor = Some(order(&requests[69]));
+        let lap = sweep.run().await.unwrap();
+        assert_eq!(lap.examined, 120, "{lap:?}");
+        assert!(!lap.out_of_time);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_out_of_attempts_is_given_up_and_releases_its_scope() {
+        let (ledger, clock) = (Memory::default(), ManualClock::new(t0() + Duration::days(6)));
+        let timers = SlowTimers::new(&clock, Duration::zero());
+        let mut failed = workspace_request(1);
+        failed.status = Status::Failed;
+        failed.attempts = 5;
+        failed.failure = Some("boom".into());
+        ledger.add(failed.clone());
+        let sweep = sweeper(&ledger, &timers, &clock);
+
+        let report = sweep.run().await.unwrap();
+        assert_eq!(report.exhausted, vec![failed.id.clone()]);
+        assert_eq!(
+            ledger.active_for(&failed.scope).await.unwrap(),
+            None,
+            "the scope may be asked again"
+        );
+        let stored = ledger.find(&failed.id).unwrap();
+        assert!(stored.given_up_at.is_some() && !stored.retryable());
+        assert_eq!(stored.version, failed.version + 1);
+        // Later sweeps still count it, and never write it again.
+        clock.advance(Duration::days(40));
+        let again = sweep.run().await.unwrap();
+        assert_eq!(again.exhausted, vec![failed.id.clone()]);
+        assert_eq!(again.deadline_missed, Vec::<RequestId>::new());
+        assert_eq!(ledger.find(&failed.id).unwrap().version, stored.version);
+        assert!(timers.armed().is_empty(), "never retried");
     }
 }

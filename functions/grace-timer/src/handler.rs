@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use deletion_core::ports::{Clock, Holds, Ledger, Timers};
+use deletion_core::ports::{Clock, Holds, Ledger, SweepMarks, Timers};
 pub use deletion_core::stream::{AttributeValue, BatchResponse, ItemFailure, StreamData, StreamEvent, StreamRecord};
 use deletion_core::sweep::{SweepReport, Sweeper};
 use deletion_core::timers::TimerReconciler;
@@ -34,7 +34,10 @@ pub struct GraceTimer<L, T, C> {
     sweeper: Sweeper<L, T, C>,
 }
 
-impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C> {
+/// How long before the invocation's deadline a sweep stops starting work.
+pub const SWEEP_MARGIN: chrono::Duration = chrono::Duration::seconds(15);
+
+impl<L: Ledger + Holds + SweepMarks + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<L, T, C> {
     pub fn new(ledger: L, timers: T, clock: C) -> Self {
         GraceTimer {
             reconciler: TimerReconciler::new(ledger.clone(), timers.clone(), clock.clone()),
@@ -55,17 +58,46 @@ impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<
         self
     }
 
-    /// Runs the sweep and prints its counts as CloudWatch metrics (EMF).
+    /// How long one sweep may run (below the function's timeout).
+    pub fn with_sweep_budget(mut self, budget: chrono::Duration) -> Self {
+        self.sweeper.budget = budget;
+        self
+    }
+
+    /// Runs the sweep within its budget and prints its counts as
+    /// CloudWatch metrics (EMF), failures included.
     pub async fn sweep(&self) -> Result<SweepReport, ServiceError> {
-        let report = self.sweeper.run().await?;
+        self.sweep_until(None).await
+    }
+
+    /// A sweep that also stops `SWEEP_MARGIN` before `deadline` (the
+    /// invocation's). Its metrics are printed whatever it met.
+    pub async fn sweep_until(
+        &self,
+        deadline: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<SweepReport, ServiceError> {
+        let mut stop_at = self.sweeper.clock_now() + self.sweeper.budget;
+        if let Some(deadline) = deadline {
+            stop_at = stop_at.min(deadline - SWEEP_MARGIN);
+        }
+        let report = self.sweeper.run_until(stop_at).await?;
         println!("{}", metrics_line(&report));
         Ok(report)
     }
 
     /// Handles either kind of event.
     pub async fn handle_event(&self, event: TimerEvent) -> Result<serde_json::Value, ServiceError> {
+        self.handle_event_until(event, None).await
+    }
+
+    /// Handles either kind of event; a sweep ends before `deadline`.
+    pub async fn handle_event_until(
+        &self,
+        event: TimerEvent,
+        deadline: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<serde_json::Value, ServiceError> {
         Ok(match event {
-            TimerEvent::Sweep(_) => serde_json::to_value(self.sweep().await?).unwrap_or_default(),
+            TimerEvent::Sweep(_) => serde_json::to_value(self.sweep_until(deadline).await?).unwrap_or_default(),
             TimerEvent::Stream(stream) => serde_json::to_value(self.handle(stream).await).unwrap_or_default(),
         })
     }
@@ -95,7 +127,9 @@ impl<L: Ledger + Holds + Clone, T: Timers + Clone, C: Clock + Clone> GraceTimer<
 }
 
 /// A CloudWatch embedded-metric-format line: the template's alarm watches
-/// `DeletionService/DeadlinesMissed`.
+/// `DeletionService/DeadlinesMissed`; `SweepFailures` counts the requests
+/// (and items) a sweep could not handle, `SweepOutOfTime` a run that
+/// stopped at its budget (the next one resumes there).
 pub fn metrics_line(report: &SweepReport) -> String {
     let names = [
         ("DeadlinesMissed", report.deadline_missed.len()),
@@ -103,6 +137,8 @@ pub fn metrics_line(report: &SweepReport) -> String {
         ("SweepRedriven", report.redriven.len()),
         ("SweepRetried", report.retried.len()),
         ("PurgesExhausted", report.exhausted.len()),
+        ("SweepFailures", report.failures.len()),
+        ("SweepOutOfTime", usize::from(report.out_of_time)),
     ];
     let mut line = serde_json::json!({
         "_aws": {
@@ -120,4 +156,28 @@ pub fn metrics_line(report: &SweepReport) -> String {
         }
     }
     line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deletion_core::sweep::SweepFailure;
+
+    #[test]
+    fn the_metrics_line_counts_the_failures_of_a_sweep() {
+        let report = SweepReport {
+            failures: vec![SweepFailure {
+                request_id: None,
+                item: "REQ#x".into(),
+                error: "corrupt".into(),
+            }],
+            out_of_time: true,
+            ..SweepReport::default()
+        };
+        let line: serde_json::Value = serde_json::from_str(&metrics_line(&report)).unwrap();
+        assert_eq!(line["SweepFailures"], 1);
+        assert_eq!(line["SweepOutOfTime"], 1);
+        let declared = line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+        assert!(declared.iter().any(|m| m["Name"] == "SweepFailures"));
+    }
 }

@@ -18,6 +18,9 @@ async fn main() -> Result<(), Error> {
     let lead = config::seconds("TIMER_MIN_LEAD_SECONDS", 60, 0, 3600)?;
     // How long before a grace ends its reminder fires; 0: no reminders.
     let reminder = config::seconds("REMINDER_SECONDS", 86_400, 0, 30 * 86_400)?;
+    // One sweep's run time, below the function's 60 s timeout (the
+    // invocation's own deadline bounds it too).
+    let budget = config::seconds("SWEEP_BUDGET_SECONDS", 40, 1, 840)?;
     let clients = Clients::from_env().await;
     let timer = GraceTimer::new(
         DynamoLedger::new(clients.dynamodb.clone(), table),
@@ -25,10 +28,14 @@ async fn main() -> Result<(), Error> {
         SystemClock,
     )
     .with_min_lead(lead)
-    .with_reminder((reminder > chrono::Duration::zero()).then_some(reminder));
+    .with_reminder((reminder > chrono::Duration::zero()).then_some(reminder))
+    .with_sweep_budget(budget);
     let timer = &timer;
     run(service_fn(move |event: LambdaEvent<TimerEvent>| async move {
-        Ok::<_, Error>(timer.handle_event(event.payload).await?)
+        let deadline = i64::try_from(event.context.deadline)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis);
+        Ok::<_, Error>(timer.handle_event_until(event.payload, deadline).await?)
     }))
     .await
 }
