@@ -677,7 +677,7 @@ async fn a_completion_with_a_receipt_of_3660_days_is_stored_and_read_back_whole(
             store: "archive".into(),
             bucket: env.archive.clone(),
             prefix: format!("{workspace}/{source}/{}/", from + chrono::Days::new(d)),
-            deleted: most.clone(),
+            deleted: most,
             rewritten: None,
         })
         .collect();
