@@ -185,18 +185,9 @@ async fn two_concurrent_workers_never_share_a_shard_or_both_claim() {
     assert_eq!(body["receipt"]["prefixes"][1]["deleted"]["objects"], 4);
 }
 
-#[tokio::test]
-async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
-    let env = env(Versioning::None).await;
-    seed(&env, "acme", 2).await;
-    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
-    env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    // A data map naming a bucket that does not exist makes the purge fail
-    // (and the purge function's retries of it are refused: it is no bucket
-    // of the template's either).
-    env.gate
-        .refusals_expected
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+/// Runs the purge of `id` with a data map naming a bucket that does not
+/// exist: the attempt fails.
+async fn purge_with_a_missing_bucket(env: &Env, id: &RequestId) -> PurgeOutcome {
     let broken = deletion_core::datamap::DataMap::from_json(
         r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
     )
@@ -209,7 +200,22 @@ async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
         broken,
         PurgeConfig::default(),
     );
-    let outcome = failing.run(&id, "w1", false, None).await.unwrap();
+    failing.run(id, "w1", false, None).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_purge_is_retried_by_the_sweep_with_its_reason_kept() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme", 2).await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    // A data map naming a bucket that does not exist makes the purge fail
+    // (and the purge function's retries of it are refused: it is no bucket
+    // of the template's either).
+    env.gate
+        .refusals_expected
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let outcome = purge_with_a_missing_bucket(&env, &id).await;
     assert!(
         matches!(&outcome, PurgeOutcome::Failed { reason } if reason.contains("no-such-bucket-here")),
         "{outcome:?}"
@@ -784,19 +790,7 @@ async fn a_failed_request_out_of_attempts_releases_its_scope() {
     seed(&env, "acme", 2).await;
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    let broken = deletion_core::datamap::DataMap::from_json(
-        r#"{"stores":[{"name":"gone","bucket":"no-such-bucket-here","layout":"{workspace}/"}]}"#,
-    )
-    .unwrap();
-    let failing = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        broken,
-        PurgeConfig::default(),
-    );
-    let outcome = failing.run(&id, "w1", false, None).await.unwrap();
+    let outcome = purge_with_a_missing_bucket(&env, &id).await;
     assert!(matches!(outcome, PurgeOutcome::Failed { .. }), "{outcome:?}");
     // Its attempts used up (as five failed retries would).
     let mut used_up = env.stack.ledger.get(&id).await.unwrap().unwrap();
