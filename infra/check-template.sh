@@ -19,6 +19,10 @@ trap 'rm -f "$copy"' EXIT
 sed 's/^      - arm64$/      - x86_64/' template.yaml >"$copy"
 grep -q -- '- x86_64' "$copy" || { echo "check-template: could not make the x86_64 copy" >&2; exit 1; }
 
+# sam build builds each function on its own; they share one compilation of
+# their dependencies only if the features agree (see the script).
+python3 infra/check-shared-features.py intake grace-timer purge notifier
+
 echo "check-template: sam build (x86_64 copy)"
 sam build --template-file "$copy" --build-dir "$build" --beta-features </dev/null
 
