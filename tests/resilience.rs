@@ -614,7 +614,7 @@ impl Ledger for Meddled {
     }
     async fn list(
         &self,
-        key: &str,
+        key: &deletion_core::model::Listing,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<deletion_core::ports::RequestPage, deletion_core::LedgerError> {

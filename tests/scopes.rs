@@ -420,7 +420,12 @@ mod interrupted {
         async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
             self.inner.by_idempotency_key(key).await
         }
-        async fn list(&self, key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+        async fn list(
+            &self,
+            key: &deletion_core::model::Listing,
+            limit: u32,
+            cursor: Option<&str>,
+        ) -> Result<RequestPage, LedgerError> {
             self.inner.list(key, limit, cursor).await
         }
         async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {

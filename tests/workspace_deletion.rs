@@ -3,10 +3,10 @@
 //! verification → receipt.
 
 use chrono::Duration;
+use deletion_aws::dynamodb::{request_pk, REQUEST_SK};
+use deletion_aws::streams::{lambda_event, ChangedKey};
 use deletion_core::ids::RequestId;
 use deletion_core::ports::{Clock, ManualClock};
-use grace_timer::handler::{AttributeValue, StreamData, StreamRecord};
-use grace_timer::StreamEvent;
 use integration_tests::{env, Env, Versioning};
 use local_runner::Stack;
 use purge::PurgeEvent;
@@ -549,28 +549,15 @@ async fn an_api_gateway_event_is_handled_with_its_caller() {
 async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
     let env = env(Versioning::None).await;
     let id = create(&env, "acme").await;
-    let record = |id: &RequestId, seq: &str| StreamRecord {
+    let record = |id: &RequestId, seq: &str| ChangedKey {
+        sequence_number: seq.into(),
         event_id: format!("e{seq}"),
         event_name: "INSERT".into(),
-        dynamodb: StreamData {
-            keys: [
-                (
-                    "pk".to_owned(),
-                    AttributeValue {
-                        s: Some(format!("REQ#{id}")),
-                    },
-                ),
-                ("sk".to_owned(), AttributeValue { s: Some("REQ".into()) }),
-            ]
-            .into_iter()
-            .collect(),
-            sequence_number: seq.into(),
-        },
+        pk: request_pk(id),
+        sk: REQUEST_SK.into(),
     };
     // The same INSERT delivered twice arms one timer.
-    let event = StreamEvent {
-        records: vec![record(&id, "1"), record(&id, "1")],
-    };
+    let event = lambda_event(vec![record(&id, "1"), record(&id, "1")]);
     assert!(env
         .stack
         .grace_timer
@@ -584,9 +571,7 @@ async fn replayed_and_stale_stream_records_converge_on_the_ledger() {
     env.stack.grace_timer.handle(event).await;
     assert_eq!(env.stack.schedules.armed_at(&id).await.unwrap(), None);
     // Records of other items, and of unknown requests, are harmless.
-    let stray = StreamEvent {
-        records: vec![record(&RequestId::new(), "2")],
-    };
+    let stray = lambda_event(vec![record(&RequestId::new(), "2")]);
     assert!(env.stack.grace_timer.handle(stray).await.batch_item_failures.is_empty());
 }
 

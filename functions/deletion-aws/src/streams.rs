@@ -1,12 +1,87 @@
-//! Reading the ledger's DynamoDB stream, for the local runner: in AWS the
-//! event source mapping delivers these records to the grace-timer function.
+//! The ledger's DynamoDB stream: its records, as Lambda delivers them to
+//! the grace-timer and the notifier, decoded into the domain's changes
+//! (the record's keys are the adapter's to read); and, for the local
+//! runner, reading the stream itself (in AWS the event source mapping
+//! does).
 
 use std::collections::BTreeMap;
 
+pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
+pub use aws_lambda_events::event::streams::{
+    DynamoDbBatchItemFailure as ItemFailure, DynamoDbEventResponse as BatchResponse,
+};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use deletion_core::stream::RequestChanged;
+use serde_dynamo::AttributeValue;
 use thiserror::Error;
 
 use crate::describe;
+use crate::dynamodb::keys;
+
+/// The changes of request items a stream event carries, in order; the
+/// records of other items (shards, pages, locks, ...) are left out.
+pub fn request_changes(event: &StreamEvent) -> Vec<RequestChanged> {
+    event
+        .records
+        .iter()
+        .filter_map(|record| {
+            let key = |name: &str| match record.change.keys.get(name) {
+                Some(AttributeValue::S(v)) => Some(v.as_str()),
+                _ => None,
+            };
+            Some(RequestChanged {
+                request_id: keys::request_of(key("pk")?, key("sk")?)?,
+                record: record.change.sequence_number.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The partial batch answer that has `records` delivered again.
+pub fn batch_failures(records: impl IntoIterator<Item = String>) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    response.batch_item_failures = records
+        .into_iter()
+        .map(|record| {
+            let mut failure = ItemFailure::default();
+            failure.item_identifier = Some(record);
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The records a partial batch answer has delivered again.
+pub fn failed_records(response: &BatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .filter_map(|f| f.item_identifier.as_deref())
+        .collect()
+}
+
+/// The Lambda event the event source mapping delivers for these records.
+pub fn lambda_event(changed: Vec<ChangedKey>) -> StreamEvent {
+    let mut event = StreamEvent::default();
+    event.records = changed
+        .into_iter()
+        .map(|c| {
+            let mut record = StreamRecord::default();
+            record.aws_region = "us-east-1".into();
+            record.event_id = c.event_id;
+            record.event_name = c.event_name;
+            record.event_source = Some("aws:dynamodb".into());
+            record.change.keys = [("pk", c.pk), ("sk", c.sk)]
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), AttributeValue::S(value)))
+                .collect::<std::collections::HashMap<_, _>>()
+                .into();
+            record.change.sequence_number = Some(c.sequence_number);
+            record
+        })
+        .collect();
+    event
+}
 
 #[derive(Debug, Error)]
 pub enum FeedError {
@@ -138,5 +213,65 @@ impl StreamFeed {
             }
         }
         Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deletion_core::ids::RequestId;
+
+    fn changed(pk: String, sk: &str, seq: &str) -> ChangedKey {
+        ChangedKey {
+            sequence_number: seq.into(),
+            event_id: format!("e{seq}"),
+            event_name: "MODIFY".into(),
+            pk,
+            sk: sk.into(),
+        }
+    }
+
+    #[test]
+    fn only_request_items_are_changes_of_requests() {
+        let id = RequestId::new();
+        let event = lambda_event(vec![
+            changed(keys::request_pk(&id), keys::REQUEST_SK, "1"),
+            changed(keys::request_pk(&id), &keys::shard_sk(0), "2"),
+            changed("LOCK#workspace#acme".into(), keys::LOCK_SK, "3"),
+            changed(keys::request_pk(&id), keys::REQUEST_SK, "4"),
+        ]);
+        let changes = request_changes(&event);
+        let records: Vec<_> = changes.iter().map(|c| c.record.as_str()).collect();
+        assert_eq!(records, ["1", "4"]);
+        assert!(changes.iter().all(|c| c.request_id == id));
+    }
+
+    #[test]
+    fn a_stream_event_as_lambda_sends_it_decodes_and_failures_answer_by_sequence_number() {
+        let id = RequestId::new();
+        let json = serde_json::json!({"Records": [{
+            "awsRegion": "us-east-1",
+            "eventID": "c4ca4238a0b923820dcc509a6f75849b",
+            "eventName": "MODIFY",
+            "eventSource": "aws:dynamodb",
+            "eventVersion": "1.1",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/ledger/stream/2026-01-01T00:00:00.000",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1767225600.0,
+                "Keys": {"pk": {"S": keys::request_pk(&id)}, "sk": {"S": "REQ"}},
+                "SequenceNumber": "4421584500000000017450439091",
+                "SizeBytes": 26,
+                "StreamViewType": "KEYS_ONLY"
+            }
+        }]});
+        let event: StreamEvent = serde_json::from_value(json).unwrap();
+        let changes = request_changes(&event);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].request_id, id);
+        let answer = serde_json::to_value(batch_failures([changes[0].record.clone()])).unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439091"}]})
+        );
     }
 }

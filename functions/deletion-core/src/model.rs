@@ -43,6 +43,19 @@ pub enum Scope {
     },
 }
 
+/// A list of requests the ledger keeps, newest first. Every request is in
+/// exactly one (`Scope::listing`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Listing {
+    /// A workspace's deletions (workspace, space, source days, complete
+    /// purge): every kind but regulations.
+    Workspace(WorkspaceId),
+    /// An account's own requests (account deletions).
+    Account(AccountId),
+    /// A workspace's regulations, apart from its deletions.
+    Regulations(WorkspaceId),
+}
+
 impl Scope {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -96,13 +109,16 @@ impl Scope {
         }
     }
 
-    /// The key the ledger lists requests under: the workspace, or the account.
-    pub fn listing_key(&self) -> String {
-        match (self, self.workspace()) {
-            (Scope::Regulation { workspace, .. }, _) => format!("REGS#{workspace}"),
-            (_, Some(workspace)) => format!("WS#{workspace}"),
-            (Scope::Account { account }, None) => format!("ACCOUNT#{account}"),
-            _ => String::new(),
+    /// The listing the ledger shows the request in: its workspace's
+    /// regulations or deletions, or its account's requests.
+    pub fn listing(&self) -> Listing {
+        match self {
+            Scope::Regulation { workspace, .. } => Listing::Regulations(workspace.clone()),
+            Scope::Workspace { workspace }
+            | Scope::Space { workspace, .. }
+            | Scope::SourceDays { workspace, .. }
+            | Scope::WorkspacePurge { workspace } => Listing::Workspace(workspace.clone()),
+            Scope::Account { account } => Listing::Account(account.clone()),
         }
     }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::callbacks::CallbackState;
 use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
-use crate::model::{DeletionRequest, Scope, Shard};
+use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::regulation::{Subjects, UserId};
 
 /// One page of requests and where the next one starts.
@@ -81,9 +81,10 @@ pub trait Ledger: Send + Sync {
     /// The request an idempotency key was used for, if any.
     async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError>;
 
-    /// The requests under a listing key (a workspace's, or an account's;
-    /// see `Scope::listing_key`), newest first.
-    async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
+    /// The requests of a listing (a workspace's deletions or regulations,
+    /// or an account's requests; see `Scope::listing`), newest first. A
+    /// cursor is one this listing returned (another is `InvalidCursor`).
+    async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
 
     /// Every request not in a final state (for the sweep), in pages.
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
@@ -468,8 +469,8 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
         (**self).by_idempotency_key(key).await
     }
-    async fn list(&self, key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
-        (**self).list(key, limit, cursor).await
+    async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
+        (**self).list(listing, limit, cursor).await
     }
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
         (**self).active(limit, cursor).await

@@ -20,7 +20,7 @@ use crate::callbacks::CallbackUrl;
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
-use crate::model::{DeletionRequest, Progress, Scope, Status};
+use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
 use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
 use crate::regulation::{RegulationType, Subjects};
 
@@ -219,7 +219,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             )));
         };
         let mut resumed = Vec::new();
-        for listing in [format!("WS#{workspace}"), format!("REGS#{workspace}")] {
+        for listing in [
+            Listing::Workspace(workspace.clone()),
+            Listing::Regulations(workspace.clone()),
+        ] {
             let mut cursor: Option<String> = None;
             loop {
                 let page = self.ledger.list(&listing, 100, cursor.as_deref()).await?;
@@ -565,7 +568,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         // so a revoke that comes too late hears "irreversible", not "none".
         let latest = self
             .ledger
-            .list(&scope.listing_key(), 20, None)
+            .list(&scope.listing(), 20, None)
             .await?
             .items
             .into_iter()
@@ -683,8 +686,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
     }
 
-    pub async fn list(&self, listing_key: &str, limit: u32, cursor: Option<&str>) -> Result<RequestPage, ServiceError> {
-        Ok(self.ledger.list(listing_key, limit, cursor).await?)
+    pub async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, ServiceError> {
+        Ok(self.ledger.list(listing, limit, cursor).await?)
     }
 }
 

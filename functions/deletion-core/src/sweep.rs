@@ -335,7 +335,7 @@ mod tests {
     use crate::error::TimerError;
     use crate::ids::{AccountId, IdempotencyKey, WorkspaceId};
     use crate::lifecycle::Periods;
-    use crate::model::{Scope, Shard};
+    use crate::model::{Listing, Scope, Shard};
     use crate::ports::{Hold, ManualClock, PendingPage, RequestPage, Undecodable};
 
     fn t0() -> DateTime<Utc> {
@@ -420,7 +420,7 @@ mod tests {
         async fn by_idempotency_key(&self, _: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
             Err(nope())
         }
-        async fn list(&self, _: &str, _: u32, _: Option<&str>) -> Result<RequestPage, LedgerError> {
+        async fn list(&self, _: &Listing, _: u32, _: Option<&str>) -> Result<RequestPage, LedgerError> {
             Err(nope())
         }
         async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
@@ -435,7 +435,7 @@ mod tests {
                 match slot {
                     Ok(r) => page.items.push(r.clone()),
                     Err(id) => page.undecodable.push(Undecodable {
-                        key: format!("REQ#{id}"),
+                        key: format!("request {id}"),
                         request_id: RequestId::parse(id).ok(),
                         reason: "no doc attribute".into(),
                     }),

@@ -8,8 +8,10 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use deletion_aws::streams;
+pub use deletion_aws::streams::{BatchResponse, StreamEvent, StreamRecord};
 use deletion_core::ports::{Clock, Holds, Ledger, SweepMarks, Timers};
-pub use deletion_core::stream::{AttributeValue, BatchResponse, ItemFailure, StreamData, StreamEvent, StreamRecord};
+use deletion_core::stream;
 use deletion_core::sweep::{SweepReport, Sweeper};
 use deletion_core::timers::TimerReconciler;
 use deletion_core::ServiceError;
@@ -105,8 +107,9 @@ impl<L: Ledger + Holds + SweepMarks + Clone, T: Timers + Clone, C: Clock + Clone
     /// Reconciles each request named in the batch once; reports the records
     /// of the requests that could not be reconciled, to be delivered again.
     pub async fn handle(&self, event: StreamEvent) -> BatchResponse {
-        let by_request = event.by_request();
-        let ignored = event.records.len() - by_request.values().map(Vec::len).sum::<usize>();
+        let changes = streams::request_changes(&event);
+        let ignored = event.records.len() - changes.len();
+        let by_request = stream::by_request(changes);
         if ignored > 0 {
             info!(ignored, "records not about a request item; ignored");
         }
@@ -116,13 +119,11 @@ impl<L: Ledger + Holds + SweepMarks + Clone, T: Timers + Clone, C: Clock + Clone
                 Ok(action) => info!(request_id = %id, ?action, "timer reconciled"),
                 Err(e) => {
                     warn!(request_id = %id, error = %e, "timer not reconciled; the records will be delivered again");
-                    failures.extend(sequence_numbers.into_iter().map(|s| ItemFailure { item_identifier: s }));
+                    failures.extend(sequence_numbers);
                 }
             }
         }
-        BatchResponse {
-            batch_item_failures: failures,
-        }
+        streams::batch_failures(failures)
     }
 }
 
@@ -168,7 +169,7 @@ mod tests {
         let report = SweepReport {
             failures: vec![SweepFailure {
                 request_id: None,
-                item: "REQ#x".into(),
+                item: "an item".into(),
                 error: "corrupt".into(),
             }],
             out_of_time: true,

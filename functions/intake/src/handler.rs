@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use deletion_core::access::{self, Caller, Need};
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
-use deletion_core::model::{DeletionRequest, Scope};
+use deletion_core::model::{DeletionRequest, Listing, Scope};
 use deletion_core::plan::Planner;
 use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, Role};
 use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
@@ -584,11 +584,11 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
                 // A complete purge is an operator's: only operators see it listed.
                 let operator = caller.is_operator();
                 let shown = |r: &DeletionRequest| operator || !matches!(r.scope, Scope::WorkspacePurge { .. });
-                self.list_some(req, &format!("WS#{}", ws(w)?), shown, views::request)
+                self.list_some(req, &Listing::Workspace(ws(w)?), shown, views::request)
                     .await
             }
             (Route::AccountDeletions(a), &Method::GET) => {
-                let key = format!("ACCOUNT#{}", id(AccountId::parse, a)?);
+                let key = Listing::Account(id(AccountId::parse, a)?);
                 self.list(req, &key, views::request).await
             }
             (Route::Deletion(_), &Method::GET) => {
@@ -639,7 +639,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
             }
             (Route::Regulations(w), &Method::POST) => self.create_regulation(req, actor, ws(w)?).await,
             (Route::Regulations(w), &Method::GET) => {
-                let key = format!("REGS#{}", ws(w)?);
+                let key = Listing::Regulations(ws(w)?);
                 self.list(req, &key, |r, now| views::regulation(r, None, now)).await
             }
             (Route::Regulation(_), &Method::GET) => {
@@ -964,7 +964,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
     async fn list(
         &self,
         req: &Request,
-        listing_key: &str,
+        listing_key: &Listing,
         show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
     ) -> Result<Response<Body>, Problem> {
         self.list_some(req, listing_key, |_| true, show).await
@@ -976,7 +976,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
     async fn list_some(
         &self,
         req: &Request,
-        listing_key: &str,
+        listing_key: &Listing,
         shown: impl Fn(&DeletionRequest) -> bool,
         show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> Value,
     ) -> Result<Response<Body>, Problem> {

@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use deletion_aws::streams::{self, BatchResponse, StreamEvent};
 use deletion_core::callbacks::{Delivery, Notifier};
 use deletion_core::ports::{CallbackLedger, CallbackSender, Clock, Ledger};
-use deletion_core::stream::{BatchResponse, ItemFailure, StreamEvent};
+use deletion_core::stream;
 use deletion_core::ServiceError;
 
 /// What the function is invoked with.
@@ -51,19 +52,17 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
     /// records of requests whose round failed on the ledger (not on the
     /// receiver: that is recorded and retried) are delivered again.
     pub async fn handle(&self, event: StreamEvent) -> BatchResponse {
-        let by_request = event.by_request();
+        let by_request = stream::by_request(streams::request_changes(&event));
         let ids: Vec<_> = by_request.keys().cloned().collect();
         let mut failures = Vec::new();
         for (id, result) in self.notifier.deliver_all(&ids).await {
             log(&id, &result);
             if result.is_err() {
                 let records = by_request.get(&id).cloned().unwrap_or_default();
-                failures.extend(records.into_iter().map(|s| ItemFailure { item_identifier: s }));
+                failures.extend(records);
             }
         }
-        BatchResponse {
-            batch_item_failures: failures,
-        }
+        streams::batch_failures(failures)
     }
 }
 

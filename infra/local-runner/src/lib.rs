@@ -18,7 +18,7 @@ use deletion_aws::kms::KmsSigner;
 use deletion_aws::provision;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
-use deletion_aws::streams::{ChangedKey, StreamFeed};
+use deletion_aws::streams::{self, ChangedKey, StreamFeed};
 use deletion_aws::webhook::HttpSender;
 use deletion_aws::Clients;
 use deletion_core::callbacks::{Notifier, UrlPolicy};
@@ -29,7 +29,6 @@ use deletion_core::ports::Clock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use deletion_core::requests::Requests;
 use deletion_core::signing::{HmacSigner, ReceiptSigner};
-use grace_timer::handler::{AttributeValue, StreamData, StreamRecord};
 use grace_timer::{BatchResponse, GraceTimer, StreamEvent};
 use intake::{CallbackConfig, Intake};
 use notifier::{CallbackHandler, NotifierEvent};
@@ -306,12 +305,7 @@ impl<C: Clock + Clone> Stack<C> {
 fn failed_records(batch: Vec<ChangedKey>, response: &BatchResponse) -> Vec<ChangedKey> {
     batch
         .into_iter()
-        .filter(|c| {
-            response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == c.sequence_number)
-        })
+        .filter(|c| streams::failed_records(response).contains(&c.sequence_number.as_str()))
         .collect()
 }
 
@@ -321,21 +315,5 @@ fn uuid_like(name: &str) -> String {
 
 /// Builds the Lambda stream event the grace-timer receives in AWS.
 pub fn stream_event(changed: Vec<ChangedKey>) -> StreamEvent {
-    let records = changed
-        .into_iter()
-        .map(|c| StreamRecord {
-            event_id: c.event_id,
-            event_name: c.event_name,
-            dynamodb: StreamData {
-                keys: [
-                    ("pk".to_owned(), AttributeValue { s: Some(c.pk) }),
-                    ("sk".to_owned(), AttributeValue { s: Some(c.sk) }),
-                ]
-                .into_iter()
-                .collect(),
-                sequence_number: c.sequence_number,
-            },
-        })
-        .collect();
-    StreamEvent { records }
+    streams::lambda_event(changed)
 }

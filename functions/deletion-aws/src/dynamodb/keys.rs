@@ -1,0 +1,217 @@
+//! Every key of the ledger's items, and of its two indexes: the one place
+//! that knows how the table is laid out. Nothing above the adapter sees
+//! these strings (the domain names a listing with `Listing`, a request by
+//! its id); tables already deployed hold exactly these formats, so none
+//! may change.
+//!
+//! Items (pk / sk):
+//! - `REQ#<id>` / `REQ`: a request; `gsi1pk` its listing (`WS#<workspace>`,
+//!   `REGS#<workspace>` or `ACCOUNT#<account>`), `gsi1sk =
+//!   <created_at>#<id>` (index `by-workspace`, newest first); while not
+//!   final, `gsi2pk = ACTIVE`, `gsi2sk = <grace_ends_at>#<id>` (index
+//!   `active`, for the sweep).
+//! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
+//! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a page recorded before its
+//!   delete.
+//! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: a chunk of a large receipt.
+//! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a chunk of a regulation's subject ids.
+//! - `REQ#<id>` / `CALLBACK`: where its status callbacks stand; `gsi2pk =
+//!   CALLBACK_DUE`, `gsi2sk = <next attempt>#<id>` while a retry waits.
+//! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
+//! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
+//! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership.
+//! - `HOLD#<workspace>` / `HOLD`: a legal hold.
+//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state.
+//! - `SWEEP` / `MARK`: where the last sweep stopped.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::model::{Listing, Scope};
+use deletion_core::regulation::UserId;
+
+/// The index of the listings, newest first.
+pub const INDEX_BY_WORKSPACE: &str = "by-workspace";
+/// Sparse index of the requests not in a final state (for the sweep) and
+/// of the callbacks waiting for a retry.
+pub const INDEX_ACTIVE: &str = "active";
+
+/// The attributes of a `by-workspace` cursor: table key, then index key.
+pub const LISTING_KEYS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
+/// The attributes of an `active` cursor: table key, then index key.
+pub const ACTIVE_KEYS: [&str; 4] = ["pk", "sk", "gsi2pk", "gsi2sk"];
+
+const REQUEST_PREFIX: &str = "REQ#";
+/// The sort key of a request item.
+pub const REQUEST_SK: &str = "REQ";
+/// The sort key of a request's callback state (beside the request).
+pub const CALLBACK_SK: &str = "CALLBACK";
+pub const LOCK_SK: &str = "LOCK";
+pub const IDEM_SK: &str = "IDEM";
+pub const HOLD_SK: &str = "HOLD";
+pub const SWEEP_PK: &str = "SWEEP";
+pub const SWEEP_SK: &str = "MARK";
+/// The `active` partition of the requests not in a final state.
+pub const ACTIVE_PARTITION: &str = "ACTIVE";
+/// The `active` partition of callback states waiting for a retry, sorted
+/// by when it is due.
+pub const CALLBACK_DUE: &str = "CALLBACK_DUE";
+pub const SHARD_PREFIX: &str = "SHARD#";
+pub const SUBJECTS_PREFIX: &str = "SUBJECTS#";
+pub const MEMBER_PREFIX: &str = "MEMBER#";
+
+fn millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The partition of a request and of everything kept beside it.
+pub fn request_pk(id: &RequestId) -> String {
+    format!("{REQUEST_PREFIX}{id}")
+}
+
+/// The request a partition key names, if it is a request's partition.
+pub fn request_of_pk(pk: &str) -> Option<RequestId> {
+    RequestId::parse(pk.strip_prefix(REQUEST_PREFIX)?).ok()
+}
+
+/// The request an item's key names, if it is a request item (not a shard,
+/// page or other item beside it).
+pub fn request_of(pk: &str, sk: &str) -> Option<RequestId> {
+    (sk == REQUEST_SK).then(|| request_of_pk(pk)).flatten()
+}
+
+/// The `by-workspace` partition of a listing.
+pub fn listing_pk(listing: &Listing) -> String {
+    match listing {
+        Listing::Workspace(workspace) => format!("WS#{workspace}"),
+        Listing::Account(account) => format!("ACCOUNT#{account}"),
+        Listing::Regulations(workspace) => format!("REGS#{workspace}"),
+    }
+}
+
+/// A request's place in its listing: newest last (read backwards).
+pub fn listing_sk(created_at: DateTime<Utc>, id: &RequestId) -> String {
+    format!("{}#{id}", millis(created_at))
+}
+
+/// A request's place in the `active` partition: by the end of its grace.
+pub fn active_sk(grace_ends_at: DateTime<Utc>, id: &RequestId) -> String {
+    format!("{}#{id}", millis(grace_ends_at))
+}
+
+/// A waiting callback's place in `CALLBACK_DUE`: by its next attempt.
+pub fn callback_due_sk(at: DateTime<Utc>, id: &RequestId) -> String {
+    format!("{}#{id}", millis(at))
+}
+
+/// The bound below which every `CALLBACK_DUE` entry is due by `now`
+/// (everything sorting before the first id at `now`).
+pub fn callback_due_until(now: DateTime<Utc>) -> String {
+    format!("{}$", millis(now))
+}
+
+pub fn shard_sk(index: u32) -> String {
+    format!("{SHARD_PREFIX}{index:06}")
+}
+
+pub fn page_sk(shard: u32, seq: u64, chunk: usize) -> String {
+    format!("PAGE#{shard:06}#{seq:012}#{chunk:04}")
+}
+
+/// The prefix of every page of a shard.
+pub fn shard_pages_prefix(shard: u32) -> String {
+    format!("PAGE#{shard:06}#")
+}
+
+/// The prefix of the chunks of one page.
+pub fn page_chunks_prefix(shard: u32, seq: u64) -> String {
+    format!("PAGE#{shard:06}#{seq:012}#")
+}
+
+/// A chunk of a receipt written by one write (`write` is the write's own
+/// name, so a lost race leaves an inert chunk set).
+pub fn receipt_sk(write: &str, chunk: usize) -> String {
+    format!("RECEIPT#{write}#{chunk:04}")
+}
+
+pub fn subjects_sk(chunk: usize) -> String {
+    format!("{SUBJECTS_PREFIX}{chunk:04}")
+}
+
+/// The lock of a scope: `scope.lock_key()` is the scope's identity.
+pub fn lock_pk(scope: &Scope) -> String {
+    format!("LOCK#{}", scope.lock_key())
+}
+
+pub fn idem_pk(key: &IdempotencyKey) -> String {
+    format!("IDEM#{}", key.as_str())
+}
+
+pub fn member_pk(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+pub fn member_sk(workspace: &WorkspaceId) -> String {
+    format!("{MEMBER_PREFIX}{workspace}")
+}
+
+pub fn hold_pk(workspace: &WorkspaceId) -> String {
+    format!("HOLD#{workspace}")
+}
+
+pub fn suppression_pk(workspace: &WorkspaceId) -> String {
+    format!("SUPP#{workspace}")
+}
+
+pub fn suppression_sk(user: &UserId) -> String {
+    format!("U#{}", user.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The formats of tables already deployed: a change here strands
+    /// every item written before it.
+    #[test]
+    fn the_key_formats_are_those_of_deployed_tables() {
+        let id = RequestId::parse("01a203ff-de33-7582-8458-9ba563005834").unwrap();
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let account = AccountId::parse("ann").unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-22T16:03:49.939Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(request_pk(&id), "REQ#01a203ff-de33-7582-8458-9ba563005834");
+        assert_eq!(listing_pk(&Listing::Workspace(ws.clone())), "WS#acme");
+        assert_eq!(listing_pk(&Listing::Regulations(ws.clone())), "REGS#acme");
+        assert_eq!(listing_pk(&Listing::Account(account.clone())), "ACCOUNT#ann");
+        assert_eq!(
+            listing_sk(at, &id),
+            "2026-11-22T16:03:49.939Z#01a203ff-de33-7582-8458-9ba563005834"
+        );
+        assert_eq!(callback_due_until(at), "2026-11-22T16:03:49.939Z$");
+        assert_eq!(shard_sk(7), "SHARD#000007");
+        assert_eq!(page_sk(7, 12, 3), "PAGE#000007#000000000012#0003");
+        assert!(page_sk(7, 12, 3).starts_with(&page_chunks_prefix(7, 12)));
+        assert!(page_sk(7, 12, 3).starts_with(&shard_pages_prefix(7)));
+        assert_eq!(receipt_sk("w", 2), "RECEIPT#w#0002");
+        assert_eq!(subjects_sk(1), "SUBJECTS#0001");
+        let scope = Scope::Workspace { workspace: ws.clone() };
+        assert_eq!(lock_pk(&scope), "LOCK#workspace#acme");
+        assert_eq!(idem_pk(&IdempotencyKey::parse("v2.ab").unwrap()), "IDEM#v2.ab");
+        assert_eq!(member_pk(&account), "ACCOUNT#ann");
+        assert_eq!(member_sk(&ws), "MEMBER#acme");
+        assert_eq!(hold_pk(&ws), "HOLD#acme");
+        assert_eq!(suppression_pk(&ws), "SUPP#acme");
+        assert_eq!(suppression_sk(&UserId::parse("bob").unwrap()), "U#bob");
+    }
+
+    #[test]
+    fn only_a_request_item_names_a_request() {
+        let id = RequestId::new();
+        assert_eq!(request_of(&request_pk(&id), REQUEST_SK), Some(id.clone()));
+        assert_eq!(request_of(&request_pk(&id), &shard_sk(0)), None);
+        assert_eq!(request_of("LOCK#workspace#acme", REQUEST_SK), None);
+        assert_eq!(request_of("REQ#not-an-id", REQUEST_SK), None);
+        assert_eq!(request_of_pk(&request_pk(&id)), Some(id));
+    }
+}
