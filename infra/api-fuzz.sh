@@ -26,7 +26,11 @@ workers="${API_FUZZ_WORKERS:-1}"
 out="$root/.local/api-fuzz"
 mkdir -p "$out"
 
-cargo build --locked -p local-runner --bins
+# Built with the whole workspace's test features (dev-dependencies such as
+# aws-smithy-mocks turn on features of the SDK's crates), as `cargo test
+# --workspace` builds them: after infra/test.sh's tests this links the
+# runner's binaries instead of compiling the SDK again.
+cargo build --locked --workspace --bins --tests
 
 free_port() {
   .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
