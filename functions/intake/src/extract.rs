@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use lambda_http::request::RequestContext;
@@ -63,6 +63,23 @@ pub struct Params(HashMap<String, String>);
 
 impl Params {
     pub async fn of(parts: &mut Parts) -> Result<Params, Problem> {
+        // The router decodes escapes leniently (`%zz` stays as it is): one
+        // that is not `%` and two hex digits is refused here.
+        let raw = RawPathParams::from_request_parts(parts, &())
+            .await
+            .map_err(|e| Problem::bad_request(e.body_text()))?;
+        for (name, value) in &raw {
+            let bytes = value.as_bytes();
+            let bad = bytes.iter().enumerate().any(|(i, b)| {
+                *b == b'%' && !(bytes.get(i + 1..i + 3)).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+            });
+            if bad {
+                return Err(Problem::bad_request(format!(
+                    "{} {value:?} has an invalid percent escape",
+                    name.replace('_', " ")
+                )));
+            }
+        }
         Path::<HashMap<String, String>>::from_request_parts(parts, &())
             .await
             .map(|Path(map)| Params(map))

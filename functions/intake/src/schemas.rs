@@ -282,6 +282,7 @@ pub struct StatusChangedEvent {
     pub kind: Kind,
     pub sequence: u64,
     pub status: Status,
+    #[schema(required)]
     pub previous_status: Option<Status>,
     #[schema(value_type = Timestamp)]
     pub at: String,
