@@ -5,12 +5,15 @@
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+use lambda_http::RequestExt;
 use serde_json::{json, Map, Value};
 
 /// Attaches verified `claims` to `req` as an API Gateway v2 request
 /// context.
-pub fn with_verified_claims(req: Request, claims: &Map<String, Value>) -> Request {
+pub fn with_verified_claims<B>(
+    req: lambda_http::http::Request<B>,
+    claims: &Map<String, Value>,
+) -> lambda_http::http::Request<B> {
     let as_string = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Array(items) => format!(

@@ -11,7 +11,7 @@ use deletion_core::plan::Planner;
 use deletion_core::ports::SystemClock;
 use deletion_core::requests::Requests;
 use intake::{CallbackConfig, Intake};
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::{run, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -31,9 +31,5 @@ async fn main() -> Result<(), Error> {
         policy: UrlPolicy::default(),
         key: Arc::new(KmsSigner::new(clients.kms.clone(), callback_key)),
     });
-    let intake = &intake;
-    run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(intake.handle(req).await)
-    }))
-    .await
+    run(Arc::new(intake).router()).await
 }

@@ -1,8 +1,17 @@
-//! RFC 9457 problem details (`application/problem+json`).
+//! RFC 9457 problem details (`application/problem+json`): the one shape
+//! of every refusal, whoever refuses (a handler, an extractor, the router's
+//! 404 and 405).
+//!
+//! Invariant: a handler's `Problem` becomes a bare response carrying it;
+//! the router's outer layer (`app::problems`) renders every one with the
+//! request's path as `instance`, so no refusal leaves without its body.
 
-use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::{Body, Response};
-use serde_json::json;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::ToSchema;
 
 use deletion_core::{LedgerError, ServiceError};
 
@@ -17,7 +26,7 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     /// Methods for a 405.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl Problem {
@@ -53,37 +62,137 @@ impl Problem {
         )
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: String) -> Self {
+        let detail = format!("this resource allows {allow}");
         Problem {
             allow: Some(allow),
             ..Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
-                format!("this resource allows {allow}"),
+                detail,
             )
         }
     }
 
-    pub fn into_response(self, instance: &str) -> Response<Body> {
-        let body = json!({
-            "type": format!("urn:deletion-service:problem:{}", self.kind),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "instance": instance,
-        });
-        let mut response = Response::new(Body::Text(body.to_string()));
+    /// The answer, with `instance` the request's path.
+    pub fn render(self, instance: &str) -> Response {
+        let body = ProblemBody {
+            problem_type: format!("urn:deletion-service:problem:{}", self.kind),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            instance: instance.to_owned(),
+        };
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = Response::new(Body::from(text));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(allow) = self.allow {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            headers.insert(header::ALLOW, allow);
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// A bare response that carries the problem, for `app::problems` to
+/// render with the request's path.
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self.status;
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// A problem's body (RFC 9457).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// `urn:deletion-service:problem:<kind>`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^urn:deletion-service:problem:[a-z-]+$")]
+    pub problem_type: String,
+    pub title: &'static str,
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What to fix.
+    #[schema(min_length = 1)]
+    pub detail: String,
+    /// The request's path.
+    pub instance: String,
+}
+
+/// What API Gateway's JWT authorizer (locally: the runner) answers
+/// without a verified token.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayUnauthorized {
+    /// `Unauthorized`.
+    #[schema(pattern = "^Unauthorized$")]
+    pub message: String,
+}
+
+/// The shared refusal answers of the document (`#/components/responses`).
+macro_rules! problem_responses {
+    ($($name:ident: $description:literal;)*) => {
+        $(
+            pub struct $name;
+            impl<'s> utoipa::ToResponse<'s> for $name {
+                fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+                    (stringify!($name), problem_response($description).build().into())
+                }
+            }
+        )*
+    };
+}
+
+fn problem_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    )
+}
+
+problem_responses! {
+    BadRequest: "`invalid-request`: a bad id, body, query parameter or header; `detail` says what to fix.";
+    Forbidden: "`forbidden`: the caller may not do this here.";
+    NotFound: "`not-found`: nothing by that id, or nothing pending.";
+    Conflict: "`irreversible`, `already-revoked`, `invalid-transition` or `contention` (try again).";
+    BodyTooLarge: "`body-too-large`: the body exceeds 16 KiB.";
+    UnsupportedMediaType: "`unsupported-media-type`: a body that is not `application/json`.";
+    Unprocessable: "`no-admin-workspaces`, `not-in-data-map` or `idempotency-key-reused`.";
+    Unavailable: "`unavailable`: a dependency failed; nothing was changed, try again.";
+}
+
+/// No verified token: the intake's problem, or the authorizer's own body.
+pub struct Unauthorized;
+
+impl<'s> utoipa::ToResponse<'s> for Unauthorized {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let header = HeaderBuilder::new()
+            .schema(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+            .description(Some("`Bearer`"))
+            .build();
+        let response = problem_response(
+            "No verified bearer token. The JWT authorizer (locally: the runner) answers before the intake.",
+        )
+        .header("WWW-Authenticate", header)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("GatewayUnauthorized")))
+                .build(),
+        );
+        ("Unauthorized", response.build().into())
     }
 }
 

@@ -1,136 +1,579 @@
-//! The JSON the API answers with.
+//! The JSON the API answers with: one typed answer per kind of answer,
+//! each its schema in the generated OpenAPI document.
+//!
+//! Invariants: every time is shown in UTC to the millisecond; a field an
+//! answer always carries is `required` in its schema (null when it has no
+//! value), a field it carries only sometimes is skipped when absent.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use deletion_core::callbacks::CallbackState;
-use deletion_core::ids::WorkspaceId;
-use deletion_core::model::{DeletionRequest, PrefixReceipt, Scope, Shard, Status};
-use deletion_core::ports::{Hold, Suppression};
+use deletion_core::callbacks::{CallbackState, CallbackUrl};
+use deletion_core::ids::{AccountId, RequestId, WorkspaceId};
+use deletion_core::model::{DeletionRequest, PrefixReceipt, Progress, Receipt, Scope, Shard, Status, Transition};
+use deletion_core::plan::Plan;
+use deletion_core::ports::{Hold, Membership, Role};
 use deletion_core::purge::roots;
-use deletion_core::regulation::{RegulationStatus, RewriteCounts, UserId};
-use deletion_core::requests::{RequestView, Revoked};
+use deletion_core::regulation::{RegulationStatus, RegulationType, RewriteCounts, UserId};
+use deletion_core::requests::{ChildView as Child, RequestView, Revoked};
 
-fn ts(t: DateTime<Utc>) -> String {
+use crate::schemas as s;
+
+pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A scope's fields, without its kind (shown beside it).
-pub fn scope(scope: &Scope) -> Value {
-    let mut v = serde_json::to_value(scope).unwrap_or(Value::Null);
-    if let Some(obj) = v.as_object_mut() {
-        obj.remove("kind");
-    }
-    v
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Scope)]
+pub struct ScopeView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Id)]
+    pub workspace: Option<WorkspaceId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Id)]
+    pub space: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Id)]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Day)]
+    pub from: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Day)]
+    pub to: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Id)]
+    pub account: Option<AccountId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::RegulationType)]
+    pub regulation: Option<RegulationType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64)]
+    pub subject_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub digest: Option<String>,
 }
 
-/// A request as stored (lists, create and revoke answers).
-pub fn request(r: &DeletionRequest, now: DateTime<Utc>) -> Value {
-    let history: Vec<Value> = r
-        .history
-        .iter()
-        .map(|t| json!({"status": t.status, "at": ts(t.at), "by": t.by, "note": t.note}))
-        .collect();
-    // On hold, the deadline's clock stands still where the hold began.
-    let days_left = (r.deadline - r.held_since.unwrap_or(now)).num_days().max(0);
-    let mut v = json!({
-        "id": r.id,
-        "kind": r.scope.kind(),
-        "scope": scope(&r.scope),
-        "status": r.status,
-        "revocable": r.revocable(now),
-        "reason": r.reason,
-        "requested_by": r.requested_by,
-        "created_at": ts(r.created_at),
-        "grace_ends_at": ts(r.grace_ends_at),
-        "deadline": ts(r.deadline),
-        "days_left": if r.status.is_terminal() { Value::Null } else { json!(days_left) },
-        "deadline_paused": r.status == Status::OnHold,
-        "held_since": r.held_since.map(ts),
-        "purge_started_at": r.purge_started_at.map(ts),
-        "attempts": r.attempts,
-        "failure": r.failure,
-        "history": history,
-        "callback_url": r.callback,
-        "receipt": r.receipt,
-        "links": {"self": format!("/v1/deletions/{}", r.id), "plan": format!("/v1/deletions/{}/plan", r.id)},
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(parent) = &r.parent {
-            obj.insert("parent".into(), json!(parent));
+impl ScopeView {
+    pub fn of(scope: &Scope) -> ScopeView {
+        let mut v = ScopeView {
+            workspace: None,
+            space: None,
+            source: None,
+            from: None,
+            to: None,
+            account: None,
+            regulation: None,
+            subject_count: None,
+            digest: None,
+        };
+        match scope {
+            Scope::Workspace { workspace } | Scope::WorkspacePurge { workspace } => {
+                v.workspace = Some(workspace.clone())
+            }
+            Scope::Space { workspace, space } => {
+                v.workspace = Some(workspace.clone());
+                v.space = Some(space.to_string());
+            }
+            Scope::SourceDays {
+                workspace,
+                source,
+                from,
+                to,
+            } => {
+                v.workspace = Some(workspace.clone());
+                v.source = Some(source.to_string());
+                (v.from, v.to) = (Some(*from), Some(*to));
+            }
+            Scope::Account { account } => v.account = Some(account.clone()),
+            Scope::Regulation {
+                workspace,
+                regulation,
+                subject_count,
+                digest,
+            } => {
+                v.workspace = Some(workspace.clone());
+                v.regulation = Some(*regulation);
+                v.subject_count = Some(*subject_count);
+                v.digest = Some(digest.clone());
+            }
         }
-        if !r.children.is_empty() {
-            obj.insert("children".into(), json!(r.children));
-        }
+        v
     }
-    v
 }
 
-/// A request with its progress and, for an account request, its children.
-pub fn view(v: &RequestView) -> Value {
-    let mut out = request(&v.request, v.now);
-    if let Some(obj) = out.as_object_mut() {
-        obj.insert("status".into(), json!(v.status));
-        obj.insert(
-            "progress".into(),
-            serde_json::to_value(v.progress).unwrap_or(Value::Null),
-        );
+/// One entry of a request's status history.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    #[schema(value_type = s::Status)]
+    pub status: Status,
+    #[schema(value_type = s::Timestamp)]
+    pub at: String,
+    pub by: String,
+    #[schema(required)]
+    pub note: Option<String>,
+}
+
+impl HistoryEntry {
+    fn of(t: &Transition) -> Self {
+        HistoryEntry {
+            status: t.status,
+            at: ts(t.at),
+            by: t.by.clone(),
+            note: t.note.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    pub plan: String,
+}
+
+/// An account request's child, with its own status.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChildView {
+    #[schema(value_type = s::RequestId)]
+    pub id: RequestId,
+    #[schema(value_type = s::Kind)]
+    pub kind: &'static str,
+    pub scope: ScopeView,
+    #[schema(value_type = s::Status)]
+    pub status: Status,
+    #[schema(value_type = s::Timestamp)]
+    pub grace_ends_at: String,
+}
+
+/// A child as a listing shows it (its id) or as the status view does.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ChildEntry {
+    Id(ChildId),
+    View(ChildView),
+}
+
+/// A child's id.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct ChildId(pub RequestId);
+
+impl utoipa::PartialSchema for ChildId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::Ref::from_schema_name("RequestId").into()
+    }
+}
+
+impl ToSchema for ChildId {
+    fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        out.push(("RequestId".into(), <s::RequestId as utoipa::PartialSchema>::schema()));
+    }
+}
+
+/// A child an account revoke could not revoke, and why.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotRevoked {
+    #[schema(value_type = s::RequestId)]
+    pub id: RequestId,
+    pub reason: String,
+}
+
+/// The callback URL and secret, given once to the requester.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSecret {
+    #[schema(value_type = String)]
+    pub url: CallbackUrl,
+    /// Signs every event (`dcs_...`).
+    #[schema(pattern = "^dcs_")]
+    pub secret: String,
+    /// `deletion-signature`.
+    pub signature_header: &'static str,
+    /// `deletion-event-id`.
+    pub event_id_header: &'static str,
+}
+
+/// Where a request's status callbacks stand.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackStatus {
+    #[schema(value_type = String)]
+    pub url: Option<CallbackUrl>,
+    pub events: u32,
+    pub delivered: u32,
+    pub given_up: u32,
+    pub pending: u32,
+    pub attempts: u32,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub next_attempt_at: Option<String>,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub last_attempt_at: Option<String>,
+    #[schema(required)]
+    pub last_error: Option<String>,
+}
+
+impl CallbackStatus {
+    pub fn of(r: &DeletionRequest, state: Option<&CallbackState>) -> Self {
+        let events = r.history.len() as u32;
+        let delivered = state.map_or(0, |s| s.delivered);
+        let given_up = state.map_or(0, |s| s.given_up);
+        CallbackStatus {
+            url: r.callback.clone(),
+            events,
+            delivered: delivered.saturating_sub(given_up),
+            given_up,
+            pending: events.saturating_sub(delivered),
+            attempts: state.map_or(0, |s| s.attempts),
+            next_attempt_at: state.and_then(|s| s.next_attempt_at).map(ts),
+            last_attempt_at: state.and_then(|s| s.last_attempt_at).map(ts),
+            last_error: state.and_then(|s| s.last_error.clone()),
+        }
+    }
+}
+
+/// A deletion request: as stored (lists, create and revoke answers) or
+/// with its progress and children (its status view).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = DeletionRequest)]
+pub struct RequestBody {
+    #[schema(value_type = s::RequestId)]
+    pub id: RequestId,
+    #[schema(value_type = s::Kind)]
+    pub kind: &'static str,
+    pub scope: ScopeView,
+    #[schema(value_type = s::Status)]
+    pub status: Status,
+    pub revocable: bool,
+    #[schema(required)]
+    pub reason: Option<String>,
+    pub requested_by: String,
+    #[schema(value_type = s::Timestamp)]
+    pub created_at: String,
+    #[schema(value_type = s::Timestamp)]
+    pub grace_ends_at: String,
+    #[schema(value_type = s::Timestamp)]
+    pub deadline: String,
+    /// Whole days to the deadline (frozen while on hold); null once final.
+    #[schema(required, minimum = 0)]
+    pub days_left: Option<i64>,
+    pub deadline_paused: bool,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub held_since: Option<String>,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub purge_started_at: Option<String>,
+    pub attempts: u32,
+    #[schema(required)]
+    pub failure: Option<String>,
+    pub history: Vec<HistoryEntry>,
+    #[schema(value_type = Option<String>, required)]
+    pub callback_url: Option<CallbackUrl>,
+    #[schema(value_type = Option<s::Receipt>, required)]
+    pub receipt: Option<Receipt>,
+    pub links: RequestLinks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::RequestId, required = false)]
+    pub parent: Option<RequestId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub children: Option<Vec<ChildEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = s::Progress, required = false)]
+    pub progress: Option<Progress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub not_revoked: Option<Vec<NotRevoked>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub callback: Option<CallbackSecret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub callbacks: Option<CallbackStatus>,
+}
+
+impl RequestBody {
+    /// A request as stored.
+    pub fn of(r: &DeletionRequest, now: DateTime<Utc>) -> Self {
+        // On hold, the deadline's clock stands still where the hold began.
+        let days_left = (r.deadline - r.held_since.unwrap_or(now)).num_days().max(0);
+        RequestBody {
+            id: r.id.clone(),
+            kind: r.scope.kind(),
+            scope: ScopeView::of(&r.scope),
+            status: r.status,
+            revocable: r.revocable(now),
+            reason: r.reason.clone(),
+            requested_by: r.requested_by.clone(),
+            created_at: ts(r.created_at),
+            grace_ends_at: ts(r.grace_ends_at),
+            deadline: ts(r.deadline),
+            days_left: (!r.status.is_terminal()).then_some(days_left),
+            deadline_paused: r.status == Status::OnHold,
+            held_since: r.held_since.map(ts),
+            purge_started_at: r.purge_started_at.map(ts),
+            attempts: r.attempts,
+            failure: r.failure.clone(),
+            history: r.history.iter().map(HistoryEntry::of).collect(),
+            callback_url: r.callback.clone(),
+            receipt: r.receipt.clone(),
+            links: RequestLinks {
+                this: format!("/v1/deletions/{}", r.id),
+                plan: format!("/v1/deletions/{}/plan", r.id),
+            },
+            parent: r.parent.clone(),
+            children: (!r.children.is_empty()).then(|| {
+                r.children
+                    .iter()
+                    .cloned()
+                    .map(|id| ChildEntry::Id(ChildId(id)))
+                    .collect()
+            }),
+            progress: None,
+            not_revoked: None,
+            callback: None,
+            callbacks: None,
+        }
+    }
+
+    /// A request with its progress and, for an account request, its children.
+    pub fn view(v: &RequestView) -> Self {
+        let mut out = RequestBody::of(&v.request, v.now);
+        out.status = v.status;
+        out.progress = Some(v.progress);
         if !v.children.is_empty() {
-            let children: Vec<Value> = v
-                .children
-                .iter()
-                .map(|c| {
-                    json!({"id": c.id, "kind": c.scope.kind(), "scope": scope(&c.scope),
-                           "status": c.status, "grace_ends_at": ts(c.grace_ends_at)})
-                })
-                .collect();
-            obj.insert("children".into(), json!(children));
+            out.children = Some(v.children.iter().map(|c| ChildEntry::View(child(c))).collect());
+        }
+        out
+    }
+
+    /// A revoke's answer: the request, and any child that could not be revoked.
+    pub fn revoked(r: &Revoked, now: DateTime<Utc>) -> Self {
+        let mut out = RequestBody::of(&r.request, now);
+        if !r.kept.is_empty() {
+            out.not_revoked = Some(
+                r.kept
+                    .iter()
+                    .map(|(id, why)| NotRevoked {
+                        id: id.clone(),
+                        reason: why.to_string(),
+                    })
+                    .collect(),
+            );
+        }
+        out
+    }
+}
+
+fn child(c: &Child) -> ChildView {
+    ChildView {
+        id: c.id.clone(),
+        kind: c.scope.kind(),
+        scope: ScopeView::of(&c.scope),
+        status: c.status,
+        grace_ends_at: ts(c.grace_ends_at),
+    }
+}
+
+/// A dry run's answer: what would be deleted, and nothing written.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DryRun {
+    /// Always true.
+    pub dry_run: bool,
+    #[schema(value_type = s::Kind)]
+    pub kind: &'static str,
+    pub scope: ScopeView,
+    #[schema(value_type = s::Plan)]
+    pub plan: Plan,
+}
+
+/// A create's answer: the request, or with `dry_run=true` the plan.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CreatedOrDryRun {
+    Request(Box<RequestBody>),
+    DryRun(Box<DryRun>),
+}
+
+/// A request's plan, counted now.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionPlan {
+    #[schema(value_type = s::RequestId)]
+    pub request_id: RequestId,
+    #[schema(value_type = s::Kind)]
+    pub kind: &'static str,
+    #[schema(value_type = s::Plan)]
+    pub plan: Plan,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageLinks {
+    /// This listing's next page; null on the last.
+    #[schema(required)]
+    pub next: Option<String>,
+}
+
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident of $item:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            #[schema(required)]
+            pub next_cursor: Option<String>,
+            pub links: PageLinks,
+        }
+    };
+}
+
+page!(
+    /// A page of deletion requests, newest first.
+    DeletionPage of RequestBody
+);
+page!(
+    /// A page of regulations, newest first.
+    RegulationPage of RegulationBody
+);
+
+/// What a regulation sets on the suppression list, and when it did.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionSet {
+    /// `SUPPRESSED` or `UNSUPPRESSED`.
+    #[schema(pattern = "^(SUPPRESSED|UNSUPPRESSED)$")]
+    pub sets: &'static str,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub applied_at: Option<String>,
+}
+
+/// What a regulation's rewrite did, in all its stores.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegulationTotals {
+    pub objects_scanned: u64,
+    pub objects_rewritten: u64,
+    pub versions_deleted: u64,
+    pub events_removed: u64,
+    pub malformed_lines: u64,
+    pub objects_failed: u64,
+    pub bytes_scanned: u64,
+}
+
+impl RegulationTotals {
+    fn of(c: &RewriteCounts) -> Self {
+        RegulationTotals {
+            objects_scanned: c.objects_scanned,
+            objects_rewritten: c.objects_rewritten,
+            versions_deleted: c.versions_deleted,
+            events_removed: c.events_removed,
+            malformed_lines: c.malformed_lines,
+            objects_failed: c.objects_failed,
+            bytes_scanned: c.bytes_scanned,
         }
     }
-    out
 }
 
-/// A revoke's answer: the request, and any child that could not be revoked.
-pub fn revoked(r: &Revoked, now: DateTime<Utc>) -> Value {
-    let mut out = request(&r.request, now);
-    if let (Some(obj), false) = (out.as_object_mut(), r.kept.is_empty()) {
-        let kept: Vec<Value> = r
-            .kept
-            .iter()
-            .map(|(id, why)| json!({"id": id, "reason": why.to_string()}))
-            .collect();
-        obj.insert("not_revoked".into(), json!(kept));
-    }
-    out
+/// What a regulation's rewrite did in one store's prefix.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegulationStore {
+    pub objects_scanned: u64,
+    pub objects_rewritten: u64,
+    pub versions_deleted: u64,
+    pub events_removed: u64,
+    pub malformed_lines: u64,
+    pub objects_failed: u64,
+    pub bytes_scanned: u64,
+    pub store: String,
+    pub bucket: String,
+    pub prefix: String,
+    #[schema(value_type = s::RegulationStatus)]
+    pub status: RegulationStatus,
+    pub errors: Vec<String>,
 }
 
-fn counts_json(c: &RewriteCounts) -> Value {
-    json!({
-        "objects_scanned": c.objects_scanned,
-        "objects_rewritten": c.objects_rewritten,
-        "versions_deleted": c.versions_deleted,
-        "events_removed": c.events_removed,
-        "malformed_lines": c.malformed_lines,
-        "objects_failed": c.objects_failed,
-        "bytes_scanned": c.bytes_scanned,
-    })
+/// One entry of a regulation's history, in its own terms.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegulationHistoryEntry {
+    #[schema(value_type = s::RegulationStatus)]
+    pub status: RegulationStatus,
+    #[schema(value_type = s::Timestamp)]
+    pub at: String,
+    pub by: String,
+    #[schema(required)]
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfLink {
+    #[serde(rename = "self")]
+    pub this: String,
 }
 
 /// A regulation: its status in the regulations' own terms and, per store,
-/// what its rewrite did (from the live shards when given, else from the
-/// receipt of a finished one).
-pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<Utc>) -> Value {
-    let Scope::Regulation {
-        workspace,
-        regulation,
-        subject_count,
-        ..
-    } = &r.scope
-    else {
-        return request(r, now);
-    };
-    // Per data-map prefix: what was rewritten, and whether it is done.
-    let stores: Vec<(PrefixReceipt, bool)> = match (shards, &r.receipt) {
+/// what its rewrite did.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Regulation)]
+pub struct RegulationBody {
+    #[schema(value_type = s::RequestId)]
+    pub id: RequestId,
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[serde(rename = "type")]
+    #[schema(value_type = s::RegulationType)]
+    pub regulation: RegulationType,
+    /// Always `USER_ID`.
+    #[schema(pattern = "^USER_ID$")]
+    pub subject_type: &'static str,
+    #[schema(value_type = u64)]
+    pub subject_count: usize,
+    #[schema(value_type = s::RegulationStatus)]
+    pub status: RegulationStatus,
+    pub requested_by: String,
+    #[schema(value_type = s::Timestamp)]
+    pub created_at: String,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub finished_at: Option<String>,
+    #[schema(value_type = s::Timestamp)]
+    pub deadline: String,
+    #[schema(required)]
+    pub suppression: Option<SuppressionSet>,
+    pub stores: Vec<RegulationStore>,
+    pub totals: RegulationTotals,
+    #[schema(required)]
+    pub failure: Option<String>,
+    pub attempts: u32,
+    pub history: Vec<RegulationHistoryEntry>,
+    #[schema(value_type = Option<String>, required)]
+    pub callback_url: Option<CallbackUrl>,
+    pub links: SelfLink,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub callback: Option<CallbackSecret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub callbacks: Option<CallbackStatus>,
+}
+
+/// Per data-map prefix: what was rewritten, and whether it is done (from
+/// the live shards when given, else from the receipt of a finished one).
+fn regulation_stores(r: &DeletionRequest, shards: Option<&[Shard]>) -> Vec<(PrefixReceipt, bool)> {
+    match (shards, &r.receipt) {
         (Some(shards), _) if !shards.is_empty() => roots(shards)
             .into_iter()
             .map(|p| {
@@ -143,127 +586,297 @@ pub fn regulation(r: &DeletionRequest, shards: Option<&[Shard]>, now: DateTime<U
             .collect(),
         (_, Some(receipt)) => receipt.prefixes.iter().map(|p| (p.clone(), true)).collect(),
         _ => Vec::new(),
-    };
-    let counts = |p: &PrefixReceipt| p.rewritten.clone().unwrap_or_default();
-    let mut totals = RewriteCounts::default();
-    for (p, _) in &stores {
-        totals.add(&counts(p));
     }
-    let status = RegulationStatus::from_request(r.status, totals.objects_failed);
-    let store_status = |c: &RewriteCounts, done: bool| match (done, r.status) {
+}
+
+fn store_status(c: &RewriteCounts, done: bool, status: Status) -> RegulationStatus {
+    match (done, status) {
         (true, _) if c.objects_failed > 0 => RegulationStatus::PartialSuccess,
         (true, _) => RegulationStatus::Finished,
         (false, Status::Failed) => RegulationStatus::Failed,
         (false, Status::OnHold) => RegulationStatus::OnHold,
         (false, Status::Scheduled) => RegulationStatus::Initialized,
         (false, _) => RegulationStatus::Running,
-    };
-    let per_store: Vec<Value> = stores
-        .iter()
-        .map(|(p, done)| {
-            let c = counts(p);
-            let mut v = counts_json(&c);
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("store".into(), json!(p.store));
-                obj.insert("bucket".into(), json!(p.bucket));
-                obj.insert("prefix".into(), json!(p.prefix));
-                obj.insert("status".into(), json!(store_status(&c, *done)));
-                obj.insert("errors".into(), json!(c.errors));
-            }
-            v
-        })
-        .collect();
-    // In the regulations' terms PURGING and VERIFYING are both RUNNING:
-    // one entry for the two.
-    let mut history: Vec<Value> = Vec::new();
+    }
+}
+
+/// In the regulations' terms PURGING and VERIFYING are both RUNNING: one
+/// entry for the two.
+fn regulation_history(r: &DeletionRequest, failed: u64) -> Vec<RegulationHistoryEntry> {
+    let mut history = Vec::new();
     let mut last = None;
     for t in &r.history {
-        let shown = match (t.status, totals.objects_failed) {
-            (Status::Completed, failed) => RegulationStatus::from_request(t.status, failed),
-            (s, _) => RegulationStatus::from_request(s, 0),
+        let shown = match t.status {
+            Status::Completed => RegulationStatus::from_request(t.status, failed),
+            s => RegulationStatus::from_request(s, 0),
         };
         if last != Some(shown) {
-            history.push(json!({"status": shown, "at": ts(t.at), "by": t.by, "note": t.note}));
+            history.push(RegulationHistoryEntry {
+                status: shown,
+                at: ts(t.at),
+                by: t.by.clone(),
+                note: t.note.clone(),
+            });
             last = Some(shown);
         }
     }
-    let finished_at = r
-        .history
-        .iter()
-        .rev()
-        .find(|t| t.status.is_terminal() || t.status == Status::Failed)
-        .map(|t| ts(t.at));
-    let suppression = match regulation.suppression() {
-        Some(state) => json!({
-            "sets": if state { "SUPPRESSED" } else { "UNSUPPRESSED" },
-            "applied_at": r.suppression_applied_at.map(ts),
-        }),
-        None => Value::Null,
-    };
-    json!({
-        "id": r.id,
-        "workspace": workspace,
-        "type": regulation,
-        "subject_type": "USER_ID",
-        "subject_count": subject_count,
-        "status": status,
-        "requested_by": r.requested_by,
-        "created_at": ts(r.created_at),
-        "finished_at": finished_at,
-        "deadline": ts(r.deadline),
-        "suppression": suppression,
-        "stores": per_store,
-        "totals": counts_json(&totals),
-        "failure": r.failure,
-        "attempts": r.attempts,
-        "history": history,
-        "callback_url": r.callback,
-        "links": {"self": format!("/v1/regulations/{}", r.id)},
-    })
+    history
+}
+
+impl RegulationBody {
+    /// `None` when `r` is not a regulation.
+    pub fn of(r: &DeletionRequest, shards: Option<&[Shard]>) -> Option<Self> {
+        let Scope::Regulation {
+            workspace,
+            regulation,
+            subject_count,
+            ..
+        } = &r.scope
+        else {
+            return None;
+        };
+        let stores = regulation_stores(r, shards);
+        let counts = |p: &PrefixReceipt| p.rewritten.clone().unwrap_or_default();
+        let mut totals = RewriteCounts::default();
+        for (p, _) in &stores {
+            totals.add(&counts(p));
+        }
+        let per_store = stores
+            .iter()
+            .map(|(p, done)| {
+                let c = counts(p);
+                RegulationStore {
+                    objects_scanned: c.objects_scanned,
+                    objects_rewritten: c.objects_rewritten,
+                    versions_deleted: c.versions_deleted,
+                    events_removed: c.events_removed,
+                    malformed_lines: c.malformed_lines,
+                    objects_failed: c.objects_failed,
+                    bytes_scanned: c.bytes_scanned,
+                    store: p.store.clone(),
+                    bucket: p.bucket.clone(),
+                    prefix: p.prefix.clone(),
+                    status: store_status(&c, *done, r.status),
+                    errors: c.errors,
+                }
+            })
+            .collect();
+        let finished_at = r
+            .history
+            .iter()
+            .rev()
+            .find(|t| t.status.is_terminal() || t.status == Status::Failed)
+            .map(|t| ts(t.at));
+        let suppression = regulation.suppression().map(|state| SuppressionSet {
+            sets: if state { "SUPPRESSED" } else { "UNSUPPRESSED" },
+            applied_at: r.suppression_applied_at.map(ts),
+        });
+        Some(RegulationBody {
+            id: r.id.clone(),
+            workspace: workspace.clone(),
+            regulation: *regulation,
+            subject_type: "USER_ID",
+            subject_count: *subject_count,
+            status: RegulationStatus::from_request(r.status, totals.objects_failed),
+            requested_by: r.requested_by.clone(),
+            created_at: ts(r.created_at),
+            finished_at,
+            deadline: ts(r.deadline),
+            suppression,
+            stores: per_store,
+            totals: RegulationTotals::of(&totals),
+            failure: r.failure.clone(),
+            attempts: r.attempts,
+            history: regulation_history(r, totals.objects_failed),
+            callback_url: r.callback.clone(),
+            links: SelfLink {
+                this: format!("/v1/regulations/{}", r.id),
+            },
+            callback: None,
+            callbacks: None,
+        })
+    }
 }
 
 /// One user's suppression state.
-pub fn suppression(workspace: &WorkspaceId, user: &UserId, entry: Option<&Suppression>) -> Value {
-    json!({
-        "workspace": workspace,
-        "user_id": user,
-        "suppressed": entry.is_some_and(|e| e.suppressed),
-        "since": entry.map(|e| ts(e.since)),
-        "regulation_id": entry.map(|e| e.regulation.to_string()),
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Suppression)]
+pub struct SuppressionBody {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[schema(value_type = String)]
+    pub user_id: UserId,
+    pub suppressed: bool,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub since: Option<String>,
+    #[schema(value_type = Option<s::RequestId>, required)]
+    pub regulation_id: Option<String>,
+}
+
+impl SuppressionBody {
+    pub fn of(workspace: &WorkspaceId, user: &UserId, entry: Option<&deletion_core::ports::Suppression>) -> Self {
+        SuppressionBody {
+            workspace: workspace.clone(),
+            user_id: user.clone(),
+            suppressed: entry.is_some_and(|e| e.suppressed),
+            since: entry.map(|e| ts(e.since)),
+            regulation_id: entry.map(|e| e.regulation.to_string()),
+        }
+    }
+}
+
+/// One user of a batch check.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionResult {
+    #[schema(value_type = String)]
+    pub user_id: UserId,
+    pub suppressed: bool,
 }
 
 /// The answer to a batch check, in the order asked.
-pub fn suppression_check(workspace: &WorkspaceId, ids: &[UserId], found: &[Suppression]) -> Value {
-    let results: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            let suppressed = found.iter().any(|s| &s.user_id == id && s.suppressed);
-            json!({"user_id": id, "suppressed": suppressed})
-        })
-        .collect();
-    let count = results.iter().filter(|r| r["suppressed"] == json!(true)).count();
-    json!({"workspace": workspace, "suppressed_count": count, "results": results})
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionCheck {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    pub suppressed_count: u64,
+    pub results: Vec<SuppressionResult>,
+}
+
+impl SuppressionCheck {
+    pub fn of(workspace: &WorkspaceId, results: Vec<(UserId, bool)>) -> Self {
+        SuppressionCheck {
+            workspace: workspace.clone(),
+            suppressed_count: results.iter().filter(|(_, s)| *s).count() as u64,
+            results: results
+                .into_iter()
+                .map(|(user_id, suppressed)| SuppressionResult { user_id, suppressed })
+                .collect(),
+        }
+    }
 }
 
 /// A legal hold.
-pub fn hold(h: &Hold) -> Value {
-    json!({"workspace": h.workspace, "reason": h.reason, "placed_by": h.placed_by, "since": ts(h.since)})
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Hold)]
+pub struct HoldBody {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    pub reason: String,
+    pub placed_by: String,
+    #[schema(value_type = s::Timestamp)]
+    pub since: String,
 }
 
-/// Where a request's status callbacks stand.
-pub fn callbacks(r: &DeletionRequest, state: Option<&CallbackState>) -> Value {
-    let events = r.history.len() as u32;
-    let delivered = state.map_or(0, |s| s.delivered);
-    json!({
-        "url": r.callback,
-        "events": events,
-        "delivered": delivered.saturating_sub(state.map_or(0, |s| s.given_up)),
-        "given_up": state.map_or(0, |s| s.given_up),
-        "pending": events.saturating_sub(delivered),
-        "attempts": state.map_or(0, |s| s.attempts),
-        "next_attempt_at": state.and_then(|s| s.next_attempt_at).map(ts),
-        "last_attempt_at": state.and_then(|s| s.last_attempt_at).map(ts),
-        "last_error": state.and_then(|s| s.last_error.clone()),
-    })
+impl HoldReleased {
+    pub fn of(h: &Hold, released_by: &str, resumed: Vec<RequestId>) -> Self {
+        HoldReleased {
+            workspace: h.workspace.clone(),
+            reason: h.reason.clone(),
+            placed_by: h.placed_by.clone(),
+            since: ts(h.since),
+            released_by: released_by.to_owned(),
+            resumed,
+        }
+    }
+}
+
+impl HoldBody {
+    pub fn of(h: &Hold) -> Self {
+        HoldBody {
+            workspace: h.workspace.clone(),
+            reason: h.reason.clone(),
+            placed_by: h.placed_by.clone(),
+            since: ts(h.since),
+        }
+    }
+}
+
+/// A released hold, and the requests its release resumed.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldReleased {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    pub reason: String,
+    pub placed_by: String,
+    #[schema(value_type = s::Timestamp)]
+    pub since: String,
+    pub released_by: String,
+    #[schema(value_type = Vec<s::RequestId>)]
+    pub resumed: Vec<RequestId>,
+}
+
+/// A membership as set.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[schema(value_type = s::Id)]
+    pub account: AccountId,
+    #[schema(value_type = s::Role)]
+    pub role: Role,
+}
+
+/// A membership removed.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRemoved {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[schema(value_type = s::Id)]
+    pub account: AccountId,
+    /// Always true.
+    pub removed: bool,
+}
+
+/// One workspace of an account.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipItem {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[schema(value_type = s::Role)]
+    pub role: Role,
+}
+
+/// Every workspace an account belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Memberships {
+    #[schema(value_type = s::Id)]
+    pub account: AccountId,
+    pub items: Vec<MembershipItem>,
+}
+
+impl Memberships {
+    pub fn of(account: AccountId, members: &[Membership]) -> Self {
+        Memberships {
+            account,
+            items: members
+                .iter()
+                .map(|m| MembershipItem {
+                    workspace: m.workspace.clone(),
+                    role: m.role,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Whether a receipt's signature checks out.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptCheck {
+    pub valid: bool,
+    #[schema(value_type = s::RequestId)]
+    pub request_id: RequestId,
+    #[schema(required)]
+    pub key_id: Option<String>,
+    #[schema(required)]
+    pub algorithm: Option<String>,
 }

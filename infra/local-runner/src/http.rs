@@ -1,22 +1,24 @@
-//! Serves the intake handler over plain HTTP on loopback, converting each
-//! request into the `lambda_http::Request` API Gateway would deliver: the
-//! bearer token is verified first (as the API's JWT authorizer does; 401
-//! without a valid one) and its claims passed on in the request context.
+//! Serves the intake's router over plain HTTP on loopback with
+//! `axum::serve`, doing first what API Gateway does before the Lambda
+//! runs: the bearer token is verified (as the API's JWT authorizer does;
+//! 401 without a valid one) and its claims passed on in the API Gateway v2
+//! request context, and the body is read whole, up to API Gateway's limit.
+//!
+//! Invariant: the router is the very one Lambda runs (`Intake::router`);
+//! nothing but the authorizer's part is added here.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::s3::S3Store;
 use deletion_core::ports::Clock;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use intake::Intake;
-use lambda_http::Body;
 use tokio::net::TcpListener;
 
 use crate::token::DevIssuer;
@@ -24,59 +26,35 @@ use crate::token::DevIssuer;
 /// API Gateway's own limit on a payload.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
-async fn answer<C: Clock>(
-    intake: Arc<Intake<DynamoLedger, S3Store, C>>,
-    issuer: Arc<DevIssuer>,
-    req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+/// What API Gateway's JWT authorizer answers without a valid token.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        "{\"message\":\"Unauthorized\"}",
+    )
+        .into_response()
+}
+
+async fn authorizer(State(issuer): State<Arc<DevIssuer>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let authorization = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let claims = match issuer.verify_header(authorization, chrono::Utc::now().timestamp()) {
         Ok(claims) => claims,
         Err(e) => {
             tracing::info!(error = %e, path = %parts.uri.path(), "token refused");
-            // What API Gateway's JWT authorizer answers.
-            let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"{\"message\":\"Unauthorized\"}")));
-            *r.status_mut() = hyper::StatusCode::UNAUTHORIZED;
-            r.headers_mut().insert(
-                hyper::header::WWW_AUTHENTICATE,
-                hyper::header::HeaderValue::from_static("Bearer"),
-            );
-            r.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/json"),
-            );
-            return Ok(r);
+            return unauthorized();
         }
     };
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            let mut too_large = hyper::Response::new(Full::new(Bytes::from_static(b"payload too large")));
-            *too_large.status_mut() = hyper::StatusCode::PAYLOAD_TOO_LARGE;
-            return Ok(too_large);
-        }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response(),
     };
-    let body = if bytes.is_empty() {
-        Body::Empty
-    } else {
-        match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => Body::Text(text),
-            Err(e) => Body::Binary(e.into_bytes()),
-        }
-    };
-    let request = intake::auth::with_verified_claims(lambda_http::Request::from_parts(parts, body), &claims);
-    let response = intake.handle(request).await;
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Text(t) => Bytes::from(t),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
-    };
-    Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+    let req = intake::auth::with_verified_claims(Request::from_parts(parts, Body::from(bytes)), &claims);
+    next.run(req).await
 }
 
 /// Serves until the process ends.
@@ -94,18 +72,6 @@ pub async fn serve_on<C: Clock + 'static>(
     intake: Arc<Intake<DynamoLedger, S3Store, C>>,
     issuer: DevIssuer,
 ) -> std::io::Result<()> {
-    let issuer = Arc::new(issuer);
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let (intake, issuer) = (intake.clone(), issuer.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |req| answer(intake.clone(), issuer.clone(), req));
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection closed");
-            }
-        });
-    }
+    let app = intake.router().layer(from_fn_with_state(Arc::new(issuer), authorizer));
+    axum::serve(listener, app).await
 }

@@ -141,7 +141,7 @@ struct Retries {
 pub const LOCAL_PURGE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:purge";
 pub const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/deletion-scheduler";
 
-impl<C: Clock + Clone> Stack<C> {
+impl<C: Clock + Clone + 'static> Stack<C> {
     pub fn new(clients: Clients, settings: Settings, clock: C) -> Result<Self, RunnerError> {
         let functions = FunctionClients::shared(&clients);
         Stack::with_functions(clients, functions, settings, clock)

@@ -1,16 +1,17 @@
 //! Development tokens for the local runner: HS256 JWTs signed with a local
-//! key, verified here as API Gateway's JWT authorizer verifies the real
-//! issuer's tokens in AWS (signature, issuer, audience, expiry), so the
-//! intake's access rules are exercised locally. Never used in AWS.
+//! key (`jsonwebtoken`), verified here as API Gateway's JWT authorizer
+//! verifies the real issuer's tokens in AWS (signature, issuer, audience,
+//! expiry), so the intake's access rules are exercised locally. Never used
+//! in AWS.
+//!
+//! Invariant: only HS256 under this issuer's key is accepted, and a token
+//! without `iss`, `aud` or `exp` is refused; expiry is judged at the `now`
+//! the caller gives (the runner's clock), with no leeway.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
 use thiserror::Error;
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -34,6 +35,20 @@ pub struct DevIssuer {
     pub audience: String,
 }
 
+fn claim_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::Signature,
+        ErrorKind::InvalidIssuer => TokenError::Claim("iss"),
+        ErrorKind::InvalidAudience => TokenError::Claim("aud"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::Claim("alg"),
+        ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenError::Claim("iss"),
+        ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::Claim("aud"),
+        ErrorKind::MissingRequiredClaim(_) => TokenError::Claim("exp"),
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        _ => TokenError::Malformed,
+    }
+}
+
 impl DevIssuer {
     pub fn new(key: &str, issuer: &str, audience: &str) -> DevIssuer {
         DevIssuer {
@@ -54,62 +69,44 @@ impl DevIssuer {
         )
     }
 
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let mut mac = HmacSha256::new_from_slice(&self.key).map_err(|_| TokenError::Signature)?;
-        mac.update(data);
-        Ok(mac.finalize().into_bytes().to_vec())
-    }
-
     /// A token for `sub` with `scopes`, valid for `ttl_seconds` from `now`.
     pub fn mint(&self, sub: &str, scopes: &[&str], now: i64, ttl_seconds: i64) -> Result<String, TokenError> {
-        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
         let mut claims =
             json!({"sub": sub, "iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl_seconds});
         if !scopes.is_empty() {
             claims["scope"] = Value::String(scopes.join(" "));
         }
-        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-        let signing_input = format!("{header}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(self.sign(signing_input.as_bytes())?);
-        Ok(format!("{signing_input}.{signature}"))
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.key),
+        )
+        .map_err(|e| claim_error(e.kind()))
     }
 
     /// Verifies a token at `now` (epoch seconds) and returns its claims.
     pub fn verify(&self, token: &str, now: i64) -> Result<Map<String, Value>, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed);
-        let header: Value = serde_json::from_slice(&decode(header_b64)?).map_err(|_| TokenError::Malformed)?;
-        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        // A header naming another algorithm (or none) is refused as such.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            ErrorKind::Json(_) => TokenError::Claim("alg"),
+            other => claim_error(other),
+        })?;
+        if header.alg != Algorithm::HS256 {
             return Err(TokenError::Claim("alg"));
         }
-        let mut mac = HmacSha256::new_from_slice(&self.key).map_err(|_| TokenError::Signature)?;
-        mac.update(format!("{header_b64}.{payload}").as_bytes());
-        mac.verify_slice(&decode(signature)?)
-            .map_err(|_| TokenError::Signature)?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&decode(payload)?).map_err(|_| TokenError::Malformed)?;
-        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(TokenError::Claim("iss"));
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["iss", "aud"]);
+        // Expiry is checked below against the given `now`, not the system clock.
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(&self.key), &validation)
+            .map_err(|e| claim_error(e.kind()))?;
+        match data.claims.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp > now => Ok(data.claims),
+            Some(_) => Err(TokenError::Expired),
+            None => Err(TokenError::Claim("exp")),
         }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == &self.audience,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(self.audience.as_str())),
-            _ => false,
-        };
-        if !audience_ok {
-            return Err(TokenError::Claim("aud"));
-        }
-        match claims.get("exp").and_then(Value::as_i64) {
-            Some(exp) if exp > now => {}
-            Some(_) => return Err(TokenError::Expired),
-            None => return Err(TokenError::Claim("exp")),
-        }
-        Ok(claims)
     }
 
     /// Verifies the `Authorization: Bearer` header's token.
@@ -126,6 +123,12 @@ impl DevIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b64(v: &Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
 
     #[test]
     fn a_minted_token_verifies_and_tampering_does_not() {
@@ -147,12 +150,12 @@ mod tests {
         );
         // Another subject pasted into a signed token breaks the signature.
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(
-            json!({"sub": "root", "iss": "iss", "aud": "aud", "exp": 2000, "scope": "deletion:operator"}).to_string(),
-        );
+        parts[1] = b64(&json!({"sub": "root", "iss": "iss", "aud": "aud", "exp": 2000, "scope": "deletion:operator"}));
         assert_eq!(issuer.verify(&parts.join("."), 1010), Err(TokenError::Signature));
-        // alg "none" is refused outright.
-        parts[0] = URL_SAFE_NO_PAD.encode(json!({"alg": "none"}).to_string());
+        // alg "none" is refused outright, and so is another algorithm.
+        parts[0] = b64(&json!({"alg": "none"}));
+        assert_eq!(issuer.verify(&parts.join("."), 1010), Err(TokenError::Claim("alg")));
+        parts[0] = b64(&json!({"alg": "HS512", "typ": "JWT"}));
         assert_eq!(issuer.verify(&parts.join("."), 1010), Err(TokenError::Claim("alg")));
         assert_eq!(issuer.verify_header(None, 0), Err(TokenError::Missing));
         assert_eq!(issuer.verify_header(Some("Basic x"), 0), Err(TokenError::Missing));

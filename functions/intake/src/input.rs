@@ -1,0 +1,189 @@
+//! The bodies the API accepts, and the checks on their fields that the
+//! domain's types do not make themselves (reasons, days).
+//!
+//! Invariant: every body refuses fields it does not know; a check names
+//! the field and what to send instead.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use deletion_core::ids::{SourceId, WorkspaceId};
+use deletion_core::model::Scope;
+use deletion_core::ports::Role;
+
+use crate::problem::Problem;
+use crate::schemas as s;
+
+/// Longest accepted `reason`.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Longest accepted range of a source's days.
+pub const MAX_DAYS: i64 = 3660;
+
+/// A deletion's reason and callback URL (both optional; so is the body).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateDeletion)]
+pub struct CreateBody {
+    /// Why (at most 1,000 characters, no control characters).
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<s::CallbackUrl>)]
+    pub callback_url: Option<String>,
+}
+
+/// A source's archive by whole days, `from` to `to` inclusive.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateSourceDaysDeletion)]
+pub struct SourceDaysBody {
+    #[schema(value_type = s::Day)]
+    pub from: String,
+    #[schema(value_type = s::Day)]
+    pub to: String,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<s::CallbackUrl>)]
+    pub callback_url: Option<String>,
+}
+
+/// A complete purge of a workspace (its key in the data map).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreatePurge)]
+pub struct PurgeBody {
+    #[schema(value_type = s::Id)]
+    pub workspace: String,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<s::CallbackUrl>)]
+    pub callback_url: Option<String>,
+}
+
+/// A membership's role.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PutMember)]
+pub struct MemberBody {
+    #[schema(value_type = s::Role)]
+    pub role: Role,
+}
+
+/// A regulation: what to do about which end users.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CreateRegulation)]
+pub struct RegulationBody {
+    #[serde(rename = "type")]
+    #[schema(value_type = s::RegulationType)]
+    pub regulation: String,
+    /// `USER_ID`.
+    #[schema(pattern = "^USER_ID$")]
+    pub subject_type: String,
+    /// 1 to 5,000 ids (duplicates count once).
+    #[schema(value_type = Vec<s::UserId>, min_items = 1, max_items = 5000)]
+    pub subject_ids: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<s::CallbackUrl>)]
+    pub callback_url: Option<String>,
+}
+
+/// A legal hold's reason.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PlaceHold)]
+pub struct HoldBody {
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+/// End users to check against the suppression list.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CheckSuppressions)]
+pub struct CheckBody {
+    /// 1 to 1,000 ids.
+    #[schema(value_type = Vec<s::UserId>, min_items = 1, max_items = 1000)]
+    pub user_ids: Vec<String>,
+}
+
+/// A reason of at most `MAX_REASON_CHARS` without control characters; a
+/// blank one is none.
+pub fn check_reason(reason: Option<String>) -> Result<Option<String>, Problem> {
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(Problem::bad_request(format!(
+            "reason has {} characters; at most {MAX_REASON_CHARS} are accepted",
+            r.chars().count()
+        ))),
+        Some(r) if r.chars().any(char::is_control) => {
+            Err(Problem::bad_request("reason must not contain control characters"))
+        }
+        other => Ok(other.filter(|r| !r.trim().is_empty())),
+    }
+}
+
+/// A whole day, `YYYY-MM-DD`. Anything finer is refused.
+fn parse_day(field: &str, value: &str) -> Result<NaiveDate, Problem> {
+    let shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        let finer = value.contains('T') || value.contains(':') || value.contains(' ');
+        return Err(Problem::bad_request(if finer {
+            format!(
+                "{field} is {value:?}: deletions of a source's archive go by whole days only; give {field} as YYYY-MM-DD, without a time"
+            )
+        } else {
+            format!("{field} is {value:?}: give a day as YYYY-MM-DD")
+        }));
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| Problem::bad_request(format!("{field} is {value:?}: no such day")))
+}
+
+/// The scope of a source's days: only whole days fully in the past (UTC),
+/// at most `MAX_DAYS` of them.
+pub fn source_days(
+    workspace: WorkspaceId,
+    source: SourceId,
+    body: &SourceDaysBody,
+    now: DateTime<Utc>,
+) -> Result<Scope, Problem> {
+    let from = parse_day("from", &body.from)?;
+    let to = parse_day("to", &body.to)?;
+    if to < from {
+        return Err(Problem::bad_request(format!("to ({to}) is before from ({from})")));
+    }
+    // Today's archive is still being written: a purge of it could never
+    // be verified empty.
+    let today = now.date_naive();
+    if to >= today {
+        let when = if to > today { "is in the future" } else { "is today" };
+        return Err(Problem::bad_request(format!(
+            "to ({to}) {when} (today is {today} UTC): only days fully in the past can be deleted, up to yesterday"
+        )));
+    }
+    let days = (to - from).num_days() + 1;
+    if days > MAX_DAYS {
+        return Err(Problem::bad_request(format!(
+            "the range has {days} days; at most {MAX_DAYS} are accepted in one request"
+        )));
+    }
+    Ok(Scope::SourceDays {
+        workspace,
+        source,
+        from,
+        to,
+    })
+}

@@ -1,0 +1,236 @@
+//! The routes: one handler per operation, each with its `#[utoipa::path]`
+//! annotation, registered in `api` (a new route is its handler and one
+//! name there). The annotations are the OpenAPI document's operations.
+//!
+//! Invariant: a handler takes its guard first (who may call), then what
+//! it parses; it answers with a view from `views` or a `Problem`.
+
+use axum::handler::Handler;
+use axum::routing::MethodRouter;
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::OpenApi;
+use utoipa::IntoParams;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::PathItemExt;
+
+use deletion_core::listings::{self, Listing};
+use deletion_core::model::DeletionRequest;
+
+use crate::app::{App, Backend, Intake, Store, Tick};
+use crate::extract::Asked;
+use crate::problem::Problem;
+use crate::schemas as s;
+use crate::views::PageLinks;
+
+pub mod accounts;
+pub mod deletions;
+pub mod holds;
+pub mod members;
+pub mod receipts;
+pub mod regulations;
+
+/// One operation: its documented path, methods and schemas, and its
+/// handler on those methods.
+fn operation<P, H, T, St>(handler: H) -> UtoipaMethodRouter<St>
+where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences,
+    H: Handler<T, St>,
+    T: 'static,
+    St: Clone + Send + Sync + 'static,
+{
+    let mut schemas = Vec::new();
+    P::schemas(&mut schemas);
+    let methods = P::methods();
+    let router = methods
+        .iter()
+        .fold(MethodRouter::new(), |r, m| r.on(m.to_method_filter(), handler.clone()));
+    let mut paths = Paths::new();
+    paths.add_path_operation(P::path(), methods, P::operation());
+    (schemas, paths, router)
+}
+
+/// The operation's documented path, methods and schemas, added to `doc`.
+fn describe<P: utoipa::Path + utoipa::__dev::SchemaReferences>(doc: &mut OpenApi) {
+    let mut schemas = Vec::new();
+    P::schemas(&mut schemas);
+    doc.paths.add_path_operation(P::path(), P::methods(), P::operation());
+    doc.components
+        .get_or_insert_with(utoipa::openapi::Components::new)
+        .schemas
+        .extend(schemas);
+}
+
+/// Every operation, as `module::handler` (its annotation's path type is
+/// `module::__path_handler`): the one list both the router and the
+/// document are made from. A new route is its handler and a line here.
+macro_rules! with_operations {
+    ($apply:ident!($($args:tt)*)) => {
+        $apply!($($args)*;
+            deletions::create_workspace_deletion,
+            deletions::revoke_workspace_deletion,
+            deletions::list_workspace_deletions,
+            deletions::create_space_deletion,
+            deletions::revoke_space_deletion,
+            deletions::create_source_days_deletion,
+            members::put_member,
+            members::remove_member,
+            accounts::create_account_deletion,
+            accounts::revoke_account_deletion,
+            accounts::list_account_deletions,
+            accounts::list_memberships,
+            deletions::create_purge,
+            deletions::get_deletion,
+            deletions::revoke_deletion,
+            deletions::get_deletion_plan,
+            regulations::list_regulations,
+            regulations::create_regulation,
+            regulations::get_regulation,
+            regulations::get_suppression,
+            regulations::check_suppressions,
+            holds::get_hold,
+            holds::place_hold,
+            holds::release_hold,
+            receipts::verify_receipt,
+        )
+    };
+}
+
+macro_rules! register {
+    ($router:expr, $generics:tt; $($module:ident::$handler:ident),* $(,)?) => {
+        $router $(.routes(register!(@one $generics $module::$handler)))*
+    };
+    (@one [$($g:ident),*] $module:ident::$handler:ident) => {
+        operation::<utoipa_axum::paste!($module::[<__path_ $handler>]), _, _, _>($module::$handler::<$($g),*>)
+    };
+}
+
+macro_rules! document {
+    ($doc:expr; $($module:ident::$handler:ident),* $(,)?) => {
+        $(describe::<utoipa_axum::paste!($module::[<__path_ $handler>])>($doc);)*
+    };
+}
+
+/// The routes, generic over the intake's ports.
+pub fn api<L: Backend, S: Store, C: Tick>() -> axum::Router<App<L, S, C>> {
+    let router = OpenApiRouter::new();
+    let router = with_operations!(register!(router, [L, S, C]));
+    router.into()
+}
+
+/// The document the routes make, on the frame of `doc::base`.
+pub fn document() -> OpenApi {
+    let mut doc = crate::doc::base();
+    with_operations!(document!(&mut doc));
+    doc
+}
+
+/// A page of a listing that `shown` lets the caller see (so a page may
+/// hold fewer than `limit`; `next_cursor` still goes on), each shown by
+/// `show`.
+pub(crate) async fn page<L: Backend, S: Store, C: Tick, T>(
+    app: &Intake<L, S, C>,
+    asked: &Asked,
+    path: &str,
+    listing: Listing,
+    shown: impl Fn(&DeletionRequest) -> bool,
+    show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> T,
+) -> Result<(Vec<T>, Option<String>, PageLinks), Problem> {
+    let (limit, cursor) = asked.page()?;
+    let page = listings::page(app.requests.ledger(), &listing, limit, cursor.as_deref()).await?;
+    let now = app.now();
+    let items = page.items.iter().filter(|r| shown(r)).map(|r| show(r, now)).collect();
+    let next = page.next.as_ref().map(|c| format!("{path}?limit={limit}&cursor={c}"));
+    Ok((items, page.next, PageLinks { next }))
+}
+
+// The path parameters, as the document names them.
+
+/// The workspace's id or slug.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WorkspaceParam {
+    /// The workspace's id or slug.
+    #[param(value_type = s::Id)]
+    pub workspace: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SpaceParam {
+    /// A space of the workspace.
+    #[param(value_type = s::Id)]
+    pub space: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SourceParam {
+    /// A source of the workspace.
+    #[param(value_type = s::Id)]
+    pub source: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountParam {
+    /// An account id.
+    #[param(value_type = s::Id)]
+    pub account: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RequestIdParam {
+    /// A request id.
+    #[param(value_type = s::RequestId)]
+    pub request_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RegulationIdParam {
+    /// A regulation's id.
+    #[param(value_type = s::RequestId)]
+    pub regulation_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserIdParam {
+    /// An end user's id, percent-encoded (`a%2Fb` for `a/b`).
+    #[param(value_type = s::UserId)]
+    pub user_id: String,
+}
+
+/// `dry_run` and `Idempotency-Key`, which every create takes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParam {
+    /// Answer with the plan (what would be deleted) and write nothing.
+    #[param(default = false)]
+    pub dry_run: Option<bool>,
+}
+
+/// The caller's own key for a create.
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyParam {
+    /// The caller's own key, for one scope: the same caller sending the same key for the same
+    /// scope again is given the request it created. Another caller's key of the same name, or
+    /// the same name for another scope, is another key.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[!$-\\[\\]-~]+$")]
+    pub key: Option<String>,
+}
+
+/// A page of a listing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<u32>,
+    /// Where the page starts: a `next_cursor` of an earlier page of the same listing.
+    #[param(max_length = 1024)]
+    pub cursor: Option<String>,
+}

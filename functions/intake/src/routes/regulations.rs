@@ -1,0 +1,243 @@
+//! Regulations (per end user: delete their events, suppress them) and the
+//! suppression list an ingest path asks.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+
+use deletion_core::listings::Listing;
+use deletion_core::model::Scope;
+use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
+use deletion_core::{inspect, suppressions, ServiceError};
+
+use super::{page, IdempotencyParam, PageParams, RegulationIdParam, UserIdParam, WorkspaceParam};
+use crate::app::{json, located, App, Backend, Store, Tick};
+use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader};
+use crate::input::{CheckBody, RegulationBody};
+use crate::problem::{
+    BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+};
+use crate::views::{RegulationBody as RegulationView, RegulationPage, SuppressionBody, SuppressionCheck};
+
+/// Largest accepted regulation body (the API's published limit).
+pub const MAX_REGULATION_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most ids in one suppression check.
+pub const MAX_CHECK_IDS: usize = 1000;
+/// Largest accepted suppression-check body.
+pub const MAX_CHECK_BODY_BYTES: usize = 1024 * 1024;
+
+/// The regulation in `body`, checked.
+fn regulation_of(body: &RegulationBody) -> Result<(RegulationType, Subjects), Problem> {
+    let Some(regulation) = RegulationType::parse(&body.regulation) else {
+        let known: Vec<&str> = RegulationType::ALL.iter().map(|t| t.as_str()).collect();
+        return Err(Problem::bad_request(format!(
+            "type {:?} is not a regulation type; use one of {}",
+            body.regulation,
+            known.join(", ")
+        )));
+    };
+    if body.subject_type != "USER_ID" {
+        return Err(Problem::bad_request(format!(
+            "subject_type {:?} is not supported; use USER_ID",
+            body.subject_type
+        )));
+    }
+    if body.subject_ids.len() > MAX_SUBJECTS {
+        return Err(Problem::bad_request(format!(
+            "subject_ids holds {} ids; at most {MAX_SUBJECTS} are accepted in one regulation: split them over several calls",
+            body.subject_ids.len()
+        )));
+    }
+    let subjects = Subjects::parse(&body.subject_ids).map_err(|e| Problem::bad_request(e.to_string()))?;
+    Ok((regulation, subjects))
+}
+
+/// Delete and/or suppress end users' data in a workspace.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{workspace}/regulations", tag = "regulations", operation_id = "createRegulation",
+    params(WorkspaceParam, IdempotencyParam),
+    request_body(content = RegulationBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The same regulation already under way.", body = RegulationView,
+            headers(("Location" = String, description = "The regulation: `/v1/regulations/{id}`."))),
+        (status = 202, description = "Created; its suppression already applied.", body = RegulationView,
+            headers(("Location" = String, description = "The regulation: `/v1/regulations/{id}`.")),
+            links(
+                ("GetRegulation" = (operation_id = "getRegulation", parameters(("regulation_id" = "$response.body#/id")))),
+                ("GetDeletion" = (operation_id = "getDeletion", parameters(("request_id" = "$response.body#/id")))),
+                ("ListRegulations" = (operation_id = "listRegulations", parameters(("workspace" = "$response.body#/workspace")))),
+            )),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    Admin { caller, workspace }: Admin,
+    asked: Asked,
+    headers: HeaderMap,
+    body: JsonRequest,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(&headers)?;
+    if asked.dry_run()? {
+        return Err(Problem::bad_request(
+            "regulations have no dry run: a regulation is carried out when created",
+        ));
+    }
+    let body: RegulationBody = body.large(
+        MAX_REGULATION_BODY_BYTES,
+        r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
+    )?;
+    let (regulation, subjects) = regulation_of(&body)?;
+    let ask = app.ask(None, body.callback_url)?;
+    let probe = Scope::Regulation {
+        workspace: workspace.clone(),
+        regulation,
+        subject_count: subjects.len(),
+        digest: String::new(),
+    };
+    if !app.planner.map().reaches(&probe) {
+        return Err(ServiceError::NotInDataMap("regulation (no store declares user_records)".into()).into());
+    }
+    let created = app
+        .requests
+        .create_regulation(
+            workspace,
+            regulation,
+            &subjects,
+            &caller.subject,
+            key.as_ref(),
+            ask.callback.as_ref(),
+        )
+        .await?;
+    let status = if created.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut view = RegulationView::of(&created.request, None)
+        .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", created.request.id)))?;
+    view.callback = app.callback_answer(&created).await?;
+    Ok(located(
+        status,
+        format!("/v1/regulations/{}", created.request.id),
+        &view,
+    ))
+}
+
+/// A workspace's regulations, newest first.
+#[utoipa::path(
+    get, path = "/v1/workspaces/{workspace}/regulations", tag = "regulations", operation_id = "listRegulations",
+    params(WorkspaceParam, PageParams),
+    responses(
+        (status = 200, description = "A page of regulations; follow `next_cursor`.", body = RegulationPage),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    Admin { workspace, .. }: Admin,
+    asked: Asked,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    let listing = Listing::Regulations(workspace);
+    let show = |r: &_, _| RegulationView::of(r, None);
+    let (items, next_cursor, links) = page(&app, &asked, uri.path(), listing, |_| true, show).await?;
+    let items = items.into_iter().flatten().collect();
+    Ok(json(
+        StatusCode::OK,
+        &RegulationPage {
+            items,
+            next_cursor,
+            links,
+        },
+    ))
+}
+
+/// A regulation's status, per-store results and errors.
+#[utoipa::path(
+    get, path = "/v1/regulations/{regulation_id}", tag = "regulations", operation_id = "getRegulation",
+    params(RegulationIdParam),
+    responses(
+        (status = 200, description = "The regulation.", body = RegulationView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    Named { request, .. }: Named,
+) -> Result<Response, Problem> {
+    let id = &request.id;
+    if request.scope.regulation().is_none() {
+        return Err(Problem::not_found(format!(
+            "{id} is a deletion, not a regulation: see /v1/deletions/{id}"
+        )));
+    }
+    let shards = inspect::shards(app.requests.ledger(), &request).await?;
+    let mut view = RegulationView::of(&request, Some(&shards))
+        .ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
+    view.callbacks = app.callback_status(&request).await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+/// Whether one end user is suppressed (one read).
+#[utoipa::path(
+    get, path = "/v1/workspaces/{workspace}/suppressions/{user_id}", tag = "suppressions", operation_id = "getSuppression",
+    params(WorkspaceParam, UserIdParam),
+    responses(
+        (status = 200, description = "The user's state.", body = SuppressionBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn get_suppression<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    SuppressionReader { workspace, .. }: SuppressionReader,
+    params: Params,
+) -> Result<Response, Problem> {
+    let user = params.parse("user_id", UserId::parse)?;
+    let entry = suppressions::entry(app.requests.ledger(), &workspace, &user).await?;
+    Ok(json(
+        StatusCode::OK,
+        &SuppressionBody::of(&workspace, &user, entry.as_ref()),
+    ))
+}
+
+/// Whether each of up to 1,000 end users is suppressed.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{workspace}/suppressions:check", tag = "suppressions", operation_id = "checkSuppressions",
+    params(WorkspaceParam),
+    request_body(content = CheckBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each user's state, in the order asked.", body = SuppressionCheck),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    SuppressionReader { workspace, .. }: SuppressionReader,
+    body: JsonRequest,
+) -> Result<Response, Problem> {
+    let body: CheckBody = body.large(MAX_CHECK_BODY_BYTES, r#"{"user_ids": ["u1", "u2"]}"#)?;
+    if body.user_ids.is_empty() || body.user_ids.len() > MAX_CHECK_IDS {
+        return Err(Problem::bad_request(format!(
+            "user_ids holds {} ids; give 1 to {MAX_CHECK_IDS} per call",
+            body.user_ids.len()
+        )));
+    }
+    let ids = body
+        .user_ids
+        .iter()
+        .enumerate()
+        .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = suppressions::check(app.requests.ledger(), &workspace, &ids).await?;
+    Ok(json(StatusCode::OK, &SuppressionCheck::of(&workspace, results)))
+}
