@@ -15,7 +15,7 @@ pub mod model;
 pub mod plan;
 pub mod ports;
 pub mod purge;
-pub mod regulation;
+pub use model::regulation;
 pub mod requests;
 pub mod rewrite;
 pub mod signing;

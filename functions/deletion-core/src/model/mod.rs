@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{AccountId, RequestId, SourceId, SpaceId, WorkspaceId};
 use crate::regulation::{RegulationType, RewriteCounts};
 
+pub mod regulation;
+
 /// What a request deletes. Each scope expands, through the data map, to the
 /// exact prefixes to purge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
