@@ -19,6 +19,7 @@ pub use model::regulation;
 pub mod requests;
 pub mod rewrite;
 pub mod signing;
+pub mod status;
 pub mod stream;
 pub mod sweep;
 pub mod timers;

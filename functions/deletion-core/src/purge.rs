@@ -37,11 +37,12 @@ use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{Counts, DeletionRequest, Lease, PrefixReceipt, Receipt, Shard, Status};
+use crate::ports::ReceiptSigner;
 use crate::ports::{Clock, Entry, EntryKind, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers, Wake};
 use crate::regulation::{RewriteCounts, Subjects, UserId};
 use crate::requests::apply_suppression;
 use crate::rewrite::{EventFilter, FilterReport, RewriteError, TempFile};
-use crate::signing::{sign_receipt, ReceiptSigner};
+use crate::signing::sign_receipt;
 
 /// Object versions listed per page of a regulation's rewrite (each is
 /// read, and checkpointed with its page).

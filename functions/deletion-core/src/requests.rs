@@ -16,10 +16,10 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::callbacks::CallbackUrl;
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
+use crate::model::callbacks::CallbackUrl;
 use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
 use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
 use crate::regulation::{RegulationType, Subjects};
