@@ -5,6 +5,7 @@
 //! ports against DynamoDB, S3 and EventBridge Scheduler.
 
 pub mod access;
+pub mod authorization;
 pub mod callbacks;
 pub mod config;
 pub mod datamap;

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use deletion_core::access::{self, Caller, Need};
+use deletion_core::access::{Caller, Need};
+use deletion_core::authorization;
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, SpaceId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Listing, Scope};
@@ -514,7 +515,7 @@ impl<L: Ledger + Directory + Regulations + Holds + CallbackLedger, S: ObjectStor
             return Err(method_not_allowed(&route));
         }
         let (need, by_id) = self.need(&route).await?;
-        access::authorize(self.requests.ledger(), &caller, &need).await?;
+        authorization::authorize(self.requests.ledger(), &caller, &need).await?;
         // The request a route by id names, read once for both the check
         // and the answer.
         let by_id = || {
