@@ -41,6 +41,7 @@ use crate::ports::ReceiptSigner;
 use crate::ports::{Clock, Entry, EntryKind, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers, Wake};
 use crate::regulation::{RewriteCounts, Subjects, UserId};
 use crate::requests::apply_suppression;
+use crate::retry::{raced, retry_on_conflict};
 use crate::rewrite::{EventFilter, FilterReport, RewriteError, TempFile};
 use crate::signing::sign_receipt;
 
@@ -231,7 +232,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         owner: &str,
         retry: bool,
     ) -> Result<Result<(DeletionRequest, bool), PurgeOutcome>, ServiceError> {
-        for _ in 0..5 {
+        retry_on_conflict(id, || async {
             let Some(current) = self.ledger.get(id).await? else {
                 return Ok(Err(PurgeOutcome::NotFound));
             };
@@ -239,36 +240,33 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             if due || current.status == Status::Purging {
                 match self.hold_on(&current, owner).await? {
                     Some(Ok(())) => return Ok(Err(PurgeOutcome::OnHold)),
-                    Some(Err(())) => continue, // changed meanwhile: judge again
+                    Some(Err(())) => return raced(), // changed meanwhile: judge again
                     None => {}
                 }
             }
             match current.claim(self.clock.now(), owner, self.config.lease, retry) {
-                Claim::Granted { next, resumed } => match self.ledger.update(&next).await {
-                    Ok(()) => {
-                        info!(request_id = %id, resumed, status = %next.status, "purge claimed");
-                        let started = next.status == Status::Purging;
-                        return Ok(Ok((*next, started)));
-                    }
-                    Err(LedgerError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                },
-                Claim::Join => return Ok(Ok((current, false))),
+                Claim::Granted { next, resumed } => {
+                    self.ledger.update(&next).await?;
+                    info!(request_id = %id, resumed, status = %next.status, "purge claimed");
+                    let started = next.status == Status::Purging;
+                    Ok(Ok((*next, started)))
+                }
+                Claim::Join => Ok(Ok((current, false))),
                 Claim::NotDue { grace_ends_at } => {
                     info!(request_id = %id, %grace_ends_at, "grace not over; nothing to do");
-                    return Ok(Err(PurgeOutcome::NotDue));
+                    Ok(Err(PurgeOutcome::NotDue))
                 }
                 Claim::Busy { lease } => {
                     info!(request_id = %id, holder = %lease.owner, "another worker verifies");
-                    return Ok(Err(PurgeOutcome::Busy));
+                    Ok(Err(PurgeOutcome::Busy))
                 }
                 Claim::Settled { status } => {
                     info!(request_id = %id, %status, "nothing to do");
-                    return Ok(Err(PurgeOutcome::Settled { status }));
+                    Ok(Err(PurgeOutcome::Settled { status }))
                 }
             }
-        }
-        Err(ServiceError::Contention { id: id.to_string() })
+        })
+        .await
     }
 
     /// If a legal hold stands on the request's workspace, puts the request
@@ -1091,7 +1089,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         id: &RequestId,
         owner: &str,
     ) -> Result<Result<DeletionRequest, PurgeOutcome>, ServiceError> {
-        for _ in 0..5 {
+        retry_on_conflict(id, || async {
             let Some(current) = self.ledger.get(id).await? else {
                 return Ok(Err(PurgeOutcome::NotFound));
             };
@@ -1107,13 +1105,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             if next.version == current.version {
                 return Ok(Ok(next)); // this worker verifies already
             }
-            match self.ledger.update(&next).await {
-                Ok(()) => return Ok(Ok(next)),
-                Err(LedgerError::Conflict) => continue, // judge again
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: id.to_string() })
+            self.ledger.update(&next).await?; // a conflict: judged again
+            Ok(Ok(next))
+        })
+        .await
     }
 
     async fn verify_and_complete(&self, request: &DeletionRequest, owner: &str) -> Result<PurgeOutcome, ServiceError> {
@@ -1233,7 +1228,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     async fn fail(&self, id: &RequestId, owner: &str, reason: &str) -> Result<PurgeOutcome, ServiceError> {
         warn!(request_id = %id, reason, "purge failed");
-        for _ in 0..5 {
+        retry_on_conflict(id, || async {
             let current = self
                 .ledger
                 .get(id)
@@ -1243,17 +1238,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 // Already failed, or verified by another worker.
                 return Ok(PurgeOutcome::Settled { status: current.status });
             };
-            match self.ledger.update(&next).await {
-                Ok(()) => {
-                    return Ok(PurgeOutcome::Failed {
-                        reason: reason.to_owned(),
-                    })
-                }
-                Err(LedgerError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: id.to_string() })
+            self.ledger.update(&next).await?;
+            Ok(PurgeOutcome::Failed {
+                reason: reason.to_owned(),
+            })
+        })
+        .await
     }
 }
 
