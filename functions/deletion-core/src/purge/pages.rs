@@ -11,6 +11,7 @@
 //!   shard; they are never counted as deleted.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::Instant;
 
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -23,29 +24,10 @@ use crate::ports::{Clock, Entry, Holds, Ledger, ObjectStore, PendingPage, Regula
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// Purges one shard this worker holds, checkpointing after each page.
-    pub(super) async fn purge_shard(&self, mut shard: Shard, deadline: Option<Instant>) -> Result<(), ShardStop> {
+    pub(super) async fn purge_shard(&self, shard: Shard, deadline: Option<Instant>) -> Result<(), ShardStop> {
         // Uploads first: an upload completed later would leave an object behind.
-        while !shard.uploads_done {
-            if self.out_of_time(deadline) {
-                return Err(ShardStop::OutOfTime(Box::new(shard)));
-            }
-            let page = self
-                .store
-                .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
-                .await?;
-            let mut next = shard.clone();
-            for upload in &page.uploads {
-                ensure_in_prefix(&shard, &upload.key)?;
-                self.store.abort_upload(&shard.bucket, upload).await?;
-                next.counts.uploads_aborted += 1;
-            }
-            next.cursor = page.next;
-            next.uploads_done = next.cursor.is_none();
-            next.version += 1;
-            self.ledger.update_shard(&next).await?;
-            shard = next;
-        }
-        shard = self.recover_pages(shard).await?;
+        let shard = self.abort_uploads(shard, deadline).await?;
+        let mut shard = self.recover_pages(shard).await?;
         // List ahead while earlier pages are being deleted; checkpoint each
         // page, in order, once its delete is confirmed. Each page is recorded
         // before its delete is sent, so a worker that dies anywhere leaves
@@ -66,23 +48,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 // nothing after it.) Only pages listed ahead of deletes
                 // in flight go by the cursor.
                 let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
-                let page = self
-                    .store
-                    .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size)
-                    .await?;
-                for entry in &page.entries {
-                    ensure_in_prefix(&shard, &entry.key)?;
-                }
-                cursor = page.next;
+                let seq = shard.pages_done + listed_to.len() as u64;
+                let page = self.list_pending(&shard, from, seq).await?;
+                cursor = page.after.clone();
                 listing_done = cursor.is_none();
-                let record = PendingPage {
-                    request_id: shard.request_id.clone(),
-                    shard: shard.index,
-                    seq: shard.pages_done + listed_to.len() as u64,
-                    entries: page.entries.clone(),
-                    after: cursor.clone(),
-                };
-                self.ledger.put_page(&record).await?;
                 listed_to.push_back(cursor.clone());
                 let bucket = shard.bucket.clone();
                 in_flight.push_back(async move { self.delete_all(&bucket, &page.entries).await });
@@ -93,22 +62,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             let deleted = match deleted {
                 Ok(deleted) => deleted,
                 Err(ShardStop::PartlyRefused { reason, deleted }) => {
-                    // Count what the store did delete, in this page and in
-                    // the pages still in flight, keeping the cursor where it
-                    // was: the page is listed again on the retry.
-                    let mut counted = deleted;
-                    while let Some(more) = in_flight.next().await {
-                        match more {
-                            Ok(c) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
-                            Err(_) => {}
-                        }
-                    }
-                    let mut next = shard.clone();
-                    next.counts.add(&counted);
-                    next.version += 1;
-                    self.ledger.update_shard(&next).await?;
-                    // Counted: the retry lists these pages again instead.
-                    self.drop_pages_from(&next, next.pages_done).await?;
+                    self.count_refused(&shard, deleted, &mut in_flight).await?;
                     return Err(ShardStop::Refused(reason));
                 }
                 Err(e) => return Err(e),
@@ -130,6 +84,82 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
         }
+    }
+
+    /// Aborts the shard's open multipart uploads, a page at a time, each
+    /// page checkpointed.
+    async fn abort_uploads(&self, mut shard: Shard, deadline: Option<Instant>) -> Result<Shard, ShardStop> {
+        while !shard.uploads_done {
+            if self.out_of_time(deadline) {
+                return Err(ShardStop::OutOfTime(Box::new(shard)));
+            }
+            let page = self
+                .store
+                .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
+                .await?;
+            let mut next = shard.clone();
+            for upload in &page.uploads {
+                ensure_in_prefix(&shard, &upload.key)?;
+                self.store.abort_upload(&shard.bucket, upload).await?;
+                next.counts.uploads_aborted += 1;
+            }
+            next.cursor = page.next;
+            next.uploads_done = next.cursor.is_none();
+            next.version += 1;
+            self.ledger.update_shard(&next).await?;
+            shard = next;
+        }
+        Ok(shard)
+    }
+
+    /// Lists the page after `from` and records it as pending (sequence
+    /// `seq`) before any of it is deleted. A key outside the prefix stops
+    /// the shard first.
+    async fn list_pending(&self, shard: &Shard, from: Option<&str>, seq: u64) -> Result<PendingPage, ShardStop> {
+        let page = self
+            .store
+            .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size)
+            .await?;
+        for entry in &page.entries {
+            ensure_in_prefix(shard, &entry.key)?;
+        }
+        let record = PendingPage {
+            request_id: shard.request_id.clone(),
+            shard: shard.index,
+            seq,
+            entries: page.entries,
+            after: page.next,
+        };
+        self.ledger.put_page(&record).await?;
+        Ok(record)
+    }
+
+    /// A page the store partly refused: counts what it did delete, in this
+    /// page and in the pages still in flight, keeping the cursor where it
+    /// was; the pages are listed again on the retry, so their records go.
+    async fn count_refused<F>(
+        &self,
+        shard: &Shard,
+        deleted: Counts,
+        in_flight: &mut FuturesOrdered<F>,
+    ) -> Result<(), ShardStop>
+    where
+        F: Future<Output = Result<Counts, ShardStop>>,
+    {
+        let mut counted = deleted;
+        while let Some(more) = in_flight.next().await {
+            match more {
+                Ok(c) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
+                Err(_) => {}
+            }
+        }
+        let mut next = shard.clone();
+        next.counts.add(&counted);
+        next.version += 1;
+        self.ledger.update_shard(&next).await?;
+        // Counted: the retry lists these pages again instead.
+        self.drop_pages_from(&next, next.pages_done).await?;
+        Ok(())
     }
 
     /// A page's checkpoint: a done shard's lease ends, another's is renewed.

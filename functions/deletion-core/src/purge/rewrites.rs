@@ -63,54 +63,72 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             if self.out_of_time(deadline) {
                 return Err(ShardStop::OutOfTime(Box::new(shard)));
             }
-            let page = self
-                .store
-                .list_page(
-                    &shard.bucket,
-                    &shard.prefix,
-                    shard.cursor.as_deref(),
-                    self.config.page_size.min(REWRITE_PAGE),
-                )
-                .await?;
-            for entry in &page.entries {
-                ensure_in_prefix(&shard, &entry.key)?;
-            }
-            let results: Vec<Result<(RewriteCounts, Vec<Entry>), StoreError>> = stream::iter(
-                page.entries
-                    .iter()
-                    .filter(|e| e.kind != EntryKind::DeleteMarker)
-                    .map(|e| self.rewrite_entry(&shard.bucket, e, &filter)),
-            )
-            .buffer_unordered(self.config.deletes_in_flight.max(1))
-            .collect()
-            .await;
-            let mut counts = RewriteCounts::default();
-            let mut old_versions = Vec::new();
-            for r in results {
-                let (c, doomed) = r?;
-                counts.add(&c);
-                old_versions.extend(doomed);
-            }
-            if !old_versions.is_empty() {
-                self.ledger
-                    .put_page(&PendingPage {
-                        request_id: shard.request_id.clone(),
-                        shard: shard.index,
-                        seq: shard.pages_done,
-                        entries: old_versions,
-                        after: None,
-                    })
-                    .await?;
-            }
-            let mut next = shard.clone();
-            next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
-            next.cursor = page.next;
-            next.pages_done += 1;
-            self.checkpoint(&mut next);
-            self.ledger.update_shard(&next).await?;
-            shard = next;
+            shard = self.rewrite_page(shard, &filter).await?;
         }
         // Listed to the end: now the older versions holding the subjects' events go.
+        let shard = self.delete_old_versions(shard).await?;
+        let mut next = shard.clone();
+        next.done = true;
+        self.checkpoint(&mut next);
+        self.ledger.update_shard(&next).await?;
+        Ok(())
+    }
+
+    /// Rewrites the objects of the page after the shard's cursor and
+    /// records the older versions to delete (a pending page) before the
+    /// checkpoint that moves past it.
+    async fn rewrite_page(&self, shard: Shard, filter: &Arc<EventFilter>) -> Result<Shard, ShardStop> {
+        let page = self
+            .store
+            .list_page(
+                &shard.bucket,
+                &shard.prefix,
+                shard.cursor.as_deref(),
+                self.config.page_size.min(REWRITE_PAGE),
+            )
+            .await?;
+        for entry in &page.entries {
+            ensure_in_prefix(&shard, &entry.key)?;
+        }
+        let results: Vec<Result<(RewriteCounts, Vec<Entry>), StoreError>> = stream::iter(
+            page.entries
+                .iter()
+                .filter(|e| e.kind != EntryKind::DeleteMarker)
+                .map(|e| self.rewrite_entry(&shard.bucket, e, filter)),
+        )
+        .buffer_unordered(self.config.deletes_in_flight.max(1))
+        .collect()
+        .await;
+        let mut counts = RewriteCounts::default();
+        let mut old_versions = Vec::new();
+        for r in results {
+            let (c, doomed) = r?;
+            counts.add(&c);
+            old_versions.extend(doomed);
+        }
+        if !old_versions.is_empty() {
+            self.ledger
+                .put_page(&PendingPage {
+                    request_id: shard.request_id.clone(),
+                    shard: shard.index,
+                    seq: shard.pages_done,
+                    entries: old_versions,
+                    after: None,
+                })
+                .await?;
+        }
+        let mut next = shard.clone();
+        next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
+        next.cursor = page.next;
+        next.pages_done += 1;
+        self.checkpoint(&mut next);
+        self.ledger.update_shard(&next).await?;
+        Ok(next)
+    }
+
+    /// Deletes the older versions the pages recorded, a page at a time;
+    /// a refused delete is that object's failure, counted and named.
+    async fn delete_old_versions(&self, mut shard: Shard) -> Result<Shard, ShardStop> {
         for page in self.ledger.pages(&shard.request_id, shard.index).await? {
             let mut counts = RewriteCounts::default();
             for chunk in page.entries.chunks(1000) {
@@ -135,11 +153,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
             shard = next;
         }
-        let mut next = shard.clone();
-        next.done = true;
-        self.checkpoint(&mut next);
-        self.ledger.update_shard(&next).await?;
-        Ok(())
+        Ok(shard)
     }
 
     /// One listed version: the current one is rewritten without the
