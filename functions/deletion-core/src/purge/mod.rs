@@ -4,24 +4,20 @@
 //! every shard done verifies by listing again and completes the request
 //! with a receipt.
 //!
-//! - A worker checkpoints (cursor and counts) after every page; one that is
-//!   killed leaves a shard whose lease expires, and the next worker resumes
-//!   it from the checkpoint.
-//! - A worker near its time limit hands its shard back with the checkpoint
-//!   and arms a one-shot timer for a worker that continues.
-//! - Within a worker, several DeleteObjects calls are in flight while the
-//!   next page is listed; checkpoints advance in page order.
-//! - A conflicting write when verification starts is judged again from a
-//!   fresh read: only a request already `VERIFYING` is left to another.
-//! - A regulation's rewrites in flight never hold more temporary storage
-//!   than `PurgeConfig::scratch_bytes`: each reserves room for its copies
-//!   before it reads, and an object that can never fit is that object's
-//!   failure (reported), never the shard's.
-//! - A rewritten key is settled only once a listing of its versions shows
-//!   none written since the shard's listing that the rewrite did not read
-//!   (those are scrubbed too): ETags cannot tell identical bytes.
-//! - A line the filter cannot read that may hold a subject makes its object
-//!   a failure, named with the line numbers (see `rewrite`).
+//! One module per phase, each stating the invariants it keeps:
+//!
+//! - `claim`: `SCHEDULED → PURGING` by a conditional write, the plan, the
+//!   fan-out, and the loop that takes free shards under a lease.
+//! - `pages`: a shard's uploads aborted and its pages deleted, checkpointed
+//!   after every page (a killed worker's successor resumes there).
+//! - `rewrites` and `objects`: a regulation's shards, whose objects are
+//!   rewritten without the subjects' events.
+//! - `verify`: the last worker lists every prefix again.
+//! - `finish`: the receipt, and a failure written conditionally.
+//!
+//! Every state change is a conditional write; a lost race is judged again
+//! from a fresh read (`crate::retry`), a lost shard lease ends the
+//! worker's turn on it (`PurgeOutcome::LostLease`).
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -39,11 +35,12 @@ use crate::requests::apply_suppression;
 
 mod claim;
 mod finish;
+mod objects;
 mod pages;
 mod rewrites;
 mod verify;
 
-use rewrites::Scratch;
+use objects::Scratch;
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
