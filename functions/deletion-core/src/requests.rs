@@ -252,7 +252,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             .await?
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))
     }
+}
 
+/// Creating a request (or finding the one in place).
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Returns the request a (scoped) idempotency key names, if it was for `scope`.
     async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
         let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
@@ -399,7 +402,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
         .await
     }
+}
 
+/// Account requests: one child per workspace the account administers.
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// The workspaces where `account` is an admin.
     pub async fn admin_workspaces(&self, account: &AccountId) -> Result<Vec<WorkspaceId>, ServiceError> {
         Ok(self
@@ -546,7 +552,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
         .await
     }
+}
 
+/// Revoking and reading requests.
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Revokes the active deletion of `scope`, if it is still in grace.
     pub async fn revoke(&self, scope: &Scope, actor: &str) -> Result<Revoked, ServiceError> {
         if let Some(id) = self.ledger.active_for(scope).await? {
