@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier, ServerSideEncryption, StorageClass};
@@ -49,6 +50,45 @@ enum Cursor {
     Objects { token: String },
     #[serde(rename = "u")]
     Uploads { key: String, upload: Option<String> },
+}
+
+/// The attributes of a downloaded object that a rewrite writes back:
+/// content headers, storage class, encryption and user metadata.
+fn attributes_of(out: &GetObjectOutput) -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::new();
+    let mut keep = |name: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            attributes.insert(name.to_owned(), v.to_owned());
+        }
+    };
+    keep(CONTENT_TYPE, out.content_type());
+    keep(CONTENT_ENCODING, out.content_encoding());
+    keep(CACHE_CONTROL, out.cache_control());
+    keep(CONTENT_DISPOSITION, out.content_disposition());
+    keep(STORAGE_CLASS, out.storage_class().map(StorageClass::as_str));
+    keep(SSE, out.server_side_encryption().map(ServerSideEncryption::as_str));
+    keep(SSE_KMS_KEY, out.ssekms_key_id());
+    for (k, v) in out.metadata().into_iter().flatten() {
+        attributes.insert(format!("{META}{k}"), v.clone());
+    }
+    attributes
+}
+
+/// Streams an object's body to the file `to`; its size in bytes.
+async fn write_body(mut body: ByteStream, to: &Path, bucket: &str, key: &str) -> Result<u64, StoreError> {
+    let local = |e: std::io::Error| StoreError::Unavailable(format!("temporary file {}: {e}", to.display()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(to).map_err(local)?);
+    let mut size = 0u64;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("s3://{bucket}/{key}: reading the body: {e}")))?
+    {
+        file.write_all(&chunk).map_err(local)?;
+        size += chunk.len() as u64;
+    }
+    file.flush().map_err(local)?;
+    Ok(size)
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
@@ -396,41 +436,14 @@ impl ObjectStore for S3Store {
             .e_tag()
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Unavailable(format!("s3://{bucket}/{key}: GetObject answered no ETag")))?;
-        let mut attributes = BTreeMap::new();
-        let mut keep = |name: &str, value: Option<&str>| {
-            if let Some(v) = value {
-                attributes.insert(name.to_owned(), v.to_owned());
-            }
-        };
-        keep(CONTENT_TYPE, out.content_type());
-        keep(CONTENT_ENCODING, out.content_encoding());
-        keep(CACHE_CONTROL, out.cache_control());
-        keep(CONTENT_DISPOSITION, out.content_disposition());
-        keep(STORAGE_CLASS, out.storage_class().map(StorageClass::as_str));
-        keep(SSE, out.server_side_encryption().map(ServerSideEncryption::as_str));
-        keep(SSE_KMS_KEY, out.ssekms_key_id());
-        for (k, v) in out.metadata().into_iter().flatten() {
-            attributes.insert(format!("{META}{k}"), v.clone());
-        }
+        let attributes = attributes_of(&out);
         // Only a versioned bucket's version ids may be deleted by id.
         let version_id = if versioned {
             out.version_id().map(str::to_owned)
         } else {
             None
         };
-        let local = |e: std::io::Error| StoreError::Unavailable(format!("temporary file {}: {e}", to.display()));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(to).map_err(local)?);
-        let mut body = out.body;
-        let mut size = 0u64;
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("s3://{bucket}/{key}: reading the body: {e}")))?
-        {
-            file.write_all(&chunk).map_err(local)?;
-            size += chunk.len() as u64;
-        }
-        file.flush().map_err(local)?;
+        let size = write_body(out.body, to, bucket, key).await?;
         Ok(Some(Downloaded {
             etag,
             version_id,

@@ -11,11 +11,13 @@
 //!   `deletion:suppressions:read` scope (an ingest path).
 //!
 //! Operators may do everything.
+//!
+//! This module is the pure rule (`Need::verdict`); `authorization::authorize`
+//! reads the directory when the rule leaves it to a workspace's admins.
 
 use crate::error::ServiceError;
 use crate::ids::{AccountId, WorkspaceId};
 use crate::model::Scope;
-use crate::ports::{Directory, Role};
 
 /// The scope that makes a caller an operator.
 pub const OPERATOR_SCOPE: &str = "deletion:operator";
@@ -92,107 +94,78 @@ impl Need {
     }
 }
 
-/// Checks that `caller` may act as `need` says; `Forbidden` names what was
-/// needed. Reads the directory only when the scopes do not settle it.
-pub async fn authorize<D: Directory + ?Sized>(directory: &D, caller: &Caller, need: &Need) -> Result<(), ServiceError> {
-    if caller.is_operator() {
-        return Ok(());
+/// What a caller's token settles on its own, before any directory read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    /// Allowed if the directory says the account is an admin of the
+    /// workspace.
+    IfAdmin(WorkspaceId, AccountId),
+}
+
+impl Need {
+    /// The pure half of the check: operators may do everything; scopes and
+    /// the caller's own account settle the rest but a workspace admin.
+    pub fn verdict(&self, caller: &Caller) -> Verdict {
+        if caller.is_operator() {
+            return Verdict::Allowed;
+        }
+        let settled = match self {
+            Need::Anyone => true,
+            Need::Operator => false,
+            Need::Account(account) => caller.account().as_ref() == Some(account),
+            Need::SuppressionRead(_) if caller.has_scope(SUPPRESSION_READ_SCOPE) => true,
+            Need::Admin(workspace) | Need::SuppressionRead(workspace) => {
+                return match caller.account() {
+                    Some(account) => Verdict::IfAdmin(workspace.clone(), account),
+                    None => Verdict::Denied,
+                }
+            }
+        };
+        if settled {
+            Verdict::Allowed
+        } else {
+            Verdict::Denied
+        }
     }
-    let allowed = match need {
-        Need::Anyone => true,
-        Need::Operator => false,
-        Need::Account(account) => caller.account().as_ref() == Some(account),
-        Need::SuppressionRead(_) if caller.has_scope(SUPPRESSION_READ_SCOPE) => true,
-        Need::Admin(workspace) | Need::SuppressionRead(workspace) => match caller.account() {
-            Some(account) => directory.role(workspace, &account).await? == Some(Role::Admin),
-            None => false,
-        },
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden(format!(
+
+    /// The refusal of `caller`: `Forbidden`, naming what was needed.
+    pub fn refusal(&self, caller: &Caller) -> ServiceError {
+        ServiceError::Forbidden(format!(
             "{} may not do this: it takes {}",
             caller.subject,
-            need.describe()
-        )))
+            self.describe()
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::LedgerError;
-    use crate::ports::Membership;
-    use async_trait::async_trait;
-
-    /// ann: admin of acme; bob: member of acme.
-    struct Dir;
-
-    #[async_trait]
-    impl Directory for Dir {
-        async fn put_member(&self, _: &WorkspaceId, _: &AccountId, _: Role) -> Result<(), LedgerError> {
-            Ok(())
-        }
-        async fn remove_member(&self, _: &WorkspaceId, _: &AccountId) -> Result<bool, LedgerError> {
-            Ok(false)
-        }
-        async fn memberships(&self, account: &AccountId) -> Result<Vec<Membership>, LedgerError> {
-            let ws = WorkspaceId::parse("acme").unwrap();
-            Ok(match account.as_str() {
-                "ann" => vec![Membership {
-                    workspace: ws,
-                    role: Role::Admin,
-                }],
-                "bob" => vec![Membership {
-                    workspace: ws,
-                    role: Role::Member,
-                }],
-                _ => vec![],
-            })
-        }
-    }
 
     fn ws(w: &str) -> WorkspaceId {
         WorkspaceId::parse(w).unwrap()
     }
 
-    async fn allowed(caller: &Caller, need: Need) -> bool {
-        match authorize(&Dir, caller, &need).await {
-            Ok(()) => true,
-            Err(ServiceError::Forbidden(msg)) => {
-                assert!(msg.contains("may not"), "{msg}");
-                false
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn admins_act_on_their_workspaces_only() {
+    #[test]
+    fn tokens_settle_all_but_workspace_admins() {
         let ann = Caller::new("ann", vec![]);
-        let bob = Caller::new("bob", vec![]);
-        assert!(allowed(&ann, Need::Admin(ws("acme"))).await);
-        assert!(!allowed(&ann, Need::Admin(ws("acme-corp"))).await);
-        assert!(
-            !allowed(&bob, Need::Admin(ws("acme"))).await,
-            "a member is not an admin"
+        let ann_id = AccountId::parse("ann").unwrap();
+        assert_eq!(Need::Anyone.verdict(&ann), Verdict::Allowed);
+        assert_eq!(Need::Operator.verdict(&ann), Verdict::Denied);
+        assert_eq!(Need::Account(ann_id.clone()).verdict(&ann), Verdict::Allowed);
+        assert_eq!(
+            Need::Account(AccountId::parse("bob").unwrap()).verdict(&ann),
+            Verdict::Denied
         );
-        assert!(!allowed(&ann, Need::Operator).await);
-        assert!(allowed(&ann, Need::Account(AccountId::parse("ann").unwrap())).await);
-        assert!(!allowed(&ann, Need::Account(AccountId::parse("bob").unwrap())).await);
-    }
-
-    #[tokio::test]
-    async fn operators_do_everything_and_readers_only_read_suppressions() {
-        let op = Caller::new("ops-1", vec![OPERATOR_SCOPE.into()]);
-        assert!(allowed(&op, Need::Operator).await);
-        assert!(allowed(&op, Need::Admin(ws("anything"))).await);
-        let ingest = Caller::new("ingest", vec![SUPPRESSION_READ_SCOPE.into()]);
-        assert!(allowed(&ingest, Need::SuppressionRead(ws("acme"))).await);
-        assert!(!allowed(&ingest, Need::Admin(ws("acme"))).await);
-        // A subject that is no account id is nobody's admin.
+        assert_eq!(
+            Need::Admin(ws("acme")).verdict(&ann),
+            Verdict::IfAdmin(ws("acme"), ann_id)
+        );
         let odd = Caller::new("not an account!", vec![]);
-        assert!(!allowed(&odd, Need::Admin(ws("acme"))).await);
+        assert_eq!(Need::Admin(ws("acme")).verdict(&odd), Verdict::Denied);
+        let op = Caller::new("ops-1", vec![OPERATOR_SCOPE.into()]);
+        assert_eq!(Need::Admin(ws("acme")).verdict(&op), Verdict::Allowed);
     }
 }

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::model::Status;
+use crate::status::Status;
 
 /// Input that is refused before anything is written.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -85,6 +85,15 @@ pub enum DeliveryError {
     Timeout(u64),
 }
 
+/// Errors of the receipt signer.
+#[derive(Debug, Error)]
+pub enum SignError {
+    #[error("signing service unavailable: {0}")]
+    Unavailable(String),
+    #[error("receipt cannot be encoded: {0}")]
+    Encoding(String),
+}
+
 /// Errors of the application services, as the API and the handlers see them.
 #[derive(Debug, Error)]
 pub enum ServiceError {
@@ -118,5 +127,5 @@ pub enum ServiceError {
     #[error(transparent)]
     Timer(#[from] TimerError),
     #[error(transparent)]
-    Signing(#[from] crate::signing::SignError),
+    Signing(#[from] SignError),
 }

@@ -3,29 +3,56 @@
 //!
 //! Nothing in this crate knows AWS: the `deletion-aws` crate implements the
 //! ports against DynamoDB, S3 and EventBridge Scheduler.
+//!
+//! The modules form layers, and nothing imports upward:
+//!
+//! 1. `status`, `ids`, `error`: the vocabulary; depend on nothing else.
+//! 2. `model` (requests, shards, receipts, callback state, regulation
+//!    types, and the values the ports exchange), `stream`: value types.
+//! 3. Policies, pure: `lifecycle` (request and shard transitions),
+//!    `datamap`, `access`, `rewrite` (the line filter), `config`.
+//! 4. `ports`: traits only.
+//! 5. Services: `requests`, `purge` (by phase), `sweep`, `callbacks`,
+//!    `timers`, `plan`, `signing`, `authorization`, the thin services the
+//!    API calls (`memberships`, `holds`, `suppressions`, `listings`,
+//!    `inspect`), and `retry` (the one read → decide → conditional write
+//!    loop they share).
 
+// 1. The vocabulary.
+pub mod error;
+pub mod ids;
+pub mod status;
+
+// 2. Values.
+pub mod model;
+pub mod stream;
+
+pub use model::regulation;
+
+// 3. Policies.
 pub mod access;
-pub mod callbacks;
 pub mod config;
 pub mod datamap;
-pub mod error;
-pub mod holds;
-pub mod ids;
-pub mod inspect;
 pub mod lifecycle;
+pub mod rewrite;
+
+// 4. Ports.
+pub mod ports;
+
+// 5. Services.
+pub mod authorization;
+pub mod callbacks;
+pub mod holds;
+pub mod inspect;
 pub mod listings;
 pub mod memberships;
-pub mod model;
 pub mod plan;
-pub mod ports;
 pub mod purge;
-pub mod regulation;
 pub mod requests;
-pub mod rewrite;
+pub mod retry;
 pub mod signing;
-pub mod stream;
 pub mod suppressions;
 pub mod sweep;
 pub mod timers;
 
-pub use error::{DeliveryError, InputError, LedgerError, ServiceError, StoreError, TimerError};
+pub use error::{DeliveryError, InputError, LedgerError, ServiceError, SignError, StoreError, TimerError};

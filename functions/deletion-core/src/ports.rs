@@ -1,47 +1,25 @@
 //! The narrow interfaces the domain needs from the outside world.
 //! AWS adapters implement them in `deletion-aws`; nothing here knows AWS.
+//!
+//! Traits only (and the two clocks): the values they take and give are in
+//! `model` and re-exported here.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::callbacks::CallbackState;
+use crate::error::SignError;
 use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
-use crate::model::{DeletionRequest, Listing, Scope, Shard};
+use crate::model::callbacks::CallbackState;
+use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
+
+pub use crate::model::ledger::{
+    Hold, Membership, PendingPage, RequestPage, Role, Suppression, SweepMark, Undecodable, Wake,
+};
+pub use crate::model::store::{Children, DeleteFailure, Downloaded, Entry, EntryKind, EntryPage, Upload, UploadPage};
 use crate::regulation::{Subjects, UserId};
-
-/// One page of requests and where the next one starts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RequestPage {
-    pub items: Vec<DeletionRequest>,
-    /// Opaque cursor for the next page; `None` at the end.
-    pub next: Option<String>,
-    /// Items of the page that could not be decoded (only `active` reports
-    /// them; a listing fails instead): skipped, not dropped silently.
-    pub undecodable: Vec<Undecodable>,
-}
-
-/// A ledger item a page skipped because it could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undecodable {
-    /// The item's key, as the ledger names it.
-    pub key: String,
-    /// The request the item belongs to, if its key names one.
-    pub request_id: Option<RequestId>,
-    pub reason: String,
-}
-
-/// Where the last sweep stopped in the `active` listing, so the next one
-/// goes on from there.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SweepMark {
-    /// The `active` cursor to resume at; `None`: the beginning.
-    pub cursor: Option<String>,
-    /// Bumped by every write (0: never written).
-    pub version: u64,
-}
 
 /// The sweep's place, kept in the ledger.
 #[async_trait]
@@ -108,36 +86,6 @@ pub trait Ledger: Send + Sync {
     async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError>;
 }
 
-/// A page of a shard, recorded before it is deleted, so a worker that takes
-/// over a shard whose worker died can delete it again (harmlessly) and
-/// count it exactly once.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PendingPage {
-    pub request_id: RequestId,
-    pub shard: u32,
-    /// The page's place in the shard: the shard's `pages_done` when the
-    /// page is checkpointed.
-    pub seq: u64,
-    pub entries: Vec<Entry>,
-    /// Where the listing goes on after this page.
-    pub after: Option<String>,
-}
-
-/// A workspace member's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Member,
-}
-
-/// One workspace an account belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Membership {
-    pub workspace: WorkspaceId,
-    pub role: Role,
-}
-
 /// The membership directory: which accounts belong to which workspaces.
 #[async_trait]
 pub trait Directory: Send + Sync {
@@ -155,66 +103,6 @@ pub trait Directory: Send + Sync {
             .find(|m| &m.workspace == workspace)
             .map(|m| m.role))
     }
-}
-
-/// What a listing entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EntryKind {
-    /// The current version (or the object in an unversioned bucket).
-    Current,
-    Noncurrent,
-    DeleteMarker,
-}
-
-/// One object version, delete marker or unversioned object.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Entry {
-    pub key: String,
-    /// `None` in a bucket that never had versioning.
-    pub version_id: Option<String>,
-    pub kind: EntryKind,
-    pub size: u64,
-}
-
-/// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EntryPage {
-    pub entries: Vec<Entry>,
-    /// Opaque cursor for the next page; `None` at the end.
-    pub next: Option<String>,
-}
-
-/// An unfinished multipart upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upload {
-    pub key: String,
-    pub upload_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UploadPage {
-    pub uploads: Vec<Upload>,
-    pub next: Option<String>,
-}
-
-/// What sits directly under a prefix, one level down.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Children {
-    /// Sub-prefixes (each ending with `/`), versions and markers included.
-    pub prefixes: Vec<String>,
-    /// Whether any key sits directly under the prefix, outside them.
-    pub direct_entries: bool,
-    /// Whether the listing stopped at the cap.
-    pub truncated: bool,
-}
-
-/// A key a DeleteObjects call did not delete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeleteFailure {
-    pub key: String,
-    pub version_id: Option<String>,
-    pub code: String,
-    pub message: String,
 }
 
 /// The object store (S3).
@@ -292,29 +180,6 @@ pub trait ObjectStore: Send + Sync {
     }
 }
 
-/// An object version read into a local file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
-    pub etag: String,
-    /// `None` in a bucket that never had versioning.
-    pub version_id: Option<String>,
-    pub size: u64,
-    /// What the store needs to write the object back as it was (content
-    /// type and encoding, user metadata, storage class, encryption), in the
-    /// store's own terms.
-    pub attributes: std::collections::BTreeMap<String, String>,
-}
-
-/// An operator's legal hold on a workspace: while it stands, nothing of the
-/// workspace is purged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hold {
-    pub workspace: WorkspaceId,
-    pub reason: String,
-    pub placed_by: String,
-    pub since: DateTime<Utc>,
-}
-
 /// Legal holds, one per workspace, in the ledger.
 #[async_trait]
 pub trait Holds: Send + Sync {
@@ -323,16 +188,6 @@ pub trait Holds: Send + Sync {
     async fn hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
     /// Removes the hold; returns it, if there was one.
     async fn release_hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
-}
-
-/// An end user's place on a workspace's suppression list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Suppression {
-    pub user_id: UserId,
-    pub suppressed: bool,
-    /// When the regulation that set this state was created.
-    pub since: DateTime<Utc>,
-    pub regulation: RequestId,
 }
 
 /// What the ledger keeps for regulations: their subject ids, and each
@@ -365,20 +220,6 @@ pub trait Regulations: Send + Sync {
     async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError>;
 }
 
-/// Why a purge worker is woken, apart from the end of the grace. Each has
-/// its own one-shot timer, so none removes another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// One more worker of a purge that fans out (`n` ≥ 1).
-    Worker(u32),
-    /// A worker that continues where one near its time limit stopped.
-    HandOff,
-    /// The sweep starts a purge nobody works on; `retry` restarts a failed one.
-    Sweep { retry: bool },
-    /// A reminder that the grace ends soon (it purges nothing).
-    Reminder,
-}
-
 /// One-shot timers that start the purge.
 #[async_trait]
 pub trait Timers: Send + Sync {
@@ -408,6 +249,15 @@ pub trait CallbackLedger: Send + Sync {
 #[async_trait]
 pub trait CallbackSender: Send + Sync {
     async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<u16, DeliveryError>;
+}
+
+/// Signs and checks receipts.
+#[async_trait]
+pub trait ReceiptSigner: Send + Sync {
+    async fn sign(&self, message: &[u8]) -> Result<ReceiptSignature, SignError>;
+    /// Whether `signature` is this signer's over `message` (a signature of
+    /// another key or algorithm is not).
+    async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError>;
 }
 
 /// The time.

@@ -16,16 +16,14 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::callbacks::CallbackUrl;
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
+use crate::model::callbacks::CallbackUrl;
 use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
 use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
 use crate::regulation::{RegulationType, Subjects};
-
-/// How many times a write that lost a race is re-judged before giving up.
-const MAX_RACES: usize = 5;
+use crate::retry::{raced, retry_on_conflict};
 
 /// What a new request may carry besides its scope and reason.
 #[derive(Default)]
@@ -89,7 +87,7 @@ pub struct Requests<L, C> {
 /// Writes the status an account request's children sum up to (a final
 /// one releases the account's scope). Called whenever a child changes.
 pub async fn settle_parent<L: Ledger>(ledger: &L, parent: &RequestId, now: DateTime<Utc>) -> Result<(), ServiceError> {
-    for _ in 0..MAX_RACES {
+    retry_on_conflict(parent, || async {
         let Some(current) = ledger.get(parent).await? else {
             return Ok(());
         };
@@ -102,13 +100,9 @@ pub async fn settle_parent<L: Ledger>(ledger: &L, parent: &RequestId, now: DateT
         let Some(next) = current.settle_parent(&statuses, now) else {
             return Ok(());
         };
-        match ledger.update(&next).await {
-            Ok(()) => return Ok(()),
-            Err(LedgerError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ServiceError::Contention { id: parent.to_string() })
+        Ok(ledger.update(&next).await?)
+    })
+    .await
 }
 
 /// `ON_HOLD → SCHEDULED` for one request (conditionally, re-judged on a
@@ -119,7 +113,7 @@ pub async fn resume_held<L: Ledger>(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
-    for _ in 0..MAX_RACES {
+    retry_on_conflict(id, || async {
         let Some(current) = ledger.get(id).await? else {
             return Ok(false);
         };
@@ -127,13 +121,10 @@ pub async fn resume_held<L: Ledger>(
             return Ok(false);
         }
         let next = current.release(now, by)?;
-        match ledger.update(&next).await {
-            Ok(()) => return Ok(true),
-            Err(LedgerError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ServiceError::Contention { id: id.to_string() })
+        ledger.update(&next).await?;
+        Ok(true)
+    })
+    .await
 }
 
 /// Writes a regulation's suppression list change (suppress or lift) once
@@ -170,28 +161,31 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
     ledger
         .set_suppressed(workspace, subjects.ids(), suppressed, &request.id, request.created_at)
         .await?;
-    let mut current = request;
-    for _ in 0..MAX_RACES {
-        if current.suppression_applied_at.is_some() {
-            return Ok(current);
-        }
-        let mut next = current.clone();
-        next.version += 1;
-        next.suppression_applied_at = Some(now);
-        match ledger.update(&next).await {
-            Ok(()) => return Ok(next),
-            Err(LedgerError::Conflict) => {
-                current = ledger
-                    .get(&next.id)
+    // The first attempt judges the request as given, later ones a fresh read.
+    let id = request.id.clone();
+    let mut given = Some(request);
+    retry_on_conflict(&id, || {
+        let given = given.take();
+        let id = &id;
+        async move {
+            let current = match given {
+                Some(request) => request,
+                None => ledger
+                    .get(id)
                     .await?
-                    .ok_or_else(|| ServiceError::NotFound(next.id.to_string()))?;
+                    .ok_or_else(|| ServiceError::NotFound(id.to_string()))?,
+            };
+            if current.suppression_applied_at.is_some() {
+                return Ok(current);
             }
-            Err(e) => return Err(e.into()),
+            let mut next = current;
+            next.version += 1;
+            next.suppression_applied_at = Some(now);
+            ledger.update(&next).await?;
+            Ok(next)
         }
-    }
-    Err(ServiceError::Contention {
-        id: current.id.to_string(),
     })
+    .await
 }
 
 impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
@@ -258,7 +252,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             .await?
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))
     }
+}
 
+/// Creating a request (or finding the one in place).
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Returns the request a (scoped) idempotency key names, if it was for `scope`.
     async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
         let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
@@ -343,9 +340,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             subjects,
             callback,
         } = extras;
-        for _ in 0..MAX_RACES {
+        let (scope, id, reason) = (&scope, &id, &reason);
+        retry_on_conflict(&scope.lock_key(), || async move {
             if let Some(key) = idempotency_key {
-                if let Some(request) = self.replay(key, &scope).await? {
+                if let Some(request) = self.replay(key, scope).await? {
                     return Ok(Created {
                         request,
                         created: false,
@@ -355,7 +353,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             }
             let mut request =
                 DeletionRequest::new(scope.clone(), actor, reason.clone(), self.clock.now(), self.periods);
-            if let Some(id) = &id {
+            if let Some(id) = id {
                 request.id = id.clone();
             }
             request.parent = parent.cloned();
@@ -366,13 +364,11 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 self.ledger.put_subjects(&request.id, subjects).await?;
             }
             match self.ledger.insert(&request, idempotency_key).await {
-                Ok(()) => {
-                    return Ok(Created {
-                        request,
-                        created: true,
-                        replayed: false,
-                    })
-                }
+                Ok(()) => Ok(Created {
+                    request,
+                    created: true,
+                    replayed: false,
+                }),
                 Err(LedgerError::ScopeBusy { holder, .. }) => {
                     let holder = RequestId::parse(&holder).map_err(|e| LedgerError::Corrupt {
                         key: scope.lock_key(),
@@ -388,6 +384,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                             });
                         }
                     }
+                    raced()
                 }
                 // Lost a race (same key, or the scope was just released), or
                 // a child's parent became final meanwhile (then none is made).
@@ -398,13 +395,17 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                             return Err(final_error(&current));
                         }
                     }
+                    raced()
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             }
-        }
-        Err(ServiceError::Contention { id: scope.lock_key() })
+        })
+        .await
     }
+}
 
+/// Account requests: one child per workspace the account administers.
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// The workspaces where `account` is an admin.
     pub async fn admin_workspaces(&self, account: &AccountId) -> Result<Vec<WorkspaceId>, ServiceError> {
         Ok(self
@@ -518,7 +519,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         add: &[RequestId],
         drop: Option<&RequestId>,
     ) -> Result<DeletionRequest, ServiceError> {
-        for _ in 0..MAX_RACES {
+        retry_on_conflict(parent, || async {
             let current = self.fetch(parent).await?;
             let mut next = current.clone();
             next.children.retain(|c| Some(c) != drop);
@@ -531,34 +532,30 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 return Ok(current);
             }
             next.version += 1;
-            match self.ledger.update(&next).await {
-                Ok(()) => return Ok(next),
-                Err(LedgerError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: parent.to_string() })
+            self.ledger.update(&next).await?;
+            Ok(next)
+        })
+        .await
     }
 
     /// Marks an existing request as a child of an account request.
     async fn adopt(&self, child: &RequestId, parent: &RequestId) -> Result<(), ServiceError> {
-        for _ in 0..MAX_RACES {
+        retry_on_conflict(child, || async {
             let current = self.fetch(child).await?;
             if current.parent.is_some() {
                 return Ok(());
             }
-            let mut next = current.clone();
+            let mut next = current;
             next.version += 1;
             next.parent = Some(parent.clone());
-            match self.ledger.update(&next).await {
-                Ok(()) => return Ok(()),
-                Err(LedgerError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: child.to_string() })
+            Ok(self.ledger.update(&next).await?)
+        })
+        .await
     }
+}
 
+/// Revoking and reading requests.
+impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Revokes the active deletion of `scope`, if it is still in grace.
     pub async fn revoke(&self, scope: &Scope, actor: &str) -> Result<Revoked, ServiceError> {
         if let Some(id) = self.ledger.active_for(scope).await? {
@@ -601,17 +598,14 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     }
 
     async fn revoke_one(&self, id: &RequestId, actor: &str) -> Result<DeletionRequest, ServiceError> {
-        for _ in 0..MAX_RACES {
+        // Someone else changed it (a purge claim?): judged again.
+        retry_on_conflict(id, || async {
             let current = self.fetch(id).await?;
             let next = current.revoke(self.clock.now(), actor)?;
-            match self.ledger.update(&next).await {
-                Ok(()) => return Ok(next),
-                // Someone else changed it (a purge claim?): judge again.
-                Err(LedgerError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: id.to_string() })
+            self.ledger.update(&next).await?;
+            Ok(next)
+        })
+        .await
     }
 
     async fn revoke_children(&self, parent: DeletionRequest, actor: &str) -> Result<Revoked, ServiceError> {

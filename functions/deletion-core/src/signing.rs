@@ -10,41 +10,15 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use thiserror::Error;
 
+pub use crate::error::SignError;
 use crate::model::Receipt;
+pub use crate::model::ReceiptSignature;
+pub use crate::ports::ReceiptSigner;
 
 /// The algorithm every signer here uses.
 pub const HMAC_SHA_256: &str = "HMAC_SHA_256";
-
-/// A receipt's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceiptSignature {
-    pub algorithm: String,
-    /// Which key signed: a KMS key id, or `local:<name>`.
-    pub key_id: String,
-    /// The MAC, base64.
-    pub value: String,
-}
-
-#[derive(Debug, Error)]
-pub enum SignError {
-    #[error("signing service unavailable: {0}")]
-    Unavailable(String),
-    #[error("receipt cannot be encoded: {0}")]
-    Encoding(String),
-}
-
-/// Signs and checks receipts.
-#[async_trait]
-pub trait ReceiptSigner: Send + Sync {
-    async fn sign(&self, message: &[u8]) -> Result<ReceiptSignature, SignError>;
-    /// Whether `signature` is this signer's over `message` (a signature of
-    /// another key or algorithm is not).
-    async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError>;
-}
 
 /// The bytes a receipt is signed over: its JSON without the signature.
 pub fn canonical(receipt: &Receipt) -> Result<Vec<u8>, SignError> {

@@ -32,6 +32,7 @@ use crate::ids::RequestId;
 use crate::model::{DeletionRequest, Status};
 use crate::ports::{Clock, Holds, Ledger, SweepMark, SweepMarks, Timers, Wake};
 use crate::requests::settle_parent;
+use crate::retry::retry_on_conflict;
 
 /// Requests read per page of the `active` listing: a run that stops
 /// mid-page examines at most this many again on its next run.
@@ -285,7 +286,7 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
     /// Gives up a failed request that used up its attempts, releasing its
     /// scope (conditionally; re-judged if another writer won).
     async fn give_up(&self, id: &RequestId) -> Result<(), ServiceError> {
-        for _ in 0..3 {
+        retry_on_conflict(id, || async {
             let Some(current) = self.ledger.get(id).await? else {
                 return Ok(());
             };
@@ -293,16 +294,11 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
                 return Ok(());
             }
             let next = current.give_up(self.clock.now(), "sweep")?;
-            match self.ledger.update(&next).await {
-                Ok(()) => {
-                    warn!(request_id = %id, attempts = next.attempts, "purge given up; scope released");
-                    return Ok(());
-                }
-                Err(LedgerError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contention { id: id.to_string() })
+            self.ledger.update(&next).await?;
+            warn!(request_id = %id, attempts = next.attempts, "purge given up; scope released");
+            Ok(())
+        })
+        .await
     }
 
     /// Records the missed deadline once; false if another writer won.

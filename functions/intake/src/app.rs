@@ -18,7 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceExt;
 
-use deletion_core::access::{self, Caller, Need};
+use deletion_core::access::{Caller, Need};
+use deletion_core::authorization;
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::plan::Planner;
 use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations};
@@ -118,7 +119,7 @@ impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {
     }
 
     pub(crate) async fn authorize(&self, caller: &Caller, need: &Need) -> Result<(), Problem> {
-        Ok(access::authorize(self.requests.ledger(), caller, need).await?)
+        Ok(authorization::authorize(self.requests.ledger(), caller, need).await?)
     }
 
     /// Checks a create body's reason and callback URL.

@@ -1,13 +1,18 @@
 //! The deletion request and the records kept beside it in the ledger.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, RequestId, SourceId, SpaceId, WorkspaceId};
 use crate::regulation::{RegulationType, RewriteCounts};
+pub use crate::status::Status;
+
+pub mod callbacks;
+pub mod ledger;
+pub mod regulation;
+pub mod store;
 
 /// What a request deletes. Each scope expands, through the data map, to the
 /// exact prefixes to purge.
@@ -189,63 +194,6 @@ impl Scope {
     }
 }
 
-/// The lifecycle states of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// In grace: revocable.
-    Scheduled,
-    Purging,
-    Verifying,
-    Completed,
-    Revoked,
-    /// The purge stopped on an error; retryable, with the reason kept.
-    Failed,
-    /// The grace ended (or the purge was under way) while an operator's
-    /// legal hold was on the workspace: it waits for the release, its
-    /// deadline paused.
-    OnHold,
-}
-
-impl Status {
-    pub const ALL: [Status; 7] = [
-        Status::Scheduled,
-        Status::Purging,
-        Status::Verifying,
-        Status::Completed,
-        Status::Revoked,
-        Status::Failed,
-        Status::OnHold,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Scheduled => "SCHEDULED",
-            Status::Purging => "PURGING",
-            Status::Verifying => "VERIFYING",
-            Status::Completed => "COMPLETED",
-            Status::Revoked => "REVOKED",
-            Status::Failed => "FAILED",
-            Status::OnHold => "ON_HOLD",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-
-    /// A final state: the request will never change again.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Completed | Status::Revoked)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One entry of a request's status history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
@@ -367,6 +315,16 @@ pub struct PrefixReceipt {
     pub rewritten: Option<RewriteCounts>,
 }
 
+/// A receipt's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptSignature {
+    pub algorithm: String,
+    /// Which key signed: a KMS key id, or `local:<name>`.
+    pub key_id: String,
+    /// The MAC, base64.
+    pub value: String,
+}
+
 /// Proof of a finished purge, stored on the request when it completes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -382,7 +340,7 @@ pub struct Receipt {
     pub verification: String,
     /// The signature over the rest of the receipt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<crate::signing::ReceiptSignature>,
+    pub signature: Option<ReceiptSignature>,
 }
 
 /// A deletion request: the ledger's unit of truth.
@@ -429,7 +387,7 @@ pub struct DeletionRequest {
     pub held_since: Option<DateTime<Utc>>,
     /// Where each status change is POSTed, if the requester asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callback: Option<crate::callbacks::CallbackUrl>,
+    pub callback: Option<callbacks::CallbackUrl>,
     /// When a `FAILED` request that used up its attempts was given up: it
     /// is never retried again and no longer holds its scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::InputError;
-use crate::model::Status;
+use crate::status::Status;
 
 /// Most subject ids in one regulation.
 pub const MAX_SUBJECTS: usize = 5000;
