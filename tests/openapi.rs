@@ -39,7 +39,7 @@ fn the_committed_document_is_the_generated_one() {
     let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
     assert!(
         committed == generated,
-        "api/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p integration-tests --test openapi"
+        "api/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p integration-tests --test integration openapi::"
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");

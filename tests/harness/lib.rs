@@ -39,7 +39,7 @@ use deletion_core::ports::{DeleteFailure, Entry, EntryPage, ObjectStore, Upload,
 use deletion_core::purge::Purger;
 use deletion_core::StoreError;
 
-/// A server on loopback shared by the tests of one test binary. It stops
+/// A server on loopback shared by every test of the run (one test binary). It stops
 /// when the binary exits: its watchdog shell kills it when our end of its
 /// stdin closes.
 pub struct Server {

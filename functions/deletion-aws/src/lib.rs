@@ -77,10 +77,16 @@ impl Clients {
     /// For local endpoints, with retry state of their own. The SDK shares
     /// the token bucket and the adaptive rate limiter of a retry partition
     /// across every client of a process, so clients that meet throttling on
-    /// purpose (a test's) must not slow the rest down.
+    /// purpose (a test's) must not slow the rest down. Their backoff is
+    /// short (10 ms growing to at most 100 ms instead of 1 s to 20 s): such
+    /// a test proves that throttling is retried, not how long AWS asks to
+    /// wait.
     pub async fn for_local_isolated(endpoints: &LocalEndpoints, partition: &str) -> Clients {
-        let aws = Clients::local_config(&endpoints.aws, "test", "test").await;
-        let ledger = Clients::local_config(&endpoints.dynamodb, "test", "test").await;
+        let quick = retry()
+            .with_initial_backoff(std::time::Duration::from_millis(10))
+            .with_max_backoff(std::time::Duration::from_millis(100));
+        let aws = Clients::local_config_with(&endpoints.aws, "test", "test", quick.clone()).await;
+        let ledger = Clients::local_config_with(&endpoints.dynamodb, "test", "test", quick).await;
         let part = |service: &str| format!("{partition}-{service}");
         let s3_config = aws_sdk_s3::config::Builder::from(&aws)
             .force_path_style(true)
@@ -102,12 +108,16 @@ impl Clients {
     }
 
     async fn local_config(endpoint: &str, access_key: &str, secret_key: &str) -> SdkConfig {
+        Clients::local_config_with(endpoint, access_key, secret_key, retry()).await
+    }
+
+    async fn local_config_with(endpoint: &str, access_key: &str, secret_key: &str, retry: RetryConfig) -> SdkConfig {
         let creds = aws_sdk_dynamodb::config::Credentials::new(access_key, secret_key, None, None, "local");
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(creds)
-            .retry_config(retry())
+            .retry_config(retry)
             .load()
             .await
     }

@@ -1,0 +1,18 @@
+//! The integration tests, one module per area, in one test binary: the
+//! harness (`harness/lib.rs`) starts one DynamoDB Local and one moto for
+//! the whole run and gives every test a deployment of its own (table,
+//! buckets, schedule group, IAM gate), so tests of different modules run
+//! side by side without seeing each other.
+
+mod access;
+mod callbacks;
+mod holds;
+mod hostile;
+mod iam;
+mod openapi;
+mod receipts;
+mod regulations;
+mod reminders;
+mod resilience;
+mod scopes;
+mod workspace_deletion;
