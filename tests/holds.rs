@@ -31,35 +31,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
     let id = id_of(&created.body);
     let first_deadline = deadline(&created.body);
 
-    // Only an operator places a hold, and only with a reason.
-    env.member("acme", "ann", "admin").await;
-    let ann = env
-        .call_as(
-            Some(("ann", &[])),
-            "PUT",
-            "/v1/workspaces/acme/hold",
-            Some(r#"{"reason": "x"}"#),
-            &[],
-        )
-        .await;
-    ann.problem(403);
-    env.call("PUT", "/v1/workspaces/acme/hold", Some(r#"{"reason": " "}"#), &[])
-        .await
-        .problem(400);
-    let hold = env
-        .call(
-            "PUT",
-            "/v1/workspaces/acme/hold",
-            Some(r#"{"reason": "litigation 2026-17"}"#),
-            &[],
-        )
-        .await;
-    assert_eq!(hold.status, 200, "{:#}", hold.body);
-    assert_eq!(hold.body["placed_by"], "ops");
-    let again = env
-        .call("PUT", "/v1/workspaces/acme/hold", Some(r#"{"reason": "another"}"#), &[])
-        .await;
-    assert_eq!(again.body["reason"], "litigation 2026-17", "the standing hold stays");
+    place_a_hold_as_only_an_operator_may(&env).await;
 
     env.stack.pump_stream().await.unwrap();
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
@@ -89,10 +61,49 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
     assert_eq!(status(&env, &id).await["status"], "ON_HOLD");
     assert_eq!(status(&env, &id).await["days_left"], 24, "frozen where the hold began");
 
+    release_and_finish(&env, &id, first_deadline).await;
+}
+
+/// Only an operator places a hold, and only with a reason; a second hold
+/// leaves the standing one as it is.
+async fn place_a_hold_as_only_an_operator_may(env: &Env) {
+    env.member("acme", "ann", "admin").await;
+    let ann = env
+        .call_as(
+            Some(("ann", &[])),
+            "PUT",
+            "/v1/workspaces/acme/hold",
+            Some(r#"{"reason": "x"}"#),
+            &[],
+        )
+        .await;
+    ann.problem(403);
+    env.call("PUT", "/v1/workspaces/acme/hold", Some(r#"{"reason": " "}"#), &[])
+        .await
+        .problem(400);
+    let hold = env
+        .call(
+            "PUT",
+            "/v1/workspaces/acme/hold",
+            Some(r#"{"reason": "litigation 2026-17"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(hold.status, 200, "{:#}", hold.body);
+    assert_eq!(hold.body["placed_by"], "ops");
+    let again = env
+        .call("PUT", "/v1/workspaces/acme/hold", Some(r#"{"reason": "another"}"#), &[])
+        .await;
+    assert_eq!(again.body["reason"], "litigation 2026-17", "the standing hold stays");
+}
+
+/// Releasing the hold resumes the request with its deadline moved on by the
+/// time held, and the purge then completes.
+async fn release_and_finish(env: &Env, id: &RequestId, first_deadline: chrono::DateTime<chrono::Utc>) {
     let released = env.call("DELETE", "/v1/workspaces/acme/hold", None, &[]).await;
     assert_eq!(released.status, 200, "{:#}", released.body);
     assert_eq!(released.body["resumed"], json!([id.to_string()]));
-    let body = status(&env, &id).await;
+    let body = status(env, id).await;
     assert_eq!(body["status"], "SCHEDULED");
     assert_eq!(body["deadline_paused"], false);
     assert_eq!(
@@ -101,7 +112,7 @@ async fn a_purge_whose_grace_ends_under_a_hold_waits_with_its_deadline_paused() 
         "moved on by the time held"
     );
     env.settle().await;
-    let body = status(&env, &id).await;
+    let body = status(env, id).await;
     assert_eq!(body["status"], "COMPLETED", "{body:#}");
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert!(body["deadline_missed_at"].is_null());

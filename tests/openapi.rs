@@ -366,8 +366,18 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
 async fn real_answers_have_documented_statuses_headers_and_bodies() {
     let api = Api::new().await;
     api.env.member("acme", "ann", "admin").await;
+    let (id, space_id) = creates_and_reads(&api).await;
+    refusals(&api).await;
+    revokes(&api, &id, &space_id).await;
+    accounts_and_the_directory(&api).await;
+    let purged_id = a_purge_with_its_receipt(&api).await;
+    regulations_suppressions_and_holds(&api, &purged_id).await;
+    outside_the_document(&api).await;
+}
 
-    // Creates: 202 with Location, then 200 for the same scope; dry runs.
+/// Creates: 202 with Location, then 200 for the same scope; dry runs; then
+/// reads of a request (with progress and callbacks), its plan, the lists.
+async fn creates_and_reads(api: &Api) -> (String, String) {
     let ws = "/v1/workspaces/acme/deletion";
     let created = api.post(ws, Some(r#"{"reason": "closed"}"#)).await;
     assert_eq!(created.status, 202);
@@ -397,8 +407,13 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     let cursor = page.body["next_cursor"].as_str().expect("a second page");
     assert_eq!(api.get(&format!("{list}?limit=1&cursor={cursor}")).await.status, 200);
     api.get(&format!("{list}?cursor=nope")).await.problem(400);
+    (id, space_id)
+}
 
-    // Refusals.
+/// Refusals, each a problem+json; a 401 and a 403 as documented.
+async fn refusals(api: &Api) {
+    let ws = "/v1/workspaces/acme/deletion";
+    let list = "/v1/workspaces/acme/deletions";
     let json: &[(&str, &str)] = &[("content-type", "application/json")];
     let text: &[(&str, &str)] = &[("content-type", "text/plain")];
     let large = json!({ "reason": "x".repeat(17 * 1024) }).to_string();
@@ -420,18 +435,23 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     let carl = api.env.call_as(Some(("carl", &[])), "GET", list, None, &[]).await;
     assert_documented(&api.doc, "GET", &template, &carl);
     carl.problem(403);
+}
 
-    // Revokes: 200, then 409; by scope and by id.
+/// Revokes: 200, then 409; by scope and by id.
+async fn revokes(api: &Api, id: &str, space_id: &str) {
+    let ws = "/v1/workspaces/acme/deletion";
     let revoked = api.delete(ws).await;
     assert_eq!(
-        (revoked.status.as_u16(), &revoked.body["status"]),
-        (200, &json!("REVOKED"))
+        (revoked.status.as_u16(), &revoked.body["status"], &revoked.body["id"]),
+        (200, &json!("REVOKED"), &json!(id))
     );
     api.delete(ws).await.problem(409);
     assert_eq!(api.delete(&format!("/v1/deletions/{space_id}")).await.status, 200);
     api.delete(&format!("/v1/deletions/{space_id}")).await.problem(409);
+}
 
-    // Accounts and the directory.
+/// Accounts and the directory.
+async fn accounts_and_the_directory(api: &Api) {
     let account = "/v1/accounts/ann/deletion";
     let ann = api.post(account, None).await;
     assert_eq!(ann.status, 202, "{:#}", ann.body);
@@ -447,9 +467,11 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     assert_eq!(api.get("/v1/accounts/ann/memberships").await.status, 200);
     assert_eq!(api.delete("/v1/workspaces/acme/members/ann").await.status, 200);
     api.delete("/v1/workspaces/acme/members/ann").await.problem(404);
+}
 
-    // A source's days purge at once: a completed request with a receipt,
-    // which checks out.
+/// A source's days purge at once: a completed request with a receipt,
+/// which checks out; a purge of a long-deleted workspace is accepted.
+async fn a_purge_with_its_receipt(api: &Api) -> String {
     api.env.put(&api.env.archive, "acme/web/2024-01-01/x.json.gz").await;
     let range = r#"{"from": "2024-01-01", "to": "2024-01-01"}"#;
     let purged = api.post("/v1/workspaces/acme/sources/web/deletions", Some(range)).await;
@@ -466,8 +488,11 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
         .post("/v1/purges", Some(r#"{"workspace": "old-ws", "reason": "2019"}"#))
         .await;
     assert_eq!(purge.status, 202);
+    purged_id
+}
 
-    // Regulations, suppressions, holds.
+/// Regulations, suppressions, holds.
+async fn regulations_suppressions_and_holds(api: &Api, purged_id: &str) {
     let regs = "/v1/workspaces/acme/regulations";
     let reg_body = r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["bob", "u-1"]}"#;
     let reg = api.post(regs, Some(reg_body)).await;
@@ -486,9 +511,12 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     assert_eq!(api.delete(hold).await.status, 200);
     api.get(hold).await.problem(404);
     api.delete(hold).await.problem(404);
+}
 
-    // Outside the document: an unknown path is a 404, a method a path does
-    // not allow a 405 whose Allow lists the documented methods.
+/// Outside the document: an unknown path is a 404, a method a path does
+/// not allow a 405 whose Allow lists the documented methods.
+async fn outside_the_document(api: &Api) {
+    let hold = "/v1/workspaces/acme/hold";
     api.env.call("GET", "/v1/nothing", None, &[]).await.problem(404);
     let wrong = api.env.call("PATCH", hold, None, &[]).await;
     wrong.problem(405);

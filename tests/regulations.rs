@@ -109,50 +109,7 @@ async fn suppressed(env: &Env, ws: &str, user_path: &str) -> bool {
 async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_for_byte() {
     let env = env(Versioning::All).await;
     let archive = env.archive.clone();
-    // Three days of one source; bob's events interleaved with others'.
-    let mut kept = Vec::new();
-    for (d, day) in ["2024-01-01", "2024-01-02", "2024-01-03"].iter().enumerate() {
-        let n = d as u32 * 10;
-        let mut text = String::new();
-        let mut keep = String::new();
-        for (i, user) in ["ann", "bob", "cat", "bob", "ann", "cat"].iter().enumerate() {
-            let line = event(user, n + i as u32);
-            text.push_str(&line);
-            if *user != "bob" {
-                keep.push_str(&line);
-            }
-        }
-        if *day == "2024-01-03" {
-            // Malformed lines are kept untouched, and reported.
-            text.push_str("this line is not json\n");
-            keep.push_str("this line is not json\n");
-            text.push_str("{\"userId\":\"ann\", broken\n");
-            keep.push_str("{\"userId\":\"ann\", broken\n");
-        }
-        let key = format!("acme/web/{day}/events.json.gz");
-        if *day == "2024-01-02" {
-            // An older version that also holds bob's events.
-            put_gz(&env, &archive, &key, &(event("bob", 900) + &event("ann", 901))).await;
-        }
-        if *day == "2024-01-01" {
-            // Written back with its content type and user metadata.
-            env.clients
-                .s3
-                .put_object()
-                .bucket(&archive)
-                .key(&key)
-                .content_type("application/x-ndjson")
-                .content_encoding("gzip")
-                .metadata("pipeline", "archiver-7")
-                .body(gz(&text).into())
-                .send()
-                .await
-                .expect("put with metadata");
-        } else {
-            put_gz(&env, &archive, &key, &text).await;
-        }
-        kept.push((key, keep));
-    }
+    let kept = three_days_with_bob_in_every_version(&env, &archive).await;
     // An object without bob is never rewritten; neighbours are untouched.
     put_gz(&env, &archive, "acme/ios/2024-01-01/events.json.gz", &event("ann", 1)).await;
     put_gz(
@@ -179,53 +136,8 @@ async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_
 
     env.settle().await;
 
-    let view = regulation(&env, &id).await;
-    assert_eq!(view["status"], "FINISHED", "{view:#}");
-    let stores = view["stores"].as_array().expect("stores");
-    assert_eq!(stores.len(), 1, "only the store with user records: {view:#}");
-    let s = &stores[0];
-    assert_eq!(s["store"], "archive");
-    assert_eq!(s["prefix"], "acme/");
-    assert_eq!(s["status"], "FINISHED");
-    assert_eq!(s["objects_rewritten"], 3, "{view:#}");
-    assert_eq!(s["events_removed"], 6, "{view:#}");
-    // The three versions read before each rewrite, and day 2's older one.
-    assert_eq!(s["versions_deleted"], 4, "{view:#}");
-    assert_eq!(s["malformed_lines"], 2, "{view:#}");
-    assert_eq!(s["objects_failed"], 0, "{view:#}");
-    let errors = s["errors"].to_string();
-    assert!(errors.contains("2024-01-03") && errors.contains("not JSON"), "{errors}");
-
-    // bob is nowhere under acme/, in any version; the others' events stay,
-    // in order, byte for byte.
-    for (v, text) in texts(&env, &archive, "acme/").await {
-        assert!(
-            !text.contains("\"bob\""),
-            "{} {:?} still holds bob: {text}",
-            v.key,
-            v.version_id
-        );
-    }
-    for (key, keep) in &kept {
-        assert_eq!(&current_text(&env, &archive, key).await, keep, "{key}");
-        let vs = versions(&env, &archive, key).await;
-        assert_eq!(vs.len(), 1, "only the clean version of {key} is left: {vs:?}");
-    }
-    let head = env
-        .clients
-        .s3
-        .head_object()
-        .bucket(&archive)
-        .key("acme/web/2024-01-01/events.json.gz")
-        .send()
-        .await
-        .expect("head");
-    assert_eq!(head.content_type(), Some("application/x-ndjson"));
-    assert_eq!(head.content_encoding(), Some("gzip"));
-    assert_eq!(
-        head.metadata().and_then(|m| m.get("pipeline")).map(String::as_str),
-        Some("archiver-7")
-    );
+    assert_reported(&regulation(&env, &id).await);
+    bob_is_gone_and_the_rest_kept(&env, &archive, &kept).await;
     assert_eq!(
         versions(&env, &archive, "acme/ios/").await,
         ios_before,
@@ -244,6 +156,109 @@ async fn a_deleted_user_is_gone_from_every_version_and_everyone_else_stays_byte_
     // Regulations are not deletions of the workspace.
     let deletions = env.call("GET", "/v1/workspaces/acme/deletions", None, &[]).await;
     assert_eq!(deletions.body["items"], json!([]));
+}
+
+/// Three days of one source, bob's events interleaved with others' (an
+/// older version of day 2 holds bob too; day 1 has a content type and user
+/// metadata; day 3 malformed lines): what each object must hold after.
+async fn three_days_with_bob_in_every_version(env: &Env, archive: &str) -> Vec<(String, String)> {
+    let mut kept = Vec::new();
+    for (d, day) in ["2024-01-01", "2024-01-02", "2024-01-03"].iter().enumerate() {
+        let n = d as u32 * 10;
+        let mut text = String::new();
+        let mut keep = String::new();
+        for (i, user) in ["ann", "bob", "cat", "bob", "ann", "cat"].iter().enumerate() {
+            let line = event(user, n + i as u32);
+            text.push_str(&line);
+            if *user != "bob" {
+                keep.push_str(&line);
+            }
+        }
+        if *day == "2024-01-03" {
+            // Malformed lines are kept untouched, and reported.
+            text.push_str("this line is not json\n");
+            keep.push_str("this line is not json\n");
+            text.push_str("{\"userId\":\"ann\", broken\n");
+            keep.push_str("{\"userId\":\"ann\", broken\n");
+        }
+        let key = format!("acme/web/{day}/events.json.gz");
+        if *day == "2024-01-02" {
+            // An older version that also holds bob's events.
+            put_gz(env, archive, &key, &(event("bob", 900) + &event("ann", 901))).await;
+        }
+        if *day == "2024-01-01" {
+            // Written back with its content type and user metadata.
+            env.clients
+                .s3
+                .put_object()
+                .bucket(archive)
+                .key(&key)
+                .content_type("application/x-ndjson")
+                .content_encoding("gzip")
+                .metadata("pipeline", "archiver-7")
+                .body(gz(&text).into())
+                .send()
+                .await
+                .expect("put with metadata");
+        } else {
+            put_gz(env, archive, &key, &text).await;
+        }
+        kept.push((key, keep));
+    }
+    kept
+}
+
+/// The regulation's report: one store, three objects rewritten, six events
+/// removed, four versions deleted, two malformed lines kept and named.
+fn assert_reported(view: &Value) {
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    let stores = view["stores"].as_array().expect("stores");
+    assert_eq!(stores.len(), 1, "only the store with user records: {view:#}");
+    let s = &stores[0];
+    assert_eq!(s["store"], "archive");
+    assert_eq!(s["prefix"], "acme/");
+    assert_eq!(s["status"], "FINISHED");
+    assert_eq!(s["objects_rewritten"], 3, "{view:#}");
+    assert_eq!(s["events_removed"], 6, "{view:#}");
+    // The three versions read before each rewrite, and day 2's older one.
+    assert_eq!(s["versions_deleted"], 4, "{view:#}");
+    assert_eq!(s["malformed_lines"], 2, "{view:#}");
+    assert_eq!(s["objects_failed"], 0, "{view:#}");
+    let errors = s["errors"].to_string();
+    assert!(errors.contains("2024-01-03") && errors.contains("not JSON"), "{errors}");
+}
+
+/// bob is nowhere under acme/, in any version; the others' events stay, in
+/// order, byte for byte, with their content type and metadata.
+async fn bob_is_gone_and_the_rest_kept(env: &Env, archive: &str, kept: &[(String, String)]) {
+    for (v, text) in texts(env, archive, "acme/").await {
+        assert!(
+            !text.contains("\"bob\""),
+            "{} {:?} still holds bob: {text}",
+            v.key,
+            v.version_id
+        );
+    }
+    for (key, keep) in kept {
+        assert_eq!(&current_text(env, archive, key).await, keep, "{key}");
+        let vs = versions(env, archive, key).await;
+        assert_eq!(vs.len(), 1, "only the clean version of {key} is left: {vs:?}");
+    }
+    let head = env
+        .clients
+        .s3
+        .head_object()
+        .bucket(archive)
+        .key("acme/web/2024-01-01/events.json.gz")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("application/x-ndjson"));
+    assert_eq!(head.content_encoding(), Some("gzip"));
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("pipeline")).map(String::as_str),
+        Some("archiver-7")
+    );
 }
 
 /// A store that lets another writer overwrite the first object it reads,
@@ -437,16 +452,15 @@ async fn the_same_ids_twice_do_not_rewrite_twice_and_an_unreadable_object_is_rep
     assert_eq!(raw, b"{\"userId\":\"bob\"} not gzip");
 }
 
-#[tokio::test]
-async fn bad_regulations_get_a_clear_400_and_write_nothing() {
-    let env = env(Versioning::None).await;
-    let before = env.ledger_keys().await;
+/// Regulation bodies the intake refuses: (body, query, status, a word the
+/// problem's detail must contain).
+fn bad_regulation_bodies() -> Vec<(String, &'static str, u16, &'static str)> {
     let many: Vec<String> = (0..5001).map(|i| format!("u{i}")).collect();
     let huge: Vec<String> = (0..9000).map(|i| format!("{i:0>500}")).collect();
     let body = |kind: &str, subject: &str, ids: &Value| {
         json!({"type": kind, "subject_type": subject, "subject_ids": ids}).to_string()
     };
-    let cases: Vec<(String, &str, u16, &str)> = vec![
+    vec![
         (body("SUPPRESS_WITH_DELETE", "USER_ID", &json!(many)), "", 400, "5000"),
         (
             body("SUPPRESS_WITH_DELETE", "USER_ID", &json!(huge)),
@@ -488,8 +502,14 @@ async fn bad_regulations_get_a_clear_400_and_write_nothing() {
             400,
             "no dry run",
         ),
-    ];
-    for (b, query, status, needle) in &cases {
+    ]
+}
+
+#[tokio::test]
+async fn bad_regulations_get_a_clear_400_and_write_nothing() {
+    let env = env(Versioning::None).await;
+    let before = env.ledger_keys().await;
+    for (b, query, status, needle) in &bad_regulation_bodies() {
         let a = env
             .call("POST", &format!("/v1/workspaces/acme/regulations{query}"), Some(b), &[])
             .await;

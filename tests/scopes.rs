@@ -195,21 +195,7 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     assert_eq!((again.status.as_u16(), id_of(&again.body)), (200, parent.clone()));
     assert_eq!(again.body["children"].as_array().unwrap().len(), 3);
 
-    env.stack.pump_stream().await.unwrap();
-    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
-    assert_eq!(revoked.status, 200, "{:#}", revoked.body);
-    assert_eq!(revoked.body["status"], "REVOKED");
-    env.stack.pump_stream().await.unwrap();
-    let view = get(&env, &parent).await;
-    assert!(view["children"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|c| c["status"] == "REVOKED"));
-    for c in view["children"].as_array().unwrap() {
-        let child = RequestId::parse(c["id"].as_str().unwrap()).unwrap();
-        assert_eq!(env.stack.schedules.armed_at(&child).await.unwrap(), None);
-    }
+    revoke_the_account_as_one(&env, &parent).await;
 
     // Second request: runs to the end; the account's status follows its children.
     let w2 = env.call("POST", "/v1/workspaces/w2/deletion", None, &[]).await; // already pending: adopted
@@ -243,6 +229,25 @@ async fn an_account_deletes_exactly_its_admin_workspaces_and_revokes_as_one() {
     // The account's scope is free again once its children are done.
     let stored = env.call("GET", "/v1/accounts/ann/deletions", None, &[]).await;
     assert_eq!(stored.body["items"][0]["status"], "COMPLETED");
+}
+
+/// Revoking an account request revokes every child and disarms its timer.
+async fn revoke_the_account_as_one(env: &Env, parent: &RequestId) {
+    env.stack.pump_stream().await.unwrap();
+    let revoked = env.call("DELETE", "/v1/accounts/ann/deletion", None, &[]).await;
+    assert_eq!(revoked.status, 200, "{:#}", revoked.body);
+    assert_eq!(revoked.body["status"], "REVOKED");
+    env.stack.pump_stream().await.unwrap();
+    let view = get(env, parent).await;
+    assert!(view["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["status"] == "REVOKED"));
+    for c in view["children"].as_array().unwrap() {
+        let child = RequestId::parse(c["id"].as_str().unwrap()).unwrap();
+        assert_eq!(env.stack.schedules.armed_at(&child).await.unwrap(), None);
+    }
 }
 
 #[tokio::test]

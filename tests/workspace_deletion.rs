@@ -353,14 +353,21 @@ async fn revoke_racing_the_purge_claim_has_exactly_one_winner() {
     assert_eq!(revoked + purged, 12);
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_problem_and_writes_nothing() {
-    let env = env(Versioning::None).await;
+/// (method, path, body, headers, expected status)
+type Case = (
+    &'static str,
+    String,
+    Option<String>,
+    Vec<(&'static str, &'static str)>,
+    u16,
+);
+
+/// Creates the intake refuses (bad paths, bodies and headers), each with
+/// the status it must answer.
+fn bad_creates() -> Vec<Case> {
     let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(20_000));
     let long_reason = format!(r#"{{"reason": "{}"}}"#, "x".repeat(1001));
-    // (method, path, body, headers, expected status)
-    type Case<'a> = (&'a str, String, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
-    let cases: Vec<Case> = vec![
+    vec![
         ("POST", "/v1/workspaces/ac%2Fme/deletion".into(), None, vec![], 400),
         ("POST", "/v1/workspaces/../deletion".into(), None, vec![], 400),
         ("POST", "/v1/workspaces/..%2F..%2Fx/deletion".into(), None, vec![], 400),
@@ -376,43 +383,49 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some(big.as_str()),
+            Some(big.clone()),
             vec![],
             413,
         ),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some(long_reason.as_str()),
+            Some(long_reason),
             vec![],
             400,
         ),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some("{not json"),
+            Some("{not json".into()),
             vec![],
             400,
         ),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some(r#"{"reason": 5}"#),
+            Some(r#"{"reason": 5}"#.into()),
             vec![],
             400,
         ),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some(r#"{"scope": "everything"}"#),
+            Some(r#"{"scope": "everything"}"#.into()),
             vec![],
             400,
         ),
-        ("POST", "/v1/workspaces/acme/deletion".into(), Some("[]"), vec![], 400),
         (
             "POST",
             "/v1/workspaces/acme/deletion".into(),
-            Some("reason=x"),
+            Some("[]".into()),
+            vec![],
+            400,
+        ),
+        (
+            "POST",
+            "/v1/workspaces/acme/deletion".into(),
+            Some("reason=x".into()),
             vec![("content-type", "text/plain")],
             415,
         ),
@@ -423,6 +436,12 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             vec![("idempotency-key", "a#b")],
             400,
         ),
+    ]
+}
+
+/// Wrong methods, bad ids, bad listings and paths the API does not have.
+fn bad_reads() -> Vec<Case> {
+    vec![
         ("PUT", "/v1/workspaces/acme/deletion".into(), None, vec![], 405),
         (
             "PATCH",
@@ -458,9 +477,14 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
         ("DELETE", "/v1/workspaces/acme/deletion".into(), None, vec![], 404),
         ("GET", "/v2/anything".into(), None, vec![], 404),
         ("GET", "/".into(), None, vec![], 404),
-    ];
-    for (method, path, body, headers, expected) in cases {
-        let answer = env.call(method, &path, body, &headers).await;
+    ]
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_problem_and_writes_nothing() {
+    let env = env(Versioning::None).await;
+    for (method, path, body, headers, expected) in bad_creates().into_iter().chain(bad_reads()) {
+        let answer = env.call(method, &path, body.as_deref(), &headers).await;
         assert_eq!(answer.status.as_u16(), expected, "{method} {path}: {:#}", answer.body);
         answer.problem(expected);
         if expected == 405 {
