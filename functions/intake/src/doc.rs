@@ -2,7 +2,7 @@
 //! answers) here, its operations from the handlers' annotations
 //! (`routes::api`). `api/openapi.json` is this document as JSON; the
 //! tests fail when the committed file differs (`UPDATE_OPENAPI=1 cargo
-//! test -p integration-tests --test openapi` writes it).
+//! test -p integration-tests --test integration openapi::` writes it).
 
 use serde_json::Value;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -92,7 +92,7 @@ fn webhooks() -> Value {
 
 /// The whole document, as `api/openapi.json` holds it.
 pub fn document() -> Value {
-    let doc = crate::routes::document();
+    let doc = crate::routes::document(base());
     let mut value = serde_json::to_value(&doc).unwrap_or(Value::Null);
     fix_links(&mut value);
     if let Some(obj) = value.as_object_mut() {

@@ -25,8 +25,8 @@ use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::DeletionRequest;
 use deletion_core::InputError;
 
-use crate::app::{App, Backend, Store, Tick};
 use crate::problem::Problem;
+use crate::state::{App, Backend, Store, Tick};
 
 /// Largest accepted request body (most routes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

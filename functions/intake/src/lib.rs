@@ -2,7 +2,9 @@
 //! axum `Router` (`Intake::router`) that Lambda runs with
 //! `lambda_http::run` and the local runner serves with `axum::serve`.
 //!
-//! - `app`: the state, the router and the layers around the routes
+//! - `state`: the intake's state and what handlers ask of it (below the
+//!   router, the guards and the routes, which import it)
+//! - `app`: the router and the layers around the routes
 //! - `routes`: one annotated handler per operation
 //! - `extract`: callers, guards, ids, query and body
 //! - `input`, `views`, `schemas`: what comes in and goes out, typed
@@ -17,6 +19,7 @@ pub mod input;
 pub mod problem;
 pub mod routes;
 pub mod schemas;
+pub mod state;
 pub mod views;
 
-pub use app::{CallbackConfig, Intake};
+pub use state::{App, CallbackConfig, Intake};

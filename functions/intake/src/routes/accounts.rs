@@ -11,13 +11,13 @@ use deletion_core::model::Scope;
 use deletion_core::ServiceError;
 
 use super::{page, AccountParam, DryRunParam, IdempotencyParam, PageParams};
-use crate::app::{json, App, Backend, Store, Tick};
 use crate::extract::{idempotency_key, AccountHolder, Asked, JsonRequest};
 use crate::input::CreateBody;
 use crate::problem::{
     BadRequest, BodyTooLarge, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
+use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::{CreatedOrDryRun, DeletionPage, Memberships, RequestBody};
 
 /// Delete an account: every workspace where it is an admin.

@@ -13,13 +13,13 @@ use deletion_core::requests::Created;
 use deletion_core::ServiceError;
 
 use super::{page, DryRunParam, IdempotencyParam, PageParams, RequestIdParam, SourceParam, SpaceParam, WorkspaceParam};
-use crate::app::{json, located, App, Ask, Backend, Intake, Store, Tick};
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Operator, Params};
 use crate::input::{self, CreateBody, PurgeBody, SourceDaysBody};
 use crate::problem::{
     BadRequest, BodyTooLarge, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable,
     UnsupportedMediaType,
 };
+use crate::state::{json, located, App, Ask, Backend, Intake, Store, Tick};
 use crate::views::{CreatedOrDryRun, DeletionPage, DeletionPlan, DryRun, RequestBody, ScopeView};
 
 impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {

@@ -9,12 +9,12 @@ use deletion_core::holds;
 use deletion_core::ids::WorkspaceId;
 
 use super::WorkspaceParam;
-use crate::app::{json, App, Backend, Store, Tick};
 use crate::extract::{JsonRequest, Operator, Params};
 use crate::input::{check_reason, HoldBody};
 use crate::problem::{
     BadRequest, BodyTooLarge, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, UnsupportedMediaType,
 };
+use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::{HoldBody as HoldView, HoldReleased};
 
 /// The hold standing on a workspace.

@@ -8,12 +8,12 @@ use deletion_core::ids::{AccountId, WorkspaceId};
 use deletion_core::memberships::Memberships;
 
 use super::{AccountParam, WorkspaceParam};
-use crate::app::{json, App, Backend, Store, Tick};
 use crate::extract::{JsonRequest, Operator, Params};
 use crate::input::MemberBody;
 use crate::problem::{
     BadRequest, BodyTooLarge, Forbidden, NotFound, Problem, Unauthorized, Unavailable, UnsupportedMediaType,
 };
+use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::{Member, MemberRemoved};
 
 fn ids(params: &Params) -> Result<(WorkspaceId, AccountId), Problem> {

@@ -16,10 +16,10 @@ use utoipa_axum::PathItemExt;
 use deletion_core::listings::{self, Listing};
 use deletion_core::model::DeletionRequest;
 
-use crate::app::{App, Backend, Intake, Store, Tick};
 use crate::extract::Asked;
 use crate::problem::Problem;
 use crate::schemas as s;
+use crate::state::{App, Backend, Intake, Store, Tick};
 use crate::views::PageLinks;
 
 pub mod accounts;
@@ -117,9 +117,8 @@ pub fn api<L: Backend, S: Store, C: Tick>() -> axum::Router<App<L, S, C>> {
     router.into()
 }
 
-/// The document the routes make, on the frame of `doc::base`.
-pub fn document() -> OpenApi {
-    let mut doc = crate::doc::base();
+/// The document the routes make, on the frame given (`doc::base`).
+pub fn document(mut doc: OpenApi) -> OpenApi {
     with_operations!(document!(&mut doc));
     doc
 }

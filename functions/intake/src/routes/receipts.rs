@@ -7,10 +7,10 @@ use axum::response::Response;
 use deletion_core::model::Receipt;
 use deletion_core::signing;
 
-use crate::app::{json, App, Backend, Store, Tick};
 use crate::extract::{Anyone, JsonRequest};
 use crate::problem::{BadRequest, Problem, Unauthorized, Unavailable, UnsupportedMediaType};
 use crate::schemas as s;
+use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::ReceiptCheck;
 
 /// Largest accepted receipt.

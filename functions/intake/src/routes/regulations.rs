@@ -11,12 +11,12 @@ use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::{inspect, suppressions, ServiceError};
 
 use super::{page, IdempotencyParam, PageParams, RegulationIdParam, UserIdParam, WorkspaceParam};
-use crate::app::{json, located, App, Backend, Store, Tick};
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
     BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
+use crate::state::{json, located, App, Backend, Store, Tick};
 use crate::views::{RegulationBody as RegulationView, RegulationPage, SuppressionBody, SuppressionCheck};
 
 /// Largest accepted regulation body (the API's published limit).
