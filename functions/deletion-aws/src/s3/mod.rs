@@ -561,3 +561,6 @@ impl ObjectStore for S3Store {
         Ok(children)
     }
 }
+
+#[cfg(test)]
+mod tests;
