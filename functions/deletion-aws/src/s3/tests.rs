@@ -186,6 +186,34 @@ fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("deletion-aws-s3-{}-{name}", std::process::id()))
 }
 
+#[tokio::test]
+async fn a_download_of_something_gone_is_none_and_of_a_missing_bucket_an_error() {
+    let to = scratch("gone");
+    let gone = [
+        refused!(Client::get_object, 404, "NoSuchKey"),
+        refused!(Client::get_object, 404, "NoSuchVersion"),
+        // A version that is a delete marker.
+        refused!(Client::get_object, 405, "MethodNotAllowed"),
+        // A 404 without a body (S3 names it NotFound).
+        mock!(Client::get_object).sequence().http_status(404, None).build(),
+    ];
+    for rule in &gone {
+        let found = store(&[&versioned(), rule])
+            .download(BUCKET, "acme/a.json", Some("v1"), &to)
+            .await;
+        assert!(matches!(found, Ok(None)), "{found:?}");
+    }
+    for (status, code) in REFUSALS {
+        let rule = refused!(Client::get_object, status, code);
+        // Versioning is asked first: the bucket known as versioned.
+        let got = store(&[&versioned(), &rule])
+            .download(BUCKET, "acme/a.json", None, &to)
+            .await;
+        assert_mapped(code, got);
+    }
+    assert!(!to.exists(), "nothing written");
+}
+
 fn read(etag: &str) -> Downloaded {
     let attributes = [
         (CONTENT_TYPE, "application/x-ndjson"),
