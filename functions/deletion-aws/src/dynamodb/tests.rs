@@ -101,14 +101,16 @@ mod mapped {
     use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     use aws_sdk_dynamodb::types::error::{
-        ConditionalCheckFailedException, ProvisionedThroughputExceededException, TransactionCanceledException,
+        ConditionalCheckFailedException, InternalServerError, ProvisionedThroughputExceededException,
+        ThrottlingException, TransactionCanceledException, TransactionInProgressException,
     };
     use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes};
     use aws_sdk_dynamodb::Client;
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
-    use deletion_core::ids::RequestId;
+    use deletion_core::ids::{IdempotencyKey, RequestId};
     use deletion_core::model::Shard;
     use deletion_core::ports::{Hold, Holds, Ledger, Regulations};
     use deletion_core::regulation::UserId;
@@ -207,6 +209,69 @@ mod mapped {
             Err(LedgerError::Refused(m)) => assert!(m.contains("ValidationError"), "{m}"),
             other => panic!("{other:?}"),
         }
+        let too_big = cancelled(&["None", "ItemCollectionSizeLimitExceeded"]);
+        match ledger(&[&too_big]).update(&r).await {
+            Err(LedgerError::Refused(m)) => assert!(m.contains("ItemCollectionSizeLimitExceeded"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // A failed condition beside contention is still a conflict.
+        let both = cancelled(&["TransactionConflict", "ConditionalCheckFailed"]);
+        assert!(matches!(ledger(&[&both]).update(&r).await, Err(LedgerError::Conflict)));
+    }
+
+    #[tokio::test]
+    async fn a_transaction_refused_before_any_item_is_unavailable_not_a_conflict() {
+        let refusals: [fn() -> TransactWriteItemsError; 3] = [
+            || TransactWriteItemsError::InternalServerError(InternalServerError::builder().message("internal").build()),
+            || {
+                TransactWriteItemsError::ThrottlingException(
+                    ThrottlingException::builder().message("throttled").build(),
+                )
+            },
+            || {
+                TransactWriteItemsError::TransactionInProgressException(
+                    TransactionInProgressException::builder().message("in progress").build(),
+                )
+            },
+        ];
+        for refusal in refusals {
+            // A final state's release, and an insert.
+            let rule = mock!(Client::transact_write_items).then_error(refusal);
+            match ledger(&[&rule]).update(&request(Status::Revoked)).await {
+                Err(LedgerError::Unavailable(m)) => assert!(m.contains(&refusal().to_string()), "{m}"),
+                other => panic!("{other:?}"),
+            }
+            // No holder is read: nothing says the scope is taken.
+            let rule = mock!(Client::transact_write_items).then_error(refusal);
+            assert!(matches!(
+                ledger(&[&rule]).insert(&request(Status::Scheduled), None).await,
+                Err(LedgerError::Unavailable(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_insert_whose_idempotency_key_is_anothers_names_that_request() {
+        let r = request(Status::Scheduled);
+        let idem = IdempotencyKey::parse("create-acme-1").unwrap();
+        let other = RequestId::new();
+        let idem_pk = keys::idem_pk(&idem);
+        let used = {
+            let other = other.clone();
+            let asked = idem_pk.clone();
+            mock!(Client::get_item)
+                .match_requests(move |req| req.key().and_then(|k| k.get("pk")) == Some(&s(asked.clone())))
+                .then_output(move || {
+                    let mut item = key(idem_pk.clone(), keys::IDEM_SK);
+                    item.insert("request_id".into(), s(other.as_str()));
+                    GetItemOutput::builder().set_item(Some(item)).build()
+                })
+        };
+        let tx = cancelled(&["None", "None", "ConditionalCheckFailed"]);
+        match ledger(&[&tx, &used]).insert(&r, Some(&idem)).await {
+            Err(LedgerError::IdempotencyKeyUsed { holder }) => assert_eq!(holder, other.as_str()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -246,22 +311,7 @@ mod mapped {
     async fn a_shard_planned_already_keeps_its_checkpoint() {
         let rule = condition_failed();
         let r = request(Status::Purging);
-        let shard = Shard {
-            request_id: r.id.clone(),
-            index: 0,
-            store: "archive".into(),
-            bucket: "cdp-archive".into(),
-            prefix: "acme/".into(),
-            root: String::new(),
-            done: false,
-            cursor: None,
-            uploads_done: false,
-            counts: Counts::default(),
-            lease: None,
-            pages_done: 0,
-            rewrite: None,
-            version: 1,
-        };
+        let shard = shard(&r, 0);
         ledger(&[&rule]).insert_shards(&[shard]).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
     }
@@ -339,6 +389,91 @@ mod mapped {
         let ids: Vec<&str> = found.iter().map(|f| f.user_id.as_str()).collect();
         assert_eq!(ids, ["ann", "bob"]);
         assert_eq!(second.num_calls(), 1, "the unprocessed key, asked again");
+    }
+
+    #[tokio::test]
+    async fn a_suppression_older_than_the_one_stored_leaves_it_standing() {
+        let ws = WorkspaceId::parse("acme").unwrap();
+        let users = [UserId::parse("ann").unwrap()];
+        // The stored entry's stamp is later: the condition fails, and that
+        // is the outcome wanted, not an error.
+        let later = mock!(Client::put_item)
+            .match_requests(|req| {
+                req.condition_expression()
+                    .is_some_and(|c| c.contains("stamp <= :stamp"))
+            })
+            .then_error(|| {
+                PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+            });
+        ledger(&[&later])
+            .set_suppressed(&ws, &users, true, &RequestId::new(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(later.num_calls(), 1);
+        let throttled = mock!(Client::put_item).then_error(|| {
+            PutItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder().build(),
+            )
+        });
+        assert!(matches!(
+            ledger(&[&throttled])
+                .set_suppressed(&ws, &users, false, &RequestId::new(), Utc::now())
+                .await,
+            Err(LedgerError::Unavailable(_))
+        ));
+    }
+
+    fn shard(r: &DeletionRequest, index: u32) -> Shard {
+        Shard {
+            request_id: r.id.clone(),
+            index,
+            store: "archive".into(),
+            bucket: "cdp-archive".into(),
+            prefix: "acme/".into(),
+            root: String::new(),
+            done: false,
+            cursor: None,
+            uploads_done: false,
+            counts: Counts::default(),
+            lease: None,
+            pages_done: 0,
+            rewrite: None,
+            version: 1,
+        }
+    }
+
+    fn shard_item(sh: &Shard) -> Item {
+        let mut item = key(keys::request_pk(&sh.request_id), keys::shard_sk(sh.index));
+        item.insert("doc".into(), s(serde_json::to_string(sh).unwrap()));
+        item
+    }
+
+    #[tokio::test]
+    async fn a_query_over_several_pages_hands_each_last_evaluated_key_back() {
+        let r = request(Status::Purging);
+        let (first, second) = (shard(&r, 0), shard(&r, 1));
+        let last = key(keys::request_pk(&r.id), keys::shard_sk(0));
+        let page1 = {
+            let (item, last) = (shard_item(&first), last.clone());
+            mock!(Client::query)
+                .match_requests(|req| req.exclusive_start_key().is_none())
+                .then_output(move || {
+                    QueryOutput::builder()
+                        .items(item.clone())
+                        .set_last_evaluated_key(Some(last.clone()))
+                        .build()
+                })
+        };
+        let page2 = {
+            let item = shard_item(&second);
+            mock!(Client::query)
+                .match_requests(move |req| req.exclusive_start_key() == Some(&last))
+                .then_output(move || QueryOutput::builder().items(item.clone()).build())
+        };
+        let shards = ledger(&[&page1, &page2]).shards(&r.id).await.unwrap();
+        let indices: Vec<u32> = shards.iter().map(|s| s.index).collect();
+        assert_eq!(indices, [0, 1]);
+        assert_eq!(page2.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -429,7 +429,13 @@ impl ObjectStore for S3Store {
             Ok(out) => out,
             // Gone, or (asked by version) a delete marker.
             Err(e) if matches!(e.code(), Some("NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed")) => return Ok(None),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            // A 404 that names no key (S3 names it `NotFound`); one that
+            // names the bucket is no object gone but a bucket missing.
+            Err(e)
+                if e.code() != Some("NoSuchBucket") && e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(map_err(bucket, &e)),
         };
         let etag = out
@@ -561,3 +567,6 @@ impl ObjectStore for S3Store {
         Ok(children)
     }
 }
+
+#[cfg(test)]
+mod tests;
