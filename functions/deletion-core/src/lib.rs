@@ -55,4 +55,9 @@ pub mod suppressions;
 pub mod sweep;
 pub mod timers;
 
+// In-memory ports, for fast tests of the services (and of other crates'
+// handlers, with the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 pub use error::{DeliveryError, InputError, LedgerError, ServiceError, SignError, StoreError, TimerError};
