@@ -644,3 +644,86 @@ impl SweepMarks for MemoryLedger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::lifecycle::Periods;
+    use crate::model::Status;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-05-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn request(workspace: &str, at: DateTime<Utc>) -> DeletionRequest {
+        let scope = Scope::Workspace {
+            workspace: WorkspaceId::parse(workspace).unwrap(),
+        };
+        DeletionRequest::new(scope, "ann", None, at, Periods::default())
+    }
+
+    #[tokio::test]
+    async fn an_insert_is_refused_as_the_adapter_refuses_it() {
+        let (ledger, at) = (MemoryLedger::new(), t0());
+        let key = IdempotencyKey::parse("k1").unwrap();
+        let first = request("acme", at);
+        ledger.insert(&first, Some(&key)).await.unwrap();
+        let busy = ledger.insert(&request("acme", at), None).await;
+        assert!(matches!(busy, Err(LedgerError::ScopeBusy { scope, holder })
+            if scope == first.scope.lock_key() && holder == first.id.as_str()));
+        let used = ledger.insert(&request("globex", at), Some(&key)).await;
+        assert!(matches!(used, Err(LedgerError::IdempotencyKeyUsed { holder }) if holder == first.id.as_str()));
+        assert_eq!(
+            ledger.active_for(&request("globex", at).scope).await.unwrap(),
+            None,
+            "nothing written"
+        );
+        // A version out of turn is a conflict; a final one frees the scope.
+        let mut skipped = first.clone();
+        skipped.version += 2;
+        assert!(matches!(ledger.update(&skipped).await, Err(LedgerError::Conflict)));
+        let revoked = first.revoke(at, "ann").unwrap();
+        ledger.update(&revoked).await.unwrap();
+        assert_eq!(ledger.active_for(&first.scope).await.unwrap(), None);
+        assert_eq!(ledger.by_idempotency_key(&key).await.unwrap(), Some(first.id.clone()));
+        assert_eq!(ledger.request(&first.id).unwrap().status, Status::Revoked);
+    }
+
+    #[tokio::test]
+    async fn listings_page_newest_first_and_refuse_each_others_cursors() {
+        let (ledger, at) = (MemoryLedger::new(), t0());
+        let mut made = Vec::new();
+        for n in 0..3 {
+            let mut r = request("acme", at + Duration::seconds(n));
+            r.scope = Scope::Space {
+                workspace: WorkspaceId::parse("acme").unwrap(),
+                space: crate::ids::SpaceId::parse(&format!("s{n}")).unwrap(),
+            };
+            ledger.insert(&r, None).await.unwrap();
+            made.push(r.id);
+        }
+        let listing = Listing::Workspace(WorkspaceId::parse("acme").unwrap());
+        let first = ledger.list(&listing, 2, None).await.unwrap();
+        assert_eq!(
+            first.items.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            [&made[2], &made[1]]
+        );
+        let cursor = first.next.expect("a full page has a cursor");
+        let second = ledger.list(&listing, 2, Some(&cursor)).await.unwrap();
+        assert_eq!(second.items.iter().map(|r| &r.id).collect::<Vec<_>>(), [&made[0]]);
+        assert_eq!(second.next, None);
+        let other = Listing::Workspace(WorkspaceId::parse("globex").unwrap());
+        assert!(matches!(
+            ledger.list(&other, 2, Some(&cursor)).await,
+            Err(LedgerError::InvalidCursor)
+        ));
+        assert!(matches!(
+            ledger.active(2, Some(&cursor)).await,
+            Err(LedgerError::InvalidCursor)
+        ));
+    }
+}

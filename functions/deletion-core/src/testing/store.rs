@@ -560,3 +560,97 @@ impl ObjectStore for MemoryStore {
         s.write(bucket, key, version)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, version_id: Option<&str>) -> Entry {
+        Entry {
+            key: key.to_owned(),
+            version_id: version_id.map(str::to_owned),
+            kind: EntryKind::Current,
+            size: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_markers_and_deletes_behave_as_in_s3() {
+        let store = MemoryStore::new();
+        store.create_bucket("b", true);
+        let v1 = store.put("b", "a/k", b"1").unwrap();
+        let v2 = store.put("b", "a/k", b"22").unwrap();
+        store.delete("b", "a/k").unwrap();
+        let page = store.list_page("b", "a/", None, 10).await.unwrap();
+        let kinds: Vec<(EntryKind, Option<String>)> =
+            page.entries.iter().map(|e| (e.kind, e.version_id.clone())).collect();
+        assert_eq!(
+            kinds[..2],
+            [(EntryKind::Noncurrent, v2.clone()), (EntryKind::Noncurrent, v1.clone())]
+        );
+        assert_eq!(kinds[2].0, EntryKind::DeleteMarker, "markers after the versions");
+        assert_eq!(store.body("b", "a/k"), None, "a marker hides the object");
+        // Deleting the marker by id brings the newest version back.
+        let marker = kinds[2].1.clone();
+        let failures = store
+            .delete_batch("b", &[entry("a/k", marker.as_deref())])
+            .await
+            .unwrap();
+        assert!(failures.is_empty());
+        assert_eq!(store.body("b", "a/k"), Some(b"22".to_vec()));
+        // A version already gone is deleted again without complaint.
+        let again = [entry("a/k", v2.as_deref()), entry("a/k", v2.as_deref())];
+        assert!(store.delete_batch("b", &again).await.unwrap().is_empty());
+        assert_eq!(store.body("b", "a/k"), Some(b"1".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn an_unversioned_bucket_lists_objects_and_pages_by_key() {
+        let store = MemoryStore::new();
+        store.create_bucket("b", false);
+        for key in ["p/1", "p/2", "p/3", "q/1"] {
+            store.put("b", key, b"x").unwrap();
+        }
+        let first = store.list_page("b", "p/", None, 2).await.unwrap();
+        assert!(first.entries.iter().all(|e| e.version_id.is_none()));
+        let rest = store.list_page("b", "p/", first.next.as_deref(), 2).await.unwrap();
+        let keys: Vec<&str> = first
+            .entries
+            .iter()
+            .chain(&rest.entries)
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(keys, ["p/1", "p/2", "p/3"]);
+        assert_eq!(rest.next, None, "no cursor when nothing follows");
+        let every = store.list_every_version("b", "p/1", None, 10).await.unwrap();
+        assert_eq!(every.entries[0].version_id.as_deref(), Some("null"));
+        assert!(matches!(
+            store.list_page("nope", "", None, 1).await,
+            Err(StoreError::NoSuchBucket(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_replace_lands_only_over_the_version_read() {
+        let store = MemoryStore::new();
+        store.create_bucket("b", true);
+        store.put("b", "k", b"first").unwrap();
+        let dir = std::env::temp_dir().join(format!("memory-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (read_to, write_from) = (dir.join("read"), dir.join("write"));
+        let read = store.download("b", "k", None, &read_to).await.unwrap().unwrap();
+        assert_eq!(std::fs::read(&read_to).unwrap(), b"first");
+        std::fs::write(&write_from, b"rewritten").unwrap();
+        store.put("b", "k", b"a concurrent writer").unwrap();
+        let lost = store.replace_if_match("b", "k", &write_from, &read).await;
+        assert!(matches!(lost, Err(StoreError::Changed { .. })), "{lost:?}");
+        let read = store.download("b", "k", None, &read_to).await.unwrap().unwrap();
+        assert!(store
+            .replace_if_match("b", "k", &write_from, &read)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(store.body("b", "k"), Some(b"rewritten".to_vec()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
