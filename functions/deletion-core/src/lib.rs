@@ -17,6 +17,8 @@
 //!    API calls (`memberships`, `holds`, `suppressions`, `listings`,
 //!    `inspect`), and `retry` (the one read → decide → conditional write
 //!    loop they share).
+//! 6. `testing` (this crate's tests, and the `testing` feature for other
+//!    crates' tests): the ports in memory, with their adapters' semantics.
 
 // 1. The vocabulary.
 pub mod error;
