@@ -17,6 +17,8 @@
 //!    API calls (`memberships`, `holds`, `suppressions`, `listings`,
 //!    `inspect`), and `retry` (the one read → decide → conditional write
 //!    loop they share).
+//! 6. `testing` (this crate's tests, and the `testing` feature for other
+//!    crates' tests): the ports in memory, with their adapters' semantics.
 
 // 1. The vocabulary.
 pub mod error;
@@ -54,5 +56,10 @@ pub mod signing;
 pub mod suppressions;
 pub mod sweep;
 pub mod timers;
+
+// In-memory ports, for fast tests of the services (and of other crates'
+// handlers, with the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{DeliveryError, InputError, LedgerError, ServiceError, SignError, StoreError, TimerError};

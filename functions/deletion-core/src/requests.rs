@@ -760,4 +760,210 @@ mod tests {
         assert_ne!(id, child_id(&parent, &WorkspaceId::parse("w2").unwrap()).unwrap());
         assert_ne!(id, child_id(&RequestId::new(), &w1).unwrap());
     }
+
+    mod flows {
+        //! The request service over the in-memory ledger: edge cases of
+        //! the real flow, in milliseconds.
+
+        use chrono::Duration;
+
+        use super::*;
+        use crate::ports::ManualClock;
+        use crate::testing::{LedgerOp, MemoryLedger};
+
+        fn t0() -> DateTime<Utc> {
+            DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc)
+        }
+
+        fn ws(name: &str) -> Scope {
+            Scope::Workspace {
+                workspace: WorkspaceId::parse(name).unwrap(),
+            }
+        }
+
+        /// ann administers w1, w2 and w3, and is a member only of w4.
+        async fn service() -> (Requests<MemoryLedger, ManualClock>, MemoryLedger, ManualClock) {
+            let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0()));
+            let ann = AccountId::parse("ann").unwrap();
+            for (w, role) in [
+                ("w1", Role::Admin),
+                ("w2", Role::Admin),
+                ("w3", Role::Admin),
+                ("w4", Role::Member),
+            ] {
+                let w = WorkspaceId::parse(w).unwrap();
+                ledger.put_member(&w, &ann, role).await.unwrap();
+            }
+            let requests = Requests::new(ledger.clone(), clock.clone(), Periods::default());
+            (requests, ledger, clock)
+        }
+
+        fn stopped() -> LedgerError {
+            LedgerError::Unavailable("the intake was stopped".into())
+        }
+
+        /// Who holds each of ann's workspace scopes.
+        async fn holders(ledger: &MemoryLedger) -> Vec<Option<RequestId>> {
+            let mut held = Vec::new();
+            for w in ["w1", "w2", "w3", "w4"] {
+                held.push(ledger.active_for(&ws(w)).await.unwrap());
+            }
+            held
+        }
+
+        #[tokio::test]
+        async fn an_account_request_stopped_midway_is_revoked_whole_and_takes_no_late_child() {
+            let (requests, ledger, clock) = service().await;
+            let ann = AccountId::parse("ann").unwrap();
+            // The account request and two children are written, then the
+            // intake stops.
+            ledger.fail_after(LedgerOp::Insert, 3, 1, stopped);
+            let err = requests.create_account(&ann, "ann", None, None, None).await;
+            assert!(
+                matches!(err, Err(ServiceError::Ledger(LedgerError::Unavailable(_)))),
+                "{err:?}"
+            );
+            let held = holders(&ledger).await;
+            assert!(held[0].is_some() && held[1].is_some() && held[2].is_none(), "{held:?}");
+            let account = Scope::Account { account: ann.clone() };
+            let parent = ledger.active_for(&account).await.unwrap().expect("the account request");
+            let planned = ledger.request(&parent).unwrap().children;
+            assert_eq!(planned.len(), 3, "every child is named before any is created");
+
+            clock.advance(Duration::hours(1));
+            let revoked = requests.revoke(&account, "ann").await.unwrap();
+            assert_eq!(revoked.request.status, Status::Revoked);
+            assert!(revoked.kept.is_empty(), "{:?}", revoked.kept);
+            for id in held.iter().flatten() {
+                assert_eq!(ledger.request(id).unwrap().status, Status::Revoked, "child {id}");
+            }
+            assert_eq!(
+                holders(&ledger).await,
+                vec![None; 4],
+                "nothing of ann's is left to purge"
+            );
+            assert!(ledger.locks().is_empty(), "{:?}", ledger.locks());
+
+            // The stopped creation resumes: its third child is refused.
+            let mut late = DeletionRequest::new(ws("w3"), "ann", None, clock.now(), Periods::default());
+            late.id = planned[2].clone();
+            late.parent = Some(parent.clone());
+            assert!(matches!(ledger.insert(&late, None).await, Err(LedgerError::Conflict)));
+            assert_eq!(ledger.request(&planned[2]), None);
+            assert_eq!(ledger.active_for(&ws("w3")).await.unwrap(), None);
+        }
+
+        #[tokio::test]
+        async fn an_account_request_stopped_midway_is_completed_by_asking_again_without_duplicates() {
+            let (requests, ledger, _clock) = service().await;
+            let ann = AccountId::parse("ann").unwrap();
+            ledger.fail_after(LedgerOp::Insert, 2, 1, stopped);
+            assert!(requests.create_account(&ann, "ann", None, None, None).await.is_err());
+            let first = holders(&ledger).await[0].clone().expect("the child created first");
+
+            let again = requests.create_account(&ann, "ann", None, None, None).await.unwrap();
+            assert!(!again.created, "the same account request");
+            let children = &again.request.children;
+            assert_eq!(children.len(), 3, "{children:?}");
+            assert!(children.contains(&first), "the child made first is kept");
+            let held = holders(&ledger).await;
+            assert_eq!(held[..3].iter().flatten().count(), 3, "{held:?}");
+            assert_eq!(held[3], None, "a member-only workspace is not deleted");
+            for (child, holder) in children.iter().zip(&held) {
+                assert_eq!(Some(child), holder.as_ref(), "one request per workspace, the one named");
+            }
+            // Workspace requests: three children, and the account request.
+            assert_eq!(ledger.requests().len(), 4);
+        }
+
+        #[tokio::test]
+        async fn a_conflict_while_creating_children_is_judged_again_and_each_is_created_once() {
+            let (requests, ledger, _clock) = service().await;
+            let ann = AccountId::parse("ann").unwrap();
+            // The second child's insert loses a race once; so does the
+            // parent's first update (recording its children).
+            ledger.fail_after(LedgerOp::Insert, 2, 1, || LedgerError::Conflict);
+            ledger.fail_next_updates(1);
+            let created = requests.create_account(&ann, "ann", None, None, None).await.unwrap();
+            assert!(created.created);
+            assert_eq!(created.request.children.len(), 3);
+            assert_eq!(
+                ledger.calls(LedgerOp::Insert),
+                5,
+                "account, three children, one retried"
+            );
+            let held = holders(&ledger).await;
+            assert_eq!(
+                held[..3].to_vec(),
+                created.request.children.iter().cloned().map(Some).collect::<Vec<_>>()
+            );
+            let view = requests.view(created.request).await.unwrap();
+            assert_eq!(view.status, Status::Scheduled);
+            assert_eq!(view.children.len(), 3);
+        }
+
+        #[tokio::test]
+        async fn a_revoke_in_grace_frees_the_scope_and_after_the_grace_is_irreversible() {
+            let (requests, ledger, clock) = service().await;
+            let created = requests.create(ws("w1"), "ann", None, None, None).await.unwrap();
+            clock.advance(Duration::days(4));
+            let revoked = requests.revoke(&ws("w1"), "ann").await.unwrap();
+            assert_eq!(revoked.request.status, Status::Revoked);
+            assert_eq!(revoked.request.version, created.request.version + 1);
+            assert_eq!(ledger.active_for(&ws("w1")).await.unwrap(), None);
+            let again = requests.revoke(&ws("w1"), "ann").await;
+            assert!(matches!(again, Err(ServiceError::AlreadyRevoked { .. })), "{again:?}");
+
+            // A new request of the same scope; its grace runs out.
+            let next = requests.create(ws("w1"), "ann", None, None, None).await.unwrap();
+            assert!(next.created && next.request.id != created.request.id);
+            clock.advance(Duration::days(5));
+            let late = requests.revoke(&ws("w1"), "ann").await;
+            assert!(matches!(late, Err(ServiceError::Irreversible { .. })), "{late:?}");
+            let stored = ledger.request(&next.request.id).unwrap();
+            assert_eq!((stored.status, stored.version), (Status::Scheduled, 1));
+        }
+
+        #[tokio::test]
+        async fn a_revoke_that_keeps_losing_races_says_so_and_writes_nothing() {
+            let (requests, ledger, _clock) = service().await;
+            let created = requests.create(ws("w2"), "ann", None, None, None).await.unwrap();
+            ledger.fail_next_updates(crate::retry::MAX_RACES);
+            let lost = requests.revoke(&ws("w2"), "ann").await;
+            assert!(matches!(lost, Err(ServiceError::Contention { .. })), "{lost:?}");
+            assert_eq!(ledger.request(&created.request.id).unwrap().status, Status::Scheduled);
+            // The next one wins.
+            let revoked = requests.revoke(&ws("w2"), "ann").await.unwrap();
+            assert_eq!(revoked.request.status, Status::Revoked);
+        }
+
+        #[tokio::test]
+        async fn an_idempotency_key_replays_its_request_for_its_caller_and_scope_only() {
+            let (requests, ledger, clock) = service().await;
+            let key = IdempotencyKey::parse("order-7").unwrap();
+            let first = requests.create(ws("w1"), "ann", None, Some(&key), None).await.unwrap();
+            assert!(first.created && !first.replayed);
+            let replay = requests.create(ws("w1"), "ann", None, Some(&key), None).await.unwrap();
+            assert!(!replay.created && replay.replayed);
+            assert_eq!(replay.request.id, first.request.id);
+            // Another caller's key of the same name is another key: it
+            // finds the request under way, not a replay.
+            let carl = requests.create(ws("w1"), "carl", None, Some(&key), None).await.unwrap();
+            assert!(!carl.created && !carl.replayed);
+            assert_eq!(carl.request.id, first.request.id);
+            // The same key for another scope is another key too.
+            let other = requests.create(ws("w2"), "ann", None, Some(&key), None).await.unwrap();
+            assert!(other.created && other.request.id != first.request.id);
+            // A key outlives its request's scope lock: after a revoke it
+            // still replays the revoked request instead of making one.
+            clock.advance(Duration::hours(1));
+            requests.revoke(&ws("w1"), "ann").await.unwrap();
+            let late = requests.create(ws("w1"), "ann", None, Some(&key), None).await.unwrap();
+            assert!(late.replayed && late.request.id == first.request.id);
+            assert_eq!(late.request.status, Status::Revoked);
+            assert_eq!(ledger.active_for(&ws("w1")).await.unwrap(), None);
+        }
+    }
 }

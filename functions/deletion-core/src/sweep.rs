@@ -322,173 +322,22 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
     use std::sync::{Arc, Mutex};
 
     use async_trait::async_trait;
 
     use super::*;
     use crate::error::TimerError;
-    use crate::ids::{AccountId, IdempotencyKey, WorkspaceId};
+    use crate::ids::{AccountId, WorkspaceId};
     use crate::lifecycle::Periods;
-    use crate::model::{Listing, Scope, Shard};
-    use crate::ports::{Hold, ManualClock, PendingPage, RequestPage, Undecodable};
+    use crate::model::Scope;
+    use crate::ports::ManualClock;
+    use crate::testing::MemoryLedger;
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    /// An `active` entry: a request, or an item that does not decode.
-    type Slot = Result<DeletionRequest, String>;
-
-    #[derive(Default)]
-    struct State {
-        /// By the `active` sort key (grace end, then id).
-        items: BTreeMap<String, Slot>,
-        locks: HashMap<String, RequestId>,
-        mark: SweepMark,
-        refuse_update: HashSet<RequestId>,
-    }
-
-    /// An in-memory ledger with the adapter's conditional writes.
-    #[derive(Clone, Default)]
-    struct Memory(Arc<Mutex<State>>);
-
-    fn order(r: &DeletionRequest) -> String {
-        format!("{}#{}", r.grace_ends_at.to_rfc3339(), r.id)
-    }
-
-    impl Memory {
-        fn state(&self) -> std::sync::MutexGuard<'_, State> {
-            self.0.lock().unwrap()
-        }
-        fn add(&self, r: DeletionRequest) {
-            let mut s = self.state();
-            s.locks.insert(r.scope.lock_key(), r.id.clone());
-            s.items.insert(order(&r), Ok(r));
-        }
-        fn add_corrupt(&self, at: DateTime<Utc>, id: &RequestId) {
-            let key = format!("{}#{id}", at.to_rfc3339());
-            self.state().items.insert(key, Err(id.to_string()));
-        }
-        fn find(&self, id: &RequestId) -> Option<DeletionRequest> {
-            let s = self.state();
-            s.items.values().flatten().find(|r| &r.id == id).cloned()
-        }
-    }
-
-    fn nope() -> LedgerError {
-        LedgerError::Unavailable("not in this fake".into())
-    }
-
-    #[async_trait]
-    impl Ledger for Memory {
-        async fn insert(&self, r: &DeletionRequest, _: Option<&IdempotencyKey>) -> Result<(), LedgerError> {
-            self.add(r.clone());
-            Ok(())
-        }
-        async fn get(&self, id: &RequestId) -> Result<Option<DeletionRequest>, LedgerError> {
-            Ok(self.find(id))
-        }
-        async fn update(&self, next: &DeletionRequest) -> Result<(), LedgerError> {
-            let mut s = self.state();
-            if s.refuse_update.contains(&next.id) {
-                return Err(LedgerError::Unavailable(
-                    "AccessDeniedException: dynamodb:DeleteItem".into(),
-                ));
-            }
-            let key = order(next);
-            match s.items.get(&key) {
-                Some(Ok(cur)) if cur.version + 1 == next.version => {}
-                _ => return Err(LedgerError::Conflict),
-            }
-            if next.releases_scope() && s.locks.get(&next.scope.lock_key()) == Some(&next.id) {
-                s.locks.remove(&next.scope.lock_key());
-            }
-            s.items.insert(key, Ok(next.clone()));
-            Ok(())
-        }
-        async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
-            Ok(self.state().locks.get(&scope.lock_key()).cloned())
-        }
-        async fn by_idempotency_key(&self, _: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
-            Err(nope())
-        }
-        async fn list(&self, _: &Listing, _: u32, _: Option<&str>) -> Result<RequestPage, LedgerError> {
-            Err(nope())
-        }
-        async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
-            let s = self.state();
-            let mut page = RequestPage::default();
-            let after = cursor.unwrap_or("");
-            let mut rest = s
-                .items
-                .iter()
-                .filter(|(k, v)| k.as_str() > after && v.as_ref().map_or(true, |r| !r.status.is_terminal()));
-            for (key, slot) in rest.by_ref().take(limit as usize) {
-                match slot {
-                    Ok(r) => page.items.push(r.clone()),
-                    Err(id) => page.undecodable.push(Undecodable {
-                        key: format!("request {id}"),
-                        request_id: RequestId::parse(id).ok(),
-                        reason: "no doc attribute".into(),
-                    }),
-                }
-                page.next = Some(key.clone());
-            }
-            if rest.next().is_none() {
-                page.next = None;
-            }
-            Ok(page)
-        }
-        async fn insert_shards(&self, _: &[Shard]) -> Result<(), LedgerError> {
-            Err(nope())
-        }
-        async fn shards(&self, _: &RequestId) -> Result<Vec<Shard>, LedgerError> {
-            Ok(Vec::new())
-        }
-        async fn update_shard(&self, _: &Shard) -> Result<(), LedgerError> {
-            Err(nope())
-        }
-        async fn put_page(&self, _: &PendingPage) -> Result<(), LedgerError> {
-            Err(nope())
-        }
-        async fn pages(&self, _: &RequestId, _: u32) -> Result<Vec<PendingPage>, LedgerError> {
-            Err(nope())
-        }
-        async fn drop_page(&self, _: &RequestId, _: u32, _: u64) -> Result<(), LedgerError> {
-            Err(nope())
-        }
-    }
-
-    #[async_trait]
-    impl Holds for Memory {
-        async fn place_hold(&self, _: &Hold) -> Result<Hold, LedgerError> {
-            Err(nope())
-        }
-        async fn hold(&self, _: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
-            Ok(None)
-        }
-        async fn release_hold(&self, _: &WorkspaceId) -> Result<Option<Hold>, LedgerError> {
-            Err(nope())
-        }
-    }
-
-    #[async_trait]
-    impl SweepMarks for Memory {
-        async fn sweep_mark(&self) -> Result<SweepMark, LedgerError> {
-            Ok(self.state().mark.clone())
-        }
-        async fn put_sweep_mark(&self, next: &SweepMark) -> Result<(), LedgerError> {
-            let mut s = self.state();
-            if s.mark.version + 1 != next.version {
-                return Err(LedgerError::Conflict);
-            }
-            s.mark = next.clone();
-            Ok(())
-        }
     }
 
     /// Timers whose every call takes `cost` of the clock's time; some ids'
@@ -547,13 +396,17 @@ mod tests {
         r
     }
 
-    fn sweeper(ledger: &Memory, timers: &SlowTimers, clock: &ManualClock) -> Sweeper<Memory, SlowTimers, ManualClock> {
+    fn sweeper(
+        ledger: &MemoryLedger,
+        timers: &SlowTimers,
+        clock: &ManualClock,
+    ) -> Sweeper<MemoryLedger, SlowTimers, ManualClock> {
         Sweeper::new(ledger.clone(), timers.clone(), clock.clone())
     }
 
     #[tokio::test]
     async fn a_request_that_fails_is_reported_and_the_walk_goes_on_to_the_tail() {
-        let (ledger, clock) = (Memory::default(), ManualClock::new(t0()));
+        let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0()));
         let timers = SlowTimers::new(&clock, Duration::zero());
         // First in the walk: an account request whose final write is
         // refused (the lock's DeleteItem denied), a request whose
@@ -567,16 +420,22 @@ mod tests {
         child.status = Status::Completed;
         child.parent = Some(parent.id.clone());
         parent.children = vec![child.id.clone()];
-        ledger.add(child);
-        ledger.add(parent.clone());
-        ledger.state().refuse_update.insert(parent.id.clone());
+        ledger.put_request(child);
+        ledger.put_request(parent.clone());
+        ledger.refuse_updates_of(&parent.id, || {
+            LedgerError::Unavailable("AccessDeniedException: dynamodb:DeleteItem".into())
+        });
         let refused = workspace_request(0);
         timers.refuse.lock().unwrap().insert(refused.id.clone());
-        ledger.add(refused.clone());
+        ledger.put_request(refused.clone());
         let corrupt = RequestId::new();
-        ledger.add_corrupt(t0() + Duration::days(5) + Duration::milliseconds(500), &corrupt);
+        ledger.put_undecodable(
+            &corrupt,
+            t0() + Duration::days(5) + Duration::milliseconds(500),
+            "no doc attribute",
+        );
         let tail: Vec<_> = (1..=3).map(workspace_request).collect();
-        tail.iter().for_each(|r| ledger.add(r.clone()));
+        tail.iter().for_each(|r| ledger.put_request(r.clone()));
 
         let report = sweeper(&ledger, &timers, &clock).run().await.unwrap();
         assert_eq!(report.rearmed, 3, "{report:?}");
@@ -596,17 +455,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_out_of_time_stops_and_the_next_resumes_there_and_wraps_around() {
-        let (ledger, clock) = (Memory::default(), ManualClock::new(t0()));
+        let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0()));
         // Every CreateSchedule takes a second; a run may take 50.
         let timers = SlowTimers::new(&clock, Duration::seconds(1));
         let requests: Vec<_> = (0..120).map(workspace_request).collect();
-        requests.iter().for_each(|r| ledger.add(r.clone()));
+        requests.iter().for_each(|r| ledger.put_request(r.clone()));
         let mut sweep = sweeper(&ledger, &timers, &clock);
         sweep.budget = Duration::seconds(50);
 
         let first = sweep.run().await.unwrap();
         assert!(first.out_of_time && first.examined == 50, "{first:?}");
-        assert_eq!(ledger.state().mark.version, 1, "where it stopped is stored");
+        assert_eq!(
+            ledger.sweep_mark().await.unwrap().version,
+            1,
+            "where it stopped is stored"
+        );
         let second = sweep.run().await.unwrap();
         assert!(second.out_of_time && second.examined == 50, "{second:?}");
         let third = sweep.run().await.unwrap();
@@ -619,7 +482,12 @@ mod tests {
 
         // With time enough, a run from a stored place goes round once.
         sweep.budget = Duration::hours(1);
-        ledger.state().mark.cursor = Some(order(&requests[69]));
+        let mark = ledger.sweep_mark().await.unwrap();
+        let resume = SweepMark {
+            cursor: Some(ledger.active_cursor_after(&requests[69])),
+            version: mark.version + 1,
+        };
+        ledger.put_sweep_mark(&resume).await.unwrap();
         let lap = sweep.run().await.unwrap();
         assert_eq!(lap.examined, 120, "{lap:?}");
         assert!(!lap.out_of_time);
@@ -627,13 +495,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_request_out_of_attempts_is_given_up_and_releases_its_scope() {
-        let (ledger, clock) = (Memory::default(), ManualClock::new(t0() + Duration::days(6)));
+        let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0() + Duration::days(6)));
         let timers = SlowTimers::new(&clock, Duration::zero());
         let mut failed = workspace_request(1);
         failed.status = Status::Failed;
         failed.attempts = 5;
         failed.failure = Some("boom".into());
-        ledger.add(failed.clone());
+        ledger.put_request(failed.clone());
         let sweep = sweeper(&ledger, &timers, &clock);
 
         let report = sweep.run().await.unwrap();
@@ -643,7 +511,7 @@ mod tests {
             None,
             "the scope may be asked again"
         );
-        let stored = ledger.find(&failed.id).unwrap();
+        let stored = ledger.request(&failed.id).unwrap();
         assert!(stored.given_up_at.is_some() && !stored.retryable());
         assert_eq!(stored.version, failed.version + 1);
         // Later sweeps still count it, and never write it again.
@@ -651,7 +519,7 @@ mod tests {
         let again = sweep.run().await.unwrap();
         assert_eq!(again.exhausted, vec![failed.id.clone()]);
         assert_eq!(again.deadline_missed, Vec::<RequestId>::new());
-        assert_eq!(ledger.find(&failed.id).unwrap().version, stored.version);
+        assert_eq!(ledger.request(&failed.id).unwrap().version, stored.version);
         assert!(timers.armed().is_empty(), "never retried");
     }
 }

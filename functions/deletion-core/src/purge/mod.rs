@@ -257,3 +257,6 @@ pub(super) fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests;

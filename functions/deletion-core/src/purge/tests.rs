@@ -1,0 +1,255 @@
+//! The purge over the in-memory ports: a lease that runs out mid-page and
+//! a whole purge, in milliseconds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use super::*;
+use crate::ids::WorkspaceId;
+use crate::lifecycle::Periods;
+use crate::model::Scope;
+use crate::ports::{Children, DeleteFailure, EntryPage, ManualClock, Upload, UploadPage, Wake};
+use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
+
+const ARCHIVE: &str = "cdp-archive";
+const EXPORTS: &str = "cdp-exports";
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-02-01T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn map() -> DataMap {
+    DataMap::from_json(
+        r#"{"stores": [
+            {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/"},
+            {"name": "exports", "bucket": "cdp-exports", "layout": "exports/{workspace}/"}
+        ]}"#,
+    )
+    .unwrap()
+}
+
+fn config(workers: u32) -> PurgeConfig {
+    PurgeConfig {
+        page_size: 3,
+        deletes_in_flight: 1,
+        workers,
+        retry_backoff: StdDuration::ZERO,
+        ..PurgeConfig::default()
+    }
+}
+
+/// A workspace request for `acme` whose grace ended a day ago.
+async fn due_request(ledger: &MemoryLedger, clock: &ManualClock) -> DeletionRequest {
+    let scope = Scope::Workspace {
+        workspace: WorkspaceId::parse("acme").unwrap(),
+    };
+    let request = DeletionRequest::new(scope, "ann", None, t0(), Periods::default());
+    ledger.insert(&request, None).await.unwrap();
+    clock.set(request.grace_ends_at + Duration::days(1));
+    request
+}
+
+/// A store whose first DeleteObjects stops its worker mid-page: the clock
+/// moves on by `by` (past the worker's lease), the test hears `arrived`,
+/// and the delete goes on only at `go_on`.
+struct StopsMidPage {
+    inner: MemoryStore,
+    clock: ManualClock,
+    by: Duration,
+    once: AtomicBool,
+    arrived: Arc<Notify>,
+    go_on: Arc<Notify>,
+}
+
+#[async_trait]
+impl ObjectStore for StopsMidPage {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn list_every_version(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_every_version(b, p, c, max).await
+    }
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        if self.once.swap(false, Ordering::SeqCst) {
+            self.clock.advance(self.by);
+            self.arrived.notify_one();
+            self.go_on.notified().await;
+        }
+        self.inner.delete_batch(bucket, entries).await
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+    async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
+        self.inner.list_children(b, p, cap).await
+    }
+}
+
+/// `acme`'s archive, versioned: four keys of two versions each, a key
+/// deleted over one version, an open upload (objects 4, versions 5,
+/// markers 1, uploads 1, 10 entries); and neighbours that must stay.
+fn archive(store: &MemoryStore) -> Vec<(String, usize)> {
+    store.create_bucket(ARCHIVE, true);
+    for n in 1..=4 {
+        let key = format!("acme/web/2026-01-0{n}/part-0.json.gz");
+        store.put(ARCHIVE, &key, b"old").unwrap();
+        store.put(ARCHIVE, &key, b"newer").unwrap();
+    }
+    store.put(ARCHIVE, "acme/web/2026-01-05/gone.json.gz", b"x").unwrap();
+    store.delete(ARCHIVE, "acme/web/2026-01-05/gone.json.gz").unwrap();
+    store.start_upload(ARCHIVE, "acme/ios/2026-01-01/big.bin").unwrap();
+    let outside = [
+        "acme-corp/web/2026-01-01/a.json.gz",
+        "acmeweb/web/2026-01-01/b.json.gz",
+        "acme",
+    ];
+    for key in outside {
+        store.put(ARCHIVE, key, b"keep").unwrap();
+    }
+    store.start_upload(ARCHIVE, "acme-corp/web/2026-01-02/big.bin").unwrap();
+    outside.iter().map(|k| (k.to_string(), 1)).collect()
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_mid_page_hands_the_shard_over_and_nothing_outside_is_deleted() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(EXPORTS, false);
+    let outside = archive(&store);
+    let request = due_request(&ledger, &clock).await;
+    let (arrived, go_on) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let stopping = StopsMidPage {
+        inner: store.clone(),
+        clock: clock.clone(),
+        by: config(1).lease + Duration::minutes(1),
+        once: AtomicBool::new(true),
+        arrived: arrived.clone(),
+        go_on: go_on.clone(),
+    };
+    let a = Purger::new(
+        ledger.clone(),
+        stopping,
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(1),
+    );
+    let b = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(1),
+    );
+
+    // Worker a stops in its first page's delete; its lease runs out and
+    // worker b takes the shard over, then a's delete goes on.
+    let (first, second) = tokio::join!(a.run(&request.id, "worker-a", false, None), async {
+        arrived.notified().await;
+        let recorded = ledger.recorded_pages(&request.id);
+        let out = b.run(&request.id, "worker-b", false, None).await;
+        go_on.notify_one();
+        (recorded, out)
+    });
+    let (recorded, second) = second;
+    assert_eq!(recorded.len(), 1, "a's page was recorded before its delete");
+    assert_eq!(
+        first.unwrap(),
+        PurgeOutcome::Settled {
+            status: Status::Completed
+        }
+    );
+    let PurgeOutcome::Completed { receipt } = second.unwrap() else {
+        panic!("worker b should complete the purge");
+    };
+    // Ten entries, each counted once (a version listed after the newer
+    // one was deleted is current by then, as in S3: only the sum is fixed).
+    let t = receipt.totals;
+    assert_eq!(t.objects + t.versions + t.delete_markers, 10, "{t:?}");
+    assert_eq!(
+        (t.delete_markers, t.uploads_aborted, t.bytes),
+        (1, 1, 4 * 3 + 4 * 5 + 1)
+    );
+
+    // Nothing under acme/ is left; everything outside is untouched.
+    let (entries, uploads) = store.contents(ARCHIVE);
+    let left: Vec<(String, usize)> = outside
+        .iter()
+        .map(|(k, _)| (k.clone(), entries.iter().filter(|e| &e.key == k).count()))
+        .collect();
+    assert_eq!(left, outside);
+    assert_eq!(entries.len(), outside.len(), "{entries:?}");
+    assert_eq!(uploads.len(), 1);
+    assert!(uploads[0].key.starts_with("acme-corp/"));
+    let stored = ledger.request(&request.id).unwrap();
+    let completions = stored.history.iter().filter(|t| t.status == Status::Completed);
+    assert_eq!(completions.map(|t| t.by.as_str()).collect::<Vec<_>>(), ["worker-b"]);
+    let shards = ledger.shards(&request.id).await.unwrap();
+    assert!(shards.iter().all(|s| s.done && s.lease.is_none()), "{shards:?}");
+    assert!(ledger.recorded_pages(&request.id).is_empty());
+}
+
+#[tokio::test]
+async fn a_completed_purge_leaves_nothing_in_the_store() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    for day in ["2026-01-01", "2026-01-02"] {
+        for source in ["web", "ios"] {
+            let key = format!("acme/{source}/{day}/part-0.json.gz");
+            store.put(ARCHIVE, &key, b"v1").unwrap();
+            store.put(ARCHIVE, &key, b"v2").unwrap();
+        }
+    }
+    store.delete(ARCHIVE, "acme/web/2026-01-01/part-0.json.gz").unwrap();
+    store.start_upload(ARCHIVE, "acme/ios/2026-01-03/big.bin").unwrap();
+    for n in 0..7 {
+        store
+            .put(EXPORTS, &format!("exports/acme/export-{n}.csv"), b"rows")
+            .unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(4),
+    );
+
+    let outcome = purger.run(&request.id, "worker-1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(store.is_empty(), "{:?}", store.contents(ARCHIVE));
+    // acme/ split by source (two shards), exports/acme/ whole: two more
+    // workers were started, and the receipt names the data-map prefixes.
+    assert_eq!(ledger.shards(&request.id).await.unwrap().len(), 3);
+    let wakes: Vec<Wake> = timers.wakes(&request.id).into_iter().map(|(w, _)| w).collect();
+    assert_eq!(wakes, [Wake::Worker(1), Wake::Worker(2)]);
+    let prefixes: Vec<&str> = receipt.prefixes.iter().map(|p| p.prefix.as_str()).collect();
+    assert_eq!(prefixes, ["acme/", "exports/acme/"]);
+    // 3 + 7 current objects, 5 older versions, 1 marker: each counted once.
+    let t = receipt.totals;
+    assert_eq!(t.objects + t.versions + t.delete_markers, 3 + 7 + 5 + 1, "{t:?}");
+    assert_eq!((t.delete_markers, t.uploads_aborted, t.bytes), (1, 1, 8 * 2 + 7 * 4));
+    let stored = ledger.request(&request.id).unwrap();
+    assert_eq!(stored.status, Status::Completed);
+    assert_eq!(
+        ledger.active_for(&stored.scope).await.unwrap(),
+        None,
+        "the scope is released"
+    );
+}
