@@ -23,3 +23,6 @@ pub mod state;
 pub mod views;
 
 pub use state::{App, CallbackConfig, Intake};
+
+#[cfg(test)]
+mod memory_tests;

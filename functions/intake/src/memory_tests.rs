@@ -1,10 +1,12 @@
 //! The intake's router over the in-memory ports (`deletion_core::testing`):
 //! answers to requests as API Gateway delivers them, in milliseconds and
 //! without servers. The integration tests in `tests/` at the workspace's
-//! root run the same routes against DynamoDB Local and moto.
+//! root run the same routes against DynamoDB Local and moto. (A module of
+//! the library's unit tests: no test binary of its own to link.)
 
 use std::sync::Arc;
 
+use crate::Intake;
 use chrono::{DateTime, Duration, Utc};
 use deletion_core::datamap::DataMap;
 use deletion_core::ids::RequestId;
@@ -14,7 +16,6 @@ use deletion_core::ports::ManualClock;
 use deletion_core::requests::Requests;
 use deletion_core::testing::{LedgerOp, MemoryLedger, MemoryStore};
 use deletion_core::LedgerError;
-use intake::Intake;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 
@@ -79,7 +80,7 @@ async fn call(app: &App, method: &str, path: &str, body: Option<&str>) -> Answer
     let mut claims = serde_json::Map::new();
     claims.insert("sub".into(), "ops".into());
     claims.insert("scope".into(), deletion_core::access::OPERATOR_SCOPE.into());
-    let req = intake::auth::with_verified_claims(req, &claims);
+    let req = crate::auth::with_verified_claims(req, &claims);
     let (parts, body) = app.handle(req).await.into_parts();
     let body = match body {
         Body::Text(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
