@@ -4,6 +4,10 @@
 //! mapped here to the domain's errors (a failed condition becomes
 //! `LedgerError::Conflict`, a missing schedule on delete is success, ...).
 
+#[cfg(test)]
+#[macro_use]
+mod mocked;
+
 pub mod dynamodb;
 pub mod kms;
 pub mod provision;

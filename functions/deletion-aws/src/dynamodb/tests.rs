@@ -97,7 +97,6 @@ fn a_completed_request_with_a_3660_day_receipt_is_stored_in_items_under_the_limi
 
 /// The adapter's error mapping, against canned DynamoDB answers.
 mod mapped {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -109,7 +108,7 @@ mod mapped {
     };
     use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes};
     use aws_sdk_dynamodb::Client;
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use deletion_core::ids::{IdempotencyKey, RequestId};
     use deletion_core::model::Shard;
     use deletion_core::ports::{Hold, Holds, Ledger, Regulations};
@@ -124,18 +123,7 @@ mod mapped {
     /// A ledger whose client answers with `rules`, in order, and never
     /// retries (the SDK's own retries are not under test).
     fn ledger(rules: &[&Rule]) -> DynamoLedger {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-            .build();
+        let config = mocked_config!(aws_sdk_dynamodb, rules);
         DynamoLedger::new(Client::from_conf(config), TABLE)
     }
 

@@ -9,8 +9,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::operation::abort_multipart_upload::AbortMultipartUploadOutput;
 use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
 use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
@@ -22,7 +20,7 @@ use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectInput, PutObjec
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CommonPrefix, DeleteMarkerEntry, MultipartUpload, Object, ObjectVersion,
 };
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleBuilder, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleBuilder};
 
 use super::*;
 
@@ -33,18 +31,7 @@ const PREFIX: &str = "acme/";
 /// expects fails the test), and never retries: the SDK's own retries are
 /// not under test.
 fn store(rules: &[&Rule]) -> S3Store {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .retry_config(RetryConfig::disabled())
-        .build();
+    let config = mocked_config!(aws_sdk_s3, rules);
     S3Store::new(Client::from_conf(config))
 }
 

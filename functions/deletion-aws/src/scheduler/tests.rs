@@ -4,14 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_scheduler::config::retry::RetryConfig;
-use aws_sdk_scheduler::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_scheduler::operation::create_schedule::{CreateScheduleError, CreateScheduleInput, CreateScheduleOutput};
 use aws_sdk_scheduler::operation::delete_schedule::{DeleteScheduleError, DeleteScheduleInput, DeleteScheduleOutput};
 use aws_sdk_scheduler::operation::get_schedule::{GetScheduleError, GetScheduleOutput};
 use aws_sdk_scheduler::operation::list_schedules::{ListSchedulesError, ListSchedulesOutput};
 use aws_sdk_scheduler::types::ScheduleSummary;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleBuilder, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleBuilder};
 
 use super::*;
 
@@ -38,18 +36,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/scheduler-invokes-purge";
 /// Timers whose client answers with `rules`, in order, and never retries
 /// (the SDK's own retries are not under test).
 fn timers(rules: &[&Rule]) -> SchedulerTimers {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    let config = aws_sdk_scheduler::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor)
-        .retry_config(RetryConfig::disabled())
-        .build();
+    let config = mocked_config!(aws_sdk_scheduler, rules);
     SchedulerTimers::new(Client::from_conf(config), GROUP, TARGET, ROLE)
 }
 
