@@ -1,11 +1,19 @@
 //! Legal holds against a real moto server: a purge whose grace ends under a
 //! hold waits `ON_HOLD` with its deadline paused, one under way stops at
-//! its next shard, and both finish after the release.
+//! its next shard, one placed mid-shard stops it within one page, and all
+//! finish after the release.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::Duration;
+use deletion_aws::dynamodb::DynamoLedger;
 use deletion_aws::s3::S3Store;
-use deletion_core::ids::RequestId;
+use deletion_core::ids::{RequestId, WorkspaceId};
+use deletion_core::ports::{Clock, DeleteFailure, Entry, EntryPage, Hold, Holds, ObjectStore, Upload, UploadPage};
 use deletion_core::purge::PurgeOutcome;
+use deletion_core::StoreError;
 use integration_tests::{env, purger, Env, Killable, Versioning};
 use serde_json::{json, Value};
 
@@ -218,4 +226,89 @@ async fn the_sweep_resumes_a_request_whose_hold_is_gone() {
     assert_eq!(report.released, vec![id.clone()]);
     env.settle().await;
     assert_eq!(status(&env, &id).await["status"], "COMPLETED");
+}
+
+/// S3, with `hold` placed in the ledger during the `at`-th DeleteObjects; counts the DeleteObjects sent after that one.
+struct PlacesAHold {
+    inner: S3Store,
+    ledger: DynamoLedger,
+    hold: Hold,
+    at: usize,
+    deletes: AtomicUsize,
+    after: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ObjectStore for PlacesAHold {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n > self.at {
+            self.after.fetch_add(1, Ordering::SeqCst);
+        }
+        if n == self.at {
+            self.ledger.place_hold(&self.hold).await.expect("the hold is placed");
+        }
+        self.inner.delete_batch(bucket, entries).await
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+}
+
+#[tokio::test]
+async fn a_hold_placed_mid_shard_stops_deletion_within_one_page() {
+    let env = env(Versioning::None).await;
+    // One shard of 13 objects: pages of 4.
+    for i in 0..13 {
+        env.put(&env.archive, &format!("acme/web/2024-01-01/part-{i:03}.json.gz"))
+            .await;
+    }
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let after = Arc::new(AtomicUsize::new(0));
+    let store = PlacesAHold {
+        inner: S3Store::new(env.clients.s3.clone()),
+        ledger: env.stack.ledger.clone(),
+        hold: Hold {
+            workspace: WorkspaceId::parse("acme").expect("a workspace id"),
+            reason: "regulator inquiry".into(),
+            placed_by: "ops".into(),
+            since: env.clock.now(),
+        },
+        at: 2,
+        deletes: AtomicUsize::new(0),
+        after: after.clone(),
+    };
+    let outcome = purger(&env, store).run(&id, "worker", false, None).await.unwrap();
+    assert_eq!(outcome, PurgeOutcome::OnHold);
+    assert_eq!(
+        after.load(Ordering::SeqCst),
+        0,
+        "no delete is sent once the hold stands"
+    );
+    assert_eq!(
+        env.inventory(&env.archive, "acme/").await.versions.len(),
+        13 - 2 * 4,
+        "the page deleted while the hold was placed was the last"
+    );
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "ON_HOLD", "{body:#}");
+    assert_eq!(body["progress"]["objects"], 8, "{body:#}");
+
+    let released = env.call("DELETE", "/v1/workspaces/acme/hold", None, &[]).await;
+    assert_eq!(released.body["resumed"], json!([id.to_string()]), "{:#}", released.body);
+    env.settle().await;
+    let body = status(&env, &id).await;
+    assert_eq!(body["status"], "COMPLETED", "{body:#}");
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    assert_eq!(
+        body["receipt"]["totals"]["objects"], 13,
+        "every object counted once: {body:#}"
+    );
 }

@@ -218,7 +218,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
                 self.rewrite_shard(mine, ids, deadline).await
             } else {
-                self.purge_shard(mine, deadline).await
+                self.purge_shard(mine, request.scope.workspace(), deadline).await
             };
             match worked {
                 Ok(()) => continue,
@@ -231,6 +231,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(ShardStop::Refused(reason) | ShardStop::PartlyRefused { reason, .. }) => {
                     self.release(&request.id, free.index, owner).await;
                     return self.fail(&request.id, owner, &reason).await.map(Some);
+                }
+                Err(ShardStop::Held(shard)) => {
+                    // Handed back; the next turn finds the hold and puts the
+                    // request ON_HOLD.
+                    let mut back = *shard;
+                    back.lease = None;
+                    back.version += 1;
+                    match self.ledger.update_shard(&back).await {
+                        Ok(()) | Err(LedgerError::Conflict) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 Err(ShardStop::OutOfTime(shard)) => {
                     let mut back = *shard;

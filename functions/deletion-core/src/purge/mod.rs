@@ -121,6 +121,8 @@ enum ShardStop {
     LostLease,
     Ledger(LedgerError),
     OutOfTime(Box<Shard>),
+    /// A legal hold stands: the shard as last checkpointed, to hand back.
+    Held(Box<Shard>),
 }
 
 impl From<StoreError> for ShardStop {

@@ -9,6 +9,10 @@
 //!   successor deletes it again (`recover_pages`).
 //! - Keys a DeleteObjects answer refuses are retried, then fail the
 //!   shard; they are never counted as deleted.
+//! - A legal hold bites within one page: each page's delete reads the hold
+//!   first and is not sent while one stands. The shard then stops at its
+//!   last checkpoint; pages recorded after it are deleted again (and
+//!   counted once) by whoever resumes it after the release.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -19,12 +23,20 @@ use tracing::{info, warn};
 
 use super::{count, Purger, ShardStop};
 use crate::error::LedgerError;
+use crate::ids::WorkspaceId;
 use crate::model::{Counts, Shard};
 use crate::ports::{Clock, Entry, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers};
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
-    /// Purges one shard this worker holds, checkpointing after each page.
-    pub(super) async fn purge_shard(&self, shard: Shard, deadline: Option<Instant>) -> Result<(), ShardStop> {
+    /// Purges one shard this worker holds, checkpointing after each page;
+    /// stops (`ShardStop::Held`) at the first page a legal hold on
+    /// `workspace` keeps from being deleted.
+    pub(super) async fn purge_shard(
+        &self,
+        shard: Shard,
+        workspace: Option<&WorkspaceId>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ShardStop> {
         // Uploads first: an upload completed later would leave an object behind.
         let shard = self.abort_uploads(shard, deadline).await?;
         let mut shard = self.recover_pages(shard).await?;
@@ -54,13 +66,26 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 listing_done = cursor.is_none();
                 listed_to.push_back(cursor.clone());
                 let bucket = shard.bucket.clone();
-                in_flight.push_back(async move { self.delete_all(&bucket, &page.entries).await });
+                in_flight.push_back(async move {
+                    if self.hold_stands(workspace).await? {
+                        return Ok(None);
+                    }
+                    self.delete_all(&bucket, &page.entries).await.map(Some)
+                });
             }
             let Some(deleted) = in_flight.next().await else {
                 break;
             };
             let deleted = match deleted {
-                Ok(deleted) => deleted,
+                Ok(Some(deleted)) => deleted,
+                Ok(None) => {
+                    // Deletes in flight behind it read the hold too; each one
+                    // that went out anyway is recorded, deleted again and
+                    // counted once on the resume.
+                    while in_flight.next().await.is_some() {}
+                    info!(request_id = %shard.request_id, shard = shard.index, "legal hold: the shard stops at its checkpoint");
+                    return Err(ShardStop::Held(Box::new(shard)));
+                }
                 Err(ShardStop::PartlyRefused { reason, deleted }) => {
                     self.count_refused(&shard, deleted, &mut in_flight).await?;
                     return Err(ShardStop::Refused(reason));
@@ -83,6 +108,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             Ok(())
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
+        }
+    }
+
+    /// Whether a legal hold stands on `workspace` (read before each page's
+    /// delete).
+    async fn hold_stands(&self, workspace: Option<&WorkspaceId>) -> Result<bool, ShardStop> {
+        match workspace {
+            Some(workspace) => Ok(self.ledger.hold(workspace).await?.is_some()),
+            None => Ok(false),
         }
     }
 
@@ -144,13 +178,14 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         in_flight: &mut FuturesOrdered<F>,
     ) -> Result<(), ShardStop>
     where
-        F: Future<Output = Result<Counts, ShardStop>>,
+        F: Future<Output = Result<Option<Counts>, ShardStop>>,
     {
         let mut counted = deleted;
         while let Some(more) = in_flight.next().await {
             match more {
-                Ok(c) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
-                Err(_) => {}
+                Ok(Some(c)) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
+                // Not sent (a hold), or failed: listed again on the retry.
+                Ok(None) | Err(_) => {}
             }
         }
         let mut next = shard.clone();

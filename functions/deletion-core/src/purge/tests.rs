@@ -1,7 +1,7 @@
 //! The purge over the in-memory ports: a lease that runs out mid-page and
 //! a whole purge, in milliseconds.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use super::*;
 use crate::ids::WorkspaceId;
 use crate::lifecycle::Periods;
 use crate::model::Scope;
-use crate::ports::{Children, DeleteFailure, EntryPage, ManualClock, Upload, UploadPage, Wake};
+use crate::ports::{Children, DeleteFailure, EntryPage, Hold, ManualClock, Upload, UploadPage, Wake};
 use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
 
 const ARCHIVE: &str = "cdp-archive";
@@ -55,20 +55,31 @@ async fn due_request(ledger: &MemoryLedger, clock: &ManualClock) -> DeletionRequ
     request
 }
 
-/// A store whose first DeleteObjects stops its worker mid-page: the clock
-/// moves on by `by` (past the worker's lease), the test hears `arrived`,
-/// and the delete goes on only at `go_on`.
-struct StopsMidPage {
+/// What a hooked store does before its `n`-th DeleteObjects (from 1).
+#[async_trait]
+trait BeforeDelete: Send + Sync {
+    async fn before_delete(&self, n: usize);
+}
+
+/// The in-memory store with a hook before each DeleteObjects.
+struct Hooked<H> {
     inner: MemoryStore,
-    clock: ManualClock,
-    by: Duration,
-    once: AtomicBool,
-    arrived: Arc<Notify>,
-    go_on: Arc<Notify>,
+    hook: H,
+    deletes: AtomicUsize,
+}
+
+impl<H> Hooked<H> {
+    fn new(inner: MemoryStore, hook: H) -> Self {
+        Hooked {
+            inner,
+            hook,
+            deletes: AtomicUsize::new(0),
+        }
+    }
 }
 
 #[async_trait]
-impl ObjectStore for StopsMidPage {
+impl<H: BeforeDelete> ObjectStore for Hooked<H> {
     async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
         self.inner.list_page(b, p, c, max).await
     }
@@ -76,11 +87,8 @@ impl ObjectStore for StopsMidPage {
         self.inner.list_every_version(b, p, c, max).await
     }
     async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
-        if self.once.swap(false, Ordering::SeqCst) {
-            self.clock.advance(self.by);
-            self.arrived.notify_one();
-            self.go_on.notified().await;
-        }
+        let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
+        self.hook.before_delete(n).await;
         self.inner.delete_batch(bucket, entries).await
     }
     async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
@@ -91,6 +99,27 @@ impl ObjectStore for StopsMidPage {
     }
     async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
         self.inner.list_children(b, p, cap).await
+    }
+}
+
+/// The first DeleteObjects stops its worker mid-page: the clock moves on
+/// by `by` (past the worker's lease), the test hears `arrived`, and the
+/// delete goes on only at `go_on`.
+struct StopsMidPage {
+    clock: ManualClock,
+    by: Duration,
+    arrived: Arc<Notify>,
+    go_on: Arc<Notify>,
+}
+
+#[async_trait]
+impl BeforeDelete for StopsMidPage {
+    async fn before_delete(&self, n: usize) {
+        if n == 1 {
+            self.clock.advance(self.by);
+            self.arrived.notify_one();
+            self.go_on.notified().await;
+        }
     }
 }
 
@@ -127,14 +156,15 @@ async fn a_lease_that_runs_out_mid_page_hands_the_shard_over_and_nothing_outside
     let outside = archive(&store);
     let request = due_request(&ledger, &clock).await;
     let (arrived, go_on) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let stopping = StopsMidPage {
-        inner: store.clone(),
-        clock: clock.clone(),
-        by: config(1).lease + Duration::minutes(1),
-        once: AtomicBool::new(true),
-        arrived: arrived.clone(),
-        go_on: go_on.clone(),
-    };
+    let stopping = Hooked::new(
+        store.clone(),
+        StopsMidPage {
+            clock: clock.clone(),
+            by: config(1).lease + Duration::minutes(1),
+            arrived: arrived.clone(),
+            go_on: go_on.clone(),
+        },
+    );
     let a = Purger::new(
         ledger.clone(),
         stopping,
@@ -252,4 +282,89 @@ async fn a_completed_purge_leaves_nothing_in_the_store() {
         None,
         "the scope is released"
     );
+}
+
+/// A legal hold placed during the `at`-th DeleteObjects; counts the
+/// DeleteObjects sent after that one.
+struct PlacesAHold {
+    ledger: MemoryLedger,
+    at: usize,
+    after: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl BeforeDelete for PlacesAHold {
+    async fn before_delete(&self, n: usize) {
+        if n > self.at {
+            self.after.fetch_add(1, Ordering::SeqCst);
+        }
+        if n == self.at {
+            let hold = Hold {
+                workspace: WorkspaceId::parse("acme").unwrap(),
+                reason: "litigation".into(),
+                placed_by: "ops".into(),
+                since: t0(),
+            };
+            self.ledger.place_hold(&hold).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hold_placed_mid_shard_stops_deletion_within_one_page() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, false);
+    store.create_bucket(EXPORTS, false);
+    // One shard (one source, one day) of 30 objects: ten pages of three.
+    for n in 0..30 {
+        let key = format!("acme/web/2026-01-01/part-{n:02}.json.gz");
+        store.put(ARCHIVE, &key, b"x").unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let after = Arc::new(AtomicUsize::new(0));
+    let hook = PlacesAHold {
+        ledger: ledger.clone(),
+        at: 2,
+        after: after.clone(),
+    };
+    // Four deletes in flight: those listed ahead read the hold too.
+    let config = PurgeConfig {
+        deletes_in_flight: 4,
+        ..config(1)
+    };
+    let purger = Purger::new(
+        ledger.clone(),
+        Hooked::new(store.clone(), hook),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config.clone(),
+    );
+
+    let outcome = purger.run(&request.id, "worker-1", false, None).await.unwrap();
+    assert_eq!(outcome, PurgeOutcome::OnHold);
+    assert!(after.load(Ordering::SeqCst) <= 1, "{after:?} deletes after the hold");
+    let left = store.keys(ARCHIVE).len();
+    assert!(
+        left >= 30 - 3 * 3,
+        "{left} objects left: more than one page went after the hold"
+    );
+    assert_eq!(ledger.request(&request.id).unwrap().status, Status::OnHold);
+    let shards = ledger.shards(&request.id).await.unwrap();
+    assert!(shards.iter().all(|s| !s.done && s.lease.is_none()), "{shards:?}");
+
+    // Released and resumed: the rest goes, every object counted once.
+    let requests = crate::requests::Requests::new(ledger.clone(), clock.clone(), Periods::default());
+    let (_, resumed) = requests
+        .release_hold(&WorkspaceId::parse("acme").unwrap(), "ops")
+        .await
+        .unwrap();
+    assert_eq!(resumed, [request.id.clone()]);
+    let fresh = Purger::new(ledger.clone(), store.clone(), timers, clock.clone(), map(), config);
+    let PurgeOutcome::Completed { receipt } = fresh.run(&request.id, "worker-2", false, None).await.unwrap() else {
+        panic!("the purge should complete after the release");
+    };
+    assert!(store.is_empty(), "{:?}", store.keys(ARCHIVE));
+    assert_eq!(receipt.totals.objects, 30, "{:?}", receipt.totals);
 }
