@@ -30,12 +30,13 @@ pub fn schedule_name(id: &RequestId) -> String {
 }
 
 /// The schedule name of another wake-up of the purge:
-/// `purge-<id>-w<n>` (a fan-out worker), `purge-<id>-h` (a hand-off),
+/// `purge-<id>-w<n>` (a fan-out worker), `purge-<id>-h<shard>` (a hand-off
+/// of that shard; at most 59 characters),
 /// `purge-<id>-s` (the sweep).
 pub fn wake_schedule_name(id: &RequestId, why: Wake) -> String {
     match why {
         Wake::Worker(n) => format!("purge-{id}-w{n}"),
-        Wake::HandOff => format!("purge-{id}-h"),
+        Wake::HandOff(shard) => format!("purge-{id}-h{shard}"),
         Wake::Sweep { .. } => format!("purge-{id}-s"),
         Wake::Reminder => format!("purge-{id}-r"),
     }

@@ -27,6 +27,12 @@ fn at_rounds_up_and_round_trips() {
     assert_eq!(parse_at("rate(5 minutes)"), None);
     let id = RequestId::new();
     assert!(schedule_name(&id).len() <= 64);
+    // A hand-off per shard: two shards handed back at once are two timers.
+    assert_ne!(
+        wake_schedule_name(&id, Wake::HandOff(0)),
+        wake_schedule_name(&id, Wake::HandOff(1))
+    );
+    assert!(wake_schedule_name(&id, Wake::HandOff(u32::MAX)).len() <= 64);
 }
 
 const GROUP: &str = "deletion-timers";
@@ -110,7 +116,11 @@ async fn each_wake_up_has_a_name_and_payload_of_its_own() {
     let id = RequestId::new();
     let cases = [
         (Wake::Worker(3), "-w3", serde_json::json!({ "request_id": id.as_str() })),
-        (Wake::HandOff, "-h", serde_json::json!({ "request_id": id.as_str() })),
+        (
+            Wake::HandOff(7),
+            "-h7",
+            serde_json::json!({ "request_id": id.as_str() }),
+        ),
         (
             Wake::Sweep { retry: false },
             "-s",
@@ -150,7 +160,7 @@ async fn arming_a_schedule_that_exists_already_is_success() {
     timers(&[&rule]).arm(&id, at).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
     let again = mock!(Client::create_schedule).then_error(|| exception!(CreateScheduleError::ConflictException));
-    timers(&[&again]).wake(&id, Wake::HandOff, at).await.unwrap();
+    timers(&[&again]).wake(&id, Wake::HandOff(0), at).await.unwrap();
 }
 
 #[tokio::test]

@@ -90,8 +90,10 @@ pub struct Suppression {
 pub enum Wake {
     /// One more worker of a purge that fans out (`n` ≥ 1).
     Worker(u32),
-    /// A worker that continues where one near its time limit stopped.
-    HandOff,
+    /// A worker that continues the shard (its index) one near its time
+    /// limit handed back: a timer per shard, so workers that hand back
+    /// several shards at once leave as many workers.
+    HandOff(u32),
     /// The sweep starts a purge nobody works on; `retry` restarts a failed one.
     Sweep { retry: bool },
     /// A reminder that the grace ends soon (it purges nothing).

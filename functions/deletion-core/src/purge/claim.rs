@@ -249,7 +249,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     back.version += 1;
                     self.ledger.update_shard(&back).await?;
                     self.timers
-                        .wake(&request.id, Wake::HandOff, self.clock.now())
+                        .wake(&request.id, Wake::HandOff(back.index), self.clock.now())
                         .await
                         .map_err(ServiceError::from)?;
                     info!(request_id = %request.id, shard = back.index, "handed the shard back before the time limit");

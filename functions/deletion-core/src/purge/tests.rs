@@ -368,3 +368,47 @@ async fn a_hold_placed_mid_shard_stops_deletion_within_one_page() {
     assert!(store.is_empty(), "{:?}", store.keys(ARCHIVE));
     assert_eq!(receipt.totals.objects, 30, "{:?}", receipt.totals);
 }
+
+#[tokio::test]
+async fn workers_that_hand_back_shards_at_once_leave_a_worker_for_each() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, false);
+    store.create_bucket(EXPORTS, false);
+    for source in ["web", "ios"] {
+        store
+            .put(ARCHIVE, &format!("acme/{source}/2026-01-01/part-0.json.gz"), b"x")
+            .unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(1),
+    );
+    // Each worker is at its time limit (its deadline has passed): it takes
+    // a shard and hands it back at once. The first shard stays leased by
+    // another worker meanwhile, so the second worker takes the next one:
+    // two shards handed back together.
+    let now = std::time::Instant::now();
+    let first = purger.run(&request.id, "worker-1", false, Some(now)).await.unwrap();
+    assert_eq!(first, PurgeOutcome::HandedOff);
+    let mut shards = ledger.shards(&request.id).await.unwrap();
+    assert_eq!(shards.len(), 2, "acme/ and exports/acme/: {shards:?}");
+    let mut busy = shards.remove(0);
+    busy.lease = Some(crate::model::Lease {
+        owner: "worker-x".into(),
+        until: clock.now() + Duration::hours(1),
+    });
+    busy.version += 1;
+    ledger.update_shard(&busy).await.unwrap();
+    let second = purger.run(&request.id, "worker-2", false, Some(now)).await.unwrap();
+    assert_eq!(second, PurgeOutcome::HandedOff);
+
+    let wakes: Vec<Wake> = timers.wakes(&request.id).into_iter().map(|(w, _)| w).collect();
+    assert_eq!(wakes, [Wake::HandOff(busy.index), Wake::HandOff(shards[0].index)]);
+    assert_ne!(busy.index, shards[0].index);
+}
