@@ -42,6 +42,7 @@ async fn main() -> Result<(), Error> {
         // Of /tmp (EphemeralStorage in the template), what regulations'
         // rewrites may fill at once.
         scratch_bytes: config::seconds("SCRATCH_MIB", 3584, 16, 10_240)?.num_seconds() as u64 * 1024 * 1024,
+        wake_lead: config::seconds("TIMER_MIN_LEAD_SECONDS", 60, 0, 3600)?,
         ..PurgeConfig::default()
     };
     let clients = Clients::from_env().await;

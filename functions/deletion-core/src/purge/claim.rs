@@ -162,7 +162,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let extra = open.min(self.config.workers).saturating_sub(1);
         for n in 1..=extra {
             // Best effort: the sweep re-drives a purge nobody works on.
-            if let Err(e) = self.timers.wake(id, Wake::Worker(n), self.clock.now()).await {
+            if let Err(e) = self.timers.wake(id, Wake::Worker(n), self.wake_at()).await {
                 warn!(request_id = %id, worker = n, error = %e, "could not start a worker");
             }
         }
@@ -249,7 +249,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     back.version += 1;
                     self.ledger.update_shard(&back).await?;
                     self.timers
-                        .wake(&request.id, Wake::HandOff(back.index), self.clock.now())
+                        .wake(&request.id, Wake::HandOff(back.index), self.wake_at())
                         .await
                         .map_err(ServiceError::from)?;
                     info!(request_id = %request.id, shard = back.index, "handed the shard back before the time limit");
@@ -276,6 +276,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 warn!(request_id = %id, shard = index, error = %e, "could not release the shard");
             }
         }
+    }
+
+    /// When a timer that starts another worker fires: now, plus the lead.
+    fn wake_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now() + self.config.wake_lead
     }
 
     pub(super) fn out_of_time(&self, deadline: Option<Instant>) -> bool {

@@ -64,6 +64,10 @@ pub struct PurgeConfig {
     /// (copies of the objects in flight); an object that needs more than
     /// all of it is reported as not rewritten.
     pub scratch_bytes: u64,
+    /// How far ahead a worker arms the timers that start other workers
+    /// (fan-out, hand-off): the grace-timer's `TIMER_MIN_LEAD_SECONDS`, so
+    /// no one-shot schedule is created for a time already past.
+    pub wake_lead: Duration,
 }
 
 impl Default for PurgeConfig {
@@ -78,6 +82,7 @@ impl Default for PurgeConfig {
             retry_backoff: StdDuration::from_millis(200),
             // Of the purge function's 4 GiB of /tmp, with room to spare.
             scratch_bytes: 3584 * 1024 * 1024,
+            wake_lead: Duration::zero(),
         }
     }
 }

@@ -387,7 +387,10 @@ async fn workers_that_hand_back_shards_at_once_leave_a_worker_for_each() {
         timers.clone(),
         clock.clone(),
         map(),
-        config(1),
+        PurgeConfig {
+            wake_lead: Duration::seconds(60),
+            ..config(1)
+        },
     );
     // Each worker is at its time limit (its deadline has passed): it takes
     // a shard and hands it back at once. The first shard stays leased by
@@ -408,7 +411,15 @@ async fn workers_that_hand_back_shards_at_once_leave_a_worker_for_each() {
     let second = purger.run(&request.id, "worker-2", false, Some(now)).await.unwrap();
     assert_eq!(second, PurgeOutcome::HandedOff);
 
-    let wakes: Vec<Wake> = timers.wakes(&request.id).into_iter().map(|(w, _)| w).collect();
-    assert_eq!(wakes, [Wake::HandOff(busy.index), Wake::HandOff(shards[0].index)]);
+    let wakes = timers.wakes(&request.id);
+    let lead = clock.now() + Duration::seconds(60);
+    assert_eq!(
+        wakes,
+        [
+            (Wake::HandOff(busy.index), lead),
+            (Wake::HandOff(shards[0].index), lead)
+        ],
+        "one timer per shard, armed a minute ahead"
+    );
     assert_ne!(busy.index, shards[0].index);
 }
