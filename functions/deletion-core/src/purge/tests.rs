@@ -360,7 +360,7 @@ async fn a_hold_placed_mid_shard_stops_deletion_within_one_page() {
         .release_hold(&WorkspaceId::parse("acme").unwrap(), "ops")
         .await
         .unwrap();
-    assert_eq!(resumed, [request.id.clone()]);
+    assert_eq!(resumed.as_slice(), std::slice::from_ref(&request.id));
     let fresh = Purger::new(ledger.clone(), store.clone(), timers, clock.clone(), map(), config);
     let PurgeOutcome::Completed { receipt } = fresh.run(&request.id, "worker-2", false, None).await.unwrap() else {
         panic!("the purge should complete after the release");
