@@ -9,7 +9,8 @@
 //! 1. `status`, `ids`, `error`: the vocabulary; depend on nothing else.
 //! 2. `model` (requests, shards, receipts, callback state, regulation
 //!    types, and the values the ports exchange), `stream`: value types.
-//! 3. Policies, pure: `lifecycle` (request and shard transitions),
+//! 3. Policies, pure: `lifecycle` (request transitions), `shards` (shard
+//!    transitions),
 //!    `datamap`, `access`, `rewrite` (the line filter), `config`.
 //! 4. `ports`: traits only.
 //! 5. Services: `requests`, `purge` (by phase), `sweep`, `callbacks`,
@@ -37,6 +38,7 @@ pub mod config;
 pub mod datamap;
 pub mod lifecycle;
 pub mod rewrite;
+pub mod shards;
 
 // 4. Ports.
 pub mod ports;

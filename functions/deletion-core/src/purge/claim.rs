@@ -17,7 +17,7 @@ use super::{PurgeOutcome, Purger, ShardStop};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
-use crate::model::{Counts, DeletionRequest, Lease, Shard, Status};
+use crate::model::{Counts, DeletionRequest, Shard, Status};
 use crate::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers, Wake};
 use crate::regulation::Subjects;
 use crate::retry::{raced, retry_on_conflict};
@@ -183,10 +183,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 return Ok(None);
             }
             let now = self.clock.now();
-            let Some(free) = shards
-                .into_iter()
-                .find(|s| !s.done && s.lease.as_ref().is_none_or(|l| l.until <= now))
-            else {
+            let Some(free) = shards.into_iter().find(|s| s.is_free(now)) else {
                 return Ok(Some(PurgeOutcome::Busy));
             };
             // The request may have failed or moved on under another worker,
@@ -200,12 +197,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Some(current) => return Ok(Some(PurgeOutcome::Settled { status: current.status })),
                 None => return Ok(Some(PurgeOutcome::NotFound)),
             }
-            let mut mine = free.clone();
-            mine.lease = Some(Lease {
-                owner: owner.to_owned(),
-                until: now + self.config.lease,
-            });
-            mine.version += 1;
+            let mine = free.claimed(owner, now, self.config.lease);
             match self.ledger.update_shard(&mine).await {
                 Ok(()) => {}
                 Err(LedgerError::Conflict) => continue, // another worker took it
@@ -235,18 +227,13 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(ShardStop::Held(shard)) => {
                     // Handed back; the next turn finds the hold and puts the
                     // request ON_HOLD.
-                    let mut back = *shard;
-                    back.lease = None;
-                    back.version += 1;
-                    match self.ledger.update_shard(&back).await {
+                    match self.ledger.update_shard(&shard.handed_back()).await {
                         Ok(()) | Err(LedgerError::Conflict) => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
                 Err(ShardStop::OutOfTime(shard)) => {
-                    let mut back = *shard;
-                    back.lease = None;
-                    back.version += 1;
+                    let back = shard.handed_back();
                     self.ledger.update_shard(&back).await?;
                     self.timers
                         .wake(&request.id, Wake::HandOff(back.index), self.wake_at())
@@ -269,10 +256,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             return;
         };
         if shard.lease.as_ref().is_some_and(|l| l.owner == owner) {
-            let mut back = shard;
-            back.lease = None;
-            back.version += 1;
-            if let Err(e) = self.ledger.update_shard(&back).await {
+            if let Err(e) = self.ledger.update_shard(&shard.handed_back()).await {
                 warn!(request_id = %id, shard = index, error = %e, "could not release the shard");
             }
         }

@@ -92,12 +92,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 }
                 Err(e) => return Err(e),
             };
-            let mut next = shard.clone();
-            next.counts.add(&deleted);
-            next.pages_done += 1;
-            next.cursor = listed_to.pop_front().flatten();
-            next.done = next.cursor.is_none() && listed_to.is_empty() && listing_done;
-            self.checkpoint(&mut next);
+            let after = listed_to.pop_front().flatten();
+            let last = after.is_none() && listed_to.is_empty() && listing_done;
+            let next = shard.page_done(&deleted, after, last, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
             self.ledger
                 .drop_page(&next.request_id, next.index, next.pages_done - 1)
@@ -131,15 +128,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 .store
                 .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
                 .await?;
-            let mut next = shard.clone();
             for upload in &page.uploads {
                 ensure_in_prefix(&shard, &upload.key)?;
                 self.store.abort_upload(&shard.bucket, upload).await?;
-                next.counts.uploads_aborted += 1;
             }
-            next.cursor = page.next;
-            next.uploads_done = next.cursor.is_none();
-            next.version += 1;
+            let next = shard.uploads_aborted(page.uploads.len() as u64, page.next);
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
@@ -188,23 +181,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Ok(None) | Err(_) => {}
             }
         }
-        let mut next = shard.clone();
-        next.counts.add(&counted);
-        next.version += 1;
+        let next = shard.partly_counted(&counted);
         self.ledger.update_shard(&next).await?;
         // Counted: the retry lists these pages again instead.
         self.drop_pages_from(&next, next.pages_done).await?;
         Ok(())
-    }
-
-    /// A page's checkpoint: a done shard's lease ends, another's is renewed.
-    pub(super) fn checkpoint(&self, next: &mut Shard) {
-        if next.done {
-            next.lease = None;
-        } else if let Some(lease) = next.lease.as_mut() {
-            lease.until = self.clock.now() + self.config.lease;
-        }
-        next.version += 1;
     }
 
     /// Deletes again, in order, the pages a dead worker recorded but did not
@@ -223,9 +204,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             let deleted = match self.delete_all(&shard.bucket, &page.entries).await {
                 Ok(deleted) => deleted,
                 Err(ShardStop::PartlyRefused { reason, deleted }) => {
-                    let mut next = shard.clone();
-                    next.counts.add(&deleted);
-                    next.version += 1;
+                    let next = shard.partly_counted(&deleted);
                     self.ledger.update_shard(&next).await?;
                     self.drop_pages_from(&next, next.pages_done).await?;
                     return Err(ShardStop::Refused(reason));
@@ -233,15 +212,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(e) => return Err(e),
             };
             info!(request_id = %shard.request_id, shard = shard.index, seq = page.seq, "recovered a page of a dead worker");
-            let mut next = shard.clone();
-            next.counts.add(&deleted);
-            next.pages_done += 1;
-            next.cursor = page.after.clone();
-            next.done = page.after.is_none();
-            if next.done {
-                next.lease = None;
-            }
-            next.version += 1;
+            let last = page.after.is_none();
+            let next = shard.page_done(&deleted, page.after.clone(), last, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
             self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
             shard = next;

@@ -59,10 +59,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         // Listed to the end: now the older versions holding the subjects' events go.
         let shard = self.delete_old_versions(shard).await?;
-        let mut next = shard.clone();
-        next.done = true;
-        self.checkpoint(&mut next);
-        self.ledger.update_shard(&next).await?;
+        self.ledger.update_shard(&shard.finished()).await?;
         Ok(())
     }
 
@@ -109,11 +106,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 })
                 .await?;
         }
-        let mut next = shard.clone();
-        next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
-        next.cursor = page.next;
-        next.pages_done += 1;
-        self.checkpoint(&mut next);
+        let next = shard.rewrite_page_done(&counts, page.next, self.clock.now(), self.config.lease);
         self.ledger.update_shard(&next).await?;
         Ok(next)
     }
@@ -138,9 +131,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     ));
                 }
             }
-            let mut next = shard.clone();
-            next.rewrite.get_or_insert_with(RewriteCounts::default).add(&counts);
-            self.checkpoint(&mut next);
+            let next = shard.rewrite_counted(&counts, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
             self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
             shard = next;
