@@ -15,7 +15,7 @@ use deletion_core::ports::{
 };
 use deletion_core::purge::{PurgeConfig, PurgeOutcome, Purger};
 use deletion_core::StoreError;
-use integration_tests::{env, purger, Env, Versioning};
+use integration_tests::{env, purger, purger_with, Env, Versioning};
 use purge::PurgeEvent;
 use serde_json::Value;
 
@@ -143,6 +143,94 @@ async fn a_worker_killed_anywhere_is_resumed_with_nothing_left_and_nothing_outsi
             .filter(|(_, sk)| sk.starts_with("PAGE#"))
             .count();
         assert_eq!(pages, 0);
+    }
+}
+
+/// Where a doomed worker of the versioned test below dies: at listing `n`
+/// (listed, not yet recorded), or at delete `n`, before it is sent (the
+/// page recorded) or after it went through (not yet checkpointed).
+#[derive(Debug, Clone, Copy)]
+enum KillPoint {
+    Listing(usize),
+    BeforeDelete(usize),
+    AfterDelete(usize),
+}
+
+/// `acme/` of a versioned archive: five keys of three versions each, and
+/// a key deleted over its one version (16 versions, 1 marker), so pages of
+/// four end inside a key. Returns the bytes of every version.
+async fn versioned_seed(env: &Env) -> u64 {
+    let mut bytes = 0;
+    for i in 0..5 {
+        let key = format!("acme/web/2024-01-01/part-{i:03}.json.gz");
+        for _ in 0..3 {
+            env.put(&env.archive, &key).await;
+            bytes += format!("data of {key}").len() as u64;
+        }
+    }
+    let gone = "acme/web/2024-01-02/gone.json.gz";
+    env.put(&env.archive, gone).await;
+    bytes += format!("data of {gone}").len() as u64;
+    deletion_aws::provision::delete_key(&env.clients, &env.archive, gone)
+        .await
+        .unwrap();
+    seed(env, "acme-corp", 2).await;
+    bytes
+}
+
+#[tokio::test]
+async fn a_worker_killed_at_any_point_of_a_page_record_is_resumed_with_exact_counts() {
+    use KillPoint::*;
+    let points = [
+        Listing(1),
+        Listing(3),
+        BeforeDelete(1),
+        BeforeDelete(2),
+        AfterDelete(2),
+        AfterDelete(4),
+    ];
+    for point in points {
+        let env = env(Versioning::All).await;
+        let bytes = versioned_seed(&env).await;
+        let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+        env.clock.advance(Duration::days(5) + Duration::seconds(1));
+        let inner = S3Store::new(env.clients.s3.clone());
+        let killable = match point {
+            Listing(n) => integration_tests::Killable::at_listing(inner, n),
+            BeforeDelete(n) => integration_tests::Killable::new(inner, n, false),
+            AfterDelete(n) => integration_tests::Killable::new(inner, n, true),
+        };
+        // Three deletes in flight: a kill leaves up to three pages recorded.
+        let doomed = purger_with(&env, killable.clone(), 3);
+        let killed = killable.run_until_killed(doomed.run(&id, "doomed", false, None)).await;
+        assert!(killed.is_none(), "{point:?}: the worker must have been stopped");
+
+        env.clock.advance(Duration::minutes(17));
+        let rescuer = purger_with(&env, S3Store::new(env.clients.s3.clone()), 3);
+        let outcome = rescuer.run(&id, "rescuer", false, None).await.unwrap();
+        assert!(
+            matches!(outcome, PurgeOutcome::Completed { .. }),
+            "{point:?}: {outcome:?}"
+        );
+        assert!(env.inventory(&env.archive, "acme/").await.is_empty(), "{point:?}");
+        assert_eq!(
+            env.inventory(&env.archive, "acme-corp/").await.versions.len(),
+            2,
+            "{point:?}"
+        );
+        let totals = &status(&env, &id).await["receipt"]["totals"];
+        let entries = ["objects", "versions", "delete_markers"]
+            .map(|k| totals[k].as_u64().unwrap())
+            .iter()
+            .sum::<u64>();
+        // Each version and the marker counted once, wherever the kill fell.
+        assert_eq!(entries, 17, "{point:?}: {totals}");
+        assert_eq!(totals["bytes"].as_u64().unwrap(), bytes, "{point:?}: {totals}");
+        let shards = env.stack.ledger.shards(&id).await.unwrap();
+        assert!(
+            shards.iter().all(|s| s.pending.is_none() && s.done),
+            "{point:?}: {shards:?}"
+        );
     }
 }
 

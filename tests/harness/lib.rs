@@ -511,6 +511,10 @@ pub struct Killable {
     pub after_delete: bool,
     /// Told when the kill point is reached.
     pub reached: Arc<tokio::sync::Notify>,
+    /// Stop instead at this listing (from 1), once it has listed and
+    /// before the worker records the page.
+    pub listing: Option<usize>,
+    pub listings: Arc<AtomicUsize>,
 }
 
 impl Killable {
@@ -521,6 +525,17 @@ impl Killable {
             stop_at,
             after_delete,
             reached: Arc::default(),
+            listing: None,
+            listings: Arc::default(),
+        }
+    }
+
+    /// A store that kills its worker at listing `n` (from 1) instead of at
+    /// a delete: listed, not yet recorded.
+    pub fn at_listing(inner: S3Store, n: usize) -> Killable {
+        Killable {
+            listing: Some(n),
+            ..Killable::new(inner, usize::MAX, false)
         }
     }
 
@@ -543,7 +558,12 @@ impl Killable {
 #[async_trait]
 impl ObjectStore for Killable {
     async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
-        self.inner.list_page(b, p, c, max).await
+        let page = self.inner.list_page(b, p, c, max).await?;
+        let n = self.listings.fetch_add(1, Ordering::SeqCst) + 1;
+        if Some(n) == self.listing {
+            self.hang().await;
+        }
+        Ok(page)
     }
     async fn delete_batch(&self, bucket: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
         let n = self.deletes.fetch_add(1, Ordering::SeqCst) + 1;
@@ -570,6 +590,15 @@ pub fn purger<S: ObjectStore>(
     env: &Env,
     store: S,
 ) -> Purger<DynamoLedger, S, SchedulerTimers, deletion_core::ports::ManualClock> {
+    purger_with(env, store, 1)
+}
+
+/// A purge worker with pages of four entries, `in_flight` deletes at once.
+pub fn purger_with<S: ObjectStore>(
+    env: &Env,
+    store: S,
+    in_flight: usize,
+) -> Purger<DynamoLedger, S, SchedulerTimers, deletion_core::ports::ManualClock> {
     Purger::new(
         env.stack.ledger.clone(),
         store,
@@ -578,8 +607,7 @@ pub fn purger<S: ObjectStore>(
         env.stack.settings.map.clone(),
         PurgeConfig {
             page_size: 4,
-            // One page at a time, so each kill point is exact.
-            deletes_in_flight: 1,
+            deletes_in_flight: in_flight,
             lease: ChronoDuration::minutes(16),
             ..PurgeConfig::default()
         },

@@ -10,10 +10,15 @@
 //! - Counts only grow, and only by what the store confirmed.
 //! - A checkpoint that finishes the shard ends its lease; any other renews
 //!   it, so a worker that makes progress keeps its shard.
+//! - A page is recorded (`page_recorded`) before its delete is sent, as a
+//!   key range and counts (`PendingRange`), never as its list of keys; it
+//!   is counted once, either when its delete is confirmed (`page_done`) or
+//!   whole when a successor recovers the range (`recovered`).
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{Counts, Lease, Shard};
+use crate::model::store::Entry;
+use crate::model::{Counts, Lease, PendingRange, Shard};
 use crate::regulation::RewriteCounts;
 
 impl Shard {
@@ -68,14 +73,63 @@ impl Shard {
         next.counts.add(deleted);
         next.pages_done += 1;
         next.cursor = after;
+        if let Some(range) = next.pending.as_mut() {
+            range.counts.sub(deleted);
+            range.pages = range.pages.saturating_sub(1);
+            if range.pages == 0 {
+                next.pending = None;
+            }
+        }
         next
     }
 
-    /// What the store confirmed of pages it partly refused, counted; the
-    /// cursor stays, so the retry lists those pages again.
-    pub fn partly_counted(&self, deleted: &Counts) -> Shard {
+    /// A listed page about to be deleted, recorded: the pending range
+    /// reaches its last key (of which it keeps the versions listed) and
+    /// holds its counts. An empty page only counts as a page in flight.
+    pub fn page_recorded(&self, entries: &[Entry], listed: &Counts) -> Shard {
         let mut next = self.bumped();
-        next.counts.add(deleted);
+        let mut range = next.pending.take().unwrap_or_else(|| PendingRange {
+            last_key: String::new(),
+            last_versions: Vec::new(),
+            counts: Counts::default(),
+            pages: 0,
+        });
+        // A versions listing gives delete markers after the versions: the
+        // page's last place in key order is its greatest key.
+        if let Some(last) = entries.iter().map(|e| e.key.as_str()).max() {
+            if last != range.last_key {
+                range.last_key = last.to_owned();
+                range.last_versions.clear();
+            }
+            let versions = entries.iter().filter(|e| e.key == last).map(|e| e.version_id.clone());
+            range.last_versions.extend(versions);
+        }
+        range.counts.add(listed);
+        range.pages += 1;
+        next.pending = Some(range);
+        next
+    }
+
+    /// What the store confirmed of pages it partly refused, counted, and
+    /// taken off the pending range, which stays: the retry lists the range
+    /// again and counts what is left of it (the refused keys) once.
+    pub fn partly_counted(&self, confirmed: &Counts) -> Shard {
+        let mut next = self.bumped();
+        next.counts.add(confirmed);
+        if let Some(range) = next.pending.as_mut() {
+            range.counts.sub(confirmed);
+        }
+        next
+    }
+
+    /// The pages a dead worker recorded, deleted again where anything of
+    /// them was left, and counted whole; the lease runs on from `now`.
+    pub fn recovered(&self, now: DateTime<Utc>, lease: Duration) -> Shard {
+        let mut next = self.renewed(now, lease);
+        if let Some(range) = next.pending.take() {
+            next.counts.add(&range.counts);
+            next.pages_done += u64::from(range.pages);
+        }
         next
     }
 
@@ -151,6 +205,7 @@ mod tests {
             lease: None,
             pages_done: 0,
             rewrite: None,
+            pending: None,
             version: 4,
         }
     }
@@ -204,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn uploads_and_refused_pages_count_without_moving_past_what_is_left() {
+    fn uploads_count_and_the_listing_resumes_after_them() {
         let s = shard().uploads_aborted(2, Some("u2".into()));
         assert_eq!(
             (s.counts.uploads_aborted, s.uploads_done, s.cursor.as_deref()),
@@ -215,14 +270,96 @@ mod tests {
             (s.counts.uploads_aborted, s.uploads_done, s.cursor.clone()),
             (3, true, None)
         );
-        let counted = s.page_done(&counts(10, 10), Some("k10".into()), false, t0(), Duration::minutes(1));
-        let refused = counted.partly_counted(&counts(4, 4));
-        assert_eq!(refused.counts.objects, 14);
+        assert_eq!(s.version, shard().version + 2);
+    }
+
+    fn entry(key: &str, version: Option<&str>) -> Entry {
+        Entry {
+            key: key.into(),
+            version_id: version.map(str::to_owned),
+            kind: crate::model::store::EntryKind::Current,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn recorded_pages_are_one_range_and_count_once_when_confirmed() {
+        let lease = Duration::minutes(16);
+        let mine = shard().claimed("w1", t0(), lease);
+        // Markers come after versions in a versions listing: the range
+        // ends at the greatest key, with the versions of it listed.
+        let one = [
+            entry("a", Some("1")),
+            entry("b", Some("2")),
+            entry("b", Some("3")),
+            entry("a", Some("m")),
+        ];
+        let s = mine.page_recorded(&one, &counts(4, 4));
+        let range = s.pending.clone().unwrap();
         assert_eq!(
-            (refused.cursor.as_deref(), refused.pages_done),
-            (Some("k10"), 1),
-            "the cursor stays"
+            (range.last_key.as_str(), range.pages, range.counts.objects),
+            ("b", 1, 4)
         );
-        assert_eq!(refused.version, shard().version + 4);
+        assert!(range.holds("a", Some("9")) && range.holds("b", Some("3")));
+        assert!(!range.holds("b", Some("4")), "a later page's version of the last key");
+        assert!(!range.holds("c", None) && range.is_past("c") && !range.is_past("b"));
+        // The next page goes on with key b, then c.
+        let two = [entry("b", Some("4")), entry("c", None)];
+        let s = s.page_recorded(&two, &counts(2, 2));
+        let range = s.pending.clone().unwrap();
+        assert_eq!(
+            (range.last_key.as_str(), range.last_versions.clone()),
+            ("c", vec![None])
+        );
+        assert_eq!((range.pages, range.counts.objects), (2, 6));
+        // Confirmed in order: each counted once, the range shrinks, then goes.
+        let s = s.page_done(&counts(4, 4), Some("p1".into()), false, t0(), lease);
+        assert_eq!(
+            (
+                s.counts.objects,
+                s.pending.as_ref().map(|r| (r.pages, r.counts.objects))
+            ),
+            (4, Some((1, 2)))
+        );
+        let s = s.page_done(&counts(2, 2), None, true, t0(), lease);
+        assert_eq!(
+            (s.counts.objects, s.pending.clone(), s.done, s.pages_done),
+            (6, None, true, 2)
+        );
+        assert_eq!(s.version, mine.version + 4, "two writes per page");
+    }
+
+    #[test]
+    fn a_recovered_range_counts_its_pages_whole_and_an_empty_page_counts_as_in_flight() {
+        let lease = Duration::minutes(16);
+        let mine = shard().claimed("w1", t0(), lease);
+        let s = mine
+            .page_recorded(&[entry("a", None), entry("b", None)], &counts(2, 7))
+            .page_recorded(&[], &Counts::default());
+        let range = s.pending.clone().unwrap();
+        assert_eq!((range.last_key.as_str(), range.pages), ("b", 2));
+        let later = t0() + Duration::minutes(30);
+        let back = s.claimed("w2", later, lease).recovered(later, lease);
+        assert_eq!((back.counts.objects, back.counts.bytes, back.pages_done), (2, 7, 2));
+        assert_eq!(back.pending, None);
+        assert_eq!(
+            back.lease.as_ref().map(|l| (l.owner.as_str(), l.until)),
+            Some(("w2", later + lease))
+        );
+        // Partly refused: what was confirmed counts now, the rest on recovery.
+        let refused = s.partly_counted(&counts(1, 3));
+        assert_eq!(refused.counts.objects, 1);
+        let range = refused.pending.clone().unwrap();
+        assert_eq!((range.pages, range.counts.objects, range.counts.bytes), (2, 1, 4));
+        let later = t0() + Duration::minutes(30);
+        let retried = refused.claimed("w3", later, lease).recovered(later, lease);
+        assert_eq!(
+            (retried.counts.objects, retried.counts.bytes),
+            (2, 7),
+            "each counted once"
+        );
+        // An empty page alone records a range that holds nothing.
+        let empty = mine.page_recorded(&[], &Counts::default()).pending.unwrap();
+        assert!(!empty.holds("a", None) && empty.is_past("a") && empty.pages == 1);
     }
 }

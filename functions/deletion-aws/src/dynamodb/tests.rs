@@ -426,6 +426,7 @@ mod mapped {
             lease: None,
             pages_done: 0,
             rewrite: None,
+            pending: None,
             version: 1,
         }
     }

@@ -232,6 +232,15 @@ impl Counts {
         self.uploads_aborted += other.uploads_aborted;
         self.bytes += other.bytes;
     }
+
+    /// Takes `other` away (never below zero).
+    pub fn sub(&mut self, other: &Counts) {
+        self.objects = self.objects.saturating_sub(other.objects);
+        self.versions = self.versions.saturating_sub(other.versions);
+        self.delete_markers = self.delete_markers.saturating_sub(other.delete_markers);
+        self.uploads_aborted = self.uploads_aborted.saturating_sub(other.uploads_aborted);
+        self.bytes = self.bytes.saturating_sub(other.bytes);
+    }
 }
 
 /// A unit of purge work: one prefix in one bucket, with its checkpoint.
@@ -264,7 +273,47 @@ pub struct Shard {
     /// What a regulation's rewrite did in this shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<RewriteCounts>,
+    /// The pages listed and sent to delete after the checkpoint, not yet
+    /// counted: the write-ahead record a successor recovers from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRange>,
     pub version: u64,
+}
+
+/// Pages in flight, as one key range: everything the shard lists after
+/// its checkpoint up to `last_key`, and of `last_key` only the versions
+/// these pages listed (the next page may hold more of them). A few hundred
+/// bytes whatever the page size, not the list of keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRange {
+    /// The last key the newest page in flight listed.
+    pub last_key: String,
+    /// The versions of `last_key` the pages listed (`None`: an entry of a
+    /// listing without versions).
+    pub last_versions: Vec<Option<String>>,
+    /// What the pages listed: counted once their delete is confirmed, or
+    /// whole by the successor that recovers the range.
+    pub counts: Counts,
+    /// Pages in flight.
+    pub pages: u32,
+}
+
+impl PendingRange {
+    /// Whether a listed entry lies in the range (the shard's checkpoint
+    /// is its lower bound: everything before it is gone).
+    pub fn holds(&self, key: &str, version_id: Option<&str>) -> bool {
+        match key.cmp(self.last_key.as_str()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => self.last_versions.iter().any(|v| v.as_deref() == version_id),
+            std::cmp::Ordering::Greater => false,
+        }
+    }
+
+    /// Whether a listed entry lies past the range: nothing after it can
+    /// be in it.
+    pub fn is_past(&self, key: &str) -> bool {
+        key > self.last_key.as_str()
+    }
 }
 
 impl Shard {

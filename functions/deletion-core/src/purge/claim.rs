@@ -116,6 +116,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     lease: None,
                     pages_done: 0,
                     rewrite: None,
+                    pending: None,
                     version: 1,
                 });
             }

@@ -4,28 +4,38 @@
 //! - A key listed outside the shard's prefix stops the purge before
 //!   anything of that page is deleted.
 //! - Several DeleteObjects calls are in flight while the next page is
-//!   listed; checkpoints (cursor and counts) advance in page order, and a
-//!   page in flight is written to the ledger first, so a killed worker's
-//!   successor deletes it again (`recover_pages`).
+//!   listed. Before a page's delete is sent, the shard's checkpoint records
+//!   it as a key range with its counts (`Shard::page_recorded`, a few
+//!   hundred bytes in the shard's own item); once its delete is confirmed,
+//!   in page order, the checkpoint counts it (`Shard::page_done`). Two
+//!   small writes per page, whatever its size.
+//! - A successor of a worker that died with pages in flight lists the
+//!   recorded range again, deletes what is left of it and counts the
+//!   range's recorded counts once (`recover_range`): nothing listed is
+//!   skipped, nothing gone is deleted again, and nothing past the range
+//!   is touched by the recovery.
 //! - Keys a DeleteObjects answer refuses are retried, then fail the
-//!   shard; they are never counted as deleted.
+//!   shard; they are never counted as deleted. What was confirmed is
+//!   counted and taken off the range, which stays recorded: the retry
+//!   recovers it and counts what is left of it.
+//! - A listing that went by a cursor and found the end is not trusted to
+//!   be the end (a store may list nothing after an entry just deleted):
+//!   the shard is done only once a listing from its start finds nothing.
 //! - A legal hold bites within one page: each page's delete reads the hold
 //!   first and is not sent while one stands. The shard then stops at its
-//!   last checkpoint; pages recorded after it are deleted again (and
-//!   counted once) by whoever resumes it after the release.
+//!   checkpoint; pages recorded after it are recovered (and counted once)
+//!   by whoever resumes it after the release.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::time::Instant;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use tracing::{info, warn};
 
 use super::{count, Purger, ShardStop};
-use crate::error::LedgerError;
 use crate::ids::WorkspaceId;
 use crate::model::{Counts, Shard};
-use crate::ports::{Clock, Entry, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers};
+use crate::ports::{Clock, Entry, EntryPage, Holds, Ledger, ObjectStore, Regulations, Timers};
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// Purges one shard this worker holds, checkpointing after each page;
@@ -39,17 +49,19 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     ) -> Result<(), ShardStop> {
         // Uploads first: an upload completed later would leave an object behind.
         let shard = self.abort_uploads(shard, deadline).await?;
-        let mut shard = self.recover_pages(shard).await?;
-        // List ahead while earlier pages are being deleted; checkpoint each
-        // page, in order, once its delete is confirmed. Each page is recorded
-        // before its delete is sent, so a worker that dies anywhere leaves
-        // pages the next one deletes again and counts exactly once.
+        let mut shard = self.recover_range(shard).await?;
         let mut in_flight = FuturesOrdered::new();
         let mut listed_to: VecDeque<Option<String>> = VecDeque::new();
         let mut cursor = shard.cursor.clone();
         let mut listing_done = shard.done;
+        // A listing by cursor reached the end: list from the start once
+        // nothing is in flight before believing it.
+        let mut confirm_end = false;
         loop {
-            while !listing_done && in_flight.len() < self.config.deletes_in_flight.max(1) {
+            while !listing_done
+                && in_flight.len() < self.config.deletes_in_flight.max(1)
+                && (!confirm_end || in_flight.is_empty())
+            {
                 if self.out_of_time(deadline) {
                     break;
                 }
@@ -60,10 +72,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 // nothing after it.) Only pages listed ahead of deletes
                 // in flight go by the cursor.
                 let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
-                let seq = shard.pages_done + listed_to.len() as u64;
-                let page = self.list_pending(&shard, from, seq).await?;
-                cursor = page.after.clone();
-                listing_done = cursor.is_none();
+                let by_cursor = from.is_some();
+                let page = self.list_in_prefix(&shard, from).await?;
+                let listed = count(page.entries.iter());
+                let recorded = shard.page_recorded(&page.entries, &listed);
+                self.ledger.update_shard(&recorded).await?;
+                shard = recorded;
+                cursor = page.next.clone();
+                listing_done = cursor.is_none() && !by_cursor;
+                confirm_end = cursor.is_none() && by_cursor;
                 listed_to.push_back(cursor.clone());
                 let bucket = shard.bucket.clone();
                 in_flight.push_back(async move {
@@ -79,26 +96,34 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             let deleted = match deleted {
                 Ok(Some(deleted)) => deleted,
                 Ok(None) => {
-                    // Deletes in flight behind it read the hold too; each one
-                    // that went out anyway is recorded, deleted again and
-                    // counted once on the resume.
+                    // Deletes in flight behind it read the hold too; any
+                    // that went out anyway stays recorded, to be recovered.
                     while in_flight.next().await.is_some() {}
                     info!(request_id = %shard.request_id, shard = shard.index, "legal hold: the shard stops at its checkpoint");
                     return Err(ShardStop::Held(Box::new(shard)));
                 }
                 Err(ShardStop::PartlyRefused { reason, deleted }) => {
-                    self.count_refused(&shard, deleted, &mut in_flight).await?;
+                    let mut confirmed = deleted;
+                    while let Some(more) = in_flight.next().await {
+                        match more {
+                            Ok(Some(c)) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => confirmed.add(&c),
+                            // Not sent (a hold), or failed: left in the range.
+                            Ok(None) | Err(_) => {}
+                        }
+                    }
+                    self.ledger.update_shard(&shard.partly_counted(&confirmed)).await?;
                     return Err(ShardStop::Refused(reason));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The pages in flight stay recorded; whoever resumes recovers them.
+                    while in_flight.next().await.is_some() {}
+                    return Err(e);
+                }
             };
             let after = listed_to.pop_front().flatten();
             let last = after.is_none() && listed_to.is_empty() && listing_done;
             let next = shard.page_done(&deleted, after, last, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
-            self.ledger
-                .drop_page(&next.request_id, next.index, next.pages_done - 1)
-                .await?;
             shard = next;
         }
         if shard.done {
@@ -139,10 +164,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         Ok(shard)
     }
 
-    /// Lists the page after `from` and records it as pending (sequence
-    /// `seq`) before any of it is deleted. A key outside the prefix stops
-    /// the shard first.
-    async fn list_pending(&self, shard: &Shard, from: Option<&str>, seq: u64) -> Result<PendingPage, ShardStop> {
+    /// Lists the page after `from`; a key outside the prefix stops the
+    /// shard before anything of the page is recorded or deleted.
+    async fn list_in_prefix(&self, shard: &Shard, from: Option<&str>) -> Result<EntryPage, ShardStop> {
         let page = self
             .store
             .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size)
@@ -150,84 +174,54 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         for entry in &page.entries {
             ensure_in_prefix(shard, &entry.key)?;
         }
-        let record = PendingPage {
-            request_id: shard.request_id.clone(),
-            shard: shard.index,
-            seq,
-            entries: page.entries,
-            after: page.next,
+        Ok(page)
+    }
+
+    /// The pages a dead worker recorded but did not count: their range is
+    /// listed again from the shard's start (everything before the
+    /// checkpoint is gone), what is left of it deleted, and the range's
+    /// recorded counts added once. The listing stops at the first entry
+    /// past the range; entries of the range's last key that its pages did
+    /// not list are left to the listing that follows.
+    pub(super) async fn recover_range(&self, shard: Shard) -> Result<Shard, ShardStop> {
+        let Some(range) = shard.pending.clone() else {
+            return Ok(shard);
         };
-        self.ledger.put_page(&record).await?;
-        Ok(record)
-    }
-
-    /// A page the store partly refused: counts what it did delete, in this
-    /// page and in the pages still in flight, keeping the cursor where it
-    /// was; the pages are listed again on the retry, so their records go.
-    async fn count_refused<F>(
-        &self,
-        shard: &Shard,
-        deleted: Counts,
-        in_flight: &mut FuturesOrdered<F>,
-    ) -> Result<(), ShardStop>
-    where
-        F: Future<Output = Result<Option<Counts>, ShardStop>>,
-    {
-        let mut counted = deleted;
-        while let Some(more) = in_flight.next().await {
-            match more {
-                Ok(Some(c)) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => counted.add(&c),
-                // Not sent (a hold), or failed: listed again on the retry.
-                Ok(None) | Err(_) => {}
-            }
-        }
-        let next = shard.partly_counted(&counted);
-        self.ledger.update_shard(&next).await?;
-        // Counted: the retry lists these pages again instead.
-        self.drop_pages_from(&next, next.pages_done).await?;
-        Ok(())
-    }
-
-    /// Deletes again, in order, the pages a dead worker recorded but did not
-    /// checkpoint (a delete of what is already gone succeeds), counting each
-    /// once, and moves the checkpoint past them.
-    pub(super) async fn recover_pages(&self, mut shard: Shard) -> Result<Shard, ShardStop> {
-        for page in self.ledger.pages(&shard.request_id, shard.index).await? {
-            if page.seq != shard.pages_done {
-                // Counted already (or, out of order, never sent: listed again).
-                self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
-                continue;
-            }
-            for entry in &page.entries {
-                ensure_in_prefix(&shard, &entry.key)?;
-            }
-            let deleted = match self.delete_all(&shard.bucket, &page.entries).await {
-                Ok(deleted) => deleted,
-                Err(ShardStop::PartlyRefused { reason, deleted }) => {
-                    let next = shard.partly_counted(&deleted);
-                    self.ledger.update_shard(&next).await?;
-                    self.drop_pages_from(&next, next.pages_done).await?;
-                    return Err(ShardStop::Refused(reason));
+        let mut from: Option<String> = None;
+        let mut confirmed = Counts::default();
+        loop {
+            let page = self.list_in_prefix(&shard, from.as_deref()).await?;
+            let past = page.entries.iter().any(|e| range.is_past(&e.key));
+            let left: Vec<Entry> = page
+                .entries
+                .into_iter()
+                .filter(|e| range.holds(&e.key, e.version_id.as_deref()))
+                .collect();
+            if !left.is_empty() {
+                info!(request_id = %shard.request_id, shard = shard.index, left = left.len(), "deleting what a dead worker left of its pages");
+                match self.delete_all(&shard.bucket, &left).await {
+                    Ok(deleted) => confirmed.add(&deleted),
+                    Err(ShardStop::PartlyRefused { reason, deleted }) => {
+                        // The range stays: the retry recovers what is left of it.
+                        confirmed.add(&deleted);
+                        self.ledger.update_shard(&shard.partly_counted(&confirmed)).await?;
+                        return Err(ShardStop::Refused(reason));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
-            };
-            info!(request_id = %shard.request_id, shard = shard.index, seq = page.seq, "recovered a page of a dead worker");
-            let last = page.after.is_none();
-            let next = shard.page_done(&deleted, page.after.clone(), last, self.clock.now(), self.config.lease);
-            self.ledger.update_shard(&next).await?;
-            self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
-            shard = next;
-        }
-        Ok(shard)
-    }
-
-    pub(super) async fn drop_pages_from(&self, shard: &Shard, seq: u64) -> Result<(), LedgerError> {
-        for page in self.ledger.pages(&shard.request_id, shard.index).await? {
-            if page.seq >= seq {
-                self.ledger.drop_page(&shard.request_id, shard.index, page.seq).await?;
+            }
+            match page.next {
+                _ if past => break,
+                None => break,
+                // A page deleted from: list from the start again, as the
+                // cursor may name an entry now gone.
+                Some(_) if !left.is_empty() => from = None,
+                Some(next) => from = Some(next),
             }
         }
-        Ok(())
+        let next = shard.recovered(self.clock.now(), self.config.lease);
+        self.ledger.update_shard(&next).await?;
+        Ok(next)
     }
 
     /// Deletes a page, retrying the keys the store refused. Only what the

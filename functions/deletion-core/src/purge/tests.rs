@@ -186,13 +186,30 @@ async fn a_lease_that_runs_out_mid_page_hands_the_shard_over_and_nothing_outside
     // worker b takes the shard over, then a's delete goes on.
     let (first, second) = tokio::join!(a.run(&request.id, "worker-a", false, None), async {
         arrived.notified().await;
-        let recorded = ledger.recorded_pages(&request.id);
+        let shards = ledger.shards(&request.id).await.unwrap();
+        let recorded: Vec<_> = shards.iter().filter_map(|s| s.pending.clone()).collect();
+        assert!(
+            ledger.recorded_pages(&request.id).is_empty(),
+            "no list of keys is written"
+        );
         let out = b.run(&request.id, "worker-b", false, None).await;
         go_on.notify_one();
         (recorded, out)
     });
     let (recorded, second) = second;
-    assert_eq!(recorded.len(), 1, "a's page was recorded before its delete");
+    assert_eq!(
+        recorded.len(),
+        1,
+        "a's page was recorded before its delete: {recorded:?}"
+    );
+    let range = &recorded[0];
+    assert_eq!(
+        (
+            range.pages,
+            range.counts.objects + range.counts.versions + range.counts.delete_markers
+        ),
+        (1, 3)
+    );
     assert_eq!(
         first.unwrap(),
         PurgeOutcome::Settled {
@@ -225,8 +242,12 @@ async fn a_lease_that_runs_out_mid_page_hands_the_shard_over_and_nothing_outside
     let completions = stored.history.iter().filter(|t| t.status == Status::Completed);
     assert_eq!(completions.map(|t| t.by.as_str()).collect::<Vec<_>>(), ["worker-b"]);
     let shards = ledger.shards(&request.id).await.unwrap();
-    assert!(shards.iter().all(|s| s.done && s.lease.is_none()), "{shards:?}");
-    assert!(ledger.recorded_pages(&request.id).is_empty());
+    assert!(
+        shards
+            .iter()
+            .all(|s| s.done && s.lease.is_none() && s.pending.is_none()),
+        "{shards:?}"
+    );
 }
 
 #[tokio::test]
