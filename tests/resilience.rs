@@ -589,6 +589,54 @@ impl ObjectStore for LateWriter {
 }
 
 #[tokio::test]
+async fn a_workspace_of_300_sources_and_loose_keys_is_purged_in_key_ranges_on_s3() {
+    let env = env(Versioning::None).await;
+    let sources: Vec<String> = (0..300).map(|i| format!("acme/src-{i:03}/")).collect();
+    let keys: Vec<String> = sources
+        .iter()
+        .map(|s| format!("{s}2024-01-01/part-0.json.gz"))
+        .collect();
+    futures::future::join_all(keys.iter().map(|k| env.put(&env.archive, k))).await;
+    // Keys directly under the prefix, one equal to a sub-prefix, and
+    // neighbours that share its first letters.
+    for key in [
+        "acme/README",
+        "acme/src-150/",
+        "acme/zzz",
+        "acme-corp/src-000/x",
+        "acmeweb/x",
+    ] {
+        env.put(&env.archive, key).await;
+    }
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig::default(),
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let shards = env.stack.ledger.shards(&id).await.unwrap();
+    let ranges = shards
+        .iter()
+        .filter(|s| s.bucket == env.archive && s.prefix == "acme/")
+        .count();
+    assert_eq!(ranges, 256, "more sub-prefixes than shards: key ranges of acme/");
+    let body = status(&env, &id).await;
+    assert_eq!(body["progress"]["shards_total"], 257, "{:#}", body["progress"]);
+    assert_eq!(body["progress"]["shards_done"], 257);
+    assert_eq!(body["receipt"]["totals"]["objects"], 303);
+    assert!(env.inventory(&env.archive, "acme/").await.is_empty());
+    let mut left = env.inventory(&env.archive, "").await.versions;
+    left.sort();
+    assert_eq!(left, ["acme-corp/src-000/x", "acmeweb/x"]);
+}
+
+#[tokio::test]
 async fn a_large_prefix_is_split_by_sub_prefix_and_late_data_is_caught_by_verification() {
     let env = env(Versioning::None).await;
     for src in 0..5 {
@@ -627,9 +675,10 @@ async fn a_large_prefix_is_split_by_sub_prefix_and_late_data_is_caught_by_verifi
     );
     let body = status(&env, &id).await;
     assert_eq!(
-        body["progress"]["prefixes_total"], 7,
+        body["progress"]["shards_total"], 7,
         "5 sub-prefixes + profiles + the re-purge of acme/"
     );
+    assert_eq!(body["progress"]["prefixes_total"], 2, "acme/ and the profiles prefix");
     assert_eq!(
         env.inventory(&env.archive, "acme/").await.versions,
         ["acme/src-new/2024-01-02/part-0.json.gz"]

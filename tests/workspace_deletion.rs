@@ -164,9 +164,12 @@ async fn grace_end_fires_the_purge_which_completes_verified_and_spares_neighbour
         .collect();
     assert_eq!(statuses, ["SCHEDULED", "PURGING", "VERIFYING", "COMPLETED"]);
     // acme/ of the archive splits into its sources web/ and ios/; profiles
-    // has one sub-prefix (spaces/) and stays whole.
-    assert_eq!(body["progress"]["prefixes_total"], 3);
-    assert_eq!(body["progress"]["prefixes_done"], 3);
+    // has one sub-prefix (spaces/) and stays whole: two data-map prefixes
+    // in three shards.
+    assert_eq!(body["progress"]["prefixes_total"], 2);
+    assert_eq!(body["progress"]["prefixes_done"], 2);
+    assert_eq!(body["progress"]["shards_total"], 3);
+    assert_eq!(body["progress"]["shards_done"], 3);
     assert_eq!(body["progress"]["objects"], 4);
     let receipt = &body["receipt"];
     assert_eq!(receipt["request_id"], id.as_str());

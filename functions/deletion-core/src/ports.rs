@@ -105,11 +105,26 @@ pub trait Directory: Send + Sync {
     }
 }
 
+/// What a `start_after` cursor begins with (a store's own cursors never do).
+pub const START_AFTER: &str = "after:";
+
+/// A cursor every store accepts, beside its own: list from just after
+/// `key` (how a key-range shard starts its listing).
+pub fn start_after(key: &str) -> String {
+    format!("{START_AFTER}{key}")
+}
+
+/// The key a `start_after` cursor names, if `cursor` is one.
+pub fn parse_start_after(cursor: &str) -> Option<&str> {
+    cursor.strip_prefix(START_AFTER)
+}
+
 /// The object store (S3).
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Lists every version, delete marker (or, in a never-versioned bucket,
-    /// every object) under `prefix`, up to `max` entries.
+    /// every object) under `prefix`, up to `max` entries, from `cursor`: one
+    /// this store gave, or a `start_after(key)` one (keys after `key`).
     async fn list_page(
         &self,
         bucket: &str,

@@ -657,6 +657,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 let p = Progress::from_shards(&self.ledger.shards(child).await?);
                 progress.prefixes_total += p.prefixes_total;
                 progress.prefixes_done += p.prefixes_done;
+                progress.shards_total += p.shards_total;
+                progress.shards_done += p.shards_done;
                 progress.deleted.add(&p.deleted);
                 children.push(ChildView {
                     id: c.id,

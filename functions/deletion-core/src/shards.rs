@@ -206,6 +206,8 @@ mod tests {
             pages_done: 0,
             rewrite: None,
             pending: None,
+            after: None,
+            upto: None,
             version: 4,
         }
     }

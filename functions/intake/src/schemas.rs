@@ -156,8 +156,13 @@ pub struct RewriteCounts {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Progress {
+    /// Data-map prefixes in scope, and those purged to the end.
     pub prefixes_total: u64,
     pub prefixes_done: u64,
+    /// The shards (sub-prefixes or key ranges) the prefixes were cut into,
+    /// and those done: what the workers share.
+    pub shards_total: u64,
+    pub shards_done: u64,
     pub objects: u64,
     pub versions: u64,
     pub delete_markers: u64,

@@ -10,9 +10,10 @@
 //!   <created_at>#<id>` (index `by-workspace`, newest first); while not
 //!   final, `gsi2pk = ACTIVE`, `gsi2sk = <grace_ends_at>#<id>` (index
 //!   `active`, for the sweep).
-//! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint.
-//! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a page recorded before its
-//!   delete.
+//! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint (and
+//!   the pages in flight, as one key range).
+//! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a regulation's older
+//!   versions to delete, recorded before their delete.
 //! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: a chunk of a large receipt.
 //! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a chunk of a regulation's subject ids.
 //! - `REQ#<id>` / `CALLBACK`: where its status callbacks stand; `gsi2pk =

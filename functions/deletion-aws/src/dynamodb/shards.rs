@@ -1,7 +1,7 @@
-//! A purge's shards (`SHARD#<nnnnnn>`, each with its checkpoint and a
-//! version) and the pages recorded before their delete
-//! (`PAGE#<shard>#<seq>#<chunk>`, dropped once counted: write-ahead for
-//! exact counts), beside the request.
+//! A purge's shards (`SHARD#<nnnnnn>`, each with its checkpoint, the pages
+//! in flight as one key range, and a version) and a regulation's older
+//! versions recorded before their delete (`PAGE#<shard>#<seq>#<chunk>`,
+//! dropped once counted), beside the request.
 
 use deletion_core::ids::RequestId;
 use deletion_core::model::Shard;

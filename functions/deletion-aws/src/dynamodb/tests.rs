@@ -427,6 +427,8 @@ mod mapped {
             pages_done: 0,
             rewrite: None,
             pending: None,
+            after: None,
+            upto: None,
             version: 1,
         }
     }

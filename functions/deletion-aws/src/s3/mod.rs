@@ -50,6 +50,9 @@ enum Cursor {
     Objects { token: String },
     #[serde(rename = "u")]
     Uploads { key: String, upload: Option<String> },
+    /// The domain's `start_after(key)`: keys after `key`.
+    #[serde(skip)]
+    After { key: String },
 }
 
 /// The attributes of a downloaded object that a rewrite writes back:
@@ -92,6 +95,9 @@ async fn write_body(mut body: ByteStream, to: &Path, bucket: &str, key: &str) ->
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
+    if let Some(key) = cursor.and_then(deletion_core::ports::parse_start_after) {
+        return Ok(Some(Cursor::After { key: key.to_owned() }));
+    }
     cursor
         .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}"))))
         .transpose()
@@ -182,9 +188,10 @@ impl S3Store {
         cursor: Option<Cursor>,
         max: i32,
     ) -> Result<EntryPage, StoreError> {
-        let token = match cursor {
-            Some(Cursor::Objects { token }) => Some(token),
-            _ => None,
+        let (token, start_after) = match cursor {
+            Some(Cursor::Objects { token }) => (Some(token), None),
+            Some(Cursor::After { key }) => (None, Some(key)),
+            _ => (None, None),
         };
         let out = self
             .client
@@ -193,6 +200,7 @@ impl S3Store {
             .prefix(prefix)
             .max_keys(max)
             .set_continuation_token(token)
+            .set_start_after(start_after)
             .send()
             .await
             .map_err(|e| map_err(bucket, &e))?;
@@ -228,6 +236,8 @@ impl S3Store {
     ) -> Result<EntryPage, SdkError<ListObjectVersionsError, HttpResponse>> {
         let (key_marker, version_marker) = match cursor {
             Some(Cursor::Versions { key, version }) => (Some(key), version),
+            // A key marker alone: the keys after it.
+            Some(Cursor::After { key }) => (Some(key), None),
             _ => (None, None),
         };
         let out = self

@@ -255,6 +255,13 @@ pub struct Shard {
     /// not split); receipts and verification go by it.
     #[serde(default)]
     pub root: String,
+    /// The shard's key range within its prefix: the keys after `after`
+    /// (exclusive) up to `upto` (inclusive); `None` leaves that side open.
+    /// The ranges of a prefix's shards follow one another without a gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upto: Option<String>,
     pub done: bool,
     /// Where the object listing resumes (opaque to the domain).
     #[serde(default)]
@@ -317,6 +324,18 @@ impl PendingRange {
 }
 
 impl Shard {
+    /// Whether `key` is this shard's: under its prefix and in its range.
+    pub fn holds_key(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix)
+            && self.after.as_deref().is_none_or(|a| key > a)
+            && self.upto.as_deref().is_none_or(|u| key <= u)
+    }
+
+    /// Whether `key` (under the prefix) lies past the shard's range.
+    pub fn is_past(&self, key: &str) -> bool {
+        self.upto.as_deref().is_some_and(|u| key > u)
+    }
+
     /// The data-map prefix the shard belongs to.
     pub fn root(&self) -> &str {
         if self.root.is_empty() {
@@ -330,8 +349,14 @@ impl Shard {
 /// Progress of a request, derived from its shards.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Progress {
+    /// Data-map prefixes, and those whose every shard is done.
     pub prefixes_total: u64,
     pub prefixes_done: u64,
+    /// The units the prefixes were cut into, and those done.
+    #[serde(default)]
+    pub shards_total: u64,
+    #[serde(default)]
+    pub shards_done: u64,
     #[serde(flatten)]
     pub deleted: Counts,
 }
@@ -339,15 +364,22 @@ pub struct Progress {
 impl Progress {
     pub fn from_shards(shards: &[Shard]) -> Progress {
         let mut p = Progress {
-            prefixes_total: shards.len() as u64,
+            shards_total: shards.len() as u64,
             ..Progress::default()
         };
+        let mut roots: Vec<(&str, &str, bool)> = Vec::new();
         for s in shards {
             if s.done {
-                p.prefixes_done += 1;
+                p.shards_done += 1;
             }
             p.deleted.add(&s.counts);
+            match roots.iter_mut().find(|(b, r, _)| *b == s.bucket && *r == s.root()) {
+                Some(root) => root.2 &= s.done,
+                None => roots.push((&s.bucket, s.root(), s.done)),
+            }
         }
+        p.prefixes_total = roots.len() as u64;
+        p.prefixes_done = roots.iter().filter(|r| r.2).count() as u64;
         p
     }
 }

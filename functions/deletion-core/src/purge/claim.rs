@@ -101,14 +101,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         let mut shards: Vec<Shard> = Vec::new();
         for p in self.map.expand(&request.scope) {
-            for prefix in self.split(&p.bucket, &p.prefix).await {
+            for cut in self.split(&p.bucket, &p.prefix).await {
                 shards.push(Shard {
                     request_id: request.id.clone(),
                     index: shards.len() as u32,
                     store: p.store.clone(),
                     bucket: p.bucket.clone(),
-                    prefix,
+                    prefix: cut.prefix,
                     root: p.prefix.clone(),
+                    after: cut.after,
+                    upto: cut.upto,
                     done: false,
                     cursor: None,
                     uploads_done: false,
@@ -125,36 +127,44 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         Ok(self.ledger.shards(&request.id).await?)
     }
 
-    /// The prefixes a data-map prefix is purged by: its sub-prefixes when
-    /// everything under it sits in two or more of them (so several workers
-    /// can share it), else the prefix itself. Verification lists the
-    /// prefix itself, so data written under a new sub-prefix is still found.
-    pub(super) async fn split(&self, bucket: &str, prefix: &str) -> Vec<String> {
+    /// How a data-map prefix is shared among workers: by its sub-prefixes
+    /// when everything under it sits in 2 to 256 of them; by contiguous key
+    /// ranges of its sub-prefixes when there are more, or keys sit directly
+    /// under it too (the ranges cover those keys as well); else whole.
+    /// Verification lists the prefix itself, so data written under a new
+    /// sub-prefix is still found.
+    pub(super) async fn split(&self, bucket: &str, prefix: &str) -> Vec<Cut> {
+        let whole = vec![Cut::whole(prefix)];
         if self.config.workers < 2 {
             // One worker gains nothing from shards, and each costs a listing.
-            return vec![prefix.to_owned()];
+            return whole;
         }
-        match self.store.list_children(bucket, prefix, MAX_SPLIT).await {
-            Ok(c) if c.prefixes.len() >= 2 && !c.direct_entries && !c.truncated => {
-                if c.prefixes
-                    .iter()
-                    .all(|sub| sub.starts_with(prefix) && sub.ends_with('/') && sub.len() > prefix.len())
-                {
-                    return c.prefixes;
-                }
-                warn!(
-                    bucket,
-                    prefix, "the store listed sub-prefixes outside the prefix; not splitting"
-                );
-                vec![prefix.to_owned()]
-            }
-            Ok(_) => vec![prefix.to_owned()],
+        let children = match self.store.list_children(bucket, prefix, MAX_CHILDREN).await {
+            Ok(c) => c,
             Err(e) => {
                 // The purge of the whole prefix meets (and reports) it.
                 warn!(bucket, prefix, error = %e, "could not list sub-prefixes; not splitting");
-                vec![prefix.to_owned()]
+                return whole;
             }
+        };
+        if children.prefixes.len() < 2 {
+            return whole;
         }
+        if !children
+            .prefixes
+            .iter()
+            .all(|sub| sub.starts_with(prefix) && sub.ends_with('/') && sub.len() > prefix.len())
+        {
+            warn!(
+                bucket,
+                prefix, "the store listed sub-prefixes outside the prefix; not splitting"
+            );
+            return whole;
+        }
+        if !children.direct_entries && !children.truncated && children.prefixes.len() <= MAX_SPLIT {
+            return children.prefixes.iter().map(|sub| Cut::whole(sub)).collect();
+        }
+        ranges(prefix, &children.prefixes)
     }
 
     /// Starts more workers, one per free shard up to the configured number.
@@ -273,5 +283,53 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 }
 
-/// Sub-prefixes a data-map prefix is split into, at most.
+/// Shards a data-map prefix is split into, at most.
 pub(super) const MAX_SPLIT: usize = 256;
+/// Sub-prefixes read to plan key ranges, at most (a hundred listings);
+/// keys under any beyond fall in the last range.
+pub(super) const MAX_CHILDREN: usize = 100_000;
+
+/// A shard's share of a data-map prefix: a prefix, and a key range in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cut {
+    pub(super) prefix: String,
+    pub(super) after: Option<String>,
+    pub(super) upto: Option<String>,
+}
+
+impl Cut {
+    fn whole(prefix: &str) -> Cut {
+        Cut {
+            prefix: prefix.to_owned(),
+            after: None,
+            upto: None,
+        }
+    }
+}
+
+/// `children` (sorted sub-prefixes of `prefix`) in at most `MAX_SPLIT`
+/// contiguous runs, each a key range of `prefix` that ends at the next
+/// run's first sub-prefix (a key equal to it is this run's; every key under
+/// it sorts after it). The ranges follow one another and leave both ends
+/// open: every key under `prefix` lies in exactly one, keys directly under
+/// it and under sub-prefixes never listed included.
+pub(super) fn ranges(prefix: &str, children: &[String]) -> Vec<Cut> {
+    let n = children.len();
+    let runs = n.clamp(1, MAX_SPLIT);
+    let mut cuts = Vec::with_capacity(runs);
+    let mut after: Option<String> = None;
+    for run in 1..runs {
+        let bound = children[run * n / runs].clone();
+        cuts.push(Cut {
+            prefix: prefix.to_owned(),
+            after: after.replace(bound.clone()),
+            upto: Some(bound),
+        });
+    }
+    cuts.push(Cut {
+        prefix: prefix.to_owned(),
+        after,
+        upto: None,
+    });
+    cuts
+}

@@ -266,4 +266,6 @@ pub(super) fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
 }
 
 #[cfg(test)]
+mod range_tests;
+#[cfg(test)]
 mod tests;

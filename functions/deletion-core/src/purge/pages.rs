@@ -35,7 +35,7 @@ use tracing::{info, warn};
 use super::{count, Purger, ShardStop};
 use crate::ids::WorkspaceId;
 use crate::model::{Counts, Shard};
-use crate::ports::{Clock, Entry, EntryPage, Holds, Ledger, ObjectStore, Regulations, Timers};
+use crate::ports::{start_after, Clock, Entry, EntryPage, Holds, Ledger, ObjectStore, Regulations, Timers};
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// Purges one shard this worker holds, checkpointing after each page;
@@ -73,7 +73,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 // in flight go by the cursor.
                 let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
                 let by_cursor = from.is_some();
-                let page = self.list_in_prefix(&shard, from).await?;
+                let page = self.list_in_range(&shard, from, MAX_PAGE).await?;
                 let listed = count(page.entries.iter());
                 let recorded = shard.page_recorded(&page.entries, &listed);
                 self.ledger.update_shard(&recorded).await?;
@@ -153,26 +153,47 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 .store
                 .list_uploads(&shard.bucket, &shard.prefix, shard.cursor.as_deref())
                 .await?;
+            let mut aborted = 0;
             for upload in &page.uploads {
                 ensure_in_prefix(&shard, &upload.key)?;
-                self.store.abort_upload(&shard.bucket, upload).await?;
+                // Another key range's upload is that shard's to abort.
+                if shard.holds_key(&upload.key) {
+                    self.store.abort_upload(&shard.bucket, upload).await?;
+                    aborted += 1;
+                }
             }
-            let next = shard.uploads_aborted(page.uploads.len() as u64, page.next);
+            let next = shard.uploads_aborted(aborted, page.next);
             self.ledger.update_shard(&next).await?;
             shard = next;
         }
         Ok(shard)
     }
 
-    /// Lists the page after `from`; a key outside the prefix stops the
-    /// shard before anything of the page is recorded or deleted.
-    async fn list_in_prefix(&self, shard: &Shard, from: Option<&str>) -> Result<EntryPage, ShardStop> {
-        let page = self
+    /// Lists the page after `from` (none: from the start of the shard's
+    /// range), keeping only the shard's range: a page that reaches past
+    /// it ends the listing. A key outside the prefix stops the shard
+    /// before anything of the page is recorded or deleted.
+    pub(super) async fn list_in_range(
+        &self,
+        shard: &Shard,
+        from: Option<&str>,
+        max: i32,
+    ) -> Result<EntryPage, ShardStop> {
+        let start = shard.after.as_deref().map(start_after);
+        let from = from.or(start.as_deref());
+        let mut page = self
             .store
-            .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size)
+            .list_page(&shard.bucket, &shard.prefix, from, self.config.page_size.min(max))
             .await?;
         for entry in &page.entries {
             ensure_in_prefix(shard, &entry.key)?;
+        }
+        // At or before the lower bound: the shard before's.
+        page.entries
+            .retain(|e| shard.after.as_deref().is_none_or(|a| e.key.as_str() > a));
+        if page.entries.iter().any(|e| shard.is_past(&e.key)) {
+            page.entries.retain(|e| !shard.is_past(&e.key));
+            page.next = None;
         }
         Ok(page)
     }
@@ -190,7 +211,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let mut from: Option<String> = None;
         let mut confirmed = Counts::default();
         loop {
-            let page = self.list_in_prefix(&shard, from.as_deref()).await?;
+            let page = self.list_in_range(&shard, from.as_deref(), MAX_PAGE).await?;
             let past = page.entries.iter().any(|e| range.is_past(&e.key));
             let left: Vec<Entry> = page
                 .entries
@@ -268,6 +289,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         Ok(count(entries.iter()))
     }
 }
+
+/// The most entries a listing page or a DeleteObjects call takes.
+const MAX_PAGE: i32 = 1000;
 
 /// A store that lists a key outside the asked prefix is never trusted with
 /// a delete.

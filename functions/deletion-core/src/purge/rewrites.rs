@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 
-use super::pages::ensure_in_prefix;
 use super::{Purger, ShardStop};
 use crate::error::StoreError;
 use crate::model::Shard;
@@ -68,17 +67,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// checkpoint that moves past it.
     async fn rewrite_page(&self, shard: Shard, filter: &Arc<EventFilter>) -> Result<Shard, ShardStop> {
         let page = self
-            .store
-            .list_page(
-                &shard.bucket,
-                &shard.prefix,
-                shard.cursor.as_deref(),
-                self.config.page_size.min(REWRITE_PAGE),
-            )
+            .list_in_range(&shard, shard.cursor.as_deref(), REWRITE_PAGE)
             .await?;
-        for entry in &page.entries {
-            ensure_in_prefix(&shard, &entry.key)?;
-        }
         let results: Vec<Result<(RewriteCounts, Vec<Entry>), StoreError>> = stream::iter(
             page.entries
                 .iter()

@@ -15,16 +15,16 @@ use crate::model::Scope;
 use crate::ports::{Children, DeleteFailure, EntryPage, Hold, ManualClock, Upload, UploadPage, Wake};
 use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
 
-const ARCHIVE: &str = "cdp-archive";
-const EXPORTS: &str = "cdp-exports";
+pub(super) const ARCHIVE: &str = "cdp-archive";
+pub(super) const EXPORTS: &str = "cdp-exports";
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-02-01T08:00:00Z")
         .unwrap()
         .with_timezone(&Utc)
 }
 
-fn map() -> DataMap {
+pub(super) fn map() -> DataMap {
     DataMap::from_json(
         r#"{"stores": [
             {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/"},
@@ -34,7 +34,7 @@ fn map() -> DataMap {
     .unwrap()
 }
 
-fn config(workers: u32) -> PurgeConfig {
+pub(super) fn config(workers: u32) -> PurgeConfig {
     PurgeConfig {
         page_size: 3,
         deletes_in_flight: 1,
@@ -45,7 +45,7 @@ fn config(workers: u32) -> PurgeConfig {
 }
 
 /// A workspace request for `acme` whose grace ended a day ago.
-async fn due_request(ledger: &MemoryLedger, clock: &ManualClock) -> DeletionRequest {
+pub(super) async fn due_request(ledger: &MemoryLedger, clock: &ManualClock) -> DeletionRequest {
     let scope = Scope::Workspace {
         workspace: WorkspaceId::parse("acme").unwrap(),
     };

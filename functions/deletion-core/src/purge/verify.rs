@@ -85,6 +85,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                         pages_done: 0,
                         rewrite: None,
                         pending: None,
+                        after: None,
+                        upto: None,
                         version: 1,
                     });
                 }

@@ -116,6 +116,12 @@ fn to_cursor(key: &str, version: Option<&str>) -> String {
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>, StoreError> {
+    if let Some(key) = cursor.and_then(crate::ports::parse_start_after) {
+        return Ok(Some(Cursor {
+            key: key.to_owned(),
+            version: None,
+        }));
+    }
     cursor
         .map(|c| serde_json::from_str(c).map_err(|e| StoreError::Unavailable(format!("bad listing cursor: {e}"))))
         .transpose()
