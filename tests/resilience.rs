@@ -637,6 +637,54 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_in_key_ranges_on_s3
 }
 
 #[tokio::test]
+async fn a_flat_day_of_2500_parts_is_purged_in_key_ranges_on_s3() {
+    let env = env(Versioning::None).await;
+    let keys: Vec<String> = (0..2500)
+        .map(|i| format!("acme/web/2024-01-31/part-{i:05}.json.gz"))
+        .collect();
+    for chunk in keys.chunks(100) {
+        futures::future::join_all(chunk.iter().map(|k| env.put(&env.archive, k))).await;
+    }
+    let kept = [
+        "acme/web/2024-01-310/part-0",
+        "acme/web/2024-01-3",
+        "acme/web/2024-02-01/part-0",
+    ];
+    for key in kept {
+        env.put(&env.archive, key).await;
+    }
+    let body = r#"{"from": "2024-01-31", "to": "2024-01-31"}"#;
+    let created = env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(body), &[])
+        .await;
+    assert_eq!(created.status, 202, "{:#}", created.body);
+    let id = id_of(&created.body);
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig::default(),
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let shards = env.stack.ledger.shards(&id).await.unwrap();
+    let ranges: Vec<_> = shards.iter().filter(|s| s.prefix == "acme/web/2024-01-31/").collect();
+    assert!(ranges.len() >= 16, "{} ranges", ranges.len());
+    for key in &keys {
+        assert_eq!(ranges.iter().filter(|s| s.holds_key(key)).count(), 1, "{key}");
+    }
+    let status = status(&env, &id).await;
+    assert_eq!(status["receipt"]["totals"]["objects"], 2500, "{status:#}");
+    let mut left = env.inventory(&env.archive, "acme/").await.versions;
+    left.sort();
+    let mut expected = kept.map(String::from).to_vec();
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
+#[tokio::test]
 async fn a_large_prefix_is_split_by_sub_prefix_and_late_data_is_caught_by_verification() {
     let env = env(Versioning::None).await;
     for src in 0..5 {

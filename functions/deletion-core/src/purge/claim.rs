@@ -130,7 +130,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// How a data-map prefix is shared among workers: by its sub-prefixes
     /// when everything under it sits in 2 to 256 of them; by contiguous key
     /// ranges of its sub-prefixes when there are more, or keys sit directly
-    /// under it too (the ranges cover those keys as well); else whole.
+    /// under it too (the ranges cover those keys as well); a flat prefix of
+    /// more than a page by key ranges found by probing (`flat`); else whole.
     /// Verification lists the prefix itself, so data written under a new
     /// sub-prefix is still found.
     pub(super) async fn split(&self, bucket: &str, prefix: &str) -> Vec<Cut> {
@@ -148,7 +149,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             }
         };
         if children.prefixes.len() < 2 {
-            return whole;
+            if !children.direct_entries {
+                return whole;
+            }
+            return match self.cut_flat(bucket, prefix).await {
+                Ok(Some(cuts)) => cuts,
+                Ok(None) => whole,
+                Err(e) => {
+                    warn!(bucket, prefix, error = %e, "could not cut the prefix into key ranges; not splitting");
+                    whole
+                }
+            };
         }
         if !children
             .prefixes
@@ -167,11 +178,18 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         ranges(prefix, &children.prefixes)
     }
 
-    /// Starts more workers, one per free shard up to the configured number.
-    pub(super) async fn fan_out(&self, id: &RequestId, shards: &[Shard]) {
-        let open = shards.iter().filter(|s| !s.done).count() as u32;
-        let extra = open.min(self.config.workers).saturating_sub(1);
-        for n in 1..=extra {
+    /// Starts more workers while free shards outnumber the workers holding
+    /// one, up to the configured number. Any worker does it at each shard
+    /// it takes, not only the first: a lost fan-out timer, or workers that
+    /// stopped, never leave the purge to one worker. A slot's timer still
+    /// pending keeps its name, so arming it again starts no one more.
+    pub(super) async fn top_up(&self, id: &RequestId, shards: &[Shard], taken: u32) {
+        let now = self.clock.now();
+        let others = shards.iter().filter(|s| s.index != taken);
+        let held = others.clone().filter(|s| !s.done && !s.is_free(now)).count() as u32 + 1;
+        let free = others.filter(|s| s.is_free(now)).count() as u32;
+        let want = (held + free).min(self.config.workers);
+        for n in held..want {
             // Best effort: the sweep re-drives a purge nobody works on.
             if let Err(e) = self.timers.wake(id, Wake::Worker(n), self.wake_at()).await {
                 warn!(request_id = %id, worker = n, error = %e, "could not start a worker");
@@ -194,7 +212,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 return Ok(None);
             }
             let now = self.clock.now();
-            let Some(free) = shards.into_iter().find(|s| s.is_free(now)) else {
+            let Some(free) = shards.iter().find(|s| s.is_free(now)).cloned() else {
                 return Ok(Some(PurgeOutcome::Busy));
             };
             // The request may have failed or moved on under another worker,
@@ -214,6 +232,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(LedgerError::Conflict) => continue, // another worker took it
                 Err(e) => return Err(e.into()),
             }
+            self.top_up(&request.id, &shards, mine.index).await;
             let worked = if request.scope.regulation().is_some() {
                 if subjects.is_none() {
                     subjects = Some(self.ledger.subjects(&request.id).await?);

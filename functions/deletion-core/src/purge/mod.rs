@@ -6,10 +6,14 @@
 //!
 //! One module per phase, each stating the invariants it keeps:
 //!
-//! - `claim`: `SCHEDULED → PURGING` by a conditional write, the plan, the
-//!   fan-out, and the loop that takes free shards under a lease.
-//! - `pages`: a shard's uploads aborted and its pages deleted, checkpointed
-//!   after every page (a killed worker's successor resumes there).
+//! - `claim`: `SCHEDULED → PURGING` by a conditional write, the plan (by
+//!   sub-prefix or key range), and the loop that takes free shards under a
+//!   lease, each taker starting more workers while free shards outnumber
+//!   them.
+//! - `flat`: a flat prefix cut into key ranges by probing.
+//! - `pages`: a shard's uploads aborted and its pages deleted, each page
+//!   recorded as a key range before its delete and counted after it (a
+//!   killed worker's successor recovers the range).
 //! - `rewrites` and `objects`: a regulation's shards, whose objects are
 //!   rewritten without the subjects' events.
 //! - `verify`: the last worker lists every prefix again.
@@ -35,6 +39,7 @@ use crate::requests::apply_suppression;
 
 mod claim;
 mod finish;
+mod flat;
 mod objects;
 mod pages;
 mod rewrites;
@@ -185,17 +190,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         retry: bool,
         deadline: Option<Instant>,
     ) -> Result<PurgeOutcome, ServiceError> {
-        let (mut request, started) = match self.claim(id, owner, retry).await? {
+        // Whoever started it, every worker starts more as it takes shards.
+        let (mut request, _started) = match self.claim(id, owner, retry).await? {
             Ok(claimed) => claimed,
             Err(outcome) => return Ok(outcome),
         };
         // A regulation's suppression change the intake could not finish.
         request = apply_suppression(&self.ledger, request, None, self.clock.now()).await?;
         if request.status == Status::Purging {
-            let shards = self.plan(&request).await?;
-            if started {
-                self.fan_out(id, &shards).await;
-            }
+            self.plan(&request).await?;
             match self.work(&request, owner, deadline).await? {
                 None => {}
                 Some(outcome) => return Ok(outcome),

@@ -1,12 +1,13 @@
 //! Key-range shards: a prefix with more sub-prefixes than shards, or with
 //! keys directly under it, is cut into contiguous ranges that together
-//! cover exactly the prefix, and purged range by range.
+//! cover exactly the prefix, and purged range by range; and the workers
+//! that share them, started by whoever takes a shard.
 
 use super::claim::{ranges, Cut, MAX_SPLIT};
 use super::tests::{config, due_request, map, t0, ARCHIVE, EXPORTS};
 use super::*;
 use crate::model::Progress;
-use crate::ports::ManualClock;
+use crate::ports::{ManualClock, Wake};
 use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
 
 /// A shard of `cut`, to ask it which keys are its own.
@@ -147,4 +148,131 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
     left.sort();
     assert_eq!(left, ["acme", "acme-corp/src-0001/2026-01-01/part-0", "acmeweb/x"]);
     assert!(uploads.is_empty());
+}
+
+#[tokio::test]
+async fn a_flat_prefix_is_cut_into_key_ranges_that_cover_it_exactly() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    // 5,000 exports directly under exports/acme/, and neighbours.
+    let keys: Vec<String> = (0..5_000)
+        .map(|i| format!("exports/acme/{:08x}.csv", i * 7919))
+        .collect();
+    for key in &keys {
+        store.put(EXPORTS, key, b"r").unwrap();
+    }
+    for key in ["exports/acme-corp/0.csv", "exports/acme", "exports/acmf/0.csv"] {
+        store.put(EXPORTS, key, b"keep").unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(4),
+    );
+    let shards = purger.plan(&request).await.unwrap();
+    let flat: Vec<&Shard> = shards.iter().filter(|s| s.bucket == EXPORTS).collect();
+    assert!(
+        flat.len() >= 16 && flat.len() <= super::flat::MAX_FLAT,
+        "{} ranges",
+        flat.len()
+    );
+    for key in &keys {
+        assert_eq!(flat.iter().filter(|s| s.holds_key(key)).count(), 1, "{key}");
+    }
+    // Roughly even: no range holds more than a quarter of the keys.
+    let most = flat
+        .iter()
+        .map(|s| keys.iter().filter(|k| s.holds_key(k)).count())
+        .max();
+    assert!(most.unwrap_or(0) <= keys.len() / 4, "{most:?}");
+
+    let outcome = purger.run(&request.id, "worker-1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(receipt.totals.objects, 5_000);
+    let (entries, _) = store.contents(EXPORTS);
+    let mut left: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    left.sort();
+    assert_eq!(left, ["exports/acme", "exports/acme-corp/0.csv", "exports/acmf/0.csv"]);
+}
+
+#[tokio::test]
+async fn a_flat_prefix_of_one_page_stays_whole() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    for n in 0..1000 {
+        store.put(EXPORTS, &format!("exports/acme/{n}.csv"), b"r").unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config(4),
+    );
+    let shards = purger.plan(&request).await.unwrap();
+    let flat: Vec<&Shard> = shards.iter().filter(|s| s.bucket == EXPORTS).collect();
+    assert_eq!(flat.len(), 1);
+    assert_eq!((flat[0].after.clone(), flat[0].upto.clone()), (None, None));
+}
+
+#[tokio::test]
+async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_workers() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    let id = RequestId::new();
+    let purger = Purger::new(ledger, store, timers.clone(), clock.clone(), map(), config(4));
+    let lease = |owner: &str| {
+        Some(crate::model::Lease {
+            owner: owner.into(),
+            until: t0() + Duration::minutes(5),
+        })
+    };
+    // Shard 0 is another live worker's, 1 is done, 2 mine, 3..5 free, and
+    // 6's lease ran out (free too).
+    let mut shards: Vec<Shard> = (0..7)
+        .map(|i| {
+            let mut s = shard_of(&Cut {
+                prefix: format!("acme/s{i}/"),
+                after: None,
+                upto: None,
+            });
+            s.request_id = id.clone();
+            s.index = i;
+            s
+        })
+        .collect();
+    shards[0].lease = lease("other");
+    shards[1].done = true;
+    shards[2].lease = lease("me");
+    shards[6].lease = Some(crate::model::Lease {
+        owner: "gone".into(),
+        until: t0() - Duration::minutes(1),
+    });
+    purger.top_up(&id, &shards, 2).await;
+    // Two hold shards (the other worker and this one), four are free: two
+    // more workers make the configured four.
+    let wakes: Vec<Wake> = timers.wakes(&id).into_iter().map(|(w, _)| w).collect();
+    assert_eq!(wakes, [Wake::Worker(2), Wake::Worker(3)]);
+    // With as many workers as free shards, none more.
+    for s in &mut shards[3..] {
+        s.lease = lease("busy");
+    }
+    let other = RequestId::new();
+    for s in &mut shards {
+        s.request_id = other.clone();
+    }
+    purger.top_up(&other, &shards, 2).await;
+    assert!(timers.wakes(&other).is_empty());
 }
