@@ -588,6 +588,20 @@ impl ObjectStore for LateWriter {
     }
 }
 
+/// A purge worker on S3 with the default settings (pages of 1,000).
+fn default_purger(
+    env: &Env,
+) -> Purger<DynamoLedger, S3Store, deletion_aws::scheduler::SchedulerTimers, deletion_core::ports::ManualClock> {
+    Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig::default(),
+    )
+}
+
 #[tokio::test]
 async fn a_workspace_of_300_sources_and_loose_keys_is_purged_in_key_ranges_on_s3() {
     let env = env(Versioning::None).await;
@@ -610,14 +624,7 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_in_key_ranges_on_s3
     }
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    let purger = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
-        PurgeConfig::default(),
-    );
+    let purger = default_purger(&env);
     let outcome = purger.run(&id, "w1", false, None).await.unwrap();
     assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
     let shards = env.stack.ledger.shards(&id).await.unwrap();
@@ -659,14 +666,7 @@ async fn a_flat_day_of_2500_parts_is_purged_in_key_ranges_on_s3() {
         .await;
     assert_eq!(created.status, 202, "{:#}", created.body);
     let id = id_of(&created.body);
-    let purger = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
-        PurgeConfig::default(),
-    );
+    let purger = default_purger(&env);
     let outcome = purger.run(&id, "w1", false, None).await.unwrap();
     assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
     let shards = env.stack.ledger.shards(&id).await.unwrap();

@@ -17,11 +17,36 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::ids::RequestId;
 use crate::model::store::Entry;
 use crate::model::{Counts, Lease, PendingRange, Shard};
 use crate::regulation::RewriteCounts;
 
 impl Shard {
+    /// A shard as planned: `prefix` of `root` (the data-map prefix) in
+    /// `bucket`, the whole prefix, nothing done yet.
+    pub fn planned(request_id: &RequestId, index: u32, store: &str, bucket: &str, prefix: &str, root: &str) -> Shard {
+        Shard {
+            request_id: request_id.clone(),
+            index,
+            store: store.to_owned(),
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            root: root.to_owned(),
+            after: None,
+            upto: None,
+            done: false,
+            cursor: None,
+            uploads_done: false,
+            counts: Counts::default(),
+            lease: None,
+            pages_done: 0,
+            rewrite: None,
+            pending: None,
+            version: 1,
+        }
+    }
+
     /// Whether a worker may take the shard at `now`.
     pub fn is_free(&self, now: DateTime<Utc>) -> bool {
         !self.done && self.lease.as_ref().is_none_or(|l| l.until <= now)
@@ -182,7 +207,6 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::RequestId;
 
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
@@ -192,23 +216,8 @@ mod tests {
 
     fn shard() -> Shard {
         Shard {
-            request_id: RequestId::new(),
-            index: 2,
-            store: "archive".into(),
-            bucket: "cdp-archive".into(),
-            prefix: "acme/web/".into(),
-            root: "acme/".into(),
-            done: false,
-            cursor: None,
-            uploads_done: false,
-            counts: Counts::default(),
-            lease: None,
-            pages_done: 0,
-            rewrite: None,
-            pending: None,
-            after: None,
-            upto: None,
             version: 4,
+            ..Shard::planned(&RequestId::new(), 2, "archive", "cdp-archive", "acme/web/", "acme/")
         }
     }
 

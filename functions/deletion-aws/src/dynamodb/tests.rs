@@ -412,25 +412,7 @@ mod mapped {
     }
 
     fn shard(r: &DeletionRequest, index: u32) -> Shard {
-        Shard {
-            request_id: r.id.clone(),
-            index,
-            store: "archive".into(),
-            bucket: "cdp-archive".into(),
-            prefix: "acme/".into(),
-            root: String::new(),
-            done: false,
-            cursor: None,
-            uploads_done: false,
-            counts: Counts::default(),
-            lease: None,
-            pages_done: 0,
-            rewrite: None,
-            pending: None,
-            after: None,
-            upto: None,
-            version: 1,
-        }
+        Shard::planned(&r.id, index, "archive", "cdp-archive", "acme/", "")
     }
 
     fn shard_item(sh: &Shard) -> Item {

@@ -17,7 +17,7 @@ use super::{PurgeOutcome, Purger, ShardStop};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
-use crate::model::{Counts, DeletionRequest, Shard, Status};
+use crate::model::{DeletionRequest, Shard, Status};
 use crate::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers, Wake};
 use crate::regulation::Subjects;
 use crate::retry::{raced, retry_on_conflict};
@@ -102,24 +102,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let mut shards: Vec<Shard> = Vec::new();
         for p in self.map.expand(&request.scope) {
             for cut in self.split(&p.bucket, &p.prefix).await {
+                let index = shards.len() as u32;
                 shards.push(Shard {
-                    request_id: request.id.clone(),
-                    index: shards.len() as u32,
-                    store: p.store.clone(),
-                    bucket: p.bucket.clone(),
-                    prefix: cut.prefix,
-                    root: p.prefix.clone(),
                     after: cut.after,
                     upto: cut.upto,
-                    done: false,
-                    cursor: None,
-                    uploads_done: false,
-                    counts: Counts::default(),
-                    lease: None,
-                    pages_done: 0,
-                    rewrite: None,
-                    pending: None,
-                    version: 1,
+                    ..Shard::planned(&request.id, index, &p.store, &p.bucket, &cut.prefix, &p.prefix)
                 });
             }
         }

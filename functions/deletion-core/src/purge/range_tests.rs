@@ -13,23 +13,9 @@ use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
 /// A shard of `cut`, to ask it which keys are its own.
 fn shard_of(cut: &Cut) -> Shard {
     Shard {
-        request_id: RequestId::new(),
-        index: 0,
-        store: "archive".into(),
-        bucket: ARCHIVE.into(),
-        prefix: cut.prefix.clone(),
-        root: cut.prefix.clone(),
         after: cut.after.clone(),
         upto: cut.upto.clone(),
-        done: false,
-        cursor: None,
-        uploads_done: false,
-        counts: Counts::default(),
-        lease: None,
-        pages_done: 0,
-        rewrite: None,
-        pending: None,
-        version: 1,
+        ..Shard::planned(&RequestId::new(), 0, "archive", ARCHIVE, &cut.prefix, &cut.prefix)
     }
 }
 

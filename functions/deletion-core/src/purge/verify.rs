@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{lease_or_err, roots, PurgeOutcome, Purger};
 use crate::error::{ServiceError, StoreError};
 use crate::ids::RequestId;
-use crate::model::{Counts, DeletionRequest, PrefixReceipt, Shard, Status};
+use crate::model::{DeletionRequest, PrefixReceipt, Shard, Status};
 use crate::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 use crate::retry::retry_on_conflict;
 use crate::signing::sign_receipt;
@@ -70,25 +70,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 // Purge each of those prefixes whole on the next attempt.
                 let mut again = Vec::new();
                 for (n, root) in leftovers.iter().enumerate() {
-                    again.push(Shard {
-                        request_id: request.id.clone(),
-                        index: shards.len() as u32 + n as u32,
-                        store: root.store.clone(),
-                        bucket: root.bucket.clone(),
-                        prefix: root.prefix.clone(),
-                        root: root.prefix.clone(),
-                        done: false,
-                        cursor: None,
-                        uploads_done: false,
-                        counts: Counts::default(),
-                        lease: None,
-                        pages_done: 0,
-                        rewrite: None,
-                        pending: None,
-                        after: None,
-                        upto: None,
-                        version: 1,
-                    });
+                    let index = shards.len() as u32 + n as u32;
+                    again.push(Shard::planned(
+                        &request.id,
+                        index,
+                        &root.store,
+                        &root.bucket,
+                        &root.prefix,
+                        &root.prefix,
+                    ));
                 }
                 self.ledger.insert_shards(&again).await?;
                 let where_ = leftovers
