@@ -818,6 +818,26 @@ impl Ledger for Meddled {
     async fn shards(&self, id: &RequestId) -> Result<Vec<deletion_core::model::Shard>, deletion_core::LedgerError> {
         self.inner.shards(id).await
     }
+    async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, deletion_core::LedgerError> {
+        self.inner.shards_planned(id).await
+    }
+    async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, deletion_core::LedgerError> {
+        self.inner.next_unstarted(id).await
+    }
+    async fn shard(
+        &self,
+        id: &RequestId,
+        index: u32,
+    ) -> Result<Option<deletion_core::model::Shard>, deletion_core::LedgerError> {
+        self.inner.shard(id, index).await
+    }
+    async fn open_shards(
+        &self,
+        id: &RequestId,
+        limit: u32,
+    ) -> Result<Vec<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
+        self.inner.open_shards(id, limit).await
+    }
     async fn update_shard(&self, s: &deletion_core::model::Shard) -> Result<(), deletion_core::LedgerError> {
         self.inner.update_shard(s).await
     }
@@ -998,4 +1018,49 @@ async fn a_failed_request_out_of_attempts_releases_its_scope() {
     let report = env.stack.grace_timer.sweep().await.unwrap();
     assert_eq!(report.exhausted, vec![id.clone()]);
     assert!(report.retried.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shard_counter_hands_each_number_once_and_the_open_index_names_the_free_first() {
+    use deletion_core::model::Shard;
+    let env = env(Versioning::None).await;
+    let ledger = &env.stack.ledger;
+    let id = RequestId::new();
+    let shards: Vec<Shard> = (0..40)
+        .map(|i| Shard::planned(&id, i, "archive", &env.archive, &format!("acme/s{i:02}/"), "acme/"))
+        .collect();
+    ledger.insert_shards(&shards).await.unwrap();
+    assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(40));
+    // Two workers draw at once: every number exactly once, then none.
+    let draw = || async {
+        let mut got = Vec::new();
+        while let Some(n) = ledger.next_unstarted(&id).await.unwrap() {
+            got.push(n);
+        }
+        got
+    };
+    let (a, b) = tokio::join!(draw(), draw());
+    let mut all: Vec<u32> = a.into_iter().chain(b).collect();
+    all.sort();
+    assert_eq!(all, (0..40).collect::<Vec<_>>());
+    // Shard 5 taken, 6 done: the index lists the free first, then 5, not 6.
+    let now = env.clock.now();
+    let taken = shards[5].claimed("w", now, Duration::minutes(16));
+    ledger.update_shard(&taken).await.unwrap();
+    ledger.update_shard(&shards[6].finished()).await.unwrap();
+    let open = ledger.open_shards(&id, 100).await.unwrap();
+    assert_eq!(open.len(), 39);
+    assert!(open[..38]
+        .iter()
+        .all(|o| o.lease_until.is_none() && o.index != 5 && o.index != 6));
+    assert_eq!(
+        (open[38].index, open[38].lease_until),
+        (5, Some(now + Duration::minutes(16)))
+    );
+    // A verification's extra shard raises the count; the counter goes on.
+    let extra = Shard::planned(&id, 40, "archive", &env.archive, "acme/", "acme/");
+    ledger.insert_shards(&[extra]).await.unwrap();
+    assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(41));
+    assert_eq!(ledger.next_unstarted(&id).await.unwrap(), Some(40));
+    assert_eq!(ledger.open_shards(&id, 2).await.unwrap().len(), 2, "the limit holds");
 }

@@ -442,6 +442,22 @@ mod interrupted {
         async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
             self.inner.shards(id).await
         }
+        async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+            self.inner.shards_planned(id).await
+        }
+        async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+            self.inner.next_unstarted(id).await
+        }
+        async fn shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
+            self.inner.shard(id, index).await
+        }
+        async fn open_shards(
+            &self,
+            id: &RequestId,
+            limit: u32,
+        ) -> Result<Vec<deletion_core::ports::OpenShard>, LedgerError> {
+            self.inner.open_shards(id, limit).await
+        }
         async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
             self.inner.update_shard(next).await
         }

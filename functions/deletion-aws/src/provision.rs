@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
-use crate::dynamodb::{INDEX_ACTIVE, INDEX_BY_WORKSPACE};
+use crate::dynamodb::{INDEX_ACTIVE, INDEX_BY_WORKSPACE, INDEX_OPEN};
 use crate::{describe, Clients};
 
 pub type ProvisionError = String;
@@ -41,6 +41,12 @@ fn gsi(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, Prov
         .map_err(|e| describe(&e))
 }
 
+/// The index with only the keys projected (written only when they change).
+fn keys_only(mut index: GlobalSecondaryIndex) -> GlobalSecondaryIndex {
+    index.projection = Some(Projection::builder().projection_type(ProjectionType::KeysOnly).build());
+    index
+}
+
 /// Creates the ledger table (stream on) unless it exists.
 pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), ProvisionError> {
     if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
@@ -48,6 +54,7 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
     }
     let index = gsi(INDEX_BY_WORKSPACE, "gsi1pk", "gsi1sk")?;
     let active = gsi(INDEX_ACTIVE, "gsi2pk", "gsi2sk")?;
+    let open = keys_only(gsi(INDEX_OPEN, "gsi3pk", "gsi3sk")?);
     let stream = StreamSpecification::builder()
         .stream_enabled(true)
         .stream_view_type(StreamViewType::NewAndOldImages)
@@ -64,10 +71,13 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
         .attribute_definitions(attr("gsi1sk")?)
         .attribute_definitions(attr("gsi2pk")?)
         .attribute_definitions(attr("gsi2sk")?)
+        .attribute_definitions(attr("gsi3pk")?)
+        .attribute_definitions(attr("gsi3sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(index)
         .global_secondary_indexes(active)
+        .global_secondary_indexes(open)
         .stream_specification(stream)
         .send()
         .await

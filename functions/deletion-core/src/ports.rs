@@ -16,7 +16,7 @@ use crate::model::callbacks::CallbackState;
 use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
 
 pub use crate::model::ledger::{
-    Hold, Membership, PendingPage, RequestPage, Role, Suppression, SweepMark, Undecodable, Wake,
+    Hold, Membership, OpenShard, PendingPage, RequestPage, Role, Suppression, SweepMark, Undecodable, Wake,
 };
 pub use crate::model::store::{Children, DeleteFailure, Downloaded, Entry, EntryKind, EntryPage, Upload, UploadPage};
 use crate::regulation::{Subjects, UserId};
@@ -67,10 +67,31 @@ pub trait Ledger: Send + Sync {
     /// Every request not in a final state (for the sweep), in pages.
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError>;
 
-    /// Stores shards that are not stored yet (idempotent).
+    /// Stores shards that are not stored yet (idempotent), then the plan's
+    /// count of them, which marks the plan complete and starts the counter
+    /// `next_unstarted` hands out.
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError>;
 
+    /// Every shard of a request (read once per purge, not per claim).
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError>;
+
+    /// How many shards the request's plan holds, once it is complete.
+    async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, LedgerError>;
+
+    /// Hands out, atomically, the next shard number no worker was handed
+    /// yet; `None` once every one was (or without a plan): the first pass
+    /// over the shards costs one write per shard, whatever their number.
+    async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError>;
+
+    /// One shard, read consistently.
+    async fn shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError>;
+
+    /// Up to `limit` shards not done, as (number, lease end; `None`: no
+    /// lease), the earliest lease end first, so the free ones (no lease,
+    /// or one run out) come first. An index read: it may lag the shards
+    /// by a moment, so what it says is read again before anything is
+    /// decided on it.
+    async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError>;
 
     /// Writes a shard checkpoint only if the stored version is
     /// `next.version - 1` (else `Conflict`).
@@ -345,6 +366,18 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     }
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
         (**self).shards(id).await
+    }
+    async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        (**self).shards_planned(id).await
+    }
+    async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        (**self).next_unstarted(id).await
+    }
+    async fn shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
+        (**self).shard(id, index).await
+    }
+    async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        (**self).open_shards(id, limit).await
     }
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         (**self).update_shard(next).await

@@ -9,7 +9,8 @@
 //!   done shard is never free and holds no lease.
 //! - Counts only grow, and only by what the store confirmed.
 //! - A checkpoint that finishes the shard ends its lease; any other renews
-//!   it, so a worker that makes progress keeps its shard.
+//!   it once less than half of it is left, so a worker that makes progress
+//!   keeps its shard.
 //! - A page is recorded (`page_recorded`) before its delete is sent, as a
 //!   key range and counts (`PendingRange`), never as its list of keys; it
 //!   is counted once, either when its delete is confirmed (`page_done`) or
@@ -189,10 +190,15 @@ impl Shard {
         next
     }
 
+    /// The lease runs on from `now` once less than half of it is left: by
+    /// time, not by page, so the index of open shards (by lease end) is
+    /// written a few times per lease, not at every page.
     fn renewed(&self, now: DateTime<Utc>, lease: Duration) -> Shard {
         let mut next = self.bumped();
         if let Some(held) = next.lease.as_mut() {
-            held.until = now + lease;
+            if held.until - now < lease / 2 {
+                held.until = now + lease;
+            }
         }
         next
     }
@@ -258,6 +264,19 @@ mod tests {
             (1000, 1, Some("k1000"))
         );
         assert_eq!(one.lease.as_ref().map(|l| l.until), Some(later + lease), "renewed");
+        // Early in the lease a page leaves its end where it was.
+        let soon = mine.page_done(
+            &counts(1, 1),
+            Some("k1".into()),
+            false,
+            t0() + Duration::minutes(1),
+            lease,
+        );
+        assert_eq!(
+            soon.lease.as_ref().map(|l| l.until),
+            Some(t0() + lease),
+            "not renewed yet"
+        );
         assert!(!one.done);
         let last = one.page_done(&counts(3, 1), None, true, later, lease);
         assert_eq!((last.counts.objects, last.counts.bytes, last.pages_done), (1003, 6, 2));

@@ -11,7 +11,11 @@
 //!   final, `gsi2pk = ACTIVE`, `gsi2sk = <grace_ends_at>#<id>` (index
 //!   `active`, for the sweep).
 //! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint (and
-//!   the pages in flight, as one key range).
+//!   the pages in flight, as one key range); while not done, `gsi3pk =
+//!   OPEN#<id>`, `gsi3sk = <lease end, or 0>#<nnnnnn>` (index `open`, keys
+//!   only: the free shards first).
+//! - `REQ#<id>` / `SHARDS`: the plan's shard count (`total`) and the next
+//!   shard number to hand out (`next`), written after the shards.
 //! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a regulation's older
 //!   versions to delete, recorded before their delete.
 //! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: a chunk of a large receipt.
@@ -35,6 +39,9 @@ pub const INDEX_BY_WORKSPACE: &str = "by-workspace";
 /// Sparse index of the requests not in a final state (for the sweep) and
 /// of the callbacks waiting for a retry.
 pub const INDEX_ACTIVE: &str = "active";
+
+/// Sparse index of the shards not done, by lease end (keys only).
+pub const INDEX_OPEN: &str = "open";
 
 /// The attributes of a `by-workspace` cursor: table key, then index key.
 pub const LISTING_KEYS: [&str; 4] = ["pk", "sk", "gsi1pk", "gsi1sk"];
@@ -108,6 +115,34 @@ pub fn callback_due_sk(at: DateTime<Utc>, id: &RequestId) -> String {
 /// (everything sorting before the first id at `now`).
 pub fn callback_due_until(now: DateTime<Utc>) -> String {
     format!("{}$", millis(now))
+}
+
+/// The sort key of a request's shard plan (count and counter).
+pub const SHARD_PLAN_SK: &str = "SHARDS";
+
+/// The `open` partition of a request's shards not done.
+pub fn open_pk(id: &RequestId) -> String {
+    format!("OPEN#{id}")
+}
+
+/// A shard's place in `open`: by when its lease ends (`0`, before every
+/// time: no lease), then by number.
+pub fn open_sk(lease_until: Option<DateTime<Utc>>, index: u32) -> String {
+    match lease_until {
+        Some(until) => format!("{}#{index:06}", millis(until)),
+        None => format!("0#{index:06}"),
+    }
+}
+
+/// A shard's lease end and number from its place in `open`.
+pub fn parse_open_sk(sk: &str) -> Option<(Option<DateTime<Utc>>, u32)> {
+    let (until, index) = sk.rsplit_once('#')?;
+    let index = index.parse().ok()?;
+    if until == "0" {
+        return Some((None, index));
+    }
+    let until = DateTime::parse_from_rfc3339(until).ok()?.with_timezone(&Utc);
+    Some((Some(until), index))
 }
 
 pub fn shard_sk(index: u32) -> String {
@@ -192,6 +227,13 @@ mod tests {
         assert_eq!(callback_due_until(at), "2026-11-22T16:03:49.939Z$");
         assert_eq!(shard_sk(7), "SHARD#000007");
         assert_eq!(page_sk(7, 12, 3), "PAGE#000007#000000000012#0003");
+        let at = DateTime::parse_from_rfc3339("2026-03-01T12:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(open_sk(Some(at), 7), "2026-03-01T12:00:00.250Z#000007");
+        assert_eq!(parse_open_sk(&open_sk(Some(at), 7)), Some((Some(at), 7)));
+        assert_eq!(parse_open_sk(&open_sk(None, 12)), Some((None, 12)));
+        assert!(open_sk(None, 999_999) < open_sk(Some(at), 0), "the free first");
         assert!(page_sk(7, 12, 3).starts_with(&page_chunks_prefix(7, 12)));
         assert!(page_sk(7, 12, 3).starts_with(&shard_pages_prefix(7)));
         assert_eq!(receipt_sk("w", 2), "RECEIPT#w#0002");

@@ -35,7 +35,7 @@ use deletion_core::LedgerError;
 
 pub use errors::cancelled;
 pub use items::{item_size, Item, ITEM_LIMIT};
-pub use keys::{request_pk, INDEX_ACTIVE, INDEX_BY_WORKSPACE, REQUEST_SK};
+pub use keys::{request_pk, INDEX_ACTIVE, INDEX_BY_WORKSPACE, INDEX_OPEN, REQUEST_SK};
 pub use requests::request_items;
 
 use errors::{conflict_unless_written, unavailable};

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::ids::{IdempotencyKey, RequestId};
 use deletion_core::model::{DeletionRequest, Listing, PrefixReceipt, Scope, Shard, Status};
-use deletion_core::ports::{Ledger, PendingPage, RequestPage};
+use deletion_core::ports::{Ledger, OpenShard, PendingPage, RequestPage};
 use deletion_core::LedgerError;
 use serde::Serialize;
 
@@ -345,6 +345,22 @@ impl Ledger for DynamoLedger {
 
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
         self.read_shards(id).await
+    }
+
+    async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        self.plan_count(id).await
+    }
+
+    async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        self.take_unstarted(id).await
+    }
+
+    async fn shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
+        self.read_shard(id, index).await
+    }
+
+    async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        self.read_open(id, limit).await
     }
 
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {

@@ -3,18 +3,21 @@
 //! versions recorded before their delete (`PAGE#<shard>#<seq>#<chunk>`,
 //! dropped once counted), beside the request.
 
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::ReturnValue;
 use deletion_core::ids::RequestId;
 use deletion_core::model::Shard;
-use deletion_core::ports::{Entry, PendingPage};
+use deletion_core::ports::{Entry, OpenShard, PendingPage};
 use deletion_core::LedgerError;
 use serde::Serialize;
 
 use super::errors::{unavailable, written};
-use super::items::{chunks, decode, doc, key, to_item, Item};
+use super::items::{chunks, decode, doc, key, n, to_item, Item};
 use super::keys::{self, request_pk};
 use super::DynamoLedger;
 
-/// A shard: its version and `done` for conditions, the shard in `doc`.
+/// A shard: its version and `done` for conditions, the shard in `doc`,
+/// and while not done its place in the index of open shards.
 #[derive(Serialize)]
 struct ShardItem {
     pk: String,
@@ -22,23 +25,36 @@ struct ShardItem {
     version: u64,
     done: bool,
     doc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<String>,
 }
 
 fn shard_item(sh: &Shard) -> Result<Item, LedgerError> {
     let sk = keys::shard_sk(sh.index);
+    let open = !sh.done;
     let item = ShardItem {
         pk: request_pk(&sh.request_id),
         doc: doc(sh, || sk.clone())?,
         sk,
         version: sh.version,
         done: sh.done,
+        gsi3pk: open.then(|| keys::open_pk(&sh.request_id)),
+        gsi3sk: open.then(|| keys::open_sk(sh.lease.as_ref().map(|l| l.until), sh.index)),
     };
     to_item(&item, || item.sk.clone())
+}
+
+fn number(item: &Item, name: &str) -> Option<u32> {
+    item.get(name)?.as_n().ok()?.parse().ok()
 }
 
 impl DynamoLedger {
     /// Stores the shards not stored yet; one planned already (by an
     /// earlier attempt) keeps its checkpoint.
+    /// Then the plan's count: every shard up to the highest number stored
+    /// (raised, never lowered: a verification adds shards to a plan).
     pub(super) async fn put_new_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
         for shard in shards {
             let put = self
@@ -49,7 +65,95 @@ impl DynamoLedger {
                 .condition_expression("attribute_not_exists(pk)");
             written(put.send().await)?;
         }
-        Ok(())
+        let Some(top) = shards.iter().map(|sh| sh.index + 1).max() else {
+            return Ok(());
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(request_pk(&shards[0].request_id), keys::SHARD_PLAN_SK)))
+            .update_expression("SET #total = :top, #next = if_not_exists(#next, :zero)")
+            .condition_expression("attribute_not_exists(#total) OR #total < :top")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_names("#next", "next")
+            .expression_attribute_values(":top", n(u64::from(top)))
+            .expression_attribute_values(":zero", n(0));
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// The plan's shard count, once stored.
+    pub(super) async fn plan_count(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(request_pk(id), keys::SHARD_PLAN_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out.item.as_ref().and_then(|item| number(item, "total")))
+    }
+
+    /// `next` raised by one while below `total`: the number it was.
+    pub(super) async fn take_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(request_pk(id), keys::SHARD_PLAN_SK)))
+            .update_expression("SET #next = #next + :one")
+            .condition_expression("#next < #total")
+            .expression_attribute_names("#next", "next")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedOld);
+        match update.send().await {
+            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| number(a, "next"))),
+            // Every number handed out, or no plan counted.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    pub(super) async fn read_shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(request_pk(id), keys::shard_sk(index))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        out.item.as_ref().map(decode).transpose()
+    }
+
+    /// Up to `limit` entries of the index of open shards, free ones first.
+    pub(super) async fn read_open(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::INDEX_OPEN)
+            .key_condition_expression("gsi3pk = :p")
+            .expression_attribute_values(":p", super::items::s(keys::open_pk(id)))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| super::items::string_attr(item, "gsi3sk"))
+            .filter_map(|sk| keys::parse_open_sk(&sk))
+            .map(|(lease_until, index)| OpenShard { index, lease_until })
+            .collect())
     }
 
     pub(super) async fn read_shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {

@@ -102,6 +102,7 @@ mod mapped {
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
     use aws_sdk_dynamodb::operation::query::QueryOutput;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
     use aws_sdk_dynamodb::types::error::{
         ConditionalCheckFailedException, InternalServerError, ProvisionedThroughputExceededException,
         ThrottlingException, TransactionCanceledException, TransactionInProgressException,
@@ -298,10 +299,45 @@ mod mapped {
     #[tokio::test]
     async fn a_shard_planned_already_keeps_its_checkpoint() {
         let rule = condition_failed();
+        // The plan's count is stored already, as high or higher.
+        let counted = mock!(Client::update_item).then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+        });
         let r = request(Status::Purging);
         let shard = shard(&r, 0);
-        ledger(&[&rule]).insert_shards(&[shard]).await.unwrap();
-        assert_eq!(rule.num_calls(), 1);
+        ledger(&[&rule, &counted]).insert_shards(&[shard]).await.unwrap();
+        assert_eq!((rule.num_calls(), counted.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_counter_hands_out_the_number_it_held_and_none_once_all_were() {
+        let first =
+            mock!(Client::update_item).then_output(|| UpdateItemOutput::builder().attributes("next", n(7)).build());
+        let r = request(Status::Purging);
+        assert_eq!(ledger(&[&first]).next_unstarted(&r.id).await.unwrap(), Some(7));
+        let spent = mock!(Client::update_item).then_error(|| {
+            UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+        });
+        assert_eq!(ledger(&[&spent]).next_unstarted(&r.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_open_index_gives_lease_ends_and_numbers_and_skips_what_it_cannot_read() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let r = request(Status::Purging);
+        let entries = vec![keys::open_sk(None, 3), "garbage".to_owned(), keys::open_sk(Some(at), 1)];
+        let rule = mock!(Client::query).then_output(move || {
+            let items = entries
+                .iter()
+                .map(|sk| HashMap::from([("gsi3sk".to_owned(), s(sk.clone()))]))
+                .collect();
+            QueryOutput::builder().set_items(Some(items)).build()
+        });
+        let open = ledger(&[&rule]).open_shards(&r.id, 8).await.unwrap();
+        let got: Vec<(u32, Option<chrono::DateTime<Utc>>)> = open.iter().map(|o| (o.index, o.lease_until)).collect();
+        assert_eq!(got, [(3, None), (1, Some(at))]);
     }
 
     #[tokio::test]

@@ -11,6 +11,21 @@ use super::DeletionRequest;
 use crate::ids::{RequestId, WorkspaceId};
 use crate::regulation::UserId;
 
+/// A shard not done, as the ledger's index of open shards knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenShard {
+    pub index: u32,
+    /// When its lease ends; `None`: no worker holds it.
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl OpenShard {
+    /// Whether a worker may take it at `now` (as the index says).
+    pub fn looks_free(&self, now: DateTime<Utc>) -> bool {
+        self.lease_until.is_none_or(|u| u <= now)
+    }
+}
+
 /// One page of requests and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestPage {

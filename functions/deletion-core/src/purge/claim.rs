@@ -3,9 +3,11 @@
 //! written once into the ledger, the fan-out of more workers, and a loop
 //! that takes free shards one after another under a lease.
 //!
-//! - The plan is written once; a worker that finds shards reads them back.
-//! - A shard is taken only with a conditional write of its lease; a lost
-//!   write means another worker took it, and the next free one is tried.
+//! - The plan is written once, its count last; a worker that finds the
+//!   count does not read the shards.
+//! - A shard is found in O(1) reads whatever their number (`take`), and
+//!   taken only with a conditional write of its lease; a lost write means
+//!   another worker took it, and the next free one is tried.
 //! - A worker near its time limit hands its shard back (lease expired at
 //!   once) and arms a one-shot timer for a worker that continues.
 
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use super::take::Next;
 use super::{PurgeOutcome, Purger, ShardStop};
 use crate::error::{LedgerError, ServiceError};
 use crate::ids::RequestId;
@@ -93,11 +96,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
     }
 
-    /// The request's shards: planned once from the data map, then read back.
-    pub(super) async fn plan(&self, request: &DeletionRequest) -> Result<Vec<Shard>, ServiceError> {
+    /// The request's shards, planned once from the data map; a plan is
+    /// complete once its count is stored (after the shards).
+    pub(super) async fn plan(&self, request: &DeletionRequest) -> Result<(), ServiceError> {
+        if self.ledger.shards_planned(&request.id).await?.is_some() {
+            return Ok(());
+        }
         let existing = self.ledger.shards(&request.id).await?;
         if !existing.is_empty() {
-            return Ok(existing);
+            // Planned, but not counted yet (or before plans were counted).
+            self.ledger.insert_shards(&existing).await?;
+            return Ok(());
         }
         let mut shards: Vec<Shard> = Vec::new();
         for p in self.map.expand(&request.scope) {
@@ -111,7 +120,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             }
         }
         self.ledger.insert_shards(&shards).await?;
-        Ok(self.ledger.shards(&request.id).await?)
+        Ok(())
     }
 
     /// How a data-map prefix is shared among workers: by its sub-prefixes
@@ -169,12 +178,20 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// one, up to the configured number. Any worker does it at each shard
     /// it takes, not only the first: a lost fan-out timer, or workers that
     /// stopped, never leave the purge to one worker. A slot's timer still
-    /// pending keeps its name, so arming it again starts no one more.
-    pub(super) async fn top_up(&self, id: &RequestId, shards: &[Shard], taken: u32) {
+    /// pending keeps its name, so arming it again starts no one more. One
+    /// read of at most twice the workers' number of index entries.
+    pub(super) async fn top_up(&self, id: &RequestId, taken: u32) {
+        let open = match self.ledger.open_shards(id, self.config.workers.max(1) * 2).await {
+            Ok(open) => open,
+            Err(e) => {
+                warn!(request_id = %id, error = %e, "could not count the free shards; starting no worker");
+                return;
+            }
+        };
         let now = self.clock.now();
-        let others = shards.iter().filter(|s| s.index != taken);
-        let held = others.clone().filter(|s| !s.done && !s.is_free(now)).count() as u32 + 1;
-        let free = others.filter(|s| s.is_free(now)).count() as u32;
+        let others = open.iter().filter(|o| o.index != taken);
+        let held = others.clone().filter(|o| !o.looks_free(now)).count() as u32 + 1;
+        let free = others.filter(|o| o.looks_free(now)).count() as u32;
         let want = (held + free).min(self.config.workers);
         for n in held..want {
             // Best effort: the sweep re-drives a purge nobody works on.
@@ -193,15 +210,14 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         deadline: Option<Instant>,
     ) -> Result<Option<PurgeOutcome>, ServiceError> {
         let mut subjects: Option<Subjects> = None;
+        let mut first_pass = true;
         loop {
-            let shards = self.ledger.shards(&request.id).await?;
-            if shards.iter().all(|s| s.done) {
-                return Ok(None);
-            }
-            let now = self.clock.now();
-            let Some(free) = shards.iter().find(|s| s.is_free(now)).cloned() else {
-                return Ok(Some(PurgeOutcome::Busy));
+            let free = match self.next_free(&request.id, &mut first_pass).await? {
+                Next::Free(shard) => *shard,
+                Next::AllDone => return Ok(None),
+                Next::Busy => return Ok(Some(PurgeOutcome::Busy)),
             };
+            let now = self.clock.now();
             // The request may have failed or moved on under another worker,
             // or a legal hold may have been placed since the last shard.
             match self.ledger.get(&request.id).await? {
@@ -219,7 +235,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(LedgerError::Conflict) => continue, // another worker took it
                 Err(e) => return Err(e.into()),
             }
-            self.top_up(&request.id, &shards, mine.index).await;
+            self.top_up(&request.id, mine.index).await;
             let worked = if request.scope.regulation().is_some() {
                 if subjects.is_none() {
                     subjects = Some(self.ledger.subjects(&request.id).await?);
@@ -266,10 +282,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// Gives a shard this worker holds back (best effort: else its lease
     /// expires), so a retry can take it at once.
     pub(super) async fn release(&self, id: &RequestId, index: u32, owner: &str) {
-        let Ok(shards) = self.ledger.shards(id).await else {
-            return;
-        };
-        let Some(shard) = shards.into_iter().find(|s| s.index == index) else {
+        let Ok(Some(shard)) = self.ledger.shard(id, index).await else {
             return;
         };
         if shard.lease.as_ref().is_some_and(|l| l.owner == owner) {

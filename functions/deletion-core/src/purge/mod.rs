@@ -11,6 +11,8 @@
 //!   lease, each taker starting more workers while free shards outnumber
 //!   them.
 //! - `flat`: a flat prefix cut into key ranges by probing.
+//! - `take`: a free shard found in O(1) reads (a counter, then the index
+//!   of open shards).
 //! - `pages`: a shard's uploads aborted and its pages deleted, each page
 //!   recorded as a key range before its delete and counted after it (a
 //!   killed worker's successor recovers the range).
@@ -43,6 +45,7 @@ mod flat;
 mod objects;
 mod pages;
 mod rewrites;
+mod take;
 mod verify;
 
 use objects::Scratch;

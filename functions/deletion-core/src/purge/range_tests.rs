@@ -161,7 +161,8 @@ async fn a_flat_prefix_is_cut_into_key_ranges_that_cover_it_exactly() {
         map(),
         config(4),
     );
-    let shards = purger.plan(&request).await.unwrap();
+    purger.plan(&request).await.unwrap();
+    let shards = ledger.shards(&request.id).await.unwrap();
     let flat: Vec<&Shard> = shards.iter().filter(|s| s.bucket == EXPORTS).collect();
     assert!(
         flat.len() >= 16 && flat.len() <= super::flat::MAX_FLAT,
@@ -207,7 +208,8 @@ async fn a_flat_prefix_of_one_page_stays_whole() {
         map(),
         config(4),
     );
-    let shards = purger.plan(&request).await.unwrap();
+    purger.plan(&request).await.unwrap();
+    let shards = ledger.shards(&request.id).await.unwrap();
     let flat: Vec<&Shard> = shards.iter().filter(|s| s.bucket == EXPORTS).collect();
     assert_eq!(flat.len(), 1);
     assert_eq!((flat[0].after.clone(), flat[0].upto.clone()), (None, None));
@@ -218,7 +220,7 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
     let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
     let clock = ManualClock::new(t0());
     let id = RequestId::new();
-    let purger = Purger::new(ledger, store, timers.clone(), clock.clone(), map(), config(4));
+    let purger = Purger::new(ledger.clone(), store, timers.clone(), clock.clone(), map(), config(4));
     let lease = |owner: &str| {
         Some(crate::model::Lease {
             owner: owner.into(),
@@ -246,7 +248,8 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
         owner: "gone".into(),
         until: t0() - Duration::minutes(1),
     });
-    purger.top_up(&id, &shards, 2).await;
+    ledger.insert_shards(&shards).await.unwrap();
+    purger.top_up(&id, 2).await;
     // Two hold shards (the other worker and this one), four are free: two
     // more workers make the configured four.
     let wakes: Vec<Wake> = timers.wakes(&id).into_iter().map(|(w, _)| w).collect();
@@ -259,6 +262,7 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
     for s in &mut shards {
         s.request_id = other.clone();
     }
-    purger.top_up(&other, &shards, 2).await;
+    ledger.insert_shards(&shards).await.unwrap();
+    purger.top_up(&other, 2).await;
     assert!(timers.wakes(&other).is_empty());
 }

@@ -41,7 +41,7 @@ use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
-    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, PendingPage, Regulations, RequestPage, Role,
+    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage, Role,
     Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use crate::regulation::{Subjects, UserId};
@@ -58,6 +58,10 @@ pub enum LedgerOp {
     Active,
     InsertShards,
     Shards,
+    ShardsPlanned,
+    NextUnstarted,
+    Shard,
+    OpenShards,
     UpdateShard,
     PutPage,
     Pages,
@@ -86,6 +90,8 @@ struct State {
     locks: HashMap<String, RequestId>,
     keys: HashMap<String, RequestId>,
     shards: BTreeMap<(RequestId, u32), Shard>,
+    /// A complete plan's shard count, and the next number to hand out.
+    plans: HashMap<RequestId, (u32, u32)>,
     pages: BTreeMap<(RequestId, u32, u64), PendingPage>,
     members: BTreeMap<(AccountId, WorkspaceId), Role>,
     holds: HashMap<WorkspaceId, Hold>,
@@ -436,7 +442,52 @@ impl Ledger for MemoryLedger {
             let key = (shard.request_id.clone(), shard.index);
             s.shards.entry(key).or_insert_with(|| shard.clone());
         }
+        // The plan counts every shard up to the highest number stored.
+        if let Some(top) = shards.iter().map(|sh| sh.index + 1).max() {
+            let plan = s.plans.entry(shards[0].request_id.clone()).or_insert((0, 0));
+            plan.0 = plan.0.max(top);
+        }
         Ok(())
+    }
+
+    async fn shards_planned(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        Ok(self
+            .call(LedgerOp::ShardsPlanned)?
+            .plans
+            .get(id)
+            .map(|(count, _)| *count))
+    }
+
+    async fn next_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
+        let mut s = self.call(LedgerOp::NextUnstarted)?;
+        match s.plans.get_mut(id) {
+            Some((count, next)) if *next < *count => {
+                *next += 1;
+                Ok(Some(*next - 1))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
+        let s = self.call(LedgerOp::Shard)?;
+        Ok(s.shards.get(&(id.clone(), index)).cloned())
+    }
+
+    async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        let s = self.call(LedgerOp::OpenShards)?;
+        let mut open: Vec<OpenShard> = s
+            .shards
+            .iter()
+            .filter(|((r, _), shard)| r == id && !shard.done)
+            .map(|(_, shard)| OpenShard {
+                index: shard.index,
+                lease_until: shard.lease.as_ref().map(|l| l.until),
+            })
+            .collect();
+        open.sort_by_key(|o| (o.lease_until, o.index));
+        open.truncate(limit as usize);
+        Ok(open)
     }
 
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
