@@ -327,7 +327,7 @@ mod mapped {
             .unwrap()
             .with_timezone(&Utc);
         let r = request(Status::Purging);
-        let entries = vec![keys::open_sk(None, 3), "garbage".to_owned(), keys::open_sk(Some(at), 1)];
+        let entries = [keys::open_sk(None, 3), "garbage".to_owned(), keys::open_sk(Some(at), 1)];
         let rule = mock!(Client::query).then_output(move || {
             let items = entries
                 .iter()
