@@ -266,3 +266,44 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
     purger.top_up(&other, 2).await;
     assert!(timers.wakes(&other).is_empty());
 }
+
+/// Ledger reads a purge of `n` one-object shards makes: full reads of
+/// every shard, and the reads that find and take one.
+async fn reads_for(n: u32) -> (usize, usize) {
+    use crate::testing::LedgerOp;
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    let request = due_request(&ledger, &clock).await;
+    let shards: Vec<Shard> = (0..n)
+        .map(|i| Shard::planned(&request.id, i, "archive", ARCHIVE, &format!("acme/s{i:05}/"), "acme/"))
+        .collect();
+    for s in &shards {
+        store.put(ARCHIVE, &format!("{}part-0", s.prefix), b"x").unwrap();
+    }
+    ledger.insert_shards(&shards).await.unwrap();
+    let purger = Purger::new(ledger.clone(), store, timers, clock, map(), config(4));
+    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let finding = [LedgerOp::NextUnstarted, LedgerOp::Shard, LedgerOp::OpenShards]
+        .into_iter()
+        .map(|op| ledger.calls(op))
+        .sum();
+    let full = ledger.calls(LedgerOp::Shards);
+    eprintln!("{n} shards: {full} reads of every shard, {finding} reads to find and take them");
+    (full, finding)
+}
+
+#[tokio::test]
+async fn taking_a_shard_costs_the_same_reads_at_10_and_1000_shards() {
+    let (full_10, per_10) = reads_for(10).await;
+    let (full_1000, per_1000) = reads_for(1000).await;
+    // Every shard is read whole a fixed number of times per purge (the
+    // plan, the last "all done", the verification), not once per claim.
+    assert_eq!(full_10, full_1000, "full reads do not grow with the shards");
+    assert!(full_1000 <= 4, "{full_1000}");
+    // Finding and taking: a few reads per shard, whatever their number.
+    assert!(per_10 <= 10 * 4 && per_1000 <= 1000 * 4, "{per_10} / {per_1000}");
+    assert_eq!(per_1000 / 1000, per_10 / 10, "reads per claim: {per_10}/10 vs {per_1000}/1000");
+}
