@@ -179,8 +179,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// it takes, not only the first: a lost fan-out timer, or workers that
     /// stopped, never leave the purge to one worker. A slot's timer still
     /// pending keeps its name, so arming it again starts no one more. One
-    /// read of at most twice the workers' number of index entries.
+    /// read of at most twice the workers' number of index entries. None
+    /// while S3 asks this worker to slow down (`window`).
     pub(super) async fn top_up(&self, id: &RequestId, taken: u32) {
+        if self.window.backing_off() {
+            return; // S3 asks for less: no more workers now
+        }
         let open = match self.ledger.open_shards(id, self.config.workers.max(1) * 2).await {
             Ok(open) => open,
             Err(e) => {

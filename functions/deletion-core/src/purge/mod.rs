@@ -13,6 +13,7 @@
 //! - `flat`: a flat prefix cut into key ranges by probing.
 //! - `take`: a free shard found in O(1) reads (a counter, then the index
 //!   of open shards).
+//! - `window`: DeleteObjects calls in flight, halved on S3's `SlowDown`.
 //! - `pages`: a shard's uploads aborted and its pages deleted, each page
 //!   recorded as a key range before its delete and counted after it (a
 //!   killed worker's successor recovers the range).
@@ -47,8 +48,10 @@ mod pages;
 mod rewrites;
 mod take;
 mod verify;
+mod window;
 
 use objects::Scratch;
+use window::Window;
 
 /// Tuning of the purge.
 #[derive(Debug, Clone)]
@@ -162,6 +165,8 @@ pub struct Purger<L, S, T, C> {
     config: PurgeConfig,
     signer: Option<Arc<dyn ReceiptSigner>>,
     scratch: Scratch,
+    /// DeleteObjects calls in flight, by S3's `SlowDown` (`window`).
+    window: Window,
 }
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     pub fn new(ledger: L, store: S, timers: T, clock: C, map: DataMap, config: PurgeConfig) -> Self {
@@ -172,6 +177,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             clock,
             map,
             scratch: Scratch::new(config.scratch_bytes),
+            window: Window::new(config.deletes_in_flight),
             config,
             signer: None,
         }

@@ -32,6 +32,7 @@ use std::time::Instant;
 use futures::stream::{FuturesOrdered, StreamExt};
 use tracing::{info, warn};
 
+use super::window::SLOW_DOWN;
 use super::{count, Purger, ShardStop};
 use crate::ids::WorkspaceId;
 use crate::model::{Counts, Shard};
@@ -58,10 +59,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         // nothing is in flight before believing it.
         let mut confirm_end = false;
         loop {
-            while !listing_done
-                && in_flight.len() < self.config.deletes_in_flight.max(1)
-                && (!confirm_end || in_flight.is_empty())
-            {
+            while !listing_done && in_flight.len() < self.window.size() && (!confirm_end || in_flight.is_empty()) {
                 if self.out_of_time(deadline) {
                     break;
                 }
@@ -261,6 +259,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             let mut failures = Vec::new();
             for chunk in pending.chunks(1000) {
                 failures.extend(self.store.delete_batch(bucket, chunk).await?);
+            }
+            if failures.iter().any(|f| f.code == SLOW_DOWN) {
+                self.window.slowed();
+                warn!(
+                    bucket,
+                    in_flight = self.window.size(),
+                    "S3 asked to slow down; fewer deletes in flight"
+                );
+            } else if attempt == 0 {
+                self.window.cleared();
             }
             if !failures.is_empty() {
                 warn!(bucket, refused = failures.len(), attempt, "DeleteObjects refused keys");

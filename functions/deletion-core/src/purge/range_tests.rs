@@ -305,5 +305,106 @@ async fn taking_a_shard_costs_the_same_reads_at_10_and_1000_shards() {
     assert!(full_1000 <= 4, "{full_1000}");
     // Finding and taking: a few reads per shard, whatever their number.
     assert!(per_10 <= 10 * 4 && per_1000 <= 1000 * 4, "{per_10} / {per_1000}");
-    assert_eq!(per_1000 / 1000, per_10 / 10, "reads per claim: {per_10}/10 vs {per_1000}/1000");
+    assert_eq!(
+        per_1000 / 1000,
+        per_10 / 10,
+        "reads per claim: {per_10}/10 vs {per_1000}/1000"
+    );
+}
+
+/// A store whose first `throttled` DeleteObjects answers refuse every key
+/// with `SlowDown`, and that notes how many deletes were in flight at each.
+struct Throttling {
+    inner: MemoryStore,
+    throttled: usize,
+    calls: std::sync::atomic::AtomicUsize,
+    running: std::sync::atomic::AtomicUsize,
+    seen: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Throttling {
+    async fn list_page(
+        &self,
+        b: &str,
+        p: &str,
+        c: Option<&str>,
+        max: i32,
+    ) -> Result<crate::ports::EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(
+        &self,
+        bucket: &str,
+        entries: &[Entry],
+    ) -> Result<Vec<crate::ports::DeleteFailure>, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.calls.fetch_add(1, SeqCst);
+        let running = self.running.fetch_add(1, SeqCst) + 1;
+        self.seen.lock().unwrap().push(running);
+        tokio::task::yield_now().await; // let the other deletes in flight run
+        self.running.fetch_sub(1, SeqCst);
+        if n < self.throttled {
+            return Ok(entries
+                .iter()
+                .map(|e| crate::ports::DeleteFailure {
+                    key: e.key.clone(),
+                    version_id: e.version_id.clone(),
+                    code: "SlowDown".into(),
+                    message: "Please reduce your request rate.".into(),
+                })
+                .collect());
+        }
+        self.inner.delete_batch(bucket, entries).await
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<crate::ports::UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &crate::ports::Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+}
+
+#[tokio::test]
+async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    for n in 0..120 {
+        store
+            .put(ARCHIVE, &format!("acme/web/2026-01-01/part-{n:03}"), b"x")
+            .unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let throttling = Throttling {
+        inner: store.clone(),
+        throttled: 3,
+        calls: Default::default(),
+        running: Default::default(),
+        seen: Default::default(),
+    };
+    let settings = PurgeConfig {
+        deletes_in_flight: 8,
+        ..config(1)
+    };
+    let purger = Purger::new(ledger, throttling, timers, clock, map(), settings);
+    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        receipt.totals.objects, 120,
+        "every object once, none lost to the refusals"
+    );
+    let seen = purger.store.seen.lock().unwrap().clone();
+    assert_eq!(seen[0], 1);
+    let most = |calls: &[usize]| calls.iter().copied().max().unwrap_or(0);
+    // Eight in flight at first; after three SlowDown answers (window 8 →
+    // 1) only the three refused pages' retries and single new pages; then
+    // more again, page by clean page, up to eight.
+    assert_eq!(most(&seen[..8]), 8, "{seen:?}");
+    assert!(most(&seen[8..16]) <= 3, "shrunk: {seen:?}");
+    assert_eq!(most(&seen[16..]), 8, "grew back: {seen:?}");
+    assert!(store.contents(ARCHIVE).0.is_empty());
 }
