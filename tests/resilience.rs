@@ -838,6 +838,13 @@ impl Ledger for Meddled {
     ) -> Result<Vec<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
         self.inner.open_shards(id, limit).await
     }
+    async fn split_shard(
+        &self,
+        mine: &deletion_core::model::Shard,
+        new: &deletion_core::model::Shard,
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.split_shard(mine, new).await
+    }
     async fn update_shard(&self, s: &deletion_core::model::Shard) -> Result<(), deletion_core::LedgerError> {
         self.inner.update_shard(s).await
     }
@@ -1063,4 +1070,23 @@ async fn the_shard_counter_hands_each_number_once_and_the_open_index_names_the_f
     assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(41));
     assert_eq!(ledger.next_unstarted(&id).await.unwrap(), Some(40));
     assert_eq!(ledger.open_shards(&id, 2).await.unwrap().len(), 2, "the limit holds");
+    // A split is one transaction: the shard cut, the new one, the count.
+    let stored = ledger.shard(&id, 5).await.unwrap().unwrap();
+    let (mine, new) = stored.split_at("acme/s05/m", 41);
+    ledger.split_shard(&mine, &new).await.unwrap();
+    assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(42));
+    let got = ledger.shard(&id, 41).await.unwrap().unwrap();
+    assert_eq!((got.after.as_deref(), got.upto.clone()), (Some("acme/s05/m"), None));
+    assert_eq!(
+        ledger.shard(&id, 5).await.unwrap().unwrap().upto.as_deref(),
+        Some("acme/s05/m")
+    );
+    // From a stale read, nothing of it is written.
+    let (stale, lost) = stored.split_at("acme/s05/x", 42);
+    assert!(matches!(
+        ledger.split_shard(&stale, &lost).await,
+        Err(deletion_core::LedgerError::Conflict)
+    ));
+    assert_eq!(ledger.shard(&id, 42).await.unwrap(), None);
+    assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(42));
 }

@@ -458,6 +458,9 @@ mod interrupted {
         ) -> Result<Vec<deletion_core::ports::OpenShard>, LedgerError> {
             self.inner.open_shards(id, limit).await
         }
+        async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
+            self.inner.split_shard(mine, new).await
+        }
         async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
             self.inner.update_shard(next).await
         }

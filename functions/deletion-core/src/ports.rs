@@ -97,6 +97,11 @@ pub trait Ledger: Send + Sync {
     /// `next.version - 1` (else `Conflict`).
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError>;
 
+    /// A shard cut in two, at once or not at all: `mine` written as
+    /// `update_shard` would, `new` stored as the plan's next shard (its
+    /// number the plan's count, which grows by one). Else `Conflict`.
+    async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError>;
+
     /// Records a page before its DeleteObjects is sent (write-ahead).
     async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError>;
 
@@ -381,6 +386,9 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     }
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         (**self).update_shard(next).await
+    }
+    async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
+        (**self).split_shard(mine, new).await
     }
     async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
         (**self).put_page(page).await

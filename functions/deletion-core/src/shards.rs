@@ -182,6 +182,28 @@ impl Shard {
         next
     }
 
+    /// Cut in two at `point` (past everything listed so far): this shard
+    /// keeps the keys up to it, a new one (number `index`) takes those
+    /// after it up to where this one ended, with its uploads still to
+    /// abort. Nothing else changes: the ranges still follow one another.
+    pub fn split_at(&self, point: &str, index: u32) -> (Shard, Shard) {
+        let mut mine = self.bumped();
+        mine.upto = Some(point.to_owned());
+        let new = Shard {
+            after: Some(point.to_owned()),
+            upto: self.upto.clone(),
+            ..Shard::planned(
+                &self.request_id,
+                index,
+                &self.store,
+                &self.bucket,
+                &self.prefix,
+                self.root(),
+            )
+        };
+        (mine, new)
+    }
+
     /// Done: nothing of it is left to do, and no lease holds it.
     pub fn finished(&self) -> Shard {
         let mut next = self.bumped();
@@ -388,6 +410,18 @@ mod tests {
             (2, 7),
             "each counted once"
         );
+        // A split keeps the ranges contiguous and the new half untouched.
+        let (kept, new) = s.split_at("m", 9);
+        assert_eq!((kept.upto.as_deref(), kept.version), (Some("m"), s.version + 1));
+        assert_eq!(
+            (new.after.as_deref(), new.upto.clone(), new.index),
+            (Some("m"), s.upto.clone(), 9)
+        );
+        assert_eq!(
+            (new.counts, new.lease.clone(), new.uploads_done),
+            (Counts::default(), None, false)
+        );
+        assert_eq!((new.prefix.as_str(), new.root.as_str()), (s.prefix.as_str(), s.root()));
         // An empty page alone records a range that holds nothing.
         let empty = mine.page_recorded(&[], &Counts::default()).pending.unwrap();
         assert!(!empty.holds("a", None) && empty.is_past("a") && empty.pages == 1);

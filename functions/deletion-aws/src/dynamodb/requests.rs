@@ -367,6 +367,10 @@ impl Ledger for DynamoLedger {
         self.put_shard(next).await
     }
 
+    async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
+        self.split(mine, new).await
+    }
+
     async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
         self.write_page(page).await
     }

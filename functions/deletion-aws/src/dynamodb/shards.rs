@@ -4,14 +4,14 @@
 //! dropped once counted), beside the request.
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use deletion_core::ids::RequestId;
 use deletion_core::model::Shard;
 use deletion_core::ports::{Entry, OpenShard, PendingPage};
 use deletion_core::LedgerError;
 use serde::Serialize;
 
-use super::errors::{unavailable, written};
+use super::errors::{transaction, unavailable, written};
 use super::items::{chunks, decode, doc, key, n, to_item, Item};
 use super::keys::{self, request_pk};
 use super::DynamoLedger;
@@ -84,6 +84,44 @@ impl DynamoLedger {
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    /// A shard cut in two, in one transaction: `mine` by its version, `new`
+    /// where nothing is, and the plan's count from `new.index` to one more.
+    pub(super) async fn split(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
+        let prev = mine.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
+        let mine_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(shard_item(mine)?))
+            .condition_expression("version = :prev")
+            .expression_attribute_values(":prev", n(prev))
+            .build()
+            .map_err(|e| unavailable(&e))?;
+        let new_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(shard_item(new)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| unavailable(&e))?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(request_pk(&new.request_id), keys::SHARD_PLAN_SK)))
+            .update_expression("SET #total = :top")
+            .condition_expression("#total = :index")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":top", n(u64::from(new.index) + 1))
+            .expression_attribute_values(":index", n(u64::from(new.index)))
+            .build()
+            .map_err(|e| unavailable(&e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(mine_put).build())
+            .transact_items(TransactWriteItem::builder().put(new_put).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await
+            .map_err(transaction)?;
+        Ok(())
     }
 
     /// The plan's shard count, once stored.

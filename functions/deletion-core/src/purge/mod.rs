@@ -75,6 +75,10 @@ pub struct PurgeConfig {
     /// (copies of the objects in flight); an object that needs more than
     /// all of it is reported as not rewritten.
     pub scratch_bytes: u64,
+    /// A shard purged for this many pages in one turn, with more to list,
+    /// is split at its cursor and the rest offered to another worker
+    /// (0: never).
+    pub split_after_pages: u64,
     /// How far ahead a worker arms the timers that start other workers
     /// (fan-out, hand-off): the grace-timer's `TIMER_MIN_LEAD_SECONDS`, so
     /// no one-shot schedule is created for a time already past.
@@ -94,6 +98,8 @@ impl Default for PurgeConfig {
             // Of the purge function's 4 GiB of /tmp, with room to spare.
             scratch_bytes: 3584 * 1024 * 1024,
             wake_lead: Duration::zero(),
+            // About 100,000 entries: half a minute at one S3 partition's rate.
+            split_after_pages: 100,
         }
     }
 }

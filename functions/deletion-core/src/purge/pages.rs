@@ -21,6 +21,11 @@
 //! - A listing that went by a cursor and found the end is not trusted to
 //!   be the end (a store may list nothing after an entry just deleted):
 //!   the shard is done only once a listing from its start finds nothing.
+//! - A shard that ran `split_after_pages` pages in one turn with more to
+//!   list is cut halfway between what it listed and its end, if anything
+//!   lies past that point (`split_ahead`): the second half becomes a new
+//!   shard for another worker, in one transaction with this shard's
+//!   checkpoint and the plan's count.
 //! - A legal hold bites within one page: each page's delete reads the hold
 //!   first and is not sent while one stands. The shard then stops at its
 //!   checkpoint; pages recorded after it are recovered (and counted once)
@@ -32,6 +37,7 @@ use std::time::Instant;
 use futures::stream::{FuturesOrdered, StreamExt};
 use tracing::{info, warn};
 
+use super::flat::midpoint;
 use super::window::SLOW_DOWN;
 use super::{count, Purger, ShardStop};
 use crate::ids::WorkspaceId;
@@ -58,6 +64,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         // A listing by cursor reached the end: list from the start once
         // nothing is in flight before believing it.
         let mut confirm_end = false;
+        // The greatest key listed this turn, and pages since the last split.
+        let mut listed_max = String::new();
+        let mut since_split = 0;
         loop {
             while !listing_done && in_flight.len() < self.window.size() && (!confirm_end || in_flight.is_empty()) {
                 if self.out_of_time(deadline) {
@@ -72,6 +81,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
                 let by_cursor = from.is_some();
                 let page = self.list_in_range(&shard, from, MAX_PAGE).await?;
+                if let Some(top) = page.entries.iter().map(|e| e.key.as_str()).max() {
+                    if top > listed_max.as_str() {
+                        listed_max = top.to_owned();
+                    }
+                }
                 let listed = count(page.entries.iter());
                 let recorded = shard.page_recorded(&page.entries, &listed);
                 self.ledger.update_shard(&recorded).await?;
@@ -123,11 +137,66 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             let next = shard.page_done(&deleted, after, last, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
             shard = next;
+            since_split += 1;
+            let due = self.config.split_after_pages > 0 && since_split >= self.config.split_after_pages;
+            if due && !listing_done && !listed_max.is_empty() {
+                since_split = 0;
+                if let Some(kept) = self.split_ahead(&shard, &listed_max).await? {
+                    shard = kept;
+                }
+            }
         }
         if shard.done {
             Ok(())
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
+        }
+    }
+
+    /// Cuts the shard at a point between what it listed (`from`) and its
+    /// end, halfway to the nearest end found to have keys past the point
+    /// (at most `SPLIT_PROBES` one-key listings), and offers the second
+    /// half to another worker: the shard as it goes on, or `None` (nothing
+    /// found to split off, or the ledger changed meanwhile).
+    async fn split_ahead(&self, shard: &Shard, from: &str) -> Result<Option<Shard>, ShardStop> {
+        let mut end = shard.upto.clone().unwrap_or_else(|| format!("{}~", shard.prefix));
+        let mut point = None;
+        for _ in 0..SPLIT_PROBES {
+            let Some(mid) = midpoint(from, &end) else {
+                return Ok(None);
+            };
+            let probe = self
+                .store
+                .list_page(&shard.bucket, &shard.prefix, Some(&start_after(&mid)), 1)
+                .await?;
+            match probe.entries.first() {
+                Some(e)
+                    if e.key.starts_with(&shard.prefix) && e.key.as_str() > mid.as_str() && !shard.is_past(&e.key) =>
+                {
+                    point = Some(mid);
+                    break;
+                }
+                // Nothing past it: the keys left sit below it.
+                _ => end = mid,
+            }
+        }
+        let Some(point) = point else {
+            return Ok(None);
+        };
+        let Some(count) = self.ledger.shards_planned(&shard.request_id).await? else {
+            return Ok(None);
+        };
+        let (mine, new) = shard.split_at(&point, count);
+        match self.ledger.split_shard(&mine, &new).await {
+            Ok(()) => {
+                info!(request_id = %shard.request_id, shard = shard.index, new = new.index, point = %point, "split the shard at its cursor");
+                self.top_up(&shard.request_id, shard.index).await;
+                Ok(Some(mine))
+            }
+            // Another split took the number, or the lease is lost (the next
+            // checkpoint says so): go on unsplit.
+            Err(crate::error::LedgerError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -297,6 +366,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         Ok(count(entries.iter()))
     }
 }
+
+/// One-key listings a split may spend to find where the keys left are.
+const SPLIT_PROBES: usize = 16;
 
 /// The most entries a listing page or a DeleteObjects call takes.
 const MAX_PAGE: i32 = 1000;

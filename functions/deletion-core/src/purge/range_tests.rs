@@ -4,7 +4,7 @@
 //! that share them, started by whoever takes a shard.
 
 use super::claim::{ranges, Cut, MAX_SPLIT};
-use super::tests::{config, due_request, map, t0, ARCHIVE, EXPORTS};
+use super::tests::{config, due_request, map, t0, world, ARCHIVE, EXPORTS};
 use super::*;
 use crate::model::Progress;
 use crate::ports::{ManualClock, Wake};
@@ -76,10 +76,7 @@ fn a_few_sub_prefixes_are_a_range_each() {
 
 #[tokio::test]
 async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     for source in sources(300) {
         store
             .put(ARCHIVE, &format!("{source}2026-01-01/part-0"), b"v1")
@@ -138,10 +135,7 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
 
 #[tokio::test]
 async fn a_flat_prefix_is_cut_into_key_ranges_that_cover_it_exactly() {
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     // 5,000 exports directly under exports/acme/, and neighbours.
     let keys: Vec<String> = (0..5_000)
         .map(|i| format!("exports/acme/{:08x}.csv", i * 7919))
@@ -192,10 +186,7 @@ async fn a_flat_prefix_is_cut_into_key_ranges_that_cover_it_exactly() {
 
 #[tokio::test]
 async fn a_flat_prefix_of_one_page_stays_whole() {
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     for n in 0..1000 {
         store.put(EXPORTS, &format!("exports/acme/{n}.csv"), b"r").unwrap();
     }
@@ -271,10 +262,7 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
 /// every shard, and the reads that find and take one.
 async fn reads_for(n: u32) -> (usize, usize) {
     use crate::testing::LedgerOp;
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     let request = due_request(&ledger, &clock).await;
     let shards: Vec<Shard> = (0..n)
         .map(|i| Shard::planned(&request.id, i, "archive", ARCHIVE, &format!("acme/s{i:05}/"), "acme/"))
@@ -367,10 +355,7 @@ impl ObjectStore for Throttling {
 
 #[tokio::test]
 async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back() {
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     for n in 0..120 {
         store
             .put(ARCHIVE, &format!("acme/web/2026-01-01/part-{n:03}"), b"x")
@@ -407,4 +392,54 @@ async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back()
     assert!(most(&seen[8..16]) <= 3, "shrunk: {seen:?}");
     assert_eq!(most(&seen[16..]), 8, "grew back: {seen:?}");
     assert!(store.contents(ARCHIVE).0.is_empty());
+}
+
+#[tokio::test]
+async fn a_large_shard_is_split_at_its_cursor_and_the_halves_cover_it_exactly() {
+    let (ledger, store, timers, clock) = world();
+    let keys: Vec<String> = (0..600).map(|i| format!("exports/acme/{:06}.csv", i * 37)).collect();
+    for key in &keys {
+        store.put(EXPORTS, key, b"r").unwrap();
+    }
+    store.put(EXPORTS, "exports/acme-corp/0.csv", b"keep").unwrap();
+    let request = due_request(&ledger, &clock).await;
+    // One worker plans the prefix whole; every ten pages it splits.
+    let settings = PurgeConfig {
+        split_after_pages: 10,
+        ..config(1)
+    };
+    let purger = Purger::new(ledger.clone(), store.clone(), timers, clock, map(), settings);
+    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(receipt.totals.objects, 600, "each object counted once");
+    let mut ranges: Vec<Shard> = ledger
+        .shards(&request.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.bucket == EXPORTS)
+        .collect();
+    assert!(ranges.len() >= 3, "split more than once: {}", ranges.len());
+    assert!(ranges.iter().all(|s| s.done && s.prefix == "exports/acme/"));
+    ranges.sort_by(|a, b| a.after.cmp(&b.after));
+    assert_eq!(
+        (ranges[0].after.clone(), ranges[ranges.len() - 1].upto.clone()),
+        (None, None)
+    );
+    for pair in ranges.windows(2) {
+        assert_eq!(pair[0].upto, pair[1].after, "no gap, no overlap");
+    }
+    let counted: u64 = ranges.iter().map(|s| s.counts.objects).sum();
+    assert_eq!(counted, 600);
+    assert_eq!(
+        ledger.shards_planned(&request.id).await.unwrap(),
+        Some(ranges.len() as u32 + 1)
+    );
+    let (left, _) = store.contents(EXPORTS);
+    assert_eq!(
+        left.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["exports/acme-corp/0.csv"]
+    );
 }

@@ -44,6 +44,15 @@ pub(super) fn config(workers: u32) -> PurgeConfig {
     }
 }
 
+/// Empty in-memory ports at `t0`: the archive (versioned) and the exports
+/// buckets.
+pub(super) fn world() -> (MemoryLedger, MemoryStore, MemoryTimers, ManualClock) {
+    let store = MemoryStore::new();
+    store.create_bucket(ARCHIVE, true);
+    store.create_bucket(EXPORTS, false);
+    (MemoryLedger::new(), store, MemoryTimers::new(), ManualClock::new(t0()))
+}
+
 /// A workspace request for `acme` whose grace ended a day ago.
 pub(super) async fn due_request(ledger: &MemoryLedger, clock: &ManualClock) -> DeletionRequest {
     let scope = Scope::Workspace {
@@ -252,10 +261,7 @@ async fn a_lease_that_runs_out_mid_page_hands_the_shard_over_and_nothing_outside
 
 #[tokio::test]
 async fn a_completed_purge_leaves_nothing_in_the_store() {
-    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
-    let clock = ManualClock::new(t0());
-    store.create_bucket(ARCHIVE, true);
-    store.create_bucket(EXPORTS, false);
+    let (ledger, store, timers, clock) = world();
     for day in ["2026-01-01", "2026-01-02"] {
         for source in ["web", "ios"] {
             let key = format!("acme/{source}/{day}/part-0.json.gz");

@@ -512,6 +512,24 @@ impl Ledger for MemoryLedger {
         }
     }
 
+    async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::UpdateShard)?;
+        let prev = mine.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
+        let mine_key = (mine.request_id.clone(), mine.index);
+        let new_key = (new.request_id.clone(), new.index);
+        let counted = s.plans.get(&new.request_id).map(|(count, _)| *count);
+        let stored = s.shards.get(&mine_key).map(|sh| sh.version);
+        if stored != Some(prev) || s.shards.contains_key(&new_key) || counted != Some(new.index) {
+            return Err(LedgerError::Conflict);
+        }
+        s.shards.insert(mine_key, mine.clone());
+        s.shards.insert(new_key, new.clone());
+        if let Some(plan) = s.plans.get_mut(&new.request_id) {
+            plan.0 = new.index + 1;
+        }
+        Ok(())
+    }
+
     async fn put_page(&self, page: &PendingPage) -> Result<(), LedgerError> {
         let mut s = self.call(LedgerOp::PutPage)?;
         let key = (page.request_id.clone(), page.shard, page.seq);
