@@ -58,42 +58,19 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let shard = self.abort_uploads(shard, deadline).await?;
         let mut shard = self.recover_range(shard).await?;
         let mut in_flight = FuturesOrdered::new();
-        let mut listed_to: VecDeque<Option<String>> = VecDeque::new();
-        let mut cursor = shard.cursor.clone();
-        let mut listing_done = shard.done;
-        // A listing by cursor reached the end: list from the start once
-        // nothing is in flight before believing it.
-        let mut confirm_end = false;
-        // The greatest key listed this turn, and pages since the last split.
-        let mut listed_max = String::new();
-        let mut since_split = 0;
+        let mut turn = Turn::new(&shard);
         loop {
-            while !listing_done && in_flight.len() < self.window.size() && (!confirm_end || in_flight.is_empty()) {
+            while turn.may_list(in_flight.len(), self.window.size()) {
                 if self.out_of_time(deadline) {
                     break;
                 }
-                // Everything listed before is deleted once nothing is in
-                // flight: the listing starts over, and what it finds is
-                // what is left. (A cursor names the last entry listed,
-                // which a delete may have removed: some stores then list
-                // nothing after it.) Only pages listed ahead of deletes
-                // in flight go by the cursor.
-                let from = if in_flight.is_empty() { None } else { cursor.as_deref() };
+                let from = turn.from(in_flight.is_empty());
                 let by_cursor = from.is_some();
-                let page = self.list_in_range(&shard, from, MAX_PAGE).await?;
-                if let Some(top) = page.entries.iter().map(|e| e.key.as_str()).max() {
-                    if top > listed_max.as_str() {
-                        listed_max = top.to_owned();
-                    }
-                }
-                let listed = count(page.entries.iter());
-                let recorded = shard.page_recorded(&page.entries, &listed);
+                let page = self.list_in_range(&shard, from.as_deref(), MAX_PAGE).await?;
+                let recorded = shard.page_recorded(&page.entries, &count(page.entries.iter()));
                 self.ledger.update_shard(&recorded).await?;
                 shard = recorded;
-                cursor = page.next.clone();
-                listing_done = cursor.is_none() && !by_cursor;
-                confirm_end = cursor.is_none() && by_cursor;
-                listed_to.push_back(cursor.clone());
+                turn.listed(&page, by_cursor);
                 let bucket = shard.bucket.clone();
                 in_flight.push_back(async move {
                     if self.hold_stands(workspace).await? {
@@ -102,46 +79,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     self.delete_all(&bucket, &page.entries).await.map(Some)
                 });
             }
-            let Some(deleted) = in_flight.next().await else {
-                break;
+            let deleted = match in_flight.next().await {
+                None => break,
+                Some(Ok(Some(deleted))) => deleted,
+                Some(stopped) => return Err(self.stop(shard, stopped, &mut in_flight).await),
             };
-            let deleted = match deleted {
-                Ok(Some(deleted)) => deleted,
-                Ok(None) => {
-                    // Deletes in flight behind it read the hold too; any
-                    // that went out anyway stays recorded, to be recovered.
-                    while in_flight.next().await.is_some() {}
-                    info!(request_id = %shard.request_id, shard = shard.index, "legal hold: the shard stops at its checkpoint");
-                    return Err(ShardStop::Held(Box::new(shard)));
-                }
-                Err(ShardStop::PartlyRefused { reason, deleted }) => {
-                    let mut confirmed = deleted;
-                    while let Some(more) = in_flight.next().await {
-                        match more {
-                            Ok(Some(c)) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => confirmed.add(&c),
-                            // Not sent (a hold), or failed: left in the range.
-                            Ok(None) | Err(_) => {}
-                        }
-                    }
-                    self.ledger.update_shard(&shard.partly_counted(&confirmed)).await?;
-                    return Err(ShardStop::Refused(reason));
-                }
-                Err(e) => {
-                    // The pages in flight stay recorded; whoever resumes recovers them.
-                    while in_flight.next().await.is_some() {}
-                    return Err(e);
-                }
-            };
-            let after = listed_to.pop_front().flatten();
-            let last = after.is_none() && listed_to.is_empty() && listing_done;
+            let (after, last) = turn.confirmed();
             let next = shard.page_done(&deleted, after, last, self.clock.now(), self.config.lease);
             self.ledger.update_shard(&next).await?;
             shard = next;
-            since_split += 1;
-            let due = self.config.split_after_pages > 0 && since_split >= self.config.split_after_pages;
-            if due && !listing_done && !listed_max.is_empty() {
-                since_split = 0;
-                if let Some(kept) = self.split_ahead(&shard, &listed_max).await? {
+            if let Some(from) = turn.split_due(self.config.split_after_pages) {
+                if let Some(kept) = self.split_ahead(&shard, &from).await? {
                     shard = kept;
                 }
             }
@@ -150,6 +98,43 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             Ok(())
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
+        }
+    }
+
+    /// Why the shard stops after a page's delete did not go through, once
+    /// the deletes behind it are in: a legal hold (the pages in flight stay
+    /// recorded, to be recovered), keys refused (what was confirmed is
+    /// counted, the rest stays recorded for the retry), or the error.
+    async fn stop<F>(
+        &self,
+        shard: Shard,
+        stopped: Result<Option<Counts>, ShardStop>,
+        in_flight: &mut FuturesOrdered<F>,
+    ) -> ShardStop
+    where
+        F: std::future::Future<Output = Result<Option<Counts>, ShardStop>>,
+    {
+        let mut confirmed = Counts::default();
+        while let Some(more) = in_flight.next().await {
+            match more {
+                Ok(Some(c)) | Err(ShardStop::PartlyRefused { deleted: c, .. }) => confirmed.add(&c),
+                // Not sent (a hold), or failed: left in the range.
+                Ok(None) | Err(_) => {}
+            }
+        }
+        match stopped {
+            Ok(_) => {
+                info!(request_id = %shard.request_id, shard = shard.index, "legal hold: the shard stops at its checkpoint");
+                ShardStop::Held(Box::new(shard))
+            }
+            Err(ShardStop::PartlyRefused { reason, deleted }) => {
+                confirmed.add(&deleted);
+                match self.ledger.update_shard(&shard.partly_counted(&confirmed)).await {
+                    Ok(()) => ShardStop::Refused(reason),
+                    Err(e) => e.into(),
+                }
+            }
+            Err(e) => e,
         }
     }
 
@@ -364,6 +349,84 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             }
         }
         Ok(count(entries.iter()))
+    }
+}
+
+/// Where a shard's listing stands in one worker's turn on it.
+struct Turn {
+    /// Where a listing ahead of the deletes in flight resumes.
+    cursor: Option<String>,
+    /// Listed to the end, from the start.
+    done: bool,
+    /// A listing by cursor reached the end: list from the start once
+    /// nothing is in flight before believing it.
+    confirm_end: bool,
+    /// Where the listing stood after each page in flight, in order.
+    listed_to: VecDeque<Option<String>>,
+    /// The greatest key listed, and pages confirmed since the last split.
+    listed_max: String,
+    since_split: u64,
+}
+
+impl Turn {
+    fn new(shard: &Shard) -> Turn {
+        Turn {
+            cursor: shard.cursor.clone(),
+            done: shard.done,
+            confirm_end: false,
+            listed_to: VecDeque::new(),
+            listed_max: String::new(),
+            since_split: 0,
+        }
+    }
+
+    /// Whether to list another page, with `in_flight` deletes out of `window`.
+    fn may_list(&self, in_flight: usize, window: usize) -> bool {
+        !self.done && in_flight < window && (!self.confirm_end || in_flight == 0)
+    }
+
+    /// Where the next page starts. Everything listed before is deleted once
+    /// nothing is in flight: the listing starts over, and what it finds is
+    /// what is left. (A cursor names the last entry listed, which a delete
+    /// may have removed: some stores then list nothing after it.) Only
+    /// pages listed ahead of deletes in flight go by the cursor.
+    fn from(&self, nothing_in_flight: bool) -> Option<String> {
+        if nothing_in_flight {
+            None
+        } else {
+            self.cursor.clone()
+        }
+    }
+
+    fn listed(&mut self, page: &EntryPage, by_cursor: bool) {
+        if let Some(top) = page.entries.iter().map(|e| e.key.as_str()).max() {
+            if top > self.listed_max.as_str() {
+                self.listed_max = top.to_owned();
+            }
+        }
+        self.cursor = page.next.clone();
+        self.done = self.cursor.is_none() && !by_cursor;
+        self.confirm_end = self.cursor.is_none() && by_cursor;
+        self.listed_to.push_back(self.cursor.clone());
+    }
+
+    /// The oldest page in flight confirmed: where the listing stood after
+    /// it, and whether it was the last.
+    fn confirmed(&mut self) -> (Option<String>, bool) {
+        self.since_split += 1;
+        let after = self.listed_to.pop_front().flatten();
+        let last = after.is_none() && self.listed_to.is_empty() && self.done;
+        (after, last)
+    }
+
+    /// Where a split would start, once `every` pages were confirmed since
+    /// the last one and more is left to list.
+    fn split_due(&mut self, every: u64) -> Option<String> {
+        if every == 0 || self.since_split < every || self.done || self.listed_max.is_empty() {
+            return None;
+        }
+        self.since_split = 0;
+        Some(self.listed_max.clone())
     }
 }
 
