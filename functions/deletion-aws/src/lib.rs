@@ -8,6 +8,7 @@
 #[macro_use]
 mod mocked;
 
+pub mod capacity;
 pub mod dynamodb;
 pub mod kms;
 pub mod provision;
