@@ -110,17 +110,35 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         let mut shards: Vec<Shard> = Vec::new();
         for p in self.map.expand(&request.scope) {
-            for cut in self.split(&p.bucket, &p.prefix).await {
+            let cuts = self.split(&p.bucket, &p.prefix).await;
+            // One listing of the prefix's open uploads instead of one per
+            // shard: with none, no shard lists them (one begun later is
+            // found by the verification, which lists uploads too).
+            let no_uploads = cuts.len() > 1 && self.no_uploads(&p.bucket, &p.prefix).await;
+            for cut in cuts {
                 let index = shards.len() as u32;
                 shards.push(Shard {
                     after: cut.after,
                     upto: cut.upto,
+                    uploads_done: no_uploads,
                     ..Shard::planned(&request.id, index, &p.store, &p.bucket, &cut.prefix, &p.prefix)
                 });
             }
         }
         self.ledger.insert_shards(&shards).await?;
         Ok(())
+    }
+
+    /// Whether no multipart upload is open under the prefix (an error says
+    /// "not known": the shards then list their own).
+    async fn no_uploads(&self, bucket: &str, prefix: &str) -> bool {
+        match self.store.list_uploads(bucket, prefix, None).await {
+            Ok(page) => page.uploads.is_empty() && page.next.is_none(),
+            Err(e) => {
+                warn!(bucket, prefix, error = %e, "could not list the open uploads; each shard lists its own");
+                false
+            }
+        }
     }
 
     /// How a data-map prefix is shared among workers: by its sub-prefixes
