@@ -126,16 +126,8 @@ impl DynamoLedger {
 
     /// The plan's shard count, once stored.
     pub(super) async fn plan_count(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(request_pk(id), keys::SHARD_PLAN_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        Ok(out.item.as_ref().and_then(|item| number(item, "total")))
+        let item = self.get_item(request_pk(id), keys::SHARD_PLAN_SK).await?;
+        Ok(item.as_ref().and_then(|item| number(item, "total")))
     }
 
     /// `next` raised by one while below `total`: the number it was.
@@ -160,16 +152,8 @@ impl DynamoLedger {
     }
 
     pub(super) async fn read_shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(request_pk(id), keys::shard_sk(index))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(&e))?;
-        out.item.as_ref().map(decode).transpose()
+        let item = self.get_item(request_pk(id), &keys::shard_sk(index)).await?;
+        item.as_ref().map(decode).transpose()
     }
 
     /// Up to `limit` entries of the index of open shards, free ones first.
