@@ -9,6 +9,7 @@ mod callbacks;
 mod holds;
 mod hostile;
 mod iam;
+mod ledger_layout;
 mod openapi;
 mod receipts;
 mod regulations;

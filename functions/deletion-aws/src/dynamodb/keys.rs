@@ -10,12 +10,18 @@
 //!   <created_at>#<id>` (index `by-workspace`, newest first); while not
 //!   final, `gsi2pk = ACTIVE`, `gsi2sk = <grace_ends_at>#<id>` (index
 //!   `active`, for the sweep).
-//! - `REQ#<id>` / `SHARD#<nnnnnn>`: a purge shard with its checkpoint (and
-//!   the pages in flight, as one key range); while not done, `gsi3pk =
-//!   OPEN#<id>`, `gsi3sk = <lease end, or 0>#<nnnnnn>` (index `open`, keys
-//!   only: the free shards first).
-//! - `REQ#<id>` / `SHARDS`: the plan's shard count (`total`) and the next
-//!   shard number to hand out (`next`), written after the shards.
+//! - `SHARDS#<id>#<gg>` / `SHARD#<nnnnnn>`: a purge shard with its
+//!   checkpoint (and the pages in flight, as one key range), in group
+//!   `gg = nnnnnn mod groups` of the plan's `groups` partitions, so that no
+//!   request's checkpoints share one partition's throughput; while not done,
+//!   `gsi3pk = OPEN#<id>`, `gsi3sk = <lease end, or 0>#<nnnnnn>` (index
+//!   `open`, keys only: the free shards first; a checkpoint that keeps its
+//!   lease does not change the index). Plans written before the shards were
+//!   spread keep theirs beside the request: `REQ#<id>` / `SHARD#<nnnnnn>`.
+//! - `REQ#<id>` / `SHARDS`: the plan: how many partitions its shards are
+//!   spread over (`groups`, written before the first shard; absent: beside
+//!   the request), its shard count (`total`) and the next shard number to
+//!   hand out (`next`), written after the shards.
 //! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a regulation's older
 //!   versions to delete, recorded before their delete.
 //! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: a chunk of a large receipt.
@@ -145,6 +151,14 @@ pub fn parse_open_sk(sk: &str) -> Option<(Option<DateTime<Utc>>, u32)> {
     Some((Some(until), index))
 }
 
+/// How many partitions a new plan's shards are spread over.
+pub const SHARD_GROUPS: u32 = 16;
+
+/// The partition of a group of a plan's shards.
+pub fn shard_group_pk(id: &RequestId, group: u32) -> String {
+    format!("SHARDS#{id}#{group:02}")
+}
+
 pub fn shard_sk(index: u32) -> String {
     format!("{SHARD_PREFIX}{index:06}")
 }
@@ -226,6 +240,12 @@ mod tests {
         );
         assert_eq!(callback_due_until(at), "2026-11-22T16:03:49.939Z$");
         assert_eq!(shard_sk(7), "SHARD#000007");
+        assert_eq!(shard_group_pk(&id, 3), "SHARDS#01a203ff-de33-7582-8458-9ba563005834#03");
+        assert_eq!(
+            request_of_pk(&shard_group_pk(&id, 3)),
+            None,
+            "not a request's partition"
+        );
         assert_eq!(page_sk(7, 12, 3), "PAGE#000007#000000000012#0003");
         let at = DateTime::parse_from_rfc3339("2026-03-01T12:00:00.250Z")
             .unwrap()

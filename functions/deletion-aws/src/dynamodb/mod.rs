@@ -3,8 +3,8 @@
 //! Every key format is in `keys` (the table's layout is listed there); one
 //! module per part of the ledger implements its port: `requests` (requests,
 //! scope locks, idempotency keys, receipts), `listing` (the indexes and
-//! their cursors), `shards` (shards and write-ahead pages), `directory`
-//! (memberships), `holds`, `regulations` (subject ids and suppressions),
+//! their cursors), `shards` (shards and write-ahead pages; `layout`, the
+//! partitions they are spread over), `directory` (memberships), `holds`, `regulations` (subject ids and suppressions),
 //! `callbacks` and `sweep` (the sweep's mark). `errors` maps DynamoDB's
 //! errors to the ledger's.
 //!
@@ -22,6 +22,7 @@ mod errors;
 mod holds;
 mod items;
 pub mod keys;
+mod layout;
 mod listing;
 mod regulations;
 mod requests;
@@ -45,6 +46,7 @@ use items::{key, n, s};
 pub struct DynamoLedger {
     client: Client,
     table: String,
+    layouts: layout::Layouts,
 }
 
 impl DynamoLedger {
@@ -52,6 +54,7 @@ impl DynamoLedger {
         DynamoLedger {
             client,
             table: table.into(),
+            layouts: layout::Layouts::default(),
         }
     }
 

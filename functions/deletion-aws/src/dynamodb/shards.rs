@@ -1,7 +1,8 @@
 //! A purge's shards (`SHARD#<nnnnnn>`, each with its checkpoint, the pages
-//! in flight as one key range, and a version) and a regulation's older
-//! versions recorded before their delete (`PAGE#<shard>#<seq>#<chunk>`,
-//! dropped once counted), beside the request.
+//! in flight as one key range, and a version), in the partitions their
+//! plan's `Layout` names; and a regulation's older versions recorded before
+//! their delete (`PAGE#<shard>#<seq>#<chunk>`, dropped once counted),
+//! beside the request.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
@@ -14,6 +15,7 @@ use serde::Serialize;
 use super::errors::{transaction, unavailable, written};
 use super::items::{chunks, decode, doc, key, n, to_item, Item};
 use super::keys::{self, request_pk};
+use super::layout::{number, Layout};
 use super::DynamoLedger;
 
 /// A shard: its version and `done` for conditions, the shard in `doc`,
@@ -31,11 +33,11 @@ struct ShardItem {
     gsi3sk: Option<String>,
 }
 
-fn shard_item(sh: &Shard) -> Result<Item, LedgerError> {
+fn shard_item(sh: &Shard, layout: Layout) -> Result<Item, LedgerError> {
     let sk = keys::shard_sk(sh.index);
     let open = !sh.done;
     let item = ShardItem {
-        pk: request_pk(&sh.request_id),
+        pk: layout.pk(&sh.request_id, sh.index),
         doc: doc(sh, || sk.clone())?,
         sk,
         version: sh.version,
@@ -46,22 +48,22 @@ fn shard_item(sh: &Shard) -> Result<Item, LedgerError> {
     to_item(&item, || item.sk.clone())
 }
 
-fn number(item: &Item, name: &str) -> Option<u32> {
-    item.get(name)?.as_n().ok()?.parse().ok()
-}
-
 impl DynamoLedger {
-    /// Stores the shards not stored yet; one planned already (by an
-    /// earlier attempt) keeps its checkpoint.
-    /// Then the plan's count: every shard up to the highest number stored
-    /// (raised, never lowered: a verification adds shards to a plan).
+    /// Stores the shards not stored yet, in the plan's layout (fixed by the
+    /// first); one planned already (by an earlier attempt) keeps its
+    /// checkpoint. Then the plan's count: every shard up to the highest
+    /// number stored (raised, never lowered: a verification adds shards).
     pub(super) async fn put_new_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {
+        let Some(first) = shards.first() else {
+            return Ok(());
+        };
+        let layout = self.layout_for_plan(&first.request_id).await?;
         for shard in shards {
             let put = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(shard_item(shard)?))
+                .set_item(Some(shard_item(shard, layout)?))
                 .condition_expression("attribute_not_exists(pk)");
             written(put.send().await)?;
         }
@@ -90,16 +92,17 @@ impl DynamoLedger {
     /// where nothing is, and the plan's count from `new.index` to one more.
     pub(super) async fn split(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
         let prev = mine.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
+        let layout = self.layout(&mine.request_id).await?.ok_or(LedgerError::Conflict)?;
         let mine_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(shard_item(mine)?))
+            .set_item(Some(shard_item(mine, layout)?))
             .condition_expression("version = :prev")
             .expression_attribute_values(":prev", n(prev))
             .build()
             .map_err(|e| unavailable(&e))?;
         let new_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(shard_item(new)?))
+            .set_item(Some(shard_item(new, layout)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| unavailable(&e))?;
@@ -130,7 +133,8 @@ impl DynamoLedger {
         Ok(item.as_ref().and_then(|item| number(item, "total")))
     }
 
-    /// `next` raised by one while below `total`: the number it was.
+    /// `next` raised by one while below `total`: the number it was (and
+    /// the plan's layout, learnt on the way).
     pub(super) async fn take_unstarted(&self, id: &RequestId) -> Result<Option<u32>, LedgerError> {
         let update = self
             .client
@@ -142,9 +146,15 @@ impl DynamoLedger {
             .expression_attribute_names("#next", "next")
             .expression_attribute_names("#total", "total")
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedOld);
+            .return_values(ReturnValue::AllOld);
         match update.send().await {
-            Ok(out) => Ok(out.attributes.as_ref().and_then(|a| number(a, "next"))),
+            Ok(out) => {
+                let plan = out.attributes.unwrap_or_default();
+                if let Some(layout) = Layout::of_plan(&plan) {
+                    self.layouts.remember(id, layout);
+                }
+                Ok(number(&plan, "next"))
+            }
             // Every number handed out, or no plan counted.
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
             Err(e) => Err(unavailable(&e)),
@@ -152,7 +162,10 @@ impl DynamoLedger {
     }
 
     pub(super) async fn read_shard(&self, id: &RequestId, index: u32) -> Result<Option<Shard>, LedgerError> {
-        let item = self.get_item(request_pk(id), &keys::shard_sk(index)).await?;
+        let Some(layout) = self.layout(id).await? else {
+            return Ok(None);
+        };
+        let item = self.get_item(layout.pk(id, index), &keys::shard_sk(index)).await?;
         item.as_ref().map(decode).transpose()
     }
 
@@ -178,17 +191,34 @@ impl DynamoLedger {
             .collect())
     }
 
+    /// Every shard of the plan, by number: one query per partition used,
+    /// side by side.
     pub(super) async fn read_shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
-        self.query_prefix(request_pk(id), keys::SHARD_PREFIX)
+        let Some(layout) = self.layout(id).await? else {
+            return Ok(Vec::new());
+        };
+        let total = match layout {
+            Layout::Beside => None,
+            Layout::Spread(_) => self.plan_count(id).await?,
+        };
+        let reads = layout
+            .partitions(id, total)
+            .into_iter()
+            .map(|pk| self.query_prefix(pk, keys::SHARD_PREFIX));
+        let mut shards = futures::future::try_join_all(reads)
             .await?
             .iter()
+            .flatten()
             .map(decode)
-            .collect()
+            .collect::<Result<Vec<Shard>, _>>()?;
+        shards.sort_by_key(|sh| sh.index);
+        Ok(shards)
     }
 
     pub(super) async fn put_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
-        self.put_versioned(shard_item(next)?, prev).await
+        let layout = self.layout(&next.request_id).await?.ok_or(LedgerError::Conflict)?;
+        self.put_versioned(shard_item(next, layout)?, prev).await
     }
 
     /// One item per chunk of the page, each well under the item limit.

@@ -296,16 +296,35 @@ mod mapped {
         ));
     }
 
+    /// The plan item as stored: its layout (`groups`) and count.
+    fn plan_item(r: &DeletionRequest, groups: Option<u64>, total: u64) -> Rule {
+        let pk = keys::request_pk(&r.id);
+        mock!(Client::get_item).then_output(move || {
+            let mut item = key(pk.clone(), keys::SHARD_PLAN_SK);
+            item.insert("total".into(), n(total));
+            if let Some(groups) = groups {
+                item.insert("groups".into(), n(groups));
+            }
+            GetItemOutput::builder().set_item(Some(item)).build()
+        })
+    }
+
     #[tokio::test]
     async fn a_shard_planned_already_keeps_its_checkpoint() {
-        let rule = condition_failed();
+        let r = request(Status::Purging);
+        let plan = plan_item(&r, Some(16), 1);
+        let group = keys::shard_group_pk(&r.id, 0);
+        let rule = mock!(Client::put_item)
+            .match_requests(move |req| req.item().and_then(|i| i.get("pk")) == Some(&s(group.clone())))
+            .then_error(|| {
+                PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
+            });
         // The plan's count is stored already, as high or higher.
         let counted = mock!(Client::update_item).then_error(|| {
             UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
         });
-        let r = request(Status::Purging);
         let shard = shard(&r, 0);
-        ledger(&[&rule, &counted]).insert_shards(&[shard]).await.unwrap();
+        ledger(&[&plan, &rule, &counted]).insert_shards(&[shard]).await.unwrap();
         assert_eq!((rule.num_calls(), counted.num_calls()), (1, 1));
     }
 
@@ -479,7 +498,9 @@ mod mapped {
                 .match_requests(move |req| req.exclusive_start_key() == Some(&last))
                 .then_output(move || QueryOutput::builder().items(item.clone()).build())
         };
-        let shards = ledger(&[&page1, &page2]).shards(&r.id).await.unwrap();
+        // A plan from before the spreading: its shards beside the request.
+        let plan = plan_item(&r, None, 2);
+        let shards = ledger(&[&plan, &page1, &page2]).shards(&r.id).await.unwrap();
         let indices: Vec<u32> = shards.iter().map(|s| s.index).collect();
         assert_eq!(indices, [0, 1]);
         assert_eq!(page2.num_calls(), 1);
