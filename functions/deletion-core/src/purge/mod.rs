@@ -47,6 +47,7 @@ mod objects;
 mod pages;
 mod rewrites;
 mod take;
+pub use take::{next_free, Next};
 mod verify;
 mod window;
 

@@ -12,6 +12,8 @@
 //!   pass; one index query of at most twice the workers' number of entries
 //!   and as many shard reads after it.
 
+use chrono::{DateTime, Utc};
+
 use super::Purger;
 use crate::error::LedgerError;
 use crate::ids::RequestId;
@@ -19,7 +21,8 @@ use crate::model::Shard;
 use crate::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 
 /// What a worker finds when it looks for a shard.
-pub(super) enum Next {
+#[derive(Debug)]
+pub enum Next {
     Free(Box<Shard>),
     /// Other workers hold the open shards.
     Busy,
@@ -31,35 +34,48 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// A shard this worker may take now, or why there is none.
     /// `first_pass` is the worker's own: false once the counter ran out.
     pub(super) async fn next_free(&self, id: &RequestId, first_pass: &mut bool) -> Result<Next, LedgerError> {
-        let now = self.clock.now();
-        while *first_pass {
-            match self.ledger.next_unstarted(id).await? {
-                Some(index) => match self.ledger.shard(id, index).await? {
-                    Some(shard) if shard.is_free(now) => return Ok(Next::Free(Box::new(shard))),
-                    _ => continue, // taken from the index already, or done
-                },
-                None => *first_pass = false,
-            }
-        }
-        let open = self.ledger.open_shards(id, self.config.workers.max(1) * 2).await?;
-        let mut held = false;
-        // The ones the index shows free first (it sorts them first).
-        for entry in &open {
-            match self.ledger.shard(id, entry.index).await? {
-                Some(shard) if shard.is_free(now) => return Ok(Next::Free(Box::new(shard))),
-                Some(shard) if !shard.done => held = true,
-                _ => {} // done meanwhile: the index lags
-            }
-        }
-        if held {
-            return Ok(Next::Busy);
-        }
-        // The index shows nothing open: every shard, read consistently, says.
-        let shards = self.ledger.shards(id).await?;
-        Ok(match shards.iter().find(|s| s.is_free(now)) {
-            Some(shard) => Next::Free(Box::new(shard.clone())),
-            None if shards.iter().all(|s| s.done) => Next::AllDone,
-            None => Next::Busy,
-        })
+        next_free(&self.ledger, id, self.config.workers, self.clock.now(), first_pass).await
     }
+}
+
+/// A shard of request `id` free at `now`, or why there is none, for a
+/// purge of `workers` workers; `first_pass` is the caller's own (false
+/// once the counter ran out). Public so that the benchmark measures the
+/// reads of this very path.
+pub async fn next_free<L: Ledger>(
+    ledger: &L,
+    id: &RequestId,
+    workers: u32,
+    now: DateTime<Utc>,
+    first_pass: &mut bool,
+) -> Result<Next, LedgerError> {
+    while *first_pass {
+        match ledger.next_unstarted(id).await? {
+            Some(index) => match ledger.shard(id, index).await? {
+                Some(shard) if shard.is_free(now) => return Ok(Next::Free(Box::new(shard))),
+                _ => continue, // taken from the index already, or done
+            },
+            None => *first_pass = false,
+        }
+    }
+    let open = ledger.open_shards(id, workers.max(1) * 2).await?;
+    let mut held = false;
+    // The ones the index shows free first (it sorts them first).
+    for entry in &open {
+        match ledger.shard(id, entry.index).await? {
+            Some(shard) if shard.is_free(now) => return Ok(Next::Free(Box::new(shard))),
+            Some(shard) if !shard.done => held = true,
+            _ => {} // done meanwhile: the index lags
+        }
+    }
+    if held {
+        return Ok(Next::Busy);
+    }
+    // The index shows nothing open: every shard, read consistently, says.
+    let shards = ledger.shards(id).await?;
+    Ok(match shards.iter().find(|s| s.is_free(now)) {
+        Some(shard) => Next::Free(Box::new(shard.clone())),
+        None if shards.iter().all(|s| s.done) => Next::AllDone,
+        None => Next::Busy,
+    })
 }
