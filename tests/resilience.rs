@@ -1090,3 +1090,56 @@ async fn the_shard_counter_hands_each_number_once_and_the_open_index_names_the_f
     assert_eq!(ledger.shard(&id, 42).await.unwrap(), None);
     assert_eq!(ledger.shards_planned(&id).await.unwrap(), Some(42));
 }
+
+/// Two workers of four lanes each, at once, on DynamoDB Local and moto:
+/// no shard is purged by two lanes (the totals are exact), the request is
+/// claimed once, and nothing outside the workspace is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_of_four_lanes_share_forty_sources_without_a_shard_purged_twice() {
+    let env = env(Versioning::None).await;
+    let keys: Vec<String> = (0..40)
+        .flat_map(|s| (0..3).map(move |n| format!("acme/src-{s:02}/2024-01-01/part-{n}.json.gz")))
+        .collect();
+    futures::future::join_all(keys.iter().map(|k| env.put(&env.archive, k))).await;
+    for key in ["acme-corp/src-00/2024-01-01/x", "acme"] {
+        env.put(&env.archive, key).await;
+    }
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let worker = || {
+        Purger::new(
+            env.stack.ledger.clone(),
+            S3Store::new(env.clients.s3.clone()),
+            env.stack.schedules.clone(),
+            env.clock.clone(),
+            env.stack.settings.map.clone(),
+            PurgeConfig {
+                page_size: 2,
+                shards_in_flight: 4,
+                ..PurgeConfig::default()
+            },
+        )
+    };
+    let (a, b) = (worker(), worker());
+    let (a, b) = tokio::join!(a.run(&id, "w1", false, None), b.run(&id, "w2", false, None));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert!(
+        outcomes.iter().any(|o| matches!(o, PurgeOutcome::Completed { .. })),
+        "{outcomes:?}"
+    );
+    let shards = env.stack.ledger.shards(&id).await.unwrap();
+    assert!(shards.len() >= 40, "one shard per source at least: {}", shards.len());
+    assert!(shards.iter().all(|s| s.done && s.lease.is_none()));
+    let body = status(&env, &id).await;
+    assert_eq!(body["receipt"]["totals"]["objects"], 120, "{:#}", body["receipt"]);
+    let purging = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "PURGING")
+        .count();
+    assert_eq!(purging, 1, "claimed exactly once");
+    let mut left = env.inventory(&env.archive, "").await.versions;
+    left.sort();
+    assert_eq!(left, ["acme", "acme-corp/src-00/2024-01-01/x"]);
+}

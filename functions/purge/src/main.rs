@@ -39,6 +39,7 @@ async fn main() -> Result<(), Error> {
         lease: settings::lease(settings::function_timeout()?)?,
         workers: config::seconds("PURGE_WORKERS", 4, 1, 64)?.num_seconds() as u32,
         deletes_in_flight: config::seconds("DELETES_IN_FLIGHT", 8, 1, 64)?.num_seconds() as usize,
+        shards_in_flight: config::seconds("SHARDS_IN_FLIGHT", 4, 1, 64)?.num_seconds() as u32,
         // Of /tmp (EphemeralStorage in the template), what regulations'
         // rewrites may fill at once.
         scratch_bytes: config::seconds("SCRATCH_MIB", 3584, 16, 10_240)?.num_seconds() as u64 * 1024 * 1024,

@@ -150,8 +150,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// sub-prefix is still found.
     pub(super) async fn split(&self, bucket: &str, prefix: &str) -> Vec<Cut> {
         let whole = vec![Cut::whole(prefix)];
-        if self.config.workers < 2 {
-            // One worker gains nothing from shards, and each costs a listing.
+        if self.config.workers.max(1) * self.lanes() < 2 {
+            // One lane gains nothing from shards, and each costs a listing.
             return whole;
         }
         let children = match self.store.list_children(bucket, prefix, MAX_CHILDREN).await {
@@ -192,9 +192,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         ranges(prefix, &children.prefixes)
     }
 
-    /// Starts more workers while free shards outnumber the workers holding
-    /// one, up to the configured number. Any worker does it at each shard
-    /// it takes, not only the first: a lost fan-out timer, or workers that
+    /// Starts more workers while free shards outnumber the lanes of the
+    /// workers holding one, up to the configured number. Any worker does it
+    /// at each shard it takes, not only the first: a lost fan-out timer, or workers that
     /// stopped, never leave the purge to one worker. A slot's timer still
     /// pending keeps its name, so arming it again starts no one more. One
     /// read of at most twice the workers' number of index entries. None
@@ -203,7 +203,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         if self.window.backing_off() {
             return; // S3 asks for less: no more workers now
         }
-        let open = match self.ledger.open_shards(id, self.config.workers.max(1) * 2).await {
+        let lanes = self.lanes();
+        let open = match self
+            .ledger
+            .open_shards(id, self.config.workers.max(1) * lanes * 2)
+            .await
+        {
             Ok(open) => open,
             Err(e) => {
                 warn!(request_id = %id, error = %e, "could not count the free shards; starting no worker");
@@ -212,9 +217,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         };
         let now = self.clock.now();
         let others = open.iter().filter(|o| o.index != taken);
+        // Shards held (this one too) and free, in workers of `lanes` each.
         let held = others.clone().filter(|o| !o.looks_free(now)).count() as u32 + 1;
         let free = others.filter(|o| o.looks_free(now)).count() as u32;
-        let want = (held + free).min(self.config.workers);
+        let want = (held + free).div_ceil(lanes).min(self.config.workers);
+        let held = held.div_ceil(lanes);
         for n in held..want {
             // Best effort: the sweep re-drives a purge nobody works on.
             if let Err(e) = self.timers.wake(id, Wake::Worker(n), self.wake_at()).await {

@@ -43,6 +43,7 @@ use crate::requests::apply_suppression;
 mod claim;
 mod finish;
 mod flat;
+mod lanes;
 mod objects;
 mod pages;
 mod rewrites;
@@ -66,6 +67,9 @@ pub struct PurgeConfig {
     pub deletes_in_flight: usize,
     /// Workers (invocations) per request at once.
     pub workers: u32,
+    /// Shards one worker purges side by side (`lanes`), each with its own
+    /// listing and deletes.
+    pub shards_in_flight: u32,
     /// A worker with less time than this left hands its shard back.
     pub handoff_margin: StdDuration,
     /// How often a DeleteObjects batch is retried for the keys it refused.
@@ -93,6 +97,9 @@ impl Default for PurgeConfig {
             page_size: 1000,
             deletes_in_flight: 8,
             workers: 4,
+            // One at a time unless configured (the purge function's
+            // SHARDS_IN_FLIGHT): every step of a lane is then in order.
+            shards_in_flight: 1,
             handoff_margin: StdDuration::from_secs(60),
             delete_retries: 3,
             retry_backoff: StdDuration::from_millis(200),
@@ -215,7 +222,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         request = apply_suppression(&self.ledger, request, None, self.clock.now()).await?;
         if request.status == Status::Purging {
             self.plan(&request).await?;
-            match self.work(&request, owner, deadline).await? {
+            match self.work_lanes(&request, owner, deadline).await? {
                 None => {}
                 Some(outcome) => return Ok(outcome),
             }
@@ -284,6 +291,8 @@ pub(super) fn count<'a>(entries: impl Iterator<Item = &'a Entry>) -> Counts {
     counts
 }
 
+#[cfg(test)]
+mod lane_tests;
 #[cfg(test)]
 mod range_tests;
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //!   worker would stop), so the last shard's worker always goes on to
 //!   verify.
 //! - Reads per call: one counter write and one shard read on the first
-//!   pass; one index query of at most twice the workers' number of entries
-//!   and as many shard reads after it.
+//!   pass; one index query of at most twice the lanes' number of entries
+//!   (workers times lanes) and as many shard reads after it.
 
 use chrono::{DateTime, Utc};
 
@@ -34,18 +34,20 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// A shard this worker may take now, or why there is none.
     /// `first_pass` is the worker's own: false once the counter ran out.
     pub(super) async fn next_free(&self, id: &RequestId, first_pass: &mut bool) -> Result<Next, LedgerError> {
-        next_free(&self.ledger, id, self.config.workers, self.clock.now(), first_pass).await
+        let holders = self.config.workers.max(1) * self.lanes();
+        next_free(&self.ledger, id, holders, self.clock.now(), first_pass).await
     }
 }
 
 /// A shard of request `id` free at `now`, or why there is none, for a
-/// purge of `workers` workers; `first_pass` is the caller's own (false
-/// once the counter ran out). Public so that the benchmark measures the
+/// purge whose shards are held by at most `holders` lanes at once (workers
+/// times lanes); `first_pass` is the caller's own (false once the counter
+/// ran out). Public so that the benchmark measures the
 /// reads of this very path.
 pub async fn next_free<L: Ledger>(
     ledger: &L,
     id: &RequestId,
-    workers: u32,
+    holders: u32,
     now: DateTime<Utc>,
     first_pass: &mut bool,
 ) -> Result<Next, LedgerError> {
@@ -58,7 +60,7 @@ pub async fn next_free<L: Ledger>(
             None => *first_pass = false,
         }
     }
-    let open = ledger.open_shards(id, workers.max(1) * 2).await?;
+    let open = ledger.open_shards(id, holders.max(1) * 2).await?;
     let mut held = false;
     // The ones the index shows free first (it sorts them first).
     for entry in &open {
