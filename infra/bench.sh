@@ -27,6 +27,10 @@
 #   PREFIXES  sources of scenario prefixes (100)
 #   SOURCES   sources of scenario sources (1000)
 #   VERSIONED_OBJECTS  keys per versioned run (2000; 2 versions each)
+#   SHARDS_IN_FLIGHT, DELETES_IN_FLIGHT  the purge worker's lanes and
+#             deletes in flight per lane (4 and 8, as the purge function)
+#   CLAIM_SHARDS, CLAIMS  scenario claims: shard counts (10,1000,10000)
+#             and claims measured at each (10)
 #   MOTO_PORT, DYNAMODB_PORT  (default: free ports); CARGO_TARGET_DIR
 # Targets printed beside the figures (PASS/MISS; the run never fails on
 # them): purge >= 0.9x ceiling and >= 1.5x s5cmd objects/s, <= 1 s client

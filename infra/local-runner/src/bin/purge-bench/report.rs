@@ -105,6 +105,9 @@ pub fn report(scenario: &str, objects: usize, tools: &[Runs]) {
         if let Some(calls) = t.runs.first().and_then(|m| m.ledger.as_ref()) {
             println!("ledger calls of the first {} run: {:?}", t.tool, calls.calls);
         }
+        if let Some(calls) = t.runs.first().and_then(|m| m.store_calls.as_ref()) {
+            println!("store calls of the first {} run: {calls:?}", t.tool);
+        }
     }
     let runs: serde_json::Map<String, serde_json::Value> = tools
         .iter()
@@ -119,6 +122,7 @@ pub fn report(scenario: &str, objects: usize, tools: &[Runs]) {
 fn run_json(m: &Measure) -> serde_json::Value {
     serde_json::json!({
         "seconds": m.seconds, "cpu_s": m.cpu, "requests": m.requests, "left": m.left,
+        "store_calls": m.store_calls,
         "ledger": m.ledger.as_ref().map(|c| serde_json::json!({
             "read_units": c.read_units, "write_units": c.write_units, "calls": c.calls,
         })),

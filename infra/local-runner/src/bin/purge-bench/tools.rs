@@ -5,8 +5,6 @@
 //! and what was left under the workspace's prefix afterwards.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -42,6 +40,8 @@ pub struct Measure {
     pub left: usize,
     /// What the ledger consumed (the purge only).
     pub ledger: Option<Consumed>,
+    /// The purge's store calls, per operation.
+    pub store_calls: Option<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 /// Where the objects are.
@@ -104,6 +104,7 @@ where
         requests: before.zip(after).map(|(b, a)| a.saturating_sub(b)),
         left: 0,
         ledger: None,
+        store_calls: None,
     })
 }
 
@@ -156,20 +157,20 @@ pub async fn purge(ledger: &Ledger<'_>, target: &Target<'_>, ws: &str) -> Result
         workspace: WorkspaceId::parse(ws)?,
     };
     let request = requests.create(scope, "bench", None, None, None).await?.request;
-    let calls = Arc::new(AtomicU64::new(0));
-    let store = CountingStore {
-        inner: S3Store::new(target.clients.s3.clone()),
-        calls: calls.clone(),
-    };
+    let store = CountingStore::new(S3Store::new(target.clients.s3.clone()));
+    let counted = store.clone();
     let timers = SchedulerTimers::new(
         ledger.clients.scheduler.clone(),
         env("SCHEDULE_GROUP", "bench-grace"),
         LOCAL_PURGE_ARN,
         LOCAL_SCHEDULER_ROLE_ARN,
     );
-    // One worker in this process: the comparison is with one s5cmd process.
+    // One worker in this process (the comparison is with one s5cmd
+    // process), with the purge function's lanes and deletes in flight.
     let config = PurgeConfig {
         workers: 1,
+        shards_in_flight: crate::number("SHARDS_IN_FLIGHT", 4)? as u32,
+        deletes_in_flight: crate::number("DELETES_IN_FLIGHT", 8)?,
         ..PurgeConfig::default()
     };
     let purger = Purger::new(table, store, timers, SystemClock, map, config);
@@ -184,7 +185,10 @@ pub async fn purge(ledger: &Ledger<'_>, target: &Target<'_>, ws: &str) -> Result
     measure.ledger = Some(ledger.meter.snapshot().since(&before));
     // Without a server counter: the store's calls, +1 for the
     // GetBucketVersioning the store asks once per bucket.
-    measure.requests = measure.requests.or(Some(calls.load(Ordering::Relaxed) + 1));
+    let calls = counted.calls();
+    eprintln!("purge: S3 calls of the store: {calls:?}");
+    measure.requests = measure.requests.or(Some(calls.values().sum::<u64>() + 1));
+    measure.store_calls = Some(calls);
     measure.left = left_under(target.clients, bucket, ws).await?;
     Ok(measure)
 }
