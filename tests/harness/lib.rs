@@ -453,12 +453,15 @@ pub mod throttle {
     }
 
     /// Forwards DynamoDB (and DynamoDB Streams) requests to the ledger's
-    /// endpoint, the rest to moto's.
+    /// endpoint, the rest to moto's; every `every`-th request to each of
+    /// the two is throttled, at most `limit` times each (counted apart, so
+    /// both are throttled however their requests interleave).
     pub async fn start(targets: &deletion_aws::LocalEndpoints, every: u64, limit: u64) -> Throttle {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let target = targets.clone();
-        let seen = Arc::new(AtomicU64::new(0));
+        // Requests seen: to the ledger, to the rest.
+        let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let throttled = Arc::new(AtomicU64::new(0));
         let client = crate::iam::http();
         let throttled_dynamodb = Arc::new(AtomicU64::new(0));
@@ -471,10 +474,16 @@ pub mod throttle {
                         let (client, target, (seen, throttled, throttled_dynamodb)) =
                             (client.clone(), target.clone(), counters.clone());
                         async move {
-                            let n = seen.fetch_add(1, Ordering::SeqCst);
-                            if n % every == every - 1 && throttled.load(Ordering::SeqCst) < limit {
+                            let dynamodb = crate::iam::is_ledger(req.headers());
+                            let to_ledger = throttled_dynamodb.load(Ordering::SeqCst);
+                            let given = if dynamodb {
+                                to_ledger
+                            } else {
+                                throttled.load(Ordering::SeqCst) - to_ledger
+                            };
+                            let n = seen[usize::from(!dynamodb)].fetch_add(1, Ordering::SeqCst);
+                            if n % every == every - 1 && given < limit {
                                 throttled.fetch_add(1, Ordering::SeqCst);
-                                let dynamodb = crate::iam::is_ledger(req.headers());
                                 if dynamodb {
                                     throttled_dynamodb.fetch_add(1, Ordering::SeqCst);
                                 }
@@ -557,6 +566,9 @@ impl Killable {
 
 #[async_trait]
 impl ObjectStore for Killable {
+    fn look_afresh(&self) {
+        self.inner.look_afresh();
+    }
     async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
         let page = self.inner.list_page(b, p, c, max).await?;
         let n = self.listings.fetch_add(1, Ordering::SeqCst) + 1;

@@ -189,6 +189,12 @@ pub trait ObjectStore: Send + Sync {
         Ok(Children::default())
     }
 
+    /// Forgets what the store remembers of buckets' settings that may
+    /// change (on S3: that a bucket never had versioning), so that a purge
+    /// run sees its buckets as they are when it starts. A store that
+    /// remembers nothing does nothing.
+    fn look_afresh(&self) {}
+
     /// Downloads an object (the given version, or the current one) into
     /// the file `to`, streaming. `None` when it is gone (no such key or
     /// version, or the current version is a delete marker).

@@ -5,16 +5,20 @@
 //! bucket that never had versioning is listed with ListObjectsV2.
 //!
 //! Invariants: a bucket is known as versioned for the life of the process
-//! once it answered so (versioning cannot be removed), but "never
-//! versioned" is never remembered: it is asked again, since versioning may
-//! be enabled at any time. The verification's listing
-//! (`list_every_version`) lists versions whatever the bucket says, so a
-//! receipt never rests on a listing of current objects alone.
+//! once it answered so (versioning cannot be removed). "Never versioned"
+//! is remembered for listings a minute at most, and not past the start of
+//! the next purge run (`look_afresh`), else every page would cost a
+//! GetBucketVersioning as well (two requests per 1,000 objects instead of
+//! one); downloads ask every time. A bucket versioned
+//! within that minute is caught by the verification's listing
+//! (`list_every_version`), which lists versions whatever the bucket says,
+//! so a receipt never rests on a listing of current objects alone.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -38,7 +42,14 @@ pub struct S3Store {
     /// The buckets known to have (had) versioning. A bucket not in it is
     /// asked again: its versioning may have been enabled since.
     versioned: Arc<Mutex<HashSet<String>>>,
+    /// When each bucket last answered "never versioned" (for listings).
+    unversioned: Arc<Mutex<HashMap<String, Instant>>>,
+    /// How long a listing trusts that answer.
+    unversioned_for: StdDuration,
 }
+
+/// How long a listing trusts a bucket's "never versioned".
+pub const UNVERSIONED_FOR: StdDuration = StdDuration::from_secs(60);
 
 /// Where a listing resumes, as an opaque string for the domain.
 #[derive(Serialize, Deserialize)]
@@ -146,7 +157,30 @@ impl S3Store {
         S3Store {
             client,
             versioned: Arc::default(),
+            unversioned: Arc::default(),
+            unversioned_for: UNVERSIONED_FOR,
         }
+    }
+
+    /// The store, trusting a bucket's "never versioned" for listings as long
+    /// as `trust` (zero: asked before every listing).
+    pub fn trusting_unversioned_for(mut self, trust: StdDuration) -> Self {
+        self.unversioned_for = trust;
+        self
+    }
+
+    /// Whether a listing of the bucket lists versions: as `ever_versioned`,
+    /// but a "never" trusted for `unversioned_for`.
+    async fn lists_versions(&self, bucket: &str) -> Result<bool, StoreError> {
+        let lock = || self.unversioned.lock().unwrap_or_else(|p| p.into_inner());
+        if lock().get(bucket).is_some_and(|at| at.elapsed() < self.unversioned_for) {
+            return Ok(false);
+        }
+        let versioned = self.ever_versioned(bucket).await?;
+        if !versioned {
+            lock().insert(bucket.to_owned(), Instant::now());
+        }
+        Ok(versioned)
     }
 
     /// Whether the bucket has (or had) versioning. Only "yes" is cached:
@@ -297,7 +331,7 @@ impl ObjectStore for S3Store {
         max: i32,
     ) -> Result<EntryPage, StoreError> {
         let cursor = parse_cursor(cursor)?;
-        if !self.ever_versioned(bucket).await? {
+        if !self.lists_versions(bucket).await? {
             return self.objects_page(bucket, prefix, cursor, max).await;
         }
         self.versions_page(bucket, prefix, cursor, max)
@@ -512,9 +546,13 @@ impl ObjectStore for S3Store {
         }
     }
 
+    fn look_afresh(&self) {
+        self.unversioned.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     async fn list_children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<Children, StoreError> {
         let mut children = Children::default();
-        let versioned = self.ever_versioned(bucket).await?;
+        let versioned = self.lists_versions(bucket).await?;
         let (mut token, mut key_marker, mut version_marker) = (None, None, None);
         loop {
             // In a versioned bucket a sub-prefix may hold only noncurrent

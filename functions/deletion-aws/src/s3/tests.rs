@@ -447,12 +447,40 @@ async fn a_bucket_never_versioned_is_asked_again_and_a_versioned_one_is_not() {
         no_versions(),
         no_versions(),
     ];
-    let s3 = store(&rules.iter().collect::<Vec<_>>());
+    // Trusting "never versioned" for no time: asked before every listing.
+    let s3 = store(&rules.iter().collect::<Vec<_>>()).trusting_unversioned_for(std::time::Duration::ZERO);
     for _ in 0..4 {
         s3.list_page(BUCKET, PREFIX, None, 1000).await.unwrap();
     }
     let calls: Vec<usize> = rules.iter().map(Rule::num_calls).collect();
     assert_eq!(calls, [1, 1, 1, 1, 1, 1]);
+    // Trusted for a day (a minute by default): asked once for many pages,
+    // sub-prefixes included; until a new purge run looks afresh.
+    let ask = never_versioned();
+    let listings = [no_objects(), no_objects(), no_objects(), no_objects()];
+    let (ask_again, after) = (versioned(), no_versions());
+    let in_order: Vec<&Rule> = std::iter::once(&ask)
+        .chain(&listings)
+        .chain([&ask_again, &after])
+        .collect();
+    let s3 = store(&in_order).trusting_unversioned_for(std::time::Duration::from_secs(86_400));
+    for _ in 0..3 {
+        s3.list_page(BUCKET, PREFIX, None, 1000).await.unwrap();
+    }
+    s3.list_children(BUCKET, PREFIX, 10).await.unwrap();
+    let listed: usize = listings.iter().map(Rule::num_calls).sum();
+    assert_eq!(
+        (ask.num_calls(), listed),
+        (1, 4),
+        "one versioning read for four listings"
+    );
+    s3.look_afresh();
+    s3.list_page(BUCKET, PREFIX, None, 1000).await.unwrap();
+    assert_eq!(
+        (ask_again.num_calls(), after.num_calls()),
+        (1, 1),
+        "asked again, versions listed"
+    );
     // The same for a rewrite's downloads (each in order: a call out of
     // turn fails the test).
     let to = scratch("asked-again");
@@ -573,7 +601,8 @@ async fn an_object_listing_hands_the_continuation_token_back_to_s3() {
                 .next_continuation_token("ignored")
                 .build()
         });
-    let s3 = store(&[&never_versioned(), &first, &never_versioned(), &second]);
+    // "Never versioned" trusted for the next page.
+    let s3 = store(&[&never_versioned(), &first, &second]);
     let page = s3.list_page(BUCKET, PREFIX, None, 2).await.unwrap();
     assert_eq!(
         page.entries,

@@ -213,6 +213,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         retry: bool,
         deadline: Option<Instant>,
     ) -> Result<PurgeOutcome, ServiceError> {
+        // A bucket's versioning, say, as it is now, not as an earlier run saw it.
+        self.store.look_afresh();
         // Whoever started it, every worker starts more as it takes shards.
         let (mut request, _started) = match self.claim(id, owner, retry).await? {
             Ok(claimed) => claimed,

@@ -37,6 +37,9 @@ impl CountingStore {
 
 #[async_trait::async_trait]
 impl ObjectStore for CountingStore {
+    fn look_afresh(&self) {
+        self.inner.look_afresh();
+    }
     async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
         self.count(if c.is_some() {
             "list (from a cursor)"
