@@ -512,7 +512,7 @@ async fn s3_and_dynamodb_throttling_on_the_wire_slow_the_purge_but_never_fail_it
     }
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    // Every 6th request, to S3 or to the ledger, is throttled, 5 times:
+    // Every 6th request to S3 and to the ledger is throttled, 5 times each:
     // each throttle lowers the adaptive retry's rate, which then recovers.
     let proxy = integration_tests::throttle::start(&integration_tests::endpoints(), 6, 5).await;
     // Retry state of their own: the throttling must not slow other tests.
@@ -632,10 +632,12 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_in_key_ranges_on_s3
         .iter()
         .filter(|s| s.bucket == env.archive && s.prefix == "acme/")
         .count();
-    assert_eq!(ranges, 256, "more sub-prefixes than shards: key ranges of acme/");
+    // More sub-prefixes than shards: key ranges of acme/, four per lane of
+    // the four workers, at least 64.
+    assert_eq!(ranges, 64, "key ranges of acme/");
     let body = status(&env, &id).await;
-    assert_eq!(body["progress"]["shards_total"], 257, "{:#}", body["progress"]);
-    assert_eq!(body["progress"]["shards_done"], 257);
+    assert_eq!(body["progress"]["shards_total"], 65, "{:#}", body["progress"]);
+    assert_eq!(body["progress"]["shards_done"], 65);
     assert_eq!(body["receipt"]["totals"]["objects"], 303);
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     let mut left = env.inventory(&env.archive, "").await.versions;

@@ -143,8 +143,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     /// How a data-map prefix is shared among workers: by its sub-prefixes
     /// when everything under it sits in 2 to 256 of them; by contiguous key
-    /// ranges of its sub-prefixes when there are more, or keys sit directly
-    /// under it too (the ranges cover those keys as well); a flat prefix of
+    /// ranges of its sub-prefixes (`range_width` of them) when there are
+    /// more, or keys sit directly under it too (the ranges cover those keys
+    /// as well); a flat prefix of
     /// more than a page by key ranges found by probing (`flat`); else whole.
     /// Verification lists the prefix itself, so data written under a new
     /// sub-prefix is still found.
@@ -189,7 +190,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         if !children.direct_entries && !children.truncated && children.prefixes.len() <= MAX_SPLIT {
             return children.prefixes.iter().map(|sub| Cut::whole(sub)).collect();
         }
-        ranges(prefix, &children.prefixes)
+        ranges(prefix, &children.prefixes, self.range_width())
+    }
+
+    /// How many key ranges a prefix of many sub-prefixes is cut into: four
+    /// per lane of the purge's workers, at least `MIN_RANGES`, at most
+    /// `MAX_SPLIT`. A range still large is split at its cursor later, so a
+    /// few ranges per lane keep every lane busy without tiny shards (each
+    /// costs a partial page of listing and delete, and ledger writes).
+    pub(super) fn range_width(&self) -> usize {
+        let lanes = self.config.workers.max(1) as usize * self.lanes() as usize;
+        (lanes * 4).clamp(MIN_RANGES, MAX_SPLIT)
     }
 
     /// Starts more workers while free shards outnumber the lanes of the
@@ -333,6 +344,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
 /// Shards a data-map prefix is split into, at most.
 pub(super) const MAX_SPLIT: usize = 256;
+/// Key ranges a prefix of more than `MAX_SPLIT` sub-prefixes (or of loose
+/// keys beside them) is cut into, at least.
+pub(super) const MIN_RANGES: usize = 64;
 /// Sub-prefixes read to plan key ranges, at most (a hundred listings);
 /// keys under any beyond fall in the last range.
 pub(super) const MAX_CHILDREN: usize = 100_000;
@@ -355,15 +369,15 @@ impl Cut {
     }
 }
 
-/// `children` (sorted sub-prefixes of `prefix`) in at most `MAX_SPLIT`
+/// `children` (sorted sub-prefixes of `prefix`) in at most `width`
 /// contiguous runs, each a key range of `prefix` that ends at the next
 /// run's first sub-prefix (a key equal to it is this run's; every key under
 /// it sorts after it). The ranges follow one another and leave both ends
 /// open: every key under `prefix` lies in exactly one, keys directly under
 /// it and under sub-prefixes never listed included.
-pub(super) fn ranges(prefix: &str, children: &[String]) -> Vec<Cut> {
+pub(super) fn ranges(prefix: &str, children: &[String], width: usize) -> Vec<Cut> {
     let n = children.len();
-    let runs = n.clamp(1, MAX_SPLIT);
+    let runs = n.clamp(1, width.max(1));
     let mut cuts = Vec::with_capacity(runs);
     let mut after: Option<String> = None;
     for run in 1..runs {

@@ -17,10 +17,10 @@ use super::Purger;
 use crate::error::StoreError;
 use crate::ports::{start_after, Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 
-/// Ranges a flat prefix is cut into, at most.
+/// Ranges a flat prefix is cut into, at most; at least `MIN_FLAT` are
+/// sought (one per lane of the purge's workers, within these bounds).
 pub(super) const MAX_FLAT: usize = 64;
-/// Probes (listings of one key) a cut may spend.
-const MAX_PROBES: usize = 2 * MAX_FLAT;
+pub(super) const MIN_FLAT: usize = 16;
 /// The symbols cut points are made of: printable ASCII, so a cut point is
 /// a valid `StartAfter` for every store.
 const LOW: u8 = 0x20;
@@ -41,8 +41,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let top = format!("{prefix}{}", HIGH as char);
         let mut points: Vec<String> = Vec::new();
         let mut spans = std::collections::VecDeque::from([(lowest, top)]);
+        let lanes = self.config.workers.max(1) as usize * self.lanes() as usize;
+        let want = lanes.clamp(MIN_FLAT, MAX_FLAT);
+        // Probes (listings of one key) the cut may spend: some go on
+        // finding where the keys lie in the key space at all.
         let mut probes = 0;
-        while points.len() + 1 < MAX_FLAT && probes < MAX_PROBES {
+        while points.len() + 1 < want && probes < 4 * want {
             let Some((lo, hi)) = spans.pop_front() else { break };
             let Some(mid) = midpoint(&lo, &hi) else { continue };
             probes += 1;

@@ -3,7 +3,7 @@
 //! cover exactly the prefix, and purged range by range; and the workers
 //! that share them, started by whoever takes a shard.
 
-use super::claim::{ranges, Cut, MAX_SPLIT};
+use super::claim::{ranges, Cut, MAX_SPLIT, MIN_RANGES};
 use super::tests::{config, due_request, map, t0, world, ARCHIVE, EXPORTS};
 use super::*;
 use crate::model::Progress;
@@ -26,7 +26,7 @@ fn sources(n: usize) -> Vec<String> {
 #[test]
 fn ranges_of_300_sub_prefixes_cover_the_prefix_once_and_nothing_past_it() {
     let children = sources(300);
-    let cuts = ranges("acme/", &children);
+    let cuts = ranges("acme/", &children, MAX_SPLIT);
     assert_eq!(cuts.len(), MAX_SPLIT);
     // They follow one another: each starts where the one before ends.
     assert_eq!((cuts[0].after.clone(), cuts[MAX_SPLIT - 1].upto.clone()), (None, None));
@@ -60,8 +60,40 @@ fn ranges_of_300_sub_prefixes_cover_the_prefix_once_and_nothing_past_it() {
 }
 
 #[test]
+fn ten_thousand_sources_plan_into_64_ranges_and_more_lanes_into_more() {
+    let (ledger, store, timers, clock) = world();
+    let purger = |workers: u32, lanes: u32| {
+        let config = PurgeConfig {
+            shards_in_flight: lanes,
+            ..config(workers)
+        };
+        Purger::new(
+            ledger.clone(),
+            store.clone(),
+            timers.clone(),
+            clock.clone(),
+            map(),
+            config,
+        )
+    };
+    assert_eq!(purger(2, 1).range_width(), MIN_RANGES, "never fewer than 64");
+    assert_eq!(purger(4, 4).range_width(), 64, "the purge function's defaults");
+    assert_eq!(purger(8, 4).range_width(), 128);
+    assert_eq!(purger(64, 4).range_width(), MAX_SPLIT, "never more than 256");
+    let all = sources(10_000);
+    let cuts = ranges("acme/", &all, purger(4, 4).range_width());
+    assert_eq!(cuts.len(), 64);
+    let sizes: Vec<usize> = cuts
+        .iter()
+        .map(shard_of)
+        .map(|sh| all.iter().filter(|s| sh.holds_key(&format!("{s}x"))).count())
+        .collect();
+    assert!(sizes.iter().all(|&n| (156..=157).contains(&n)), "even: {sizes:?}");
+}
+
+#[test]
 fn a_few_sub_prefixes_are_a_range_each() {
-    let cuts = ranges("acme/", &sources(3));
+    let cuts = ranges("acme/", &sources(3), MAX_SPLIT);
     let bounds: Vec<(Option<&str>, Option<&str>)> =
         cuts.iter().map(|c| (c.after.as_deref(), c.upto.as_deref())).collect();
     assert_eq!(
@@ -108,7 +140,8 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
     };
     let shards = ledger.shards(&request.id).await.unwrap();
     let archive: Vec<&Shard> = shards.iter().filter(|s| s.bucket == ARCHIVE).collect();
-    assert_eq!(archive.len(), MAX_SPLIT, "the archive prefix in ranges");
+    // Four workers of one lane: four ranges a lane, at least 64.
+    assert_eq!(archive.len(), MIN_RANGES, "the archive prefix in ranges");
     assert!(archive
         .iter()
         .all(|s| s.prefix == "acme/" && s.done && s.pending.is_none()));
@@ -120,7 +153,7 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
             progress.prefixes_total,
             progress.prefixes_done
         ),
-        (MAX_SPLIT as u64 + 1, MAX_SPLIT as u64 + 1, 2, 2)
+        (MIN_RANGES as u64 + 1, MIN_RANGES as u64 + 1, 2, 2)
     );
     // 300 keys of two versions, 3 loose keys, 1 upload: each counted once.
     let t = receipt.totals;
