@@ -142,11 +142,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 
     /// How a data-map prefix is shared among workers: by its sub-prefixes
-    /// when everything under it sits in 2 to 256 of them; by contiguous key
-    /// ranges of its sub-prefixes (`range_width` of them) when there are
-    /// more, or keys sit directly under it too (the ranges cover those keys
-    /// as well); a flat prefix of
-    /// more than a page by key ranges found by probing (`flat`); else whole.
+    /// when everything under it sits in 2 to `range_width` of them; by
+    /// contiguous key ranges of its sub-prefixes (`range_width` of them)
+    /// when there are more, or keys sit directly under it too (the ranges
+    /// cover those keys as well); a flat prefix of more than a page by key
+    /// ranges found by probing (`flat`); else whole.
     /// Verification lists the prefix itself, so data written under a new
     /// sub-prefix is still found.
     pub(super) async fn split(&self, bucket: &str, prefix: &str) -> Vec<Cut> {
@@ -187,20 +187,25 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             );
             return whole;
         }
-        if !children.direct_entries && !children.truncated && children.prefixes.len() <= MAX_SPLIT {
+        let width = self.range_width(children.prefixes.len());
+        if !children.direct_entries && !children.truncated && children.prefixes.len() <= width {
             return children.prefixes.iter().map(|sub| Cut::whole(sub)).collect();
         }
-        ranges(prefix, &children.prefixes, self.range_width())
+        ranges(prefix, &children.prefixes, width)
     }
 
-    /// How many key ranges a prefix of many sub-prefixes is cut into: four
-    /// per lane of the purge's workers, at least `MIN_RANGES`, at most
-    /// `MAX_SPLIT`. A range still large is split at its cursor later, so a
-    /// few ranges per lane keep every lane busy without tiny shards (each
-    /// costs a partial page of listing and delete, and ledger writes).
-    pub(super) fn range_width(&self) -> usize {
+    /// How many shards a prefix of `children` sub-prefixes is cut into:
+    /// four per lane of the purge's workers, at most `MAX_SPLIT`, and at
+    /// least `MIN_RANGES` when there are more than `MAX_SPLIT` of them (a
+    /// prefix that wide is a platform's workspace). A shard still large is
+    /// split at its cursor later, so a few shards per lane keep every lane
+    /// busy without tiny shards: each costs a partial page of listing and
+    /// delete and a claim's ledger writes, which at a page or two per
+    /// sub-prefix would cost more than its pages.
+    pub(super) fn range_width(&self, children: usize) -> usize {
         let lanes = self.config.workers.max(1) as usize * self.lanes() as usize;
-        (lanes * 4).clamp(MIN_RANGES, MAX_SPLIT)
+        let floor = if children > MAX_SPLIT { MIN_RANGES } else { 2 };
+        (lanes * 4).clamp(floor, MAX_SPLIT)
     }
 
     /// Starts more workers while free shards outnumber the lanes of the

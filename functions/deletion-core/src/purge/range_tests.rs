@@ -76,12 +76,19 @@ fn ten_thousand_sources_plan_into_64_ranges_and_more_lanes_into_more() {
             config,
         )
     };
-    assert_eq!(purger(2, 1).range_width(), MIN_RANGES, "never fewer than 64");
-    assert_eq!(purger(4, 4).range_width(), 64, "the purge function's defaults");
-    assert_eq!(purger(8, 4).range_width(), 128);
-    assert_eq!(purger(64, 4).range_width(), MAX_SPLIT, "never more than 256");
-    let all = sources(10_000);
-    let cuts = ranges("acme/", &all, purger(4, 4).range_width());
+    let wide = 10_000;
+    assert_eq!(purger(2, 1).range_width(wide), MIN_RANGES, "never fewer than 64");
+    assert_eq!(purger(4, 4).range_width(wide), 64, "the purge function's defaults");
+    assert_eq!(purger(8, 4).range_width(wide), 128);
+    assert_eq!(purger(64, 4).range_width(wide), MAX_SPLIT, "never more than 256");
+    // Up to 256 sub-prefixes: four shards a lane, so one worker of four
+    // lanes groups 100 sources into 16 ranges, four workers take 64.
+    assert_eq!(purger(1, 4).range_width(100), 16);
+    assert_eq!(purger(2, 1).range_width(100), 8);
+    assert_eq!(purger(4, 4).range_width(100), 64);
+    assert_eq!(purger(64, 4).range_width(100), MAX_SPLIT);
+    let all = sources(wide);
+    let cuts = ranges("acme/", &all, purger(4, 4).range_width(wide));
     assert_eq!(cuts.len(), 64);
     let sizes: Vec<usize> = cuts
         .iter()
@@ -164,6 +171,54 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
     left.sort();
     assert_eq!(left, ["acme", "acme-corp/src-0001/2026-01-01/part-0", "acmeweb/x"]);
     assert!(uploads.is_empty());
+}
+
+#[tokio::test]
+async fn a_hundred_sources_for_one_worker_of_four_lanes_are_sixteen_ranges_purged_whole() {
+    let (ledger, store, timers, clock) = world();
+    for (n, source) in sources(100).iter().enumerate() {
+        for part in 0..(n % 3 + 1) {
+            store
+                .put(ARCHIVE, &format!("{source}2026-01-01/part-{part}"), b"v")
+                .unwrap();
+        }
+    }
+    store
+        .put(ARCHIVE, "acme-corp/src-0001/2026-01-01/part-0", b"keep")
+        .unwrap();
+    let request = due_request(&ledger, &clock).await;
+    let config = PurgeConfig {
+        shards_in_flight: 4,
+        ..config(1)
+    };
+    let purger = Purger::new(
+        ledger.clone(),
+        store.clone(),
+        timers.clone(),
+        clock.clone(),
+        map(),
+        config,
+    );
+
+    let outcome = purger.run(&request.id, "worker-1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    let shards = ledger.shards(&request.id).await.unwrap();
+    let archive: Vec<&Shard> = shards.iter().filter(|s| s.bucket == ARCHIVE).collect();
+    // Not one shard a source (each would cost a claim for a page or two).
+    assert_eq!(archive.len(), 16, "four ranges a lane");
+    assert!(archive.iter().all(|s| s.prefix == "acme/" && s.done));
+    // Each source's keys in exactly one range.
+    for source in sources(100) {
+        let key = format!("{source}2026-01-01/part-0");
+        assert_eq!(archive.iter().filter(|s| s.holds_key(&key)).count(), 1, "{key}");
+    }
+    let objects: u64 = (0..100u64).map(|n| n % 3 + 1).sum();
+    assert_eq!(receipt.totals.objects + receipt.totals.versions, objects);
+    let (entries, _) = store.contents(ARCHIVE);
+    let left: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(left, ["acme-corp/src-0001/2026-01-01/part-0"]);
 }
 
 #[tokio::test]
