@@ -256,7 +256,12 @@ impl S3Store {
             })),
             _ => None,
         };
-        Ok(EntryPage { entries, next })
+        // A continuation token resumes after a key, whatever was deleted.
+        Ok(EntryPage {
+            entries,
+            next,
+            key_ordered: true,
+        })
     }
 
     /// A page of ListObjectVersions: every version (newest first within a
@@ -317,7 +322,12 @@ impl S3Store {
         } else {
             None
         };
-        Ok(EntryPage { entries, next })
+        // A version-id marker may name a version deleted since.
+        Ok(EntryPage {
+            entries,
+            next,
+            key_ordered: false,
+        })
     }
 }
 

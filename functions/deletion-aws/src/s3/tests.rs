@@ -615,6 +615,10 @@ async fn an_object_listing_hands_the_continuation_token_back_to_s3() {
     let page = s3.list_page(BUCKET, PREFIX, Some(&cursor), 2).await.unwrap();
     assert_eq!(page.entries, [entry("acme/c.json", None, EntryKind::Current, 3)]);
     assert_eq!(page.next, None);
+    assert!(
+        page.key_ordered,
+        "a continuation token resumes by key: its end is the end"
+    );
     assert_eq!(second.num_calls(), 1);
 }
 
@@ -631,6 +635,7 @@ async fn a_version_listing_hands_its_key_and_version_markers_back_to_s3() {
     assert_eq!(page.entries.len(), 3);
     let page = s3.list_page(BUCKET, PREFIX, page.next.as_deref(), 3).await.unwrap();
     assert_eq!((page.entries.len(), page.next), (0, None));
+    assert!(!page.key_ordered, "a version marker may name a deleted version");
     assert_eq!(second.num_calls(), 1);
     // The verification's cursors go the same way.
     let first = mock!(Client::list_object_versions).then_output(|| versions_page(true));

@@ -27,6 +27,12 @@ pub struct EntryPage {
     pub entries: Vec<Entry>,
     /// Opaque cursor for the next page; `None` at the end.
     pub next: Option<String>,
+    /// The listing goes by key order (ListObjectsV2: a cursor is a place
+    /// among keys), so an end it reports after a cursor is the end even
+    /// when entries before the cursor were deleted since. `false` where a
+    /// store may list nothing after a deleted entry (moto after a deleted
+    /// version's marker): such an end is confirmed from the start.
+    pub key_ordered: bool,
 }
 /// An unfinished multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]

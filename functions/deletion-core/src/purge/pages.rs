@@ -19,8 +19,9 @@
 //!   counted and taken off the range, which stays recorded: the retry
 //!   recovers it and counts what is left of it.
 //! - A listing that went by a cursor and found the end is not trusted to
-//!   be the end (a store may list nothing after an entry just deleted):
-//!   the shard is done only once a listing from its start finds nothing.
+//!   be the end unless it goes by key order (`EntryPage::key_ordered`; a
+//!   store may list nothing after a version marker just deleted): the
+//!   shard is then done only once a listing from its start finds nothing.
 //! - A shard that ran `split_after_pages` pages in one turn with more to
 //!   list is cut halfway between what it listed and its end, if anything
 //!   lies past that point (`split_ahead`): the second half becomes a new
@@ -405,8 +406,10 @@ impl Turn {
             }
         }
         self.cursor = page.next.clone();
-        self.done = self.cursor.is_none() && !by_cursor;
-        self.confirm_end = self.cursor.is_none() && by_cursor;
+        // An end found by cursor is believed where the listing goes by key.
+        let trusted = !by_cursor || page.key_ordered;
+        self.done = self.cursor.is_none() && trusted;
+        self.confirm_end = self.cursor.is_none() && !trusted;
         self.listed_to.push_back(self.cursor.clone());
     }
 
@@ -446,5 +449,55 @@ pub(super) fn ensure_in_prefix(shard: &Shard, key: &str) -> Result<(), ShardStop
             "the store listed key {key:?} outside prefix {:?} of bucket {}; nothing of that page was deleted",
             shard.prefix, shard.bucket
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(next: Option<&str>, key_ordered: bool) -> EntryPage {
+        EntryPage {
+            entries: Vec::new(),
+            next: next.map(str::to_owned),
+            key_ordered,
+        }
+    }
+
+    fn turn() -> Turn {
+        Turn::new(&Shard::planned(
+            &crate::ids::RequestId::new(),
+            0,
+            "archive",
+            "b",
+            "acme/",
+            "acme/",
+        ))
+    }
+
+    #[test]
+    fn an_end_found_by_cursor_is_believed_only_from_a_key_ordered_listing() {
+        // Listed from the start: the end is the end, whatever the store.
+        for key_ordered in [false, true] {
+            let mut t = turn();
+            t.listed(&page(None, key_ordered), false);
+            assert!(t.done && !t.confirm_end);
+        }
+        // By cursor: a version listing's end is confirmed from the start,
+        // with nothing in flight; a key-ordered one's is not.
+        let mut t = turn();
+        t.listed(&page(Some("c1"), false), false);
+        t.listed(&page(None, false), true);
+        assert!(!t.done && t.confirm_end);
+        assert!(!t.may_list(1, 8) && t.may_list(0, 8));
+        assert_eq!(t.from(true), None);
+        let mut t = turn();
+        t.listed(&page(Some("c1"), true), false);
+        t.listed(&page(None, true), true);
+        assert!(t.done && !t.confirm_end);
+        assert!(!t.may_list(0, 8));
+        // Both pages confirmed: the second was the last.
+        assert_eq!(t.confirmed(), (Some("c1".to_owned()), false));
+        assert_eq!(t.confirmed(), (None, true));
     }
 }

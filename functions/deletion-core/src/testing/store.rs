@@ -258,6 +258,8 @@ fn page(all: Vec<(Entry, String)>, cursor: Option<Cursor>, max: i32) -> EntryPag
     EntryPage {
         entries: versions.into_iter().chain(markers).collect(),
         next,
+        // As moto's version markers: an end after a cursor is confirmed.
+        key_ordered: false,
     }
 }
 
