@@ -10,8 +10,15 @@
 //!   another worker took it, and the next free one is tried.
 //! - A worker near its time limit hands its shard back (lease expired at
 //!   once) and arms a one-shot timer for a worker that continues.
+//! - Reads by time, not by shard: a lane reads the request (has it failed
+//!   or moved on? a hold?) at its first shard, after a hold stopped one,
+//!   and then once a minute; a worker counts free shards to start more at
+//!   its first shard and then every 30 s. Each page's delete reads the hold
+//!   itself, so a hold still bites within a page.
 
 use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
 
 use tracing::{info, warn};
 
@@ -210,8 +217,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     /// Starts more workers while free shards outnumber the lanes of the
     /// workers holding one, up to the configured number. Any worker does it
-    /// at each shard it takes, not only the first: a lost fan-out timer, or workers that
-    /// stopped, never leave the purge to one worker. A slot's timer still
+    /// as it takes shards (`top_up_due`), not only the first: a lost fan-out
+    /// timer, or workers that stopped, never leave the purge to one worker. A slot's timer still
     /// pending keeps its name, so arming it again starts no one more. One
     /// read of at most twice the workers' number of index entries. None
     /// while S3 asks this worker to slow down (`window`).
@@ -256,6 +263,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     ) -> Result<Option<PurgeOutcome>, ServiceError> {
         let mut subjects: Option<Subjects> = None;
         let mut first_pass = true;
+        // When this lane last read the request: again after `RECHECK_EVERY`.
+        let mut checked: Option<DateTime<Utc>> = None;
         loop {
             let free = match self.next_free(&request.id, &mut first_pass).await? {
                 Next::Free(shard) => *shard,
@@ -264,15 +273,21 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             };
             let now = self.clock.now();
             // The request may have failed or moved on under another worker,
-            // or a legal hold may have been placed since the last shard.
-            match self.ledger.get(&request.id).await? {
-                Some(current) if current.status == Status::Purging => match self.hold_on(&current, owner).await? {
-                    Some(Ok(())) => return Ok(Some(PurgeOutcome::OnHold)),
-                    Some(Err(())) => continue, // changed meanwhile: judge again
-                    None => {}
-                },
-                Some(current) => return Ok(Some(PurgeOutcome::Settled { status: current.status })),
-                None => return Ok(Some(PurgeOutcome::NotFound)),
+            // or a legal hold may have been placed: read at the lane's first
+            // shard, after a hold stopped one, and once a minute (each
+            // page's delete reads the hold itself, so no page waits on this).
+            if checked.is_none_or(|at| now - at >= RECHECK_EVERY) {
+                match self.ledger.get(&request.id).await? {
+                    Some(current) if current.status == Status::Purging => {
+                        match self.hold_on(&current, owner).await? {
+                            Some(Ok(())) => return Ok(Some(PurgeOutcome::OnHold)),
+                            Some(Err(())) => continue, // changed meanwhile: judge again
+                            None => checked = Some(now),
+                        }
+                    }
+                    Some(current) => return Ok(Some(PurgeOutcome::Settled { status: current.status })),
+                    None => return Ok(Some(PurgeOutcome::NotFound)),
+                }
             }
             let mine = free.claimed(owner, now, self.config.lease);
             match self.ledger.update_shard(&mine).await {
@@ -280,7 +295,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(LedgerError::Conflict) => continue, // another worker took it
                 Err(e) => return Err(e.into()),
             }
-            self.top_up(&request.id, mine.index).await;
+            if self.top_up_due(&request.id, now) {
+                self.top_up(&request.id, mine.index).await;
+            }
             let worked = if request.scope.regulation().is_some() {
                 if subjects.is_none() {
                     subjects = Some(self.ledger.subjects(&request.id).await?);
@@ -303,8 +320,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     return self.fail(&request.id, owner, &reason).await.map(Some);
                 }
                 Err(ShardStop::Held(shard)) => {
-                    // Handed back; the next turn finds the hold and puts the
-                    // request ON_HOLD.
+                    // Handed back; the next turn reads the request, finds the
+                    // hold and puts the request ON_HOLD.
+                    checked = None;
                     match self.ledger.update_shard(&shard.handed_back()).await {
                         Ok(()) | Err(LedgerError::Conflict) => continue,
                         Err(e) => return Err(e.into()),
@@ -322,6 +340,22 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 }
             }
         }
+    }
+
+    /// Whether to count free shards and start workers now: at the first
+    /// shard a worker takes of a request, then at most every
+    /// `TOP_UP_EVERY` (a worker started takes longer than that to arrive;
+    /// a split, which adds a free shard, tops up at once).
+    fn top_up_due(&self, id: &RequestId, now: DateTime<Utc>) -> bool {
+        let mut last = self.topped_up.lock().unwrap_or_else(|p| p.into_inner());
+        let due = match &*last {
+            Some((of, at)) => of != id || now - *at >= TOP_UP_EVERY,
+            None => true,
+        };
+        if due {
+            *last = Some((id.clone(), now));
+        }
+        due
     }
 
     /// Gives a shard this worker holds back (best effort: else its lease
@@ -346,6 +380,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.config.handoff_margin)
     }
 }
+
+/// How often a lane reads the request again while it takes shards.
+const RECHECK_EVERY: Duration = Duration::seconds(60);
+/// How often a worker counts free shards to start more workers.
+const TOP_UP_EVERY: Duration = Duration::seconds(30);
 
 /// Shards a data-map prefix is split into, at most.
 pub(super) const MAX_SPLIT: usize = 256;

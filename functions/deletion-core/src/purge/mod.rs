@@ -181,6 +181,8 @@ pub struct Purger<L, S, T, C> {
     scratch: Scratch,
     /// DeleteObjects calls in flight, by S3's `SlowDown` (`window`).
     window: Window,
+    /// The request whose free shards this worker last counted, and when.
+    topped_up: std::sync::Mutex<Option<(RequestId, chrono::DateTime<chrono::Utc>)>>,
 }
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     pub fn new(ledger: L, store: S, timers: T, clock: C, map: DataMap, config: PurgeConfig) -> Self {
@@ -192,6 +194,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             map,
             scratch: Scratch::new(config.scratch_bytes),
             window: Window::new(config.deletes_in_flight),
+            topped_up: std::sync::Mutex::new(None),
             config,
             signer: None,
         }

@@ -449,3 +449,55 @@ async fn workers_that_hand_back_shards_at_once_leave_a_worker_for_each() {
     );
     assert_ne!(busy.index, shards[0].index);
 }
+
+/// Moves the clock on by `by` before every DeleteObjects.
+struct Ticks {
+    clock: ManualClock,
+    by: Duration,
+}
+
+#[async_trait]
+impl BeforeDelete for Ticks {
+    async fn before_delete(&self, _n: usize) {
+        self.clock.advance(self.by);
+    }
+}
+
+/// Reads of the request and counts of the open shards while one lane
+/// purges 20 one-page shards, the clock moving `tick` at each delete.
+async fn rereads_for(tick: Duration) -> (usize, usize) {
+    use crate::testing::LedgerOp;
+    let (ledger, store, timers, clock) = world();
+    let request = due_request(&ledger, &clock).await;
+    let shards: Vec<Shard> = (0..20)
+        .map(|i| Shard::planned(&request.id, i, "archive", ARCHIVE, &format!("acme/s{i:02}/"), "acme/"))
+        .collect();
+    for s in &shards {
+        store.put(ARCHIVE, &format!("{}part-0", s.prefix), b"x").unwrap();
+    }
+    ledger.insert_shards(&shards).await.unwrap();
+    let store = Hooked::new(
+        store,
+        Ticks {
+            clock: clock.clone(),
+            by: tick,
+        },
+    );
+    let purger = Purger::new(ledger.clone(), store, timers, clock, map(), config(4));
+    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    (ledger.calls(LedgerOp::Get), ledger.calls(LedgerOp::OpenShards))
+}
+
+#[tokio::test]
+async fn a_lane_reads_the_request_and_counts_free_shards_by_time_not_at_every_shard() {
+    // Within a minute: the request read at the claim, the lane's first
+    // shard and the verification; free shards counted once.
+    let (gets, counts) = rereads_for(Duration::zero()).await;
+    assert!(gets <= 4, "{gets} reads of the request for 20 shards");
+    assert!(counts <= 2, "{counts} counts of the free shards");
+    // A minute and more between shards: read again at each.
+    let (gets, counts) = rereads_for(Duration::seconds(61)).await;
+    assert!(gets >= 20, "{gets} reads of the request");
+    assert!(counts >= 20, "{counts} counts of the free shards");
+}
