@@ -840,6 +840,12 @@ impl Ledger for Meddled {
     ) -> Result<Vec<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
         self.inner.open_shards(id, limit).await
     }
+    async fn latest_lease(
+        &self,
+        id: &RequestId,
+    ) -> Result<Option<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
+        self.inner.latest_lease(id).await
+    }
     async fn split_shard(
         &self,
         mine: &deletion_core::model::Shard,
@@ -1066,6 +1072,21 @@ async fn the_shard_counter_hands_each_number_once_and_the_open_index_names_the_f
         (open[38].index, open[38].lease_until),
         (5, Some(now + Duration::minutes(16)))
     );
+    // The lease that ends last, in one index read (what the sweep asks).
+    let latest = |id| async move {
+        ledger
+            .latest_lease(&id)
+            .await
+            .unwrap()
+            .map(|o| (o.index, o.lease_until))
+    };
+    assert_eq!(latest(id.clone()).await, Some((5, Some(now + Duration::minutes(16)))));
+    let later = shards[7].claimed("v", now + Duration::minutes(1), Duration::minutes(16));
+    ledger.update_shard(&later).await.unwrap();
+    assert_eq!(latest(id.clone()).await, Some((7, Some(now + Duration::minutes(17)))));
+    ledger.update_shard(&later.finished()).await.unwrap();
+    assert_eq!(latest(id.clone()).await, Some((5, Some(now + Duration::minutes(16)))));
+    assert_eq!(latest(RequestId::new()).await, None, "no plan: no lease");
     // A verification's extra shard raises the count; the counter goes on.
     let extra = Shard::planned(&id, 40, "archive", &env.archive, "acme/", "acme/");
     ledger.insert_shards(&[extra]).await.unwrap();

@@ -93,6 +93,12 @@ pub trait Ledger: Send + Sync {
     /// decided on it.
     async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError>;
 
+    /// The shard not done whose lease ends last (`None`: every shard is
+    /// done, or none was planned): one index read whatever the number of
+    /// shards, so the sweep asks "does anyone work on it?" in O(1). It may
+    /// lag the shards by a moment, like `open_shards`.
+    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError>;
+
     /// Writes a shard checkpoint only if the stored version is
     /// `next.version - 1` (else `Conflict`).
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError>;
@@ -389,6 +395,9 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     }
     async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
         (**self).open_shards(id, limit).await
+    }
+    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
+        (**self).latest_lease(id).await
     }
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         (**self).update_shard(next).await

@@ -20,6 +20,9 @@
 //!   it began: every active request is reached, however many there are.
 //! - The report, failures included, is always returned, so its metrics are
 //!   emitted whatever happened.
+//! - A request costs the sweep a constant number of ledger reads whatever
+//!   its number of shards: whether a purge has a live worker is one index
+//!   read (`Ledger::latest_lease`), not a read of every shard.
 
 use std::collections::HashSet;
 
@@ -244,11 +247,12 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
                 report.rearmed += 1;
             }
             Status::Purging => {
-                // Nobody works on it: every open shard is free or expired.
-                let shards = self.ledger.shards(&r.id).await?;
-                let live = shards
-                    .iter()
-                    .any(|s| !s.done && s.lease.as_ref().is_some_and(|l| l.until > now));
+                // Nobody works on it: the lease that ends last (one index
+                // read, whatever the shard count) has run out, or none is
+                // held. A lagging index at worst wakes one worker more, or
+                // leaves the redrive to the next sweep.
+                let latest = self.ledger.latest_lease(&r.id).await?;
+                let live = latest.is_some_and(|o| !o.looks_free(now));
                 if !live {
                     self.timers.wake(&r.id, Wake::Sweep { retry: false }, soon).await?;
                     report.redriven.push(r.id.clone());
@@ -491,6 +495,39 @@ mod tests {
         let lap = sweep.run().await.unwrap();
         assert_eq!(lap.examined, 120, "{lap:?}");
         assert!(!lap.out_of_time);
+    }
+
+    #[tokio::test]
+    async fn a_purge_is_redriven_only_once_its_last_lease_ran_out_and_no_shard_is_read() {
+        use crate::model::Shard;
+        use crate::testing::LedgerOp;
+        let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0() + Duration::days(6)));
+        let timers = SlowTimers::new(&clock, Duration::zero());
+        let mut purging = workspace_request(1);
+        purging.status = Status::Purging;
+        ledger.put_request(purging.clone());
+        let now = clock.now();
+        let shards: Vec<Shard> = (0..300)
+            .map(|i| Shard::planned(&purging.id, i, "archive", "b", &format!("ws0001/s{i:03}/"), "ws0001/"))
+            .collect();
+        ledger.insert_shards(&shards).await.unwrap();
+        // One shard done, one whose worker died, one held for ten minutes more.
+        ledger.update_shard(&shards[0].finished()).await.unwrap();
+        let dead = shards[1].claimed("dead", now - Duration::minutes(20), Duration::minutes(16));
+        ledger.update_shard(&dead).await.unwrap();
+        let live = shards[2].claimed("w", now, Duration::minutes(10));
+        ledger.update_shard(&live).await.unwrap();
+        let sweep = sweeper(&ledger, &timers, &clock);
+
+        let report = sweep.run().await.unwrap();
+        assert!(report.redriven.is_empty(), "a worker holds a shard: {report:?}");
+        assert_eq!(ledger.calls(LedgerOp::Shards), 0, "no shard is read");
+        assert_eq!(ledger.calls(LedgerOp::LatestLease), 1, "one index read");
+        // Its lease runs out: nobody works on the purge any more.
+        clock.advance(Duration::minutes(11));
+        let report = sweep.run().await.unwrap();
+        assert_eq!(report.redriven, vec![purging.id.clone()]);
+        assert_eq!(ledger.calls(LedgerOp::Shards), 0);
     }
 
     #[tokio::test]

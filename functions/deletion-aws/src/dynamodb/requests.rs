@@ -363,6 +363,10 @@ impl Ledger for DynamoLedger {
         self.read_open(id, limit).await
     }
 
+    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
+        self.read_latest_open(id).await
+    }
+
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         self.put_shard(next).await
     }

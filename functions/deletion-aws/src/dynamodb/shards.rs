@@ -171,6 +171,17 @@ impl DynamoLedger {
 
     /// Up to `limit` entries of the index of open shards, free ones first.
     pub(super) async fn read_open(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        self.query_open(id, limit, true).await
+    }
+
+    /// The last entry of `open`: the shard whose lease ends last.
+    pub(super) async fn read_latest_open(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
+        Ok(self.query_open(id, 1, false).await?.pop())
+    }
+
+    /// Up to `limit` entries of `open`, the earliest lease end first
+    /// (`forward`) or the latest first.
+    async fn query_open(&self, id: &RequestId, limit: u32, forward: bool) -> Result<Vec<OpenShard>, LedgerError> {
         let out = self
             .client
             .query()
@@ -178,6 +189,7 @@ impl DynamoLedger {
             .index_name(keys::INDEX_OPEN)
             .key_condition_expression("gsi3pk = :p")
             .expression_attribute_values(":p", super::items::s(keys::open_pk(id)))
+            .scan_index_forward(forward)
             .limit(limit.clamp(1, 1000) as i32)
             .send()
             .await

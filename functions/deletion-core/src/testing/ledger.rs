@@ -62,6 +62,7 @@ pub enum LedgerOp {
     NextUnstarted,
     Shard,
     OpenShards,
+    LatestLease,
     UpdateShard,
     PutPage,
     Pages,
@@ -488,6 +489,18 @@ impl Ledger for MemoryLedger {
         open.sort_by_key(|o| (o.lease_until, o.index));
         open.truncate(limit as usize);
         Ok(open)
+    }
+
+    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
+        let s = self.call(LedgerOp::LatestLease)?;
+        Ok(s.shards
+            .iter()
+            .filter(|((r, _), shard)| r == id && !shard.done)
+            .map(|(_, shard)| OpenShard {
+                index: shard.index,
+                lease_until: shard.lease.as_ref().map(|l| l.until),
+            })
+            .max_by_key(|o| (o.lease_until, o.index)))
     }
 
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
