@@ -203,15 +203,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     /// How many shards a prefix of `children` sub-prefixes is cut into:
     /// four per lane of the purge's workers, at most `MAX_SPLIT`, and at
-    /// least `MIN_RANGES` when there are more than `MAX_SPLIT` of them (a
-    /// prefix that wide is a platform's workspace). A shard still large is
+    /// least one per `CHILDREN_PER_RANGE` of them, up to `MIN_RANGES` (a
+    /// prefix of 10,000 sources is a platform's workspace: 64 at least,
+    /// whatever the lanes; 1,000 sources for one worker of four lanes are
+    /// 16 ranges of about 6,000 objects, not 64 of 1,500). A shard still large is
     /// split at its cursor later, so a few shards per lane keep every lane
     /// busy without tiny shards: each costs a partial page of listing and
     /// delete and a claim's ledger writes, which at a page or two per
     /// sub-prefix would cost more than its pages.
     pub(super) fn range_width(&self, children: usize) -> usize {
         let lanes = self.config.workers.max(1) as usize * self.lanes() as usize;
-        let floor = if children > MAX_SPLIT { MIN_RANGES } else { 2 };
+        let floor = (children / CHILDREN_PER_RANGE).clamp(2, MIN_RANGES);
         (lanes * 4).clamp(floor, MAX_SPLIT)
     }
 
@@ -388,9 +390,14 @@ const TOP_UP_EVERY: Duration = Duration::seconds(30);
 
 /// Shards a data-map prefix is split into, at most.
 pub(super) const MAX_SPLIT: usize = 256;
-/// Key ranges a prefix of more than `MAX_SPLIT` sub-prefixes (or of loose
-/// keys beside them) is cut into, at least.
+/// Key ranges a very wide prefix (`MIN_RANGES` × `CHILDREN_PER_RANGE`
+/// sub-prefixes or more: a platform's workspace) is cut into, at least.
 pub(super) const MIN_RANGES: usize = 64;
+/// Below `MIN_RANGES`, a prefix is cut into at least one range per this
+/// many sub-prefixes, however few lanes there are: the width a prefix is
+/// likely to need grows with its sub-prefixes, without a cliff at one
+/// count.
+pub(super) const CHILDREN_PER_RANGE: usize = 128;
 /// Sub-prefixes read to plan key ranges, at most (a hundred listings);
 /// keys under any beyond fall in the last range.
 pub(super) const MAX_CHILDREN: usize = 100_000;
