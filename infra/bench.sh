@@ -2,7 +2,9 @@
 # The purge benchmark, in one command: the project's purge path against the
 # ceiling (a plain ListObjectsV2 + DeleteObjects loop with 16 batches in
 # flight, no ledger) and `s5cmd rm`, each tool on a population of its own,
-# every scenario REPEAT times per tool (medians and min-max reported).
+# every scenario REPEAT times per tool (medians and min-max reported), each
+# run once the servers are quiet (what a population or the run before left
+# them to do falls on no tool).
 #   prefixes  OBJECTS small objects under PREFIXES sources, Garage S3;
 #   sources   OBJECTS under SOURCES sources (more than 256 children of the
 #             workspace prefix), Garage;
@@ -121,4 +123,5 @@ echo "bench: $(date -u +%F), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB
 MOTO_ENDPOINT="http://127.0.0.1:$moto_port" DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port" \
 S3_ENDPOINT="http://127.0.0.1:3900" S3_KEY_ID="$key_id" S3_SECRET="$secret" BUCKET=bench \
 METRICS_URL="http://127.0.0.1:3903/metrics" S5CMD="$root/$s5cmd" \
+SERVER_PIDS="$(echo $garage_pid $ddb_pid $moto_pid | tr ' ' ,)" \
   "$bench_bin"

@@ -18,6 +18,7 @@
 
 mod claims;
 mod counting;
+mod quiet;
 mod report;
 mod tools;
 
@@ -78,8 +79,9 @@ impl Settings {
 }
 
 /// Every run of `tools` on a fresh population each: `make(ws)` puts it
-/// there, `run(tool, ws)` removes it. Repetitions interleave the tools, so
-/// a slow spell of the machine does not fall on one tool only.
+/// there, `run(tool, ws)` removes it, once the servers are quiet
+/// (`quiet::settle`). Repetitions interleave the tools, so a slow spell of
+/// the machine does not fall on one tool only.
 async fn repeated<P, PF, R, RF>(
     settings: &Settings,
     tag: &str,
@@ -95,11 +97,21 @@ where
 {
     let tools: Vec<&'static str> = tools.iter().copied().filter(|t| settings.runs(t)).collect();
     let mut all: Vec<Runs> = tools.iter().map(|&tool| Runs { tool, runs: vec![] }).collect();
+    // Each run starts on quiet servers: what the last population or run
+    // left them to do falls on no tool.
+    let servers = quiet::server_pids();
     for rep in 1..=settings.repeat {
         for (i, &tool) in tools.iter().enumerate() {
             let ws = format!("b-{tag}-{tool}-{rep}");
             eprintln!("{tag}: run {rep}/{}, {tool}: populating {ws}", settings.repeat);
             make(ws.clone()).await?;
+            let (waited, quiet) = quiet::settle(&servers).await;
+            if !quiet {
+                eprintln!(
+                    "{tag}: the servers were still busy after {:.0} s; timing anyway",
+                    waited.as_secs_f64()
+                );
+            }
             let measure = run(tool, ws).await?;
             eprintln!("{tag}: run {rep}, {tool}: {:.2} s", measure.seconds);
             all[i].runs.push(measure);
