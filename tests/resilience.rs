@@ -1166,3 +1166,108 @@ async fn two_workers_of_four_lanes_share_forty_sources_without_a_shard_purged_tw
     left.sort();
     assert_eq!(left, ["acme", "acme-corp/src-00/2024-01-01/x"]);
 }
+
+/// A versioned workspace wider than the lanes (20 sources for 16 shards):
+/// key ranges over versions and delete markers, pages of 1,000 ending
+/// inside a source and inside a key's versions.
+#[tokio::test]
+async fn a_versioned_workspace_of_20_sources_is_purged_in_key_ranges_to_its_last_version() {
+    let env = env(Versioning::All).await;
+    let keys: Vec<String> = (0..20)
+        .flat_map(|s| (0..100).map(move |k| format!("acme/src-{s:04}/2024-01-01/part-{k:04}")))
+        .collect();
+    for _ in 0..2 {
+        for chunk in keys.chunks(100) {
+            futures::future::join_all(chunk.iter().map(|k| env.put(&env.archive, k))).await;
+        }
+    }
+    for key in keys.iter().step_by(10) {
+        deletion_aws::provision::delete_key(&env.clients, &env.archive, key)
+            .await
+            .unwrap();
+    }
+    for i in 0..10 {
+        deletion_aws::provision::start_upload(
+            &env.clients,
+            &env.archive,
+            &format!("acme/src-0000/2024-01-01/upload-{i}"),
+        )
+        .await
+        .unwrap();
+    }
+    env.put(&env.archive, "acme-corp/src-0000/x").await;
+    let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let purger = Purger::new(
+        env.stack.ledger.clone(),
+        S3Store::new(env.clients.s3.clone()),
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        PurgeConfig {
+            workers: 1,
+            shards_in_flight: 4,
+            ..PurgeConfig::default()
+        },
+    );
+    let outcome = purger.run(&id, "w1", false, None).await.unwrap();
+    let left = env.inventory(&env.archive, "acme/").await;
+    assert!(
+        left.is_empty(),
+        "{outcome:?}: {} versions, {} markers, {} uploads left: {:?}",
+        left.versions.len(),
+        left.delete_markers.len(),
+        left.uploads.len(),
+        left.delete_markers
+    );
+    assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+    let totals = &status(&env, &id).await["receipt"]["totals"];
+    // 1,800 current objects; 1,800 older versions and the 400 versions
+    // under the markers.
+    assert_eq!(totals["objects"], 1800, "{totals:#}");
+    assert_eq!(totals["versions"], 2200, "{totals:#}");
+    assert_eq!(totals["delete_markers"], 200, "{totals:#}");
+    assert_eq!(totals["uploads_aborted"], 10, "{totals:#}");
+    assert_eq!(env.inventory(&env.archive, "acme-corp/").await.versions.len(), 1);
+}
+
+/// A version listing that starts after a key (a key range's lower bound)
+/// lists every version and marker of the keys after it, the first one
+/// included, and nothing of the key itself, as S3 does.
+#[tokio::test]
+async fn a_version_listing_after_a_key_starts_at_the_first_entry_past_it() {
+    use deletion_core::ports::{start_after, EntryKind};
+    let env = env(Versioning::All).await;
+    for key in ["acme/a", "acme/a", "acme/b", "acme/c"] {
+        env.put(&env.archive, key).await;
+    }
+    deletion_aws::provision::delete_key(&env.clients, &env.archive, "acme/b")
+        .await
+        .unwrap();
+    let s3 = S3Store::new(env.clients.s3.clone());
+    let listed = |after: &'static str| {
+        let s3 = &s3;
+        let bucket = env.archive.clone();
+        async move {
+            let page = s3
+                .list_page(&bucket, "acme/", Some(&start_after(after)), 1000)
+                .await
+                .unwrap();
+            let mut entries: Vec<_> = page
+                .entries
+                .into_iter()
+                .map(|e| (e.key, e.kind == EntryKind::DeleteMarker))
+                .collect();
+            entries.sort();
+            entries
+        }
+    };
+    let b = [("acme/b".to_owned(), false), ("acme/b".to_owned(), true)];
+    let c = ("acme/c".to_owned(), false);
+    // A bound no key equals: the marker of the first key past it is listed.
+    assert_eq!(listed("acme/a~").await, [b[0].clone(), b[1].clone(), c.clone()]);
+    // A bound that is a key: none of its versions, all of the next one's.
+    assert_eq!(listed("acme/a").await, [b[0].clone(), b[1].clone(), c.clone()]);
+    assert_eq!(listed("acme/b").await, [c]);
+    assert_eq!(listed("acme/").await.len(), 5);
+}
