@@ -375,12 +375,8 @@ async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishe
     seed(&env, "acme", 6).await;
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    let hurried = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
+    let hurried = s3_purger(
+        &env,
         PurgeConfig {
             handoff_margin: std::time::Duration::from_secs(3600),
             ..PurgeConfig::default()
@@ -592,13 +588,21 @@ impl ObjectStore for LateWriter {
 fn default_purger(
     env: &Env,
 ) -> Purger<DynamoLedger, S3Store, deletion_aws::scheduler::SchedulerTimers, deletion_core::ports::ManualClock> {
+    s3_purger(env, PurgeConfig::default())
+}
+
+/// A purge worker on S3 with `config`.
+fn s3_purger(
+    env: &Env,
+    config: PurgeConfig,
+) -> Purger<DynamoLedger, S3Store, deletion_aws::scheduler::SchedulerTimers, deletion_core::ports::ManualClock> {
     Purger::new(
         env.stack.ledger.clone(),
         S3Store::new(env.clients.s3.clone()),
         env.stack.schedules.clone(),
         env.clock.clone(),
         env.stack.settings.map.clone(),
-        PurgeConfig::default(),
+        config,
     )
 }
 
@@ -1198,12 +1202,8 @@ async fn a_versioned_workspace_of_20_sources_is_purged_in_key_ranges_to_its_last
     env.put(&env.archive, "acme-corp/src-0000/x").await;
     let id = id_of(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
     env.clock.advance(Duration::days(5) + Duration::seconds(1));
-    let purger = Purger::new(
-        env.stack.ledger.clone(),
-        S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
+    let purger = s3_purger(
+        &env,
         PurgeConfig {
             workers: 1,
             shards_in_flight: 4,
