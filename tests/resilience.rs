@@ -384,7 +384,7 @@ async fn a_worker_near_its_time_limit_hands_its_shard_back_and_a_new_one_finishe
     );
     // An invocation with 10 seconds left, under a one-hour margin: it must
     // hand back at once, with its checkpoint, and arm a continuation.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let outcome = hurried.run(&id, "hurried", false, Some(deadline)).await.unwrap();
     assert_eq!(outcome, PurgeOutcome::HandedOff);
     assert_eq!(env.inventory(&env.archive, "acme/").await.versions.len(), 6);

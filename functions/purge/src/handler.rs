@@ -2,7 +2,7 @@
 //! grace ends, by the schedules of extra workers, and by the sweep (with
 //! `retry` for a failed purge).
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};

@@ -16,7 +16,7 @@
 //!   its first shard and then every 30 s. Each page's delete reads the hold
 //!   itself, so a hold still bites within a page.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 

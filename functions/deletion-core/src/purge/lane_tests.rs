@@ -158,7 +158,7 @@ async fn lanes_at_the_time_limit_hand_back_a_shard_each_and_leave_a_worker_for_e
             ..lanes(3)
         },
     );
-    let now = std::time::Instant::now();
+    let now = tokio::time::Instant::now();
     let outcome = purger.run(&request.id, "worker-1", false, Some(now)).await.unwrap();
     assert_eq!(outcome, PurgeOutcome::HandedOff);
     let handed: Vec<u32> = timers

@@ -15,7 +15,7 @@
 //! - A legal hold is read by every lane at each page: after it, at most one
 //!   more page per lane is deleted.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::{PurgeOutcome, Purger};
 use crate::error::ServiceError;

@@ -27,7 +27,8 @@
 //! worker's turn on it (`PurgeOutcome::LostLease`).
 
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
+use tokio::time::Instant;
 
 use chrono::Duration;
 

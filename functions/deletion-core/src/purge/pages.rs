@@ -33,7 +33,7 @@
 //!   by whoever resumes it after the release.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use tracing::{info, warn};

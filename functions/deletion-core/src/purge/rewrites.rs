@@ -11,7 +11,7 @@
 //!   object a failure, named with the line numbers (see `crate::rewrite`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use futures::stream::{self, StreamExt};
 

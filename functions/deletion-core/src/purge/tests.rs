@@ -422,7 +422,7 @@ async fn workers_that_hand_back_shards_at_once_leave_a_worker_for_each() {
     // a shard and hands it back at once. The first shard stays leased by
     // another worker meanwhile, so the second worker takes the next one:
     // two shards handed back together.
-    let now = std::time::Instant::now();
+    let now = tokio::time::Instant::now();
     let first = purger.run(&request.id, "worker-1", false, Some(now)).await.unwrap();
     assert_eq!(first, PurgeOutcome::HandedOff);
     let mut shards = ledger.shards(&request.id).await.unwrap();
