@@ -17,6 +17,7 @@
 //! (`LedgerError::Refused`) rather than sent.
 
 mod callbacks;
+pub mod cost;
 mod directory;
 mod errors;
 mod holds;

@@ -33,7 +33,7 @@ struct ShardItem {
     gsi3sk: Option<String>,
 }
 
-fn shard_item(sh: &Shard, layout: Layout) -> Result<Item, LedgerError> {
+pub(super) fn shard_item(sh: &Shard, layout: Layout) -> Result<Item, LedgerError> {
     let sk = keys::shard_sk(sh.index);
     let open = !sh.done;
     let item = ShardItem {
