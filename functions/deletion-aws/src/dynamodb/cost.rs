@@ -23,7 +23,7 @@ use deletion_core::ids::RequestId;
 use deletion_core::model::{DeletionRequest, Shard};
 use deletion_core::LedgerError;
 
-use super::items::{item_size, Item};
+use super::items::{checked, item_size, Item};
 use super::keys::{self, request_pk};
 use super::layout::Layout;
 use super::requests::request_items;
@@ -178,7 +178,8 @@ fn shard_bytes(sh: &Shard) -> Result<usize, LedgerError> {
 
 /// A shard put (`factor` 2 inside a transaction) and its `open` entry.
 fn put_shard(prev: Option<&Shard>, next: &Shard, factor: f64) -> Result<Vec<Charge>, LedgerError> {
-    let item = shard_item(next, layout())?;
+    // DynamoDB refuses an item over 400 KB whoever sends it.
+    let item = checked(shard_item(next, layout())?)?;
     let mut out = vec![write(
         layout().pk(&next.request_id, next.index),
         factor * write_units(item_size(&item)),
