@@ -61,6 +61,12 @@ pub enum StoreError {
     Changed { bucket: String, key: String },
     #[error("object store unavailable: {0}")]
     Unavailable(String),
+    /// The store asked for fewer requests (S3 `503 SlowDown`) beyond the
+    /// SDK's retries, or kept refusing keys with `SlowDown`: transient by
+    /// definition (S3 scales its partitions to the load), so a purge backs
+    /// off and goes on; it never fails a request.
+    #[error("object store throttled the purge: {0}")]
+    Throttled(String),
 }
 
 /// Errors of the timer port.

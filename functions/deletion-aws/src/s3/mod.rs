@@ -127,6 +127,10 @@ where
     match e.code() {
         Some("NoSuchBucket") => StoreError::NoSuchBucket(bucket.to_owned()),
         Some("AccessDenied") => StoreError::AccessDenied(bucket.to_owned()),
+        // S3's answers to load, after the SDK's own retries.
+        Some("SlowDown" | "ServiceUnavailable" | "Throttling" | "RequestLimitExceeded") => {
+            StoreError::Throttled(describe(e))
+        }
         _ => StoreError::Unavailable(describe(e)),
     }
 }

@@ -69,17 +69,18 @@ const REFUSALS: [(u16, &str); 5] = [
     (500, "InternalError"),
 ];
 
-/// A missing bucket and a denied one are named; anything else (throttling
-/// that outlasted the SDK's retries, a server error) is `Unavailable`,
-/// with S3's code in its text.
+/// A missing bucket and a denied one are named; throttling that outlasted
+/// the SDK's retries is `Throttled` (a purge backs off on it); anything
+/// else (a server error) is `Unavailable`; S3's code is in the text.
 #[track_caller]
 fn assert_mapped<T: std::fmt::Debug>(code: &str, got: Result<T, StoreError>) {
     match got {
         Err(StoreError::NoSuchBucket(b)) if code == "NoSuchBucket" => assert_eq!(b, BUCKET),
         Err(StoreError::AccessDenied(b)) if code == "AccessDenied" => assert_eq!(b, BUCKET),
-        Err(StoreError::Unavailable(m)) if !matches!(code, "NoSuchBucket" | "AccessDenied") => {
+        Err(StoreError::Throttled(m)) if matches!(code, "SlowDown" | "ServiceUnavailable") => {
             assert!(m.contains(code), "{code}: {m}")
         }
+        Err(StoreError::Unavailable(m)) if code == "InternalError" => assert!(m.contains(code), "{code}: {m}"),
         other => panic!("{code}: {other:?}"),
     }
 }

@@ -10,6 +10,10 @@
 //!   another worker took it, and the next free one is tried.
 //! - A worker near its time limit hands its shard back (lease expired at
 //!   once) and arms a one-shot timer for a worker that continues.
+//! - S3 throttling is back-pressure, never a failure: a shard S3 kept
+//!   throttling past the SDK's retries is handed back at its checkpoint,
+//!   the worker's delete window halves, and the lane waits (15 s doubling
+//!   to 5 min) before it takes a shard again, or hands off to a timer.
 //! - Reads by time, not by shard: a lane reads the request (has it failed
 //!   or moved on? a hold?) at its first shard, after a hold stopped one,
 //!   and then once a minute; a worker counts free shards to start more at
@@ -24,7 +28,7 @@ use tracing::{info, warn};
 
 use super::take::Next;
 use super::{PurgeOutcome, Purger, ShardStop};
-use crate::error::{LedgerError, ServiceError};
+use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
 use crate::model::{DeletionRequest, Shard, Status};
@@ -267,6 +271,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let mut first_pass = true;
         // When this lane last read the request: again after `RECHECK_EVERY`.
         let mut checked: Option<DateTime<Utc>> = None;
+        // Shards this lane gave back in a row because S3 asked for less.
+        let mut throttled = 0u32;
         loop {
             let free = match self.next_free(&request.id, &mut first_pass).await? {
                 Next::Free(shard) => *shard,
@@ -310,7 +316,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 self.purge_shard(mine, request.scope.workspace(), deadline).await
             };
             match worked {
-                Ok(()) => continue,
+                Ok(()) => throttled = 0,
+                Err(ShardStop::Store(StoreError::Throttled(reason))) => {
+                    self.release(&request.id, free.index, owner).await;
+                    self.window.slowed();
+                    let pause = throttle_pause(throttled);
+                    throttled = throttled.saturating_add(1);
+                    warn!(request_id = %request.id, shard = free.index, pause_s = pause.as_secs(), %reason, "S3 asked for less: the shard is handed back and this lane waits");
+                    if let Some(outcome) = self.back_off(&request.id, free.index, pause, deadline).await? {
+                        return Ok(Some(outcome));
+                    }
+                }
                 Err(ShardStop::LostLease) => continue,
                 Err(ShardStop::Ledger(e)) => return Err(e.into()),
                 Err(ShardStop::Store(e)) => {
@@ -373,6 +389,32 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
     }
 
+    /// After S3 throttled a shard past the SDK's retries: waits `pause`
+    /// (the shard is free meanwhile, for any worker S3 lets through), or,
+    /// when the pause would cross the time limit, arms a timer for a worker
+    /// to take the shard after it and stops (`HandedOff`).
+    async fn back_off(
+        &self,
+        id: &RequestId,
+        index: u32,
+        pause: std::time::Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Option<PurgeOutcome>, ServiceError> {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left < pause + self.config.handoff_margin) {
+            let after = Duration::from_std(pause)
+                .unwrap_or(Duration::MAX)
+                .max(self.config.wake_lead);
+            self.timers
+                .wake(id, Wake::HandOff(index), self.clock.now() + after)
+                .await
+                .map_err(ServiceError::from)?;
+            return Ok(Some(PurgeOutcome::HandedOff));
+        }
+        tokio::time::sleep(pause).await;
+        Ok(None)
+    }
+
     /// When a timer that starts another worker fires: now, plus the lead.
     fn wake_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now() + self.config.wake_lead
@@ -381,6 +423,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     pub(super) fn out_of_time(&self, deadline: Option<Instant>) -> bool {
         deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.config.handoff_margin)
     }
+}
+
+/// How long a lane waits after S3 throttled its shard `n` times in a row:
+/// 15 s, doubling, at most 5 minutes (S3 adds capacity over minutes).
+fn throttle_pause(n: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(15u64 << n.min(5)).min(std::time::Duration::from_secs(300))
 }
 
 /// How often a lane reads the request again while it takes shards.

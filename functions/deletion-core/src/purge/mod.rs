@@ -148,6 +148,8 @@ enum ShardStop {
     PartlyRefused {
         reason: String,
         deleted: Counts,
+        /// Every key left was refused with `SlowDown`: load, not a refusal.
+        slow_down: bool,
     },
     LostLease,
     Ledger(LedgerError),

@@ -41,6 +41,7 @@ use tracing::{info, warn};
 use super::flat::midpoint;
 use super::window::SLOW_DOWN;
 use super::{count, Purger, ShardStop};
+use crate::error::StoreError;
 use crate::ids::WorkspaceId;
 use crate::model::{Counts, Shard};
 use crate::ports::{start_after, Clock, Entry, EntryPage, Holds, Ledger, ObjectStore, Regulations, Timers};
@@ -128,10 +129,14 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 info!(request_id = %shard.request_id, shard = shard.index, "legal hold: the shard stops at its checkpoint");
                 ShardStop::Held(Box::new(shard))
             }
-            Err(ShardStop::PartlyRefused { reason, deleted }) => {
+            Err(ShardStop::PartlyRefused {
+                reason,
+                deleted,
+                slow_down,
+            }) => {
                 confirmed.add(&deleted);
                 match self.ledger.update_shard(&shard.partly_counted(&confirmed)).await {
-                    Ok(()) => ShardStop::Refused(reason),
+                    Ok(()) => refused(reason, slow_down),
                     Err(e) => e.into(),
                 }
             }
@@ -275,11 +280,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 info!(request_id = %shard.request_id, shard = shard.index, left = left.len(), "deleting what a dead worker left of its pages");
                 match self.delete_all(&shard.bucket, &left).await {
                     Ok(deleted) => confirmed.add(&deleted),
-                    Err(ShardStop::PartlyRefused { reason, deleted }) => {
+                    Err(ShardStop::PartlyRefused {
+                        reason,
+                        deleted,
+                        slow_down,
+                    }) => {
                         // The range stays: the retry recovers what is left of it.
                         confirmed.add(&deleted);
                         self.ledger.update_shard(&shard.partly_counted(&confirmed)).await?;
-                        return Err(ShardStop::Refused(reason));
+                        return Err(refused(reason, slow_down));
                     }
                     Err(e) => return Err(e),
                 }
@@ -340,6 +349,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     .iter()
                     .filter(|e| !pending.iter().any(|p| p.key == e.key && p.version_id == e.version_id));
                 return Err(ShardStop::PartlyRefused {
+                    slow_down: failures.iter().all(|f| f.code == SLOW_DOWN),
                     reason: format!(
                         "{} keys in bucket {bucket} could not be deleted after {} attempts: {sample}",
                         pending.len(),
@@ -350,6 +360,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             }
         }
         Ok(count(entries.iter()))
+    }
+}
+
+/// Why a shard stops on keys the store kept refusing, once what it
+/// confirmed is counted: S3 asking for less is back-pressure
+/// (`StoreError::Throttled`), anything else a refusal that fails the request.
+fn refused(reason: String, slow_down: bool) -> ShardStop {
+    if slow_down {
+        ShardStop::Store(StoreError::Throttled(reason))
+    } else {
+        ShardStop::Refused(reason)
     }
 }
 

@@ -501,3 +501,90 @@ async fn a_lane_reads_the_request_and_counts_free_shards_by_time_not_at_every_sh
     assert!(gets >= 20, "{gets} reads of the request");
     assert!(counts >= 20, "{counts} counts of the free shards");
 }
+
+/// `acme`'s archive of `n` objects under one source and day, and a
+/// neighbour's object that must stay.
+fn small_archive(store: &MemoryStore, n: usize) {
+    for i in 0..n {
+        store
+            .put(ARCHIVE, &format!("acme/web/2026-01-01/part-{i}.json.gz"), b"ev")
+            .unwrap();
+    }
+    store
+        .put(ARCHIVE, "acme-2/web/2026-01-01/part-0.json.gz", b"ev")
+        .unwrap();
+}
+
+/// S3 throttling that outlasts the SDK's retries is back-pressure: the
+/// lane gives its shard back, waits, and the purge completes with exact
+/// counts; before, the request failed and needed an operator's retry.
+#[tokio::test(start_paused = true)]
+async fn throttling_past_the_sdk_retries_slows_the_purge_and_never_fails_it() {
+    let (ledger, store, timers, clock) = world();
+    small_archive(&store, 10);
+    store.fail_after(crate::testing::StoreOp::DeleteBatch, 1, 3, || {
+        StoreError::Throttled("SlowDown: Please reduce your request rate".into())
+    });
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(ledger.clone(), store.clone(), timers, clock, map(), config(1));
+
+    let started = tokio::time::Instant::now();
+    let outcome = purger.run(&request.id, "worker-1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(receipt.totals.objects, 10, "{:?}", receipt.totals);
+    assert_eq!(store.keys(ARCHIVE), ["acme-2/web/2026-01-01/part-0.json.gz"]);
+    // Three throttled turns, each waited out (15 s at least, doubling in
+    // a row), in paused time.
+    let waited = started.elapsed();
+    assert!(
+        waited >= StdDuration::from_secs(45) && waited < StdDuration::from_secs(300),
+        "{waited:?}"
+    );
+}
+
+/// Keys S3 keeps refusing with `SlowDown` within one invocation: near the
+/// time limit the lane hands the shard to a timer, the request stays
+/// `PURGING` and nothing deleted goes uncounted.
+#[tokio::test(start_paused = true)]
+async fn keys_refused_with_slow_down_hand_the_shard_to_a_timer_near_the_time_limit() {
+    let (ledger, store, timers, clock) = world();
+    small_archive(&store, 4);
+    store.refuse_deletes_under(
+        "acme/web/2026-01-01/part-3",
+        "SlowDown",
+        "Please reduce your request rate",
+    );
+    let request = due_request(&ledger, &clock).await;
+    let purger = Purger::new(ledger.clone(), store.clone(), timers.clone(), clock, map(), config(1));
+
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(15 * 60);
+    let outcome = purger
+        .run(&request.id, "worker-1", false, Some(deadline))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, PurgeOutcome::HandedOff), "{outcome:?}");
+    assert!(tokio::time::Instant::now() < deadline, "stopped before the time limit");
+    assert_eq!(ledger.request(&request.id).unwrap().status, Status::Purging);
+    let wakes: Vec<Wake> = timers.wakes(&request.id).into_iter().map(|(w, _)| w).collect();
+    assert!(matches!(wakes.last(), Some(Wake::HandOff(_))), "{wakes:?}");
+    let keys = store.keys(ARCHIVE);
+    assert!(
+        keys.contains(&"acme/web/2026-01-01/part-3.json.gz".to_owned()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"acme-2/web/2026-01-01/part-0.json.gz".to_owned()),
+        "{keys:?}"
+    );
+
+    // S3 lets the key through later: the next worker finishes, counts exact.
+    store.clear_refusals();
+    let outcome = purger.run(&request.id, "worker-2", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(receipt.totals.objects, 4, "{:?}", receipt.totals);
+    assert_eq!(store.keys(ARCHIVE), ["acme-2/web/2026-01-01/part-0.json.gz"]);
+}

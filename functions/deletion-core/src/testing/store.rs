@@ -301,6 +301,11 @@ impl MemoryStore {
         self.state().refuse.push(rule);
     }
 
+    /// DeleteObjects refuses no key any more.
+    pub fn clear_refusals(&self) {
+        self.state().refuse.clear();
+    }
+
     pub fn calls(&self, op: StoreOp) -> usize {
         self.state().faults.calls(op)
     }
