@@ -266,6 +266,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         request: &DeletionRequest,
         owner: &str,
         deadline: Option<Instant>,
+        hand_off: &HandOff,
     ) -> Result<Option<PurgeOutcome>, ServiceError> {
         let mut subjects: Option<Subjects> = None;
         let mut first_pass = true;
@@ -323,7 +324,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                     let pause = throttle_pause(throttled);
                     throttled = throttled.saturating_add(1);
                     warn!(request_id = %request.id, shard = free.index, pause_s = pause.as_secs(), %reason, "S3 asked for less: the shard is handed back and this lane waits");
-                    if let Some(outcome) = self.back_off(&request.id, free.index, pause, deadline).await? {
+                    if let Some(outcome) = self.back_off(free.index, pause, deadline, hand_off).await {
                         return Ok(Some(outcome));
                     }
                 }
@@ -349,10 +350,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
                 Err(ShardStop::OutOfTime(shard)) => {
                     let back = shard.handed_back();
                     self.ledger.update_shard(&back).await?;
-                    self.timers
-                        .wake(&request.id, Wake::HandOff(back.index), self.wake_at())
-                        .await
-                        .map_err(ServiceError::from)?;
+                    hand_off.note(back.index, self.wake_at());
                     info!(request_id = %request.id, shard = back.index, "handed the shard back before the time limit");
                     return Ok(Some(PurgeOutcome::HandedOff));
                 }
@@ -395,24 +393,21 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// to take the shard after it and stops (`HandedOff`).
     async fn back_off(
         &self,
-        id: &RequestId,
         index: u32,
         pause: std::time::Duration,
         deadline: Option<Instant>,
-    ) -> Result<Option<PurgeOutcome>, ServiceError> {
+        hand_off: &HandOff,
+    ) -> Option<PurgeOutcome> {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|left| left < pause + self.config.handoff_margin) {
             let after = Duration::from_std(pause)
                 .unwrap_or(Duration::MAX)
                 .max(self.config.wake_lead);
-            self.timers
-                .wake(id, Wake::HandOff(index), self.clock.now() + after)
-                .await
-                .map_err(ServiceError::from)?;
-            return Ok(Some(PurgeOutcome::HandedOff));
+            hand_off.note(index, self.clock.now() + after);
+            return Some(PurgeOutcome::HandedOff);
         }
         tokio::time::sleep(pause).await;
-        Ok(None)
+        None
     }
 
     /// When a timer that starts another worker fires: now, plus the lead.
@@ -422,6 +417,30 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     pub(super) fn out_of_time(&self, deadline: Option<Instant>) -> bool {
         deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.config.handoff_margin)
+    }
+}
+
+/// The timer a worker arms for its successor when lanes stop before the
+/// time limit: one per worker, however many of its lanes handed a shard
+/// back, so the workers' number stays what `workers` says (one timer per
+/// lane would multiply the workers by the lanes at every time limit).
+#[derive(Debug, Default)]
+pub(super) struct HandOff(std::sync::Mutex<Option<(u32, DateTime<Utc>)>>);
+
+impl HandOff {
+    /// A lane handed shard `index` back and wants a successor at `at`:
+    /// the earliest wish is kept.
+    fn note(&self, index: u32, at: DateTime<Utc>) {
+        let mut wish = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if wish.is_none_or(|(_, then)| at < then) {
+            *wish = Some((index, at));
+        }
+    }
+
+    /// The successor's timer, if any lane asked for one.
+    pub(super) fn wake(&self) -> Option<(Wake, DateTime<Utc>)> {
+        let wish = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        wish.map(|(index, at)| (Wake::HandOff(index), at))
     }
 }
 

@@ -12,11 +12,15 @@
 //!   request (failed it, put it on hold), then what a lane found (settled,
 //!   gone), then "every shard done" (go on to verify), then a hand-off,
 //!   then busy.
+//! - A worker that reaches its time limit arms one timer for a successor,
+//!   however many lanes handed a shard back (`HandOff`): the workers'
+//!   number stays `workers`, never multiplied by the lanes.
 //! - A legal hold is read by every lane at each page: after it, at most one
 //!   more page per lane is deleted.
 
 use tokio::time::Instant;
 
+use super::claim::HandOff;
 use super::{PurgeOutcome, Purger};
 use crate::error::ServiceError;
 use crate::model::DeletionRequest;
@@ -30,12 +34,23 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// Takes free shards in `shards_in_flight` lanes until none is left.
     pub(super) async fn work_lanes(&self, request: &DeletionRequest, owner: &str, deadline: Option<Instant>) -> End {
         let lanes = self.lanes();
-        if lanes == 1 {
-            return self.work(request, owner, deadline).await;
+        let hand_off = HandOff::default();
+        let end = if lanes == 1 {
+            self.work(request, owner, deadline, &hand_off).await
+        } else {
+            let names: Vec<String> = (0..lanes).map(|n| format!("{owner}#{n}")).collect();
+            let lanes = names.iter().map(|name| self.work(request, name, deadline, &hand_off));
+            judge(futures::future::join_all(lanes).await)
+        };
+        // One successor for the worker, armed once every lane has stopped
+        // (their shards are handed back by then).
+        if let (Ok(Some(PurgeOutcome::HandedOff)), Some((why, at))) = (&end, hand_off.wake()) {
+            self.timers
+                .wake(&request.id, why, at)
+                .await
+                .map_err(ServiceError::from)?;
         }
-        let names: Vec<String> = (0..lanes).map(|n| format!("{owner}#{n}")).collect();
-        let ends = futures::future::join_all(names.iter().map(|name| self.work(request, name, deadline))).await;
-        judge(ends)
+        end
     }
 
     /// Lanes per worker (at least one).
