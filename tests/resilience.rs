@@ -844,11 +844,12 @@ impl Ledger for Meddled {
     ) -> Result<Vec<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
         self.inner.open_shards(id, limit).await
     }
-    async fn latest_lease(
+    async fn latest_leases(
         &self,
         id: &RequestId,
-    ) -> Result<Option<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
-        self.inner.latest_lease(id).await
+        limit: u32,
+    ) -> Result<Vec<deletion_core::ports::OpenShard>, deletion_core::LedgerError> {
+        self.inner.latest_leases(id, limit).await
     }
     async fn split_shard(
         &self,
@@ -1079,15 +1080,27 @@ async fn the_shard_counter_hands_each_number_once_and_the_open_index_names_the_f
     // The lease that ends last, in one index read (what the sweep asks).
     let latest = |id| async move {
         ledger
-            .latest_lease(&id)
+            .latest_leases(&id, 1)
             .await
             .unwrap()
+            .first()
             .map(|o| (o.index, o.lease_until))
     };
     assert_eq!(latest(id.clone()).await, Some((5, Some(now + Duration::minutes(16)))));
     let later = shards[7].claimed("v", now + Duration::minutes(1), Duration::minutes(16));
     ledger.update_shard(&later).await.unwrap();
     assert_eq!(latest(id.clone()).await, Some((7, Some(now + Duration::minutes(17)))));
+    // The leases held, latest first, in one read (what a worker counts).
+    let held: Vec<(u32, bool)> = ledger
+        .latest_leases(&id, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| (o.index, o.lease_until.is_some()))
+        .collect();
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert_eq!(&held[..2], [(7, true), (5, true)]);
+    assert!(!held[2].1, "then the free ones: {held:?}");
     ledger.update_shard(&later.finished()).await.unwrap();
     assert_eq!(latest(id.clone()).await, Some((5, Some(now + Duration::minutes(16)))));
     assert_eq!(latest(RequestId::new()).await, None, "no plan: no lease");

@@ -458,8 +458,12 @@ mod interrupted {
         ) -> Result<Vec<deletion_core::ports::OpenShard>, LedgerError> {
             self.inner.open_shards(id, limit).await
         }
-        async fn latest_lease(&self, id: &RequestId) -> Result<Option<deletion_core::ports::OpenShard>, LedgerError> {
-            self.inner.latest_lease(id).await
+        async fn latest_leases(
+            &self,
+            id: &RequestId,
+            limit: u32,
+        ) -> Result<Vec<deletion_core::ports::OpenShard>, LedgerError> {
+            self.inner.latest_leases(id, limit).await
         }
         async fn split_shard(&self, mine: &Shard, new: &Shard) -> Result<(), LedgerError> {
             self.inner.split_shard(mine, new).await

@@ -93,11 +93,12 @@ pub trait Ledger: Send + Sync {
     /// decided on it.
     async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError>;
 
-    /// The shard not done whose lease ends last (`None`: every shard is
-    /// done, or none was planned): one index read whatever the number of
-    /// shards, so the sweep asks "does anyone work on it?" in O(1). It may
-    /// lag the shards by a moment, like `open_shards`.
-    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError>;
+    /// Up to `limit` shards not done, the latest lease end first (empty:
+    /// every shard is done, or none was planned): one index read whatever
+    /// the number of shards, so the sweep asks "does anyone work on it?"
+    /// and a worker counts the shards held in O(1). It may lag the shards
+    /// by a moment, like `open_shards`.
+    async fn latest_leases(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError>;
 
     /// Writes a shard checkpoint only if the stored version is
     /// `next.version - 1` (else `Conflict`).
@@ -396,8 +397,8 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     async fn open_shards(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
         (**self).open_shards(id, limit).await
     }
-    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
-        (**self).latest_lease(id).await
+    async fn latest_leases(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        (**self).latest_leases(id, limit).await
     }
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {
         (**self).update_shard(next).await

@@ -22,7 +22,7 @@
 //!   emitted whatever happened.
 //! - A request costs the sweep a constant number of ledger reads whatever
 //!   its number of shards: whether a purge has a live worker is one index
-//!   read (`Ledger::latest_lease`), not a read of every shard.
+//!   read (`Ledger::latest_leases`), not a read of every shard.
 
 use std::collections::HashSet;
 
@@ -251,7 +251,7 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
                 // read, whatever the shard count) has run out, or none is
                 // held. A lagging index at worst wakes one worker more, or
                 // leaves the redrive to the next sweep.
-                let latest = self.ledger.latest_lease(&r.id).await?;
+                let latest = self.ledger.latest_leases(&r.id, 1).await?.into_iter().next();
                 let live = latest.is_some_and(|o| !o.looks_free(now));
                 if !live {
                     self.timers.wake(&r.id, Wake::Sweep { retry: false }, soon).await?;

@@ -66,7 +66,7 @@ pub enum Call<'a> {
         index: u32,
         found: Option<&'a Shard>,
     },
-    /// `open_shards` / `latest_lease`: the `open` index, `entries` read.
+    /// `open_shards` / `latest_leases`: the `open` index, `entries` read.
     ReadOpen { id: &'a RequestId, entries: usize },
     /// `update_shard`: the shard item over `prev`.
     PutShard { prev: Option<&'a Shard>, next: &'a Shard },

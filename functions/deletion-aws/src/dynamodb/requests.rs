@@ -363,8 +363,8 @@ impl Ledger for DynamoLedger {
         self.read_open(id, limit).await
     }
 
-    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
-        self.read_latest_open(id).await
+    async fn latest_leases(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        self.read_latest_open(id, limit).await
     }
 
     async fn update_shard(&self, next: &Shard) -> Result<(), LedgerError> {

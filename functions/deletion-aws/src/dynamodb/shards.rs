@@ -174,9 +174,10 @@ impl DynamoLedger {
         self.query_open(id, limit, true).await
     }
 
-    /// The last entry of `open`: the shard whose lease ends last.
-    pub(super) async fn read_latest_open(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
-        Ok(self.query_open(id, 1, false).await?.pop())
+    /// The last `limit` entries of `open`: the shards whose leases end
+    /// last, the latest first.
+    pub(super) async fn read_latest_open(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        self.query_open(id, limit, false).await
     }
 
     /// Up to `limit` entries of `open`, the earliest lease end first

@@ -224,31 +224,36 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// Starts more workers while free shards outnumber the lanes of the
     /// workers holding one, up to the configured number. Any worker does it
     /// as it takes shards (`top_up_due`), not only the first: a lost fan-out
-    /// timer, or workers that stopped, never leave the purge to one worker. A slot's timer still
-    /// pending keeps its name, so arming it again starts no one more. One
-    /// read of at most twice the workers' number of index entries. None
-    /// while S3 asks this worker to slow down (`window`).
+    /// timer, or workers that stopped, never leave the purge to one worker.
+    /// A slot's timer still pending keeps its name, so arming it again
+    /// starts no one more. The shards held are counted from the back of the
+    /// index (latest lease first), not from a sample of its front: with
+    /// more free shards than the sample, every held one was missed and each
+    /// top-up started the workers again beside those running. None while
+    /// S3 asks this worker to slow down (`window`).
     pub(super) async fn top_up(&self, id: &RequestId, taken: u32) {
         if self.window.backing_off() {
             return; // S3 asks for less: no more workers now
         }
         let lanes = self.lanes();
-        let open = match self
-            .ledger
-            .open_shards(id, self.config.workers.max(1) * lanes * 2)
-            .await
-        {
-            Ok(open) => open,
+        let cap = self.config.workers.max(1) * lanes;
+        // Free shards from the front of the index, held ones from its back:
+        // two reads of at most twice the workers' lanes, whatever the shards.
+        let (open, latest) = match tokio::try_join!(
+            self.ledger.open_shards(id, cap * 2),
+            self.ledger.latest_leases(id, cap + 1)
+        ) {
+            Ok(read) => read,
             Err(e) => {
                 warn!(request_id = %id, error = %e, "could not count the free shards; starting no worker");
                 return;
             }
         };
         let now = self.clock.now();
-        let others = open.iter().filter(|o| o.index != taken);
-        // Shards held (this one too) and free, in workers of `lanes` each.
-        let held = others.clone().filter(|o| !o.looks_free(now)).count() as u32 + 1;
-        let free = others.filter(|o| o.looks_free(now)).count() as u32;
+        let free = open.iter().filter(|o| o.index != taken && o.looks_free(now)).count() as u32;
+        // Shards held (this one too, which the index may not show yet), in
+        // workers of `lanes` each.
+        let held = latest.iter().filter(|o| o.index != taken && !o.looks_free(now)).count() as u32 + 1;
         let want = (held + free).div_ceil(lanes).min(self.config.workers);
         let held = held.div_ceil(lanes);
         for n in held..want {
@@ -272,8 +277,6 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let mut first_pass = true;
         // When this lane last read the request: again after `RECHECK_EVERY`.
         let mut checked: Option<DateTime<Utc>> = None;
-        // Shards this lane gave back in a row because S3 asked for less.
-        let mut throttled = 0u32;
         loop {
             let free = match self.next_free(&request.id, &mut first_pass).await? {
                 Next::Free(shard) => *shard,
@@ -307,27 +310,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             if self.top_up_due(&request.id, now) {
                 self.top_up(&request.id, mine.index).await;
             }
-            let worked = if request.scope.regulation().is_some() {
-                if subjects.is_none() {
-                    subjects = Some(self.ledger.subjects(&request.id).await?);
-                }
-                let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
-                self.rewrite_shard(mine, ids, deadline).await
-            } else {
-                self.purge_shard(mine, request.scope.workspace(), deadline).await
-            };
-            match worked {
-                Ok(()) => throttled = 0,
-                Err(ShardStop::Store(StoreError::Throttled(reason))) => {
-                    self.release(&request.id, free.index, owner).await;
-                    self.window.slowed();
-                    let pause = throttle_pause(throttled);
-                    throttled = throttled.saturating_add(1);
-                    warn!(request_id = %request.id, shard = free.index, pause_s = pause.as_secs(), %reason, "S3 asked for less: the shard is handed back and this lane waits");
-                    if let Some(outcome) = self.back_off(free.index, pause, deadline, hand_off).await {
-                        return Ok(Some(outcome));
-                    }
-                }
+            match self.work_shard(request, mine, &mut subjects, deadline, hand_off).await {
+                Ok(()) => {}
+                Err(ShardStop::Yielded) => return Ok(Some(PurgeOutcome::HandedOff)),
                 Err(ShardStop::LostLease) => continue,
                 Err(ShardStop::Ledger(e)) => return Err(e.into()),
                 Err(ShardStop::Store(e)) => {
@@ -387,27 +372,74 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
     }
 
-    /// After S3 throttled a shard past the SDK's retries: waits `pause`
-    /// (the shard is free meanwhile, for any worker S3 lets through), or,
-    /// when the pause would cross the time limit, arms a timer for a worker
-    /// to take the shard after it and stops (`HandedOff`).
-    async fn back_off(
+    /// One turn of a lane on `mine`, its lease taken: a regulation's
+    /// rewrite or a purge.
+    async fn turn(
         &self,
-        index: u32,
-        pause: std::time::Duration,
+        request: &DeletionRequest,
+        mine: Shard,
+        subjects: &mut Option<Subjects>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ShardStop> {
+        if request.scope.regulation().is_none() {
+            return self.purge_shard(mine, request.scope.workspace(), deadline).await;
+        }
+        if subjects.is_none() {
+            *subjects = Some(self.ledger.subjects(&request.id).await?);
+        }
+        let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
+        self.rewrite_shard(mine, ids, deadline).await
+    }
+
+    /// Works `mine` to its end, waiting S3's throttling out with the lease
+    /// kept, so that the held shards other workers count stay true and no
+    /// more workers are started into the throttling: after each throttled
+    /// turn the worker's window halves, the lane waits (`throttle_pause`)
+    /// and goes on from the shard's checkpoint. When the wait would cross
+    /// the time limit, the shard is handed back and the worker's successor
+    /// noted for after the wait (`Yielded`).
+    async fn work_shard(
+        &self,
+        request: &DeletionRequest,
+        mine: Shard,
+        subjects: &mut Option<Subjects>,
         deadline: Option<Instant>,
         hand_off: &HandOff,
-    ) -> Option<PurgeOutcome> {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|left| left < pause + self.config.handoff_margin) {
-            let after = Duration::from_std(pause)
-                .unwrap_or(Duration::MAX)
-                .max(self.config.wake_lead);
-            hand_off.note(index, self.clock.now() + after);
-            return Some(PurgeOutcome::HandedOff);
+    ) -> Result<(), ShardStop> {
+        let (index, owner) = (mine.index, mine.lease.as_ref().map(|l| l.owner.clone()));
+        let mut worked = self.turn(request, mine, subjects, deadline).await;
+        let mut throttled = 0u32;
+        while let Err(ShardStop::Store(StoreError::Throttled(reason))) = &worked {
+            self.window.slowed();
+            let pause = throttle_pause(throttled);
+            throttled = throttled.saturating_add(1);
+            warn!(request_id = %request.id, shard = index, pause_s = pause.as_secs(), %reason, "S3 asked for less: this lane waits, keeping its shard");
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left < pause + self.config.handoff_margin) {
+                self.release(&request.id, index, owner.as_deref().unwrap_or_default())
+                    .await;
+                let after = Duration::from_std(pause)
+                    .unwrap_or(Duration::MAX)
+                    .max(self.config.wake_lead);
+                hand_off.note(index, self.clock.now() + after);
+                return Err(ShardStop::Yielded);
+            }
+            tokio::time::sleep(pause).await;
+            let now = self.clock.now();
+            worked = match self.ledger.shard(&request.id, index).await? {
+                Some(shard)
+                    if !shard.done
+                        && shard
+                            .lease
+                            .as_ref()
+                            .is_some_and(|l| Some(&l.owner) == owner.as_ref() && l.until > now) =>
+                {
+                    self.turn(request, shard, subjects, deadline).await
+                }
+                _ => Err(ShardStop::LostLease),
+            };
         }
-        tokio::time::sleep(pause).await;
-        None
+        worked
     }
 
     /// When a timer that starts another worker fires: now, plus the lead.

@@ -156,6 +156,9 @@ enum ShardStop {
     OutOfTime(Box<Shard>),
     /// A legal hold stands: the shard as last checkpointed, to hand back.
     Held(Box<Shard>),
+    /// S3 throttled the shard into the time limit: handed back, and the
+    /// worker's successor noted.
+    Yielded,
 }
 
 impl From<StoreError> for ShardStop {

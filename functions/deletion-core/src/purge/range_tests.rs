@@ -356,6 +356,34 @@ async fn any_worker_that_takes_a_shard_starts_more_while_free_shards_outnumber_w
     assert!(timers.wakes(&other).is_empty());
 }
 
+/// More free shards than the index sample holds, and every worker's lane
+/// on one: no worker more. Counting the held ones from the sample of the
+/// free ones missed them all, and each top-up started the workers again
+/// beside those running (the simulation saw 16 invocations for 4 workers).
+#[tokio::test]
+async fn workers_all_at_work_start_no_more_however_many_shards_are_free() {
+    let (ledger, store, timers) = (MemoryLedger::new(), MemoryStore::new(), MemoryTimers::new());
+    let clock = ManualClock::new(t0());
+    let id = RequestId::new();
+    let purger = Purger::new(ledger.clone(), store, timers.clone(), clock.clone(), map(), config(4));
+    let shards: Vec<Shard> = (0..40)
+        .map(|i| {
+            let mut s = Shard::planned(&id, i, "archive", ARCHIVE, &format!("acme/s{i:02}/"), "acme/");
+            if i % 10 == 9 {
+                // Shards 9, 19, 29 (three other workers) and 39 (this one).
+                s.lease = Some(crate::model::Lease {
+                    owner: format!("worker-{i}"),
+                    until: t0() + Duration::minutes(5),
+                });
+            }
+            s
+        })
+        .collect();
+    ledger.insert_shards(&shards).await.unwrap();
+    purger.top_up(&id, 39).await;
+    assert!(timers.wakes(&id).is_empty(), "{:?}", timers.wakes(&id));
+}
+
 /// Ledger reads a purge of `n` one-object shards makes: full reads of
 /// every shard, and the reads that find and take one.
 async fn reads_for(n: u32) -> (usize, usize) {

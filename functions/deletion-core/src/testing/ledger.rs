@@ -491,16 +491,20 @@ impl Ledger for MemoryLedger {
         Ok(open)
     }
 
-    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
+    async fn latest_leases(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
         let s = self.call(LedgerOp::LatestLease)?;
-        Ok(s.shards
+        let mut open: Vec<OpenShard> = s
+            .shards
             .iter()
             .filter(|((r, _), shard)| r == id && !shard.done)
             .map(|(_, shard)| OpenShard {
                 index: shard.index,
                 lease_until: shard.lease.as_ref().map(|l| l.until),
             })
-            .max_by_key(|o| (o.lease_until, o.index)))
+            .collect();
+        open.sort_by_key(|o| std::cmp::Reverse((o.lease_until, o.index)));
+        open.truncate(limit as usize);
+        Ok(open)
     }
 
     async fn shards(&self, id: &RequestId) -> Result<Vec<Shard>, LedgerError> {
