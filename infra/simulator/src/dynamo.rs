@@ -281,9 +281,13 @@ impl Ledger for SimDynamo {
         Ok(open)
     }
 
-    async fn latest_lease(&self, id: &RequestId) -> Result<Option<OpenShard>, LedgerError> {
-        let latest = self.inner.latest_lease(id).await?;
-        self.charge(charges(Call::ReadOpen { id, entries: 1 })?).await?;
+    async fn latest_leases(&self, id: &RequestId, limit: u32) -> Result<Vec<OpenShard>, LedgerError> {
+        let latest = self.inner.latest_leases(id, limit).await?;
+        self.charge(charges(Call::ReadOpen {
+            id,
+            entries: latest.len(),
+        })?)
+        .await?;
         Ok(latest)
     }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use simulator::keyspace::{Grid, Level};
-use simulator::report::{table, Figures};
+use simulator::report::{table, timeline, Figures};
 use simulator::scenario::{run, Options, Scenario};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -45,6 +45,16 @@ struct Args {
     /// The purge function's reserved concurrency.
     #[arg(long, default_value_t = 100)]
     reserved: u32,
+    /// Writes each run's timeline (one row a minute) to DIR/<scenario>.csv.
+    #[arg(long, value_name = "DIR")]
+    timeline: Option<std::path::PathBuf>,
+}
+
+impl Which {
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_owned())
+    }
 }
 
 fn scaled(n: u64, scale: f64) -> u64 {
@@ -154,6 +164,15 @@ fn main() -> std::process::ExitCode {
                     f.name,
                     started.elapsed().as_secs_f64()
                 );
+                if let Some(dir) = &args.timeline {
+                    let path = dir.join(format!("{}.csv", w.name()));
+                    if let Err(e) =
+                        std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, timeline(&outcome)))
+                    {
+                        eprintln!("purge-sim: cannot write {}: {e}", path.display());
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
                 rows.push(f);
             }
             Err(e) => {

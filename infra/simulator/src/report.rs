@@ -145,3 +145,34 @@ pub fn table(rows: &[Figures]) -> String {
     }
     out
 }
+
+/// The run minute by minute, as CSV: since the first grace ended (s),
+/// entries deleted, entries a second over the minute, the physical limit
+/// then (partitions holding entries × their rate), partitions, cursors at
+/// work, purge invocations running.
+pub fn timeline(o: &Outcome) -> String {
+    let mut out = String::from("at_s,deleted,per_s,limit_per_s,partitions,cursors,invocations\n");
+    let mut last: Option<&crate::scenario::Sample> = None;
+    for s in &o.samples {
+        let per_s = last.map_or(0.0, |l| {
+            let dt = (s.at - l.at).as_secs_f64();
+            if dt > 0.0 {
+                (s.deleted - l.deleted) as f64 / dt
+            } else {
+                0.0
+            }
+        });
+        out.push_str(&format!(
+            "{},{},{:.0},{:.0},{},{},{}\n",
+            s.at.as_secs(),
+            s.deleted,
+            per_s,
+            s.limit_per_s,
+            s.partitions,
+            s.cursors,
+            s.running
+        ));
+        last = Some(s);
+    }
+    out
+}

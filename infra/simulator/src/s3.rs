@@ -4,7 +4,7 @@
 //! a DeleteObjects is one) and `s3_reads_per_partition` LISTs a second; a
 //! request that finds its partition's tokens spent is answered `503
 //! SlowDown`, which the SDK retries with backoff (`limits::backoff`) and,
-//! after its last attempt, reports as the adapter does (`Unavailable`).
+//! after its last attempt, reports as the adapter does (`Throttled`).
 //!
 //! A bucket starts with one partition per top-level prefix in use. A
 //! partition whose demand (what was asked of it, refused or not) stays
@@ -228,7 +228,7 @@ impl SimS3 {
             }
         }
         self.lock().tally.failed += 1;
-        Err(StoreError::Unavailable(format!(
+        Err(StoreError::Throttled(format!(
             "SlowDown: Please reduce your request rate (bucket {bucket}, after {} attempts)",
             self.limits.sdk_max_attempts
         )))
