@@ -186,3 +186,42 @@ pub fn bill(tally: &SharedTally, elapsed: Duration, memory_mb: u32) {
     let ms = elapsed.as_millis().max(1) as f64;
     lock(tally).gb_seconds += ms / 1000.0 * f64::from(memory_mb) / 1024.0;
 }
+
+/// Runs one invocation's `work` as Lambda does: stopped at `timeout`
+/// however far it got (`None`, counted as timed out), billed by the
+/// millisecond at `memory_mb` either way.
+pub async fn invocation<F: std::future::Future>(
+    tally: &SharedTally,
+    timeout: Duration,
+    memory_mb: u32,
+    work: F,
+) -> Option<F::Output> {
+    let start = Instant::now();
+    let ran = tokio::time::timeout(timeout, work).await;
+    bill(tally, start.elapsed(), memory_mb);
+    if ran.is_err() {
+        lock(tally).timed_out += 1;
+    }
+    ran.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invocation_is_stopped_at_fifteen_minutes_and_billed_for_them() {
+        let tally = SharedTally::default();
+        let fifteen = Duration::from_secs(15 * 60);
+        let started = Instant::now();
+        let overrun = invocation(&tally, fifteen, 1024, tokio::time::sleep(Duration::from_secs(20 * 60))).await;
+        assert!(overrun.is_none());
+        assert_eq!(started.elapsed(), fifteen, "stopped at the limit, not at its end");
+        let quick = invocation(&tally, fifteen, 2048, async { 7 }).await;
+        assert_eq!(quick, Some(7));
+        let t = lock(&tally).clone();
+        assert_eq!(t.timed_out, 1);
+        // 900 s at 1 GB, and the quick one's millisecond at 2 GB.
+        assert!((t.gb_seconds - 900.002).abs() < 1e-9, "{}", t.gb_seconds);
+    }
+}

@@ -413,3 +413,78 @@ impl SweepMarks for SimDynamo {
         self.inner.put_sweep_mark(next).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deletion_core::lifecycle::Periods;
+    use std::time::Duration;
+
+    async fn request(ledger: &SimDynamo) -> DeletionRequest {
+        let scope = Scope::Workspace {
+            workspace: WorkspaceId::parse("ws-0000").unwrap_or_else(|e| panic!("{e}")),
+        };
+        let r = DeletionRequest::new(scope, "sim", None, Utc::now(), Periods::default());
+        ledger.insert(&r, None).await.unwrap_or_else(|e| panic!("{e}"));
+        r
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_beyond_a_partitions_units_are_throttled_and_write_nothing() {
+        let ledger = SimDynamo::new(
+            Arc::new(Limits {
+                ddb_wcu_per_partition: 2.0,
+                sdk_max_attempts: 1,
+                ..Limits::default()
+            }),
+            7,
+        );
+        let r = request(&ledger).await;
+        // Each write of the request item costs at least one unit: two
+        // updates in the same second spend the partition's two units.
+        let mut current = r.clone();
+        let mut throttled = None;
+        for _ in 0..3 {
+            let mut next = current.clone();
+            next.version += 1;
+            match ledger.update(&next).await {
+                Ok(()) => current = next,
+                Err(e) => {
+                    throttled = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(
+            matches!(throttled, Some(LedgerError::Unavailable(ref m)) if m.contains("ProvisionedThroughputExceeded")),
+            "{throttled:?}"
+        );
+        assert!(ledger.tally().throttles >= 1);
+        let stored = ledger.memory().request(&r.id).map(|s| s.version);
+        assert_eq!(stored, Some(current.version), "the throttled write wrote nothing");
+        // A second later the units are back.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let mut next = current.clone();
+        next.version += 1;
+        assert!(ledger.update(&next).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_over_400_kb_is_refused_before_anything_is_charged_or_written() {
+        let ledger = SimDynamo::new(Arc::new(Limits::default()), 7);
+        let r = request(&ledger).await;
+        let shard = Shard::planned(&r.id, 0, "archive", "b", "ws-0000/", "ws-0000/");
+        ledger
+            .insert_shards(std::slice::from_ref(&shard))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = ledger.tally();
+        let mut huge = shard.clone();
+        huge.cursor = Some("k".repeat(410 * 1024));
+        let refused = ledger.update_shard(&huge).await;
+        assert!(matches!(refused, Err(LedgerError::Refused(_))), "{refused:?}");
+        assert_eq!(ledger.tally().write_units, before.write_units, "nothing charged");
+        let stored = ledger.memory().shard(&r.id, 0).await.ok().flatten();
+        assert_eq!(stored.and_then(|s| s.cursor), None, "nothing written");
+    }
+}

@@ -8,6 +8,7 @@
 //! - `keyspace`: a bucket's objects generated from a layout.
 //! - `s3`, `dynamo`, `cloud`: the simulated services (`ObjectStore`;
 //!   `Ledger` and the other ledger ports; `Timers`, `Clock` and Lambda).
+//! - `catalog`: the README's scenarios, by name.
 //! - `scenario`: one run, from the requests' creation to their receipts,
 //!   and the check that nothing in scope is left and nothing outside it
 //!   was touched.
@@ -17,6 +18,7 @@
 //! partitions' key samples); the engine's own ids (request ids) differ
 //! from run to run but decide nothing the figures depend on.
 
+pub mod catalog;
 pub mod cloud;
 pub mod dynamo;
 pub mod keyspace;

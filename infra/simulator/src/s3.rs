@@ -531,3 +531,118 @@ impl ObjectStore for SimS3 {
         Ok(children)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::Level;
+    use std::time::Duration;
+
+    /// Two workspaces of 20 sources × 1,000 parts (40,000 keys).
+    fn grid() -> Grid {
+        Grid::new(
+            vec![
+                Level::new("ws-", 2, 2),
+                Level::new("src-", 20, 2),
+                Level::leaf("part-", 1000, 4),
+            ],
+            false,
+            1,
+            0,
+        )
+    }
+
+    fn store(limits: Limits) -> SimS3 {
+        let s3 = SimS3::new(Arc::new(limits), 7);
+        s3.add_bucket("b", grid());
+        s3.in_scope("b", "ws-00/");
+        s3
+    }
+
+    /// A page of 1,000 entries of `ws-00/src-<n>/`.
+    async fn page(s3: &SimS3, source: u32) -> Vec<Entry> {
+        let page = s3.list_page("b", &format!("ws-00/src-{source:02}/"), None, 1000).await;
+        page.map(|p| p.entries).unwrap_or_default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deletes_beyond_a_partitions_rate_are_slowed_down_and_fail_after_the_last_attempt() {
+        let s3 = store(Limits {
+            sdk_max_attempts: 1,
+            ..Limits::default()
+        });
+        let mut pages = Vec::new();
+        for source in 0..4 {
+            pages.push(page(&s3, source).await);
+        }
+        // 3,500 a second: of four pages of 1,000 sent at once, three pass
+        // and one is refused (one attempt: the SDK gives up at once).
+        let sent = futures::future::join_all(pages.iter().map(|p| s3.delete_batch("b", p))).await;
+        assert_eq!(sent.iter().filter(|r| r.is_ok()).count(), 3, "{sent:?}");
+        let refused = sent.iter().position(|r| r.is_err()).unwrap_or(0);
+        assert!(
+            matches!(&sent[refused], Err(StoreError::Throttled(m)) if m.contains("SlowDown")),
+            "{sent:?}"
+        );
+        let t = s3.tally();
+        assert_eq!((t.deleted, t.slow_downs, t.failed), (3000, 1, 1));
+        let source = format!("ws-00/src-{refused:02}/");
+        assert_eq!(s3.live_under("b", &source), 1000, "a refused delete deletes nothing");
+        // A second later the tokens are back.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(s3.delete_batch("b", &pages[refused]).await.is_ok());
+        assert_eq!(s3.live_under("b", "ws-00/"), 16_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sdk_retries_a_slow_down_with_backoff_and_gets_through() {
+        let s3 = store(Limits::default());
+        let mut pages = Vec::new();
+        for source in 0..5 {
+            pages.push(page(&s3, source).await);
+        }
+        let started = Instant::now();
+        let sent = futures::future::join_all(pages.iter().map(|p| s3.delete_batch("b", p))).await;
+        assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+        let t = s3.tally();
+        assert!(t.slow_downs >= 1, "{t:?}");
+        assert_eq!((t.deleted, t.failed), (5000, 0));
+        assert!(started.elapsed() >= Duration::from_millis(200), "waited for tokens");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partition_asked_for_more_than_half_its_rate_long_enough_splits_in_two() {
+        let s3 = store(Limits {
+            s3_split_after: Duration::from_secs(3 * 60),
+            ..Limits::default()
+        });
+        let started = Instant::now();
+        assert_eq!(s3.partitions("b"), (2, 2), "one per workspace at first");
+        // Three pages a second (3,000 of 3,500: above half), the same page
+        // again and again (deleting what is gone is still asked of S3).
+        let pages = [page(&s3, 0).await, page(&s3, 1).await, page(&s3, 2).await];
+        for _ in 0..240 {
+            futures::future::join_all(pages.iter().map(|p| s3.delete_batch("b", p))).await;
+            if s3.tally().splits > 0 {
+                break;
+            }
+        }
+        assert_eq!(s3.tally().splits, 1);
+        assert_eq!(s3.partitions("b").0, 3, "ws-00/ split at a key of its range");
+        let hot = started.elapsed();
+        assert!(
+            hot >= Duration::from_secs(3 * 60) && hot < Duration::from_secs(5 * 60),
+            "{hot:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_outside_the_scopes_purged_is_counted() {
+        let s3 = store(Limits::default());
+        let theirs = s3.list_page("b", "ws-01/src-00/", None, 2).await.map(|p| p.entries);
+        let theirs = theirs.unwrap_or_default();
+        assert_eq!(theirs.len(), 2);
+        assert!(s3.delete_batch("b", &theirs).await.is_ok());
+        assert_eq!(s3.tally().outside, 2);
+    }
+}

@@ -25,7 +25,7 @@ use purge::PurgeHandler;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::cloud::{bill, lock, Fired, LambdaTally, SharedTally, SimTimers, VirtualClock};
+use crate::cloud::{invocation, lock, Fired, LambdaTally, SharedTally, SimTimers, VirtualClock};
 use crate::dynamo::{self, SimDynamo};
 use crate::keyspace::Grid;
 use crate::limits::Limits;
@@ -146,9 +146,9 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
     let limits = Arc::new(o.limits.clone());
     let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().ok_or("t0")?;
     let clock = VirtualClock::new(t0);
-    let entries = scenario.grid.entries();
     let s3 = SimS3::new(limits.clone(), o.seed);
     s3.add_bucket(BUCKET, scenario.grid);
+    let entries = scope_live(&s3, &scenario.workspaces);
     let ledger = SimDynamo::new(limits.clone(), o.seed);
     let (timers, fired) = SimTimers::new(clock);
     let map_json = format!(
@@ -310,7 +310,6 @@ async fn invoke(world: &World, f: Fired, n: u64) {
         )
         .with_signer(world.signer.clone()),
     );
-    let start = Instant::now();
     {
         let mut t = lock(&world.tally);
         t.invocations += 1;
@@ -319,14 +318,15 @@ async fn invoke(world: &World, f: Fired, n: u64) {
     }
     let owner = format!("purge:{n}");
     let limit = world.limits.lambda_timeout;
-    let ran = tokio::time::timeout(limit, handler.handle(f.event.clone(), &owner, Some(start + limit))).await;
-    bill(&world.tally, start.elapsed(), world.limits.purge_memory_mb);
+    let deadline = Instant::now() + limit;
+    let work = handler.handle(f.event.clone(), &owner, Some(deadline));
+    let ran = invocation(&world.tally, limit, world.limits.purge_memory_mb, work).await;
     let mut t = lock(&world.tally);
     t.running -= 1;
     match ran {
-        Err(_) => t.timed_out += 1,
-        Ok(Ok(result)) => *t.outcomes.entry(result.outcome).or_default() += 1,
-        Ok(Err(_)) => {
+        None => {}
+        Some(Ok(result)) => *t.outcomes.entry(result.outcome).or_default() += 1,
+        Some(Err(_)) => {
             t.errors += 1;
             if f.attempt < 3 {
                 let timers = world.timers.clone();
@@ -346,10 +346,48 @@ async fn invoke(world: &World, f: Fired, n: u64) {
 async fn sweep(world: World) {
     loop {
         tokio::time::sleep(world.limits.sweep_every).await;
-        let start = Instant::now();
         let sweeper = Sweeper::new(world.ledger.clone(), world.timers.clone(), world.clock);
-        let _ = tokio::time::timeout(world.limits.lambda_timeout, sweeper.run()).await;
-        bill(&world.tally, start.elapsed(), world.limits.sweep_memory_mb);
+        let limit = world.limits.lambda_timeout;
+        let _ = invocation(&world.tally, limit, world.limits.sweep_memory_mb, sweeper.run()).await;
         lock(&world.tally).sweeps += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::Level;
+
+    /// End to end at a small size: a workspace of 40 sources × 3 days × 10
+    /// parts beside a neighbour of the same shape, 2 workers.
+    #[test]
+    fn a_workspace_is_purged_completely_verified_and_its_neighbour_stays() {
+        let scenario = Scenario {
+            name: "small".into(),
+            grid: Grid::new(
+                vec![
+                    Level::new("ws-", 2, 4),
+                    Level::new("src-", 40, 2),
+                    Level::new("day-", 3, 1),
+                    Level::leaf("part-", 10, 2),
+                ],
+                false,
+                1,
+                0,
+            ),
+            workspaces: vec!["ws-0000".into()],
+            stagger: Duration::ZERO,
+        };
+        let options = Options {
+            workers: 2,
+            ..Options::default()
+        };
+        let o = run(scenario, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.statuses, [Status::Completed]);
+        assert_eq!((o.entries, o.left), (1200, 0));
+        assert_eq!((o.outside_before, o.outside_after, o.s3.outside), (1200, 1200, 0));
+        assert_eq!(o.s3.deleted, 1200, "each object deleted once");
+        assert!(o.finished_after[0].is_some_and(|d| d < Duration::from_secs(3600)));
+        assert!(o.lambda.invocations >= 1 && o.ddb.write_units > 0.0);
     }
 }
