@@ -202,6 +202,14 @@ pub trait ObjectStore: Send + Sync {
     /// remembers nothing does nothing.
     fn look_afresh(&self) {}
 
+    /// How many answers of this store so far asked for fewer requests (S3:
+    /// `503 SlowDown`), counting the attempts the SDK retried and that
+    /// then went through: what a purge slows down on before any call
+    /// fails. A store that cannot tell says 0.
+    fn slow_downs(&self) -> u64 {
+        0
+    }
+
     /// Downloads an object (the given version, or the current one) into
     /// the file `to`, streaming. `None` when it is gone (no such key or
     /// version, or the current version is a delete marker).

@@ -17,11 +17,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsError;
@@ -39,6 +42,8 @@ use crate::describe;
 #[derive(Clone, Debug)]
 pub struct S3Store {
     client: Client,
+    /// S3's 503 answers this client has seen, retried or not.
+    slow_downs: SlowDowns,
     /// The buckets known to have (had) versioning. A bucket not in it is
     /// asked again: its versioning may have been enabled since.
     versioned: Arc<Mutex<HashSet<String>>>,
@@ -46,6 +51,30 @@ pub struct S3Store {
     unversioned: Arc<Mutex<HashMap<String, Instant>>>,
     /// How long a listing trusts that answer.
     unversioned_for: StdDuration,
+}
+
+/// Counts S3's `503 Slow Down` answers on every attempt, before the SDK
+/// retries them: the adaptive retry hides them from the caller until its
+/// last attempt, and a purge that heard of none would go on adding load.
+#[derive(Debug, Clone, Default)]
+struct SlowDowns(Arc<AtomicU64>);
+
+impl Intercept for SlowDowns {
+    fn name(&self) -> &'static str {
+        "SlowDowns"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context.response().status().as_u16() == 503 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 /// How long a listing trusts a bucket's "never versioned".
@@ -158,8 +187,11 @@ fn is_changed<E: ProvideErrorMetadata>(e: &SdkError<E, aws_sdk_s3::config::http:
 
 impl S3Store {
     pub fn new(client: Client) -> Self {
+        let slow_downs = SlowDowns::default();
+        let config = client.config().to_builder().interceptor(slow_downs.clone()).build();
         S3Store {
-            client,
+            client: Client::from_conf(config),
+            slow_downs,
             versioned: Arc::default(),
             unversioned: Arc::default(),
             unversioned_for: UNVERSIONED_FOR,
@@ -562,6 +594,10 @@ impl ObjectStore for S3Store {
 
     fn look_afresh(&self) {
         self.unversioned.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn slow_downs(&self) -> u64 {
+        self.slow_downs.0.load(Ordering::Relaxed)
     }
 
     async fn list_children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<Children, StoreError> {

@@ -169,6 +169,36 @@ async fn delete_and_upload_refusals_map_to_the_stores_errors() {
     assert_eq!(gone.num_calls(), 1);
 }
 
+/// Every 503 S3 answers counts, the ones the SDK retried and that then
+/// went through too: the purge slows down on them before any call fails.
+#[tokio::test]
+async fn slow_downs_the_sdk_retried_are_counted() {
+    let rule = mock!(Client::delete_objects)
+        .sequence()
+        .http_status(503, Some(error_body("SlowDown")))
+        .times(2)
+        .output(|| DeleteObjectsOutput::builder().build())
+        .build();
+    let retrying = aws_sdk_s3::config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(1));
+    let config = mocked_config!(aws_sdk_s3, &[&rule])
+        .to_builder()
+        .retry_config(retrying)
+        .build();
+    let s3 = S3Store::new(Client::from_conf(config));
+    assert_eq!(s3.slow_downs(), 0);
+    let batch = [entry("acme/a.json", Some("v1"), EntryKind::Current, 1)];
+    let refused = s3.delete_batch(BUCKET, &batch).await.unwrap();
+    assert!(refused.is_empty(), "went through at the third attempt: {refused:?}");
+    assert_eq!((rule.num_calls(), s3.slow_downs()), (3, 2));
+    // Another answer than 503 is not a slow-down.
+    let other = refused!(Client::delete_objects, 500, "InternalError");
+    let s3 = store(&[&other]);
+    assert!(s3.delete_batch(BUCKET, &batch).await.is_err());
+    assert_eq!(s3.slow_downs(), 0);
+}
+
 /// A file of its own for each test that reads or writes one.
 fn scratch(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("deletion-aws-s3-{}-{name}", std::process::id()))

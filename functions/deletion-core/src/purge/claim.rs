@@ -313,6 +313,14 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             match self.work_shard(request, mine, &mut subjects, deadline, hand_off).await {
                 Ok(()) => {}
                 Err(ShardStop::Yielded) => return Ok(Some(PurgeOutcome::HandedOff)),
+                Err(ShardStop::SteppedDown(shard)) => {
+                    let back = shard.handed_back();
+                    self.ledger.update_shard(&back).await?;
+                    if self.others_at_work(&request.id, back.index).await {
+                        info!(request_id = %request.id, shard = back.index, "S3 asks for less at one delete in flight: this lane stops");
+                        return Ok(Some(PurgeOutcome::Busy));
+                    }
+                }
                 Err(ShardStop::LostLease) => continue,
                 Err(ShardStop::Ledger(e)) => return Err(e.into()),
                 Err(ShardStop::Store(e)) => {
@@ -440,6 +448,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             };
         }
         worked
+    }
+
+    /// Whether a shard other than `index` is under a live lease (one index
+    /// read): a lane may stop then, the purge goes on without it.
+    async fn others_at_work(&self, id: &RequestId, index: u32) -> bool {
+        let now = self.clock.now();
+        match self.ledger.latest_leases(id, 2).await {
+            Ok(held) => held.iter().any(|o| o.index != index && !o.looks_free(now)),
+            Err(_) => false,
+        }
     }
 
     /// When a timer that starts another worker fires: now, plus the lead.

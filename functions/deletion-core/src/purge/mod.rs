@@ -159,6 +159,9 @@ enum ShardStop {
     /// S3 throttled the shard into the time limit: handed back, and the
     /// worker's successor noted.
     Yielded,
+    /// S3 kept asking for less with one delete in flight: the lane stops
+    /// at this checkpoint (`Window::step_down`).
+    SteppedDown(Box<Shard>),
 }
 
 impl From<StoreError> for ShardStop {

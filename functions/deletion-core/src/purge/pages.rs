@@ -61,9 +61,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         let mut shard = self.recover_range(shard).await?;
         let mut in_flight = FuturesOrdered::new();
         let mut turn = Turn::new(&shard);
+        let mut stepping_down = false;
         loop {
             while turn.may_list(in_flight.len(), self.window.size()) {
-                if self.out_of_time(deadline) {
+                stepping_down = stepping_down || self.window.step_down();
+                if self.out_of_time(deadline) || stepping_down {
                     break;
                 }
                 let from = turn.from(in_flight.is_empty());
@@ -98,6 +100,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         if shard.done {
             Ok(())
+        } else if stepping_down {
+            Err(ShardStop::SteppedDown(Box::new(shard)))
         } else {
             Err(ShardStop::OutOfTime(Box::new(shard)))
         }
@@ -324,7 +328,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             for chunk in pending.chunks(1000) {
                 failures.extend(self.store.delete_batch(bucket, chunk).await?);
             }
-            if failures.iter().any(|f| f.code == SLOW_DOWN) {
+            let heard = self.window.heard(self.store.slow_downs());
+            if heard || failures.iter().any(|f| f.code == SLOW_DOWN) {
                 self.window.slowed();
                 warn!(
                     bucket,

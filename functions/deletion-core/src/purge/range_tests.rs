@@ -427,10 +427,15 @@ async fn taking_a_shard_costs_the_same_reads_at_10_and_1000_shards() {
 }
 
 /// A store whose first `throttled` DeleteObjects answers refuse every key
-/// with `SlowDown`, and that notes how many deletes were in flight at each.
+/// with `SlowDown` (or, `retried`, go through after a 503 the SDK retried,
+/// counted in `slow_downs`), and that notes how many deletes were in
+/// flight at each.
+#[derive(Default)]
 struct Throttling {
     inner: MemoryStore,
     throttled: usize,
+    retried: bool,
+    slow_downs: std::sync::atomic::AtomicU64,
     calls: std::sync::atomic::AtomicUsize,
     running: std::sync::atomic::AtomicUsize,
     seen: std::sync::Mutex<Vec<usize>>,
@@ -458,7 +463,9 @@ impl ObjectStore for Throttling {
         self.seen.lock().unwrap().push(running);
         tokio::task::yield_now().await; // let the other deletes in flight run
         self.running.fetch_sub(1, SeqCst);
-        if n < self.throttled {
+        if n < self.throttled && self.retried {
+            self.slow_downs.fetch_add(1, SeqCst);
+        } else if n < self.throttled {
             return Ok(entries
                 .iter()
                 .map(|e| crate::ports::DeleteFailure {
@@ -477,6 +484,9 @@ impl ObjectStore for Throttling {
     async fn abort_upload(&self, b: &str, u: &crate::ports::Upload) -> Result<(), StoreError> {
         self.inner.abort_upload(b, u).await
     }
+    fn slow_downs(&self) -> u64 {
+        self.slow_downs.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[tokio::test]
@@ -491,9 +501,7 @@ async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back()
     let throttling = Throttling {
         inner: store.clone(),
         throttled: 3,
-        calls: Default::default(),
-        running: Default::default(),
-        seen: Default::default(),
+        ..Throttling::default()
     };
     let settings = PurgeConfig {
         deletes_in_flight: 8,
@@ -568,4 +576,40 @@ async fn a_large_shard_is_split_at_its_cursor_and_the_halves_cover_it_exactly() 
         left.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
         ["exports/acme-corp/0.csv"]
     );
+}
+
+/// 503s the SDK retried until they went through are heard too (the
+/// store counts them): the window halves on them as on refused keys,
+/// before any call fails, and grows back on clean pages.
+#[tokio::test]
+async fn slow_downs_the_sdk_retried_halve_the_deletes_in_flight_too() {
+    let (ledger, store, timers, clock) = world();
+    for n in 0..120 {
+        store
+            .put(ARCHIVE, &format!("acme/web/2026-01-01/part-{n:03}"), b"x")
+            .unwrap();
+    }
+    let request = due_request(&ledger, &clock).await;
+    let throttling = Throttling {
+        inner: store.clone(),
+        throttled: 3,
+        retried: true,
+        ..Throttling::default()
+    };
+    let settings = PurgeConfig {
+        deletes_in_flight: 8,
+        ..config(1)
+    };
+    let purger = Purger::new(ledger, throttling, timers, clock, map(), settings);
+    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
+    let PurgeOutcome::Completed { receipt } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(receipt.totals.objects, 120);
+    let seen = purger.store.seen.lock().unwrap().clone();
+    let most = |calls: &[usize]| calls.iter().copied().max().unwrap_or(0);
+    assert_eq!(most(&seen[..8]), 8, "{seen:?}");
+    assert!(most(&seen[8..16]) <= 4, "shrunk: {seen:?}");
+    assert_eq!(most(&seen[24..]), 8, "grew back: {seen:?}");
+    assert!(store.contents(ARCHIVE).0.is_empty());
 }

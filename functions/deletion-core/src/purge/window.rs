@@ -1,14 +1,19 @@
 //! How many DeleteObjects calls a worker keeps in flight: additive
 //! increase, multiplicative decrease on S3's `SlowDown`.
 //!
-//! - The SDK's adaptive retry already slows whole requests S3 throttles
-//!   (503); a DeleteObjects answer can also refuse single keys with
-//!   `SlowDown`. Each such answer halves the window (never below one); each
-//!   page deleted without one adds one, up to `DELETES_IN_FLIGHT`.
+//! - The SDK's adaptive retry slows whole requests S3 throttles (503) but
+//!   hides them until its last attempt; the store counts them as they come
+//!   (`ObjectStore::slow_downs`). A DeleteObjects answer can also refuse
+//!   single keys with `SlowDown`. A page that saw either halves the window
+//!   (never below one); each page deleted without one adds one, up to
+//!   `DELETES_IN_FLIGHT`.
 //! - While the window is below its top the worker starts no more workers:
-//!   S3 asks for less, not more.
+//!   S3 asks for less, not more. S3 asking for less with the window at one
+//!   already makes one lane stop (`step_down`), its shard handed back, if
+//!   others still work on the request: the workers shrink to what S3 takes
+//!   and grow again by the top-up once pages are clean.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The code S3 gives a key it refuses for load.
 pub(super) const SLOW_DOWN: &str = "SlowDown";
@@ -17,6 +22,11 @@ pub(super) const SLOW_DOWN: &str = "SlowDown";
 pub(super) struct Window {
     now: AtomicUsize,
     top: usize,
+    /// The store's count of slow-downs when last looked at.
+    seen: AtomicU64,
+    /// S3 asked for less with the window at one already: a lane should
+    /// stop (taken by the first lane that looks).
+    crowded: AtomicBool,
 }
 
 impl Window {
@@ -25,6 +35,8 @@ impl Window {
         Window {
             now: AtomicUsize::new(top),
             top,
+            seen: AtomicU64::new(0),
+            crowded: AtomicBool::new(false),
         }
     }
 
@@ -40,9 +52,25 @@ impl Window {
 
     /// A DeleteObjects answer refused keys with `SlowDown`: halve.
     pub(super) fn slowed(&self) {
-        let _ = self
+        let was = self
             .now
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some((n / 2).max(1)));
+        if was.is_ok_and(|n| n <= 1) {
+            self.crowded.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this lane should stop because S3 kept asking for less with
+    /// one delete in flight: true for one lane per such answer.
+    pub(super) fn step_down(&self) -> bool {
+        self.crowded.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether the store's count of slow-downs (`ObjectStore::slow_downs`:
+    /// S3's 503s, retried by the SDK or not) grew since anyone looked:
+    /// once per growth, however many lanes look.
+    pub(super) fn heard(&self, slow_downs: u64) -> bool {
+        self.seen.fetch_max(slow_downs, Ordering::Relaxed) < slow_downs
     }
 
     /// A page deleted without `SlowDown`: one more, up to the top.
@@ -77,5 +105,16 @@ mod tests {
         }
         assert_eq!((w.size(), w.backing_off()), (8, false), "never above the top");
         assert_eq!(Window::new(0).size(), 1);
+    }
+
+    #[test]
+    fn a_slow_down_at_one_in_flight_asks_one_lane_to_step_down() {
+        let w = Window::new(2);
+        w.slowed();
+        assert!(!w.step_down(), "halved to one: no lane stops yet");
+        w.slowed();
+        assert!(w.step_down(), "asked for less at one");
+        assert!(!w.step_down(), "one lane per answer");
+        assert!(w.heard(3) && !w.heard(3) && !w.heard(2) && w.heard(4));
     }
 }
