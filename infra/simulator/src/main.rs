@@ -29,6 +29,9 @@ struct Args {
     /// The purge function's reserved concurrency.
     #[arg(long, default_value_t = 100)]
     reserved: u32,
+    /// The purge function's memory (template.yaml: 1024), billed per GB-s.
+    #[arg(long, default_value_t = 1024)]
+    memory_mb: u32,
     /// Writes each run's timeline (one row a minute) to DIR/<scenario>.csv.
     #[arg(long, value_name = "DIR")]
     timeline: Option<std::path::PathBuf>,
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         ..Options::default()
     };
     options.limits.purge_reserved_concurrency = args.reserved;
+    options.limits.purge_memory_mb = args.memory_mb;
     let which = match args.scenario {
         Which::All => vec![
             Which::Sources,

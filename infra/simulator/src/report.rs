@@ -14,6 +14,9 @@ pub struct Figures {
     pub entries: u64,
     /// From the first grace's end to the last verification.
     pub wall: Option<Duration>,
+    /// Deleted / (partitions holding entries in scope × their rate), over
+    /// the whole run while entries were left.
+    pub achieved_whole_run: Option<f64>,
     pub completed: usize,
     pub requests: usize,
     pub objects_per_s: f64,
@@ -48,11 +51,11 @@ impl Figures {
             .windows(2)
             .filter(|w| w[0].at >= Duration::from_secs(3600) && w[0].deleted < o.entries)
             .collect();
-        let (got, could) = after_hour.iter().fold((0.0, 0.0), |(g, c), w| {
-            let dt = (w[1].at - w[0].at).as_secs_f64();
-            (g + (w[1].deleted - w[0].deleted) as f64, c + w[0].limit_per_s * dt)
-        });
-        let wall = o
+        let (got, could) = achieved(&after_hour);
+        let whole: Vec<_> = o.samples.windows(2).filter(|w| w[0].deleted < o.entries).collect();
+        let (whole_got, whole_could) = achieved(&whole);
+        let wall = o.span;
+        let slowest = o
             .finished_after
             .iter()
             .copied()
@@ -74,6 +77,7 @@ impl Figures {
             requests: o.statuses.len(),
             objects_per_s: wall.map_or(0.0, |w| o.entries as f64 / w.as_secs_f64().max(1.0)),
             achieved_over_limit: (could > 0.0).then(|| got / could),
+            achieved_whole_run: (whole_could > 0.0).then(|| whole_got / whole_could),
             peak_cursors: o.samples.iter().map(|s| s.cursors).max().unwrap_or(0),
             mean_cursors: deleting.iter().map(|s| s.cursors as f64).sum::<f64>() / deleting.len().max(1) as f64,
             peak_partitions: o.samples.iter().map(|s| s.partitions).max().unwrap_or(0),
@@ -95,13 +99,21 @@ impl Figures {
             ],
             left: o.left,
             outside_touched: o.s3.outside + o.outside_before.saturating_sub(o.outside_after),
-            slowest_tenant: wall,
+            slowest_tenant: slowest,
         }
     }
 
     pub fn bill_total(&self) -> f64 {
         self.bill_per_billion.iter().sum()
     }
+}
+
+/// Entries deleted and what the limit allowed, over consecutive samples.
+fn achieved(windows: &[&[crate::scenario::Sample]]) -> (f64, f64) {
+    windows.iter().fold((0.0, 0.0), |(g, c), w| {
+        let dt = (w[1].at - w[0].at).as_secs_f64();
+        (g + (w[1].deleted - w[0].deleted) as f64, c + w[0].limit_per_s * dt)
+    })
 }
 
 fn hours(d: Option<Duration>) -> String {
@@ -111,17 +123,19 @@ fn hours(d: Option<Duration>) -> String {
 /// The table, one row per run (Markdown).
 pub fn table(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "| scenario | entries | done | time to COMPLETED | objects/s | achieved/limit (after 1 h) | cursors peak/mean | partitions | S3 503 rate | failed after retries | DynamoDB throttles | WRU/1k | RRU/1k | invocations (timed out) | GB-s | $ per billion (λ/DDB/S3/sched = total) | left | outside touched |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
+        "| scenario | entries | done | first grace end → last COMPLETED | slowest request | objects/s | achieved/limit (whole run; after 1 h) | cursors peak/mean | partitions | S3 503 rate | failed after retries | DynamoDB throttles | WRU/1k | RRU/1k | invocations (timed out) | GB-s | $ per billion (λ/DDB/S3/sched = total) | left | outside touched |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
     );
     for f in rows {
         out.push_str(&format!(
-            "| {} | {} | {}/{} | {} | {:.0} | {} | {}/{:.1} | {} | {:.2}% | {:.3}% | {} | {:.2} | {:.2} | {} ({}) | {:.0} | {:.2}/{:.2}/{:.2}/{:.2} = {:.2} | {} | {} |\n",
+            "| {} | {} | {}/{} | {} | {} | {:.0} | {}; {} | {}/{:.1} | {} | {:.2}% | {:.3}% | {} | {:.2} | {:.2} | {} ({}) | {:.0} | {:.2}/{:.2}/{:.2}/{:.2} = {:.2} | {} | {} |\n",
             f.name,
             f.entries,
             f.completed,
             f.requests,
             hours(f.wall),
+            hours(f.slowest_tenant),
             f.objects_per_s,
+            f.achieved_whole_run.map_or("n/a".into(), |r| format!("{r:.2}")),
             f.achieved_over_limit.map_or("n/a (under 1 h)".into(), |r| format!("{r:.2}")),
             f.peak_cursors,
             f.mean_cursors,

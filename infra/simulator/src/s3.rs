@@ -102,6 +102,8 @@ pub struct SimS3 {
     state: Arc<Mutex<State>>,
     limits: Arc<Limits>,
     start: Instant,
+    /// The 503s this client heard (one Lambda's: see `client`).
+    heard: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What one request asks of which partitions.
@@ -122,6 +124,16 @@ impl SimS3 {
             })),
             limits,
             start: Instant::now(),
+            heard: Arc::default(),
+        }
+    }
+
+    /// The same S3 through a client of its own, as each Lambda invocation
+    /// has: its count of 503s (`slow_downs`) starts at 0.
+    pub fn client(&self) -> SimS3 {
+        SimS3 {
+            heard: Arc::default(),
+            ..self.clone()
         }
     }
 
@@ -179,6 +191,25 @@ impl SimS3 {
         })
     }
 
+    /// Partitions holding live entries under one of `prefixes`: what the
+    /// purge of those prefixes could use at most.
+    pub fn partitions_in_use(&self, bucket: &str, prefixes: &[String]) -> usize {
+        let s = self.lock();
+        let Some(b) = s.buckets.get(bucket) else {
+            return 0;
+        };
+        let bounds: Vec<u64> = b.partitions.iter().map(|p| b.grid.lower_bound(&p.start)).collect();
+        let ranges: Vec<(u64, u64)> = prefixes.iter().map(|p| b.grid.range(p)).collect();
+        (0..b.partitions.len())
+            .filter(|&i| {
+                let (lo, hi) = (bounds[i], bounds.get(i + 1).copied().unwrap_or(b.grid.keys()));
+                ranges
+                    .iter()
+                    .any(|&(plo, phi)| b.grid.live_in(lo.max(plo), hi.min(phi).max(lo.max(plo))) > 0)
+            })
+            .count()
+    }
+
     /// Live entries under `prefix` (the final check lists them all).
     pub fn live_under(&self, bucket: &str, prefix: &str) -> u64 {
         let s = self.lock();
@@ -221,6 +252,7 @@ impl SimS3 {
                 tokio::time::sleep(latency).await;
                 return Ok(());
             }
+            self.heard.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(self.limits.s3_small_latency).await;
             if attempt < self.limits.sdk_max_attempts {
                 let pause = backoff(&self.limits, attempt, &mut self.lock().rng);
@@ -520,6 +552,10 @@ impl ObjectStore for SimS3 {
 
     async fn abort_upload(&self, _bucket: &str, _upload: &Upload) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn slow_downs(&self) -> u64 {
+        self.heard.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn list_children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<Children, StoreError> {

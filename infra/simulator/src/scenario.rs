@@ -97,6 +97,9 @@ pub struct Outcome {
     pub schedules: u64,
     /// Per request: from its grace's end to its verification.
     pub finished_after: Vec<Option<Duration>>,
+    /// From the first grace's end to the last verification (`None`: not
+    /// every request finished).
+    pub span: Option<Duration>,
     pub statuses: Vec<Status>,
     /// Live entries left under the purged prefixes.
     pub left: u64,
@@ -129,6 +132,8 @@ struct World {
     signer: Arc<dyn ReceiptSigner>,
     limits: Arc<Limits>,
     tally: SharedTally,
+    /// The prefixes purged (`<workspace>/`).
+    scopes: Vec<String>,
 }
 
 pub fn run(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
@@ -164,6 +169,7 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
         signer: Arc::new(HmacSigner::new("simulation", b"simulation receipts")),
         limits: limits.clone(),
         tally: SharedTally::default(),
+        scopes: scenario.workspaces.iter().map(|w| format!("{w}/")).collect(),
     };
     let mut ids = Vec::new();
     for (i, ws) in scenario.workspaces.iter().enumerate() {
@@ -218,6 +224,19 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
             (receipt.verified_at - r.grace_ends_at).to_std().ok()
         })
         .collect();
+    let last = ids
+        .iter()
+        .map(|id| {
+            requests
+                .iter()
+                .find(|r| &r.id == id)?
+                .receipt
+                .as_ref()
+                .map(|r| r.verified_at)
+        })
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().max());
+    let span = last.and_then(|l| (l - first_grace).to_std().ok());
     let statuses = ids
         .iter()
         .map(|id| {
@@ -238,6 +257,7 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
         lambda,
         schedules: timers.created(),
         finished_after,
+        span,
         statuses,
         left,
         outside_before,
@@ -266,7 +286,8 @@ async fn sample(world: &World, grace_at: Instant) -> Sample {
                 .count() as u64;
         }
     }
-    let (partitions, live) = world.s3.partitions(BUCKET);
+    let (partitions, _) = world.s3.partitions(BUCKET);
+    let live = world.s3.partitions_in_use(BUCKET, &world.scopes);
     Sample {
         at: Instant::now().saturating_duration_since(grace_at),
         deleted: world.s3.tally().deleted,
@@ -302,7 +323,7 @@ async fn invoke(world: &World, f: Fired, n: u64) {
     let handler = PurgeHandler::new(
         Purger::new(
             world.ledger.clone(),
-            world.s3.clone(),
+            world.s3.client(),
             world.timers.clone(),
             world.clock,
             world.map.clone(),
