@@ -9,7 +9,7 @@
 //! A bucket starts with one partition per top-level prefix in use. A
 //! partition whose demand (what was asked of it, refused or not) stays
 //! above `s3_split_load` of its rate for `s3_split_after` splits at the
-//! median of the keys recently asked of it.
+//! median of the keys asked of it in the last full minute.
 //!
 //! Invariants: nothing is deleted unless a DeleteObjects naming it was
 //! answered; every delete outside the scopes the simulation purges is
@@ -44,7 +44,10 @@ struct Partition {
     asked_reads: f64,
     /// Minutes in a row above the split load.
     hot_minutes: u64,
+    /// Keys asked of it this minute (a reservoir sample), and the last
+    /// full minute's: a split cuts where the load is now, not where it was.
     sample: Vec<String>,
+    last_sample: Vec<String>,
     seen: u64,
     /// Live entries in its key range.
     live: u64,
@@ -61,6 +64,7 @@ impl Partition {
             asked_reads: 0.0,
             hot_minutes: 0,
             sample: Vec::new(),
+            last_sample: Vec::new(),
             seen: 0,
             live,
         }
@@ -356,6 +360,8 @@ fn roll_minute(part: &mut Partition, minute: u64, limits: &Limits) {
         0
     };
     part.minute = minute;
+    part.last_sample = std::mem::take(&mut part.sample);
+    part.seen = 0;
     part.asked_deletes = 0.0;
     part.asked_reads = 0.0;
 }
@@ -365,7 +371,10 @@ fn roll_minute(part: &mut Partition, minute: u64, limits: &Limits) {
 fn split(b: &mut SimBucket, p: usize, limits: &Limits, now: Instant) {
     let part = &mut b.partitions[p];
     part.hot_minutes = 0;
-    let mut sample = std::mem::take(&mut part.sample);
+    let mut sample = std::mem::take(&mut part.last_sample);
+    if sample.is_empty() {
+        sample = std::mem::take(&mut part.sample);
+    }
     part.seen = 0;
     sample.sort();
     let Some(median) = sample.get(sample.len() / 2).cloned() else {
