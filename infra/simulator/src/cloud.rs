@@ -77,18 +77,47 @@ pub struct SimTimers {
     tx: mpsc::UnboundedSender<Fired>,
     clock: VirtualClock,
     created: Arc<Mutex<u64>>,
+    rates: Arc<Mutex<Rates>>,
+    /// Invocations a second Scheduler sends at most.
+    fires_per_s: f64,
+}
+
+/// Schedules created and fired per second of the run, for their quotas.
+#[derive(Debug, Default)]
+struct Rates {
+    created: (u64, u64),
+    fired: (u64, u64),
+    peak_created: u64,
+    peak_fired: u64,
+}
+
+/// Counts one more in this second's `(second, count)`; the count.
+fn count_in(slot: &mut (u64, u64), second: u64) -> u64 {
+    if slot.0 != second {
+        *slot = (second, 0);
+    }
+    slot.1 += 1;
+    slot.1
 }
 
 impl SimTimers {
-    pub fn new(clock: VirtualClock) -> (SimTimers, mpsc::UnboundedReceiver<Fired>) {
+    pub fn new(clock: VirtualClock, fires_per_s: f64) -> (SimTimers, mpsc::UnboundedReceiver<Fired>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let timers = SimTimers {
             pending: Arc::default(),
             tx,
             clock,
             created: Arc::default(),
+            rates: Arc::default(),
+            fires_per_s,
         };
         (timers, rx)
+    }
+
+    /// The most schedules created, and fired, in one second.
+    pub fn peaks(&self) -> (u64, u64) {
+        let r = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        (r.peak_created, r.peak_fired)
     }
 
     /// Schedules created so far (each fires once: the Scheduler bill).
@@ -109,13 +138,34 @@ impl SimTimers {
             }
         }
         *self.created.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        {
+            let mut r = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+            let n = count_in(&mut r.created, self.clock.elapsed().as_secs());
+            r.peak_created = r.peak_created.max(n);
+        }
         // At the start of the minute after `at`.
         let minute = at.timestamp().div_euclid(60) * 60 + 60;
         let due = DateTime::from_timestamp(minute, 0).unwrap_or(at);
         let when = self.clock.instant(due);
-        let (pending, tx) = (self.pending.clone(), self.tx.clone());
+        let (pending, tx, rates, clock) = (self.pending.clone(), self.tx.clone(), self.rates.clone(), self.clock);
+        let most = self.fires_per_s.max(1.0) as u64;
         tokio::spawn(async move {
             tokio::time::sleep_until(when).await;
+            // Beyond the invocations' rate, Scheduler sends it a second later.
+            loop {
+                let n = {
+                    let mut r = rates.lock().unwrap_or_else(|p| p.into_inner());
+                    let n = count_in(&mut r.fired, clock.elapsed().as_secs());
+                    if n <= most {
+                        r.peak_fired = r.peak_fired.max(n);
+                    }
+                    n
+                };
+                if n <= most {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             let still = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
             if still {
                 let _ = tx.send(Fired { event, attempt: 1 });
@@ -208,6 +258,29 @@ pub async fn invocation<F: std::future::Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Beyond Scheduler's invocation rate, schedules due together fire a
+    /// second later, and later again: none is lost, none early.
+    #[tokio::test(start_paused = true)]
+    async fn schedules_due_together_fire_at_the_invocation_rate() {
+        let base = DateTime::from_timestamp(1_764_547_200, 0).unwrap_or_default();
+        let clock = VirtualClock::new(base);
+        let (timers, mut fired) = SimTimers::new(clock, 2.0);
+        for _ in 0..5 {
+            let id = RequestId::new();
+            timers.arm(&id, base).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mut at = Vec::new();
+        for _ in 0..5 {
+            if fired.recv().await.is_some() {
+                at.push(clock.elapsed().as_secs());
+            }
+        }
+        // Due at the start of the next minute: two, two, then one.
+        assert_eq!(at, [60, 60, 61, 61, 62]);
+        assert_eq!(timers.peaks(), (5, 2));
+        assert_eq!(timers.created(), 5);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn an_invocation_is_stopped_at_fifteen_minutes_and_billed_for_them() {

@@ -58,7 +58,14 @@ pub struct Limits {
     pub sweep_every: Duration,
 
     // EventBridge Scheduler (User Guide: a one-time schedule fires at its
-    // minute, at least once; the simulation fires it once, at the minute).
+    // minute, at least once; the simulation fires it once, at the minute.
+    // "Quotas for Amazon EventBridge Scheduler": CreateSchedule 1,000
+    // requests a second in us-east-1 (5,000 in newer figures: the lower is
+    // taken), invocations throttled at 1,000 a second, beyond which
+    // Scheduler delays them). A fire beyond the rate waits for the next
+    // second; creations are counted against their rate (`peak_creates`).
+    pub scheduler_creates_per_s: f64,
+    pub scheduler_invocations_per_s: f64,
 
     // List prices, us-east-1, 2026 (aws.amazon.com/{lambda,dynamodb,s3}/pricing):
     /// Lambda arm64, per GB-second.
@@ -100,6 +107,8 @@ impl Default for Limits {
             purge_memory_mb: 1024,
             sweep_memory_mb: 256,
             sweep_every: Duration::from_secs(15 * 60),
+            scheduler_creates_per_s: 1000.0,
+            scheduler_invocations_per_s: 1000.0,
             price_lambda_gb_s: 0.000_013_333_4,
             price_lambda_requests: 0.20,
             price_wru: 0.625,

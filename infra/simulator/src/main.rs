@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use simulator::catalog::{scenario, Which};
-use simulator::report::{table, timeline, Figures};
+use simulator::report::{quotas, table, timeline, Figures};
 use simulator::scenario::{run, Options};
 
 #[derive(Parser, Debug)]
@@ -85,7 +85,7 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    print!("{}", table(&rows));
+    print!("{}\n{}", table(&rows), quotas(&rows, &options.limits));
     let clean = rows
         .iter()
         .all(|f| f.left == 0 && f.outside_touched == 0 && f.completed == f.requests);

@@ -41,6 +41,12 @@ pub struct Figures {
     pub outside_touched: u64,
     /// The latest a tenant finished after its grace ended.
     pub slowest_tenant: Option<Duration>,
+    /// Against their quotas: a ledger partition's write units in one
+    /// second, schedules created and fired in one second, purge
+    /// invocations running at once.
+    pub peak_schedules_created: u64,
+    pub peak_schedules_fired: u64,
+    pub peak_running: u64,
 }
 
 impl Figures {
@@ -100,6 +106,9 @@ impl Figures {
             left: o.left,
             outside_touched: o.s3.outside + o.outside_before.saturating_sub(o.outside_after),
             slowest_tenant: slowest,
+            peak_schedules_created: o.schedule_peaks.0,
+            peak_schedules_fired: o.schedule_peaks.1,
+            peak_running: o.lambda.peak_running,
         }
     }
 
@@ -155,6 +164,24 @@ pub fn table(rows: &[Figures]) -> String {
             f.bill_total(),
             f.left,
             f.outside_touched,
+        ));
+    }
+    out
+}
+
+/// The quotas each run came nearest (Markdown): the peak against the limit.
+pub fn quotas(rows: &[Figures], limits: &Limits) -> String {
+    let mut out = format!(
+        "| scenario | ledger partition WCU/s (limit {:.0}) | CreateSchedule/s (limit {:.0}) | schedules fired/s (limit {:.0}) | purge invocations at once (reserved {}) |\n|---|---:|---:|---:|---:|\n",
+        limits.ddb_wcu_per_partition,
+        limits.scheduler_creates_per_s,
+        limits.scheduler_invocations_per_s,
+        limits.purge_reserved_concurrency
+    );
+    for f in rows {
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} |\n",
+            f.name, f.peak_partition_wcu, f.peak_schedules_created, f.peak_schedules_fired, f.peak_running
         ));
     }
     out

@@ -95,6 +95,8 @@ pub struct Outcome {
     pub ddb: dynamo::Tally,
     pub lambda: LambdaTally,
     pub schedules: u64,
+    /// The most schedules created, and fired, in one second.
+    pub schedule_peaks: (u64, u64),
     /// Per request: from its grace's end to its verification.
     pub finished_after: Vec<Option<Duration>>,
     /// From the first grace's end to the last verification (`None`: not
@@ -155,7 +157,7 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
     s3.add_bucket(BUCKET, scenario.grid);
     let entries = scope_live(&s3, &scenario.workspaces);
     let ledger = SimDynamo::new(limits.clone(), o.seed);
-    let (timers, fired) = SimTimers::new(clock);
+    let (timers, fired) = SimTimers::new(clock, limits.scheduler_invocations_per_s);
     let map_json = format!(
         r#"{{"stores":[{{"name":"archive","bucket":"{BUCKET}","layout":"{{workspace}}/{{source}}/{{day}}/"}}]}}"#
     );
@@ -256,6 +258,7 @@ async fn simulate(scenario: Scenario, o: &Options) -> Result<Outcome, String> {
         ddb: ledger.tally(),
         lambda,
         schedules: timers.created(),
+        schedule_peaks: timers.peaks(),
         finished_after,
         span,
         statuses,
