@@ -389,6 +389,13 @@ fn split(b: &mut SimBucket, p: usize, limits: &Limits, now: Instant) {
     recount(&b.grid, &mut b.partitions);
 }
 
+/// The bucket named, or S3's answer for a missing one.
+fn known<'a>(s: &'a State, bucket: &str) -> Result<&'a SimBucket, StoreError> {
+    s.buckets
+        .get(bucket)
+        .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))
+}
+
 /// This store's own cursor: the slot bit a listing resumes at.
 const CURSOR: &str = "sim:";
 
@@ -402,11 +409,7 @@ impl SimS3 {
         cursor: Option<&str>,
     ) -> Result<(u64, u64, String), StoreError> {
         let s = self.lock();
-        let b = s
-            .buckets
-            .get(bucket)
-            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
-        let g = &b.grid;
+        let g = &known(&s, bucket)?.grid;
         let (lo, hi) = g.range(prefix);
         let from = match cursor {
             None => g.bit(lo, 0),
@@ -483,11 +486,7 @@ impl SimS3 {
     /// common prefixes the delimiter listing walked.
     fn children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<(Children, u64), StoreError> {
         let s = self.lock();
-        let b = s
-            .buckets
-            .get(bucket)
-            .ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()))?;
-        let g = &b.grid;
+        let g = &known(&s, bucket)?.grid;
         let depth = g.depth_of(prefix).ok_or_else(|| {
             StoreError::Unavailable(format!(
                 "simulator: a delimiter listing of {prefix} is off the layout's levels"

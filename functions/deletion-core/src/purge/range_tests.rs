@@ -489,8 +489,11 @@ impl ObjectStore for Throttling {
     }
 }
 
-#[tokio::test]
-async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back() {
+/// Purges 120 objects of one shard, 8 deletes in flight at most, through
+/// a `Throttling` store whose first three deletes are throttled (refused
+/// keys, or with `retried` 503s the SDK retried): the deletes in flight at
+/// each call, after checking that every object was deleted and counted once.
+async fn purge_throttled(retried: bool) -> Vec<usize> {
     let (ledger, store, timers, clock) = world();
     for n in 0..120 {
         store
@@ -501,6 +504,7 @@ async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back()
     let throttling = Throttling {
         inner: store.clone(),
         throttled: 3,
+        retried,
         ..Throttling::default()
     };
     let settings = PurgeConfig {
@@ -516,66 +520,25 @@ async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back()
         receipt.totals.objects, 120,
         "every object once, none lost to the refusals"
     );
+    assert!(store.contents(ARCHIVE).0.is_empty());
     let seen = purger.store.seen.lock().unwrap().clone();
+    seen
+}
+
+fn most(calls: &[usize]) -> usize {
+    calls.iter().copied().max().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn slow_down_halves_the_deletes_in_flight_and_clean_pages_grow_them_back() {
+    let seen = purge_throttled(false).await;
     assert_eq!(seen[0], 1);
-    let most = |calls: &[usize]| calls.iter().copied().max().unwrap_or(0);
     // Eight in flight at first; after three SlowDown answers (window 8 →
     // 1) only the three refused pages' retries and single new pages; then
     // more again, page by clean page, up to eight.
     assert_eq!(most(&seen[..8]), 8, "{seen:?}");
     assert!(most(&seen[8..16]) <= 3, "shrunk: {seen:?}");
     assert_eq!(most(&seen[16..]), 8, "grew back: {seen:?}");
-    assert!(store.contents(ARCHIVE).0.is_empty());
-}
-
-#[tokio::test]
-async fn a_large_shard_is_split_at_its_cursor_and_the_halves_cover_it_exactly() {
-    let (ledger, store, timers, clock) = world();
-    let keys: Vec<String> = (0..600).map(|i| format!("exports/acme/{:06}.csv", i * 37)).collect();
-    for key in &keys {
-        store.put(EXPORTS, key, b"r").unwrap();
-    }
-    store.put(EXPORTS, "exports/acme-corp/0.csv", b"keep").unwrap();
-    let request = due_request(&ledger, &clock).await;
-    // One worker plans the prefix whole; every ten pages it splits.
-    let settings = PurgeConfig {
-        split_after_pages: 10,
-        ..config(1)
-    };
-    let purger = Purger::new(ledger.clone(), store.clone(), timers, clock, map(), settings);
-    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
-    let PurgeOutcome::Completed { receipt } = outcome else {
-        panic!("{outcome:?}");
-    };
-    assert_eq!(receipt.totals.objects, 600, "each object counted once");
-    let mut ranges: Vec<Shard> = ledger
-        .shards(&request.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.bucket == EXPORTS)
-        .collect();
-    assert!(ranges.len() >= 3, "split more than once: {}", ranges.len());
-    assert!(ranges.iter().all(|s| s.done && s.prefix == "exports/acme/"));
-    ranges.sort_by(|a, b| a.after.cmp(&b.after));
-    assert_eq!(
-        (ranges[0].after.clone(), ranges[ranges.len() - 1].upto.clone()),
-        (None, None)
-    );
-    for pair in ranges.windows(2) {
-        assert_eq!(pair[0].upto, pair[1].after, "no gap, no overlap");
-    }
-    let counted: u64 = ranges.iter().map(|s| s.counts.objects).sum();
-    assert_eq!(counted, 600);
-    assert_eq!(
-        ledger.shards_planned(&request.id).await.unwrap(),
-        Some(ranges.len() as u32 + 1)
-    );
-    let (left, _) = store.contents(EXPORTS);
-    assert_eq!(
-        left.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
-        ["exports/acme-corp/0.csv"]
-    );
 }
 
 /// 503s the SDK retried until they went through are heard too (the
@@ -583,33 +546,8 @@ async fn a_large_shard_is_split_at_its_cursor_and_the_halves_cover_it_exactly() 
 /// before any call fails, and grows back on clean pages.
 #[tokio::test]
 async fn slow_downs_the_sdk_retried_halve_the_deletes_in_flight_too() {
-    let (ledger, store, timers, clock) = world();
-    for n in 0..120 {
-        store
-            .put(ARCHIVE, &format!("acme/web/2026-01-01/part-{n:03}"), b"x")
-            .unwrap();
-    }
-    let request = due_request(&ledger, &clock).await;
-    let throttling = Throttling {
-        inner: store.clone(),
-        throttled: 3,
-        retried: true,
-        ..Throttling::default()
-    };
-    let settings = PurgeConfig {
-        deletes_in_flight: 8,
-        ..config(1)
-    };
-    let purger = Purger::new(ledger, throttling, timers, clock, map(), settings);
-    let outcome = purger.run(&request.id, "w1", false, None).await.unwrap();
-    let PurgeOutcome::Completed { receipt } = outcome else {
-        panic!("{outcome:?}");
-    };
-    assert_eq!(receipt.totals.objects, 120);
-    let seen = purger.store.seen.lock().unwrap().clone();
-    let most = |calls: &[usize]| calls.iter().copied().max().unwrap_or(0);
+    let seen = purge_throttled(true).await;
     assert_eq!(most(&seen[..8]), 8, "{seen:?}");
     assert!(most(&seen[8..16]) <= 4, "shrunk: {seen:?}");
     assert_eq!(most(&seen[24..]), 8, "grew back: {seen:?}");
-    assert!(store.contents(ARCHIVE).0.is_empty());
 }
