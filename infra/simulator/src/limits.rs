@@ -29,6 +29,9 @@ pub struct Limits {
     // 1,000 WCU and 3,000 RCU per second per partition, 40,000 each per
     // on-demand table by default; 400 KB per item; 100 items per
     // transaction). A partition key's item collection is one partition's.
+    // The ledger's transactions hold 2 or 3 items (a split: both shards and
+    // the plan count; a request's last update and its scope lock), so the
+    // 100-item limit never binds and is not checked call by call.
     pub ddb_wcu_per_partition: f64,
     pub ddb_rcu_per_partition: f64,
     pub ddb_wcu_per_table: f64,
