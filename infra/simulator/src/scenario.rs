@@ -414,4 +414,49 @@ mod tests {
         assert!(o.finished_after[0].is_some_and(|d| d < Duration::from_secs(3600)));
         assert!(o.lambda.invocations >= 1 && o.ddb.write_units > 0.0);
     }
+
+    /// S3 far below the engine's appetite and invocations of 3 minutes: the
+    /// purge is throttled and handed off generation after generation, and
+    /// still completes, exact, with no more invocations at once than its
+    /// workers and one (each lane arming its own successor, or a top-up
+    /// counting the held shards from a sample of free ones, multiplied them).
+    #[test]
+    fn a_throttled_purge_handed_off_again_and_again_keeps_to_its_workers() {
+        let scenario = Scenario {
+            name: "throttled".into(),
+            grid: Grid::new(
+                vec![
+                    Level::new("ws-", 2, 4),
+                    Level::new("src-", 100, 3),
+                    Level::new("day-", 4, 1),
+                    Level::leaf("part-", 10, 2),
+                ],
+                false,
+                1,
+                0,
+            ),
+            workspaces: vec!["ws-0000".into()],
+            stagger: Duration::ZERO,
+        };
+        let options = Options {
+            workers: 2,
+            shards_in_flight: 4,
+            limits: Limits {
+                s3_deletes_per_partition: 10.0,
+                lambda_timeout: Duration::from_secs(3 * 60),
+                ..Limits::default()
+            },
+            ..Options::default()
+        };
+        let o = run(scenario, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.statuses, [Status::Completed]);
+        assert_eq!((o.entries, o.left, o.s3.outside), (4000, 0, 0));
+        assert_eq!(o.outside_after, 4000);
+        assert!(o.s3.slow_downs > 0, "throttled: {:?}", o.s3);
+        assert!(o.lambda.invocations > 4, "handed off: {:?}", o.lambda);
+        assert_eq!(o.lambda.timed_out, 0, "every invocation handed off in time");
+        // The two workers, and at most one more for a moment: a top-up may
+        // start a worker before one handing off has stopped.
+        assert!(o.lambda.peak_running <= 3, "{:?}", o.lambda);
+    }
 }
