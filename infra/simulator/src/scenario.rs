@@ -382,18 +382,17 @@ mod tests {
     use super::*;
     use crate::keyspace::Level;
 
-    /// End to end at a small size: a workspace of 40 sources × 3 days × 10
-    /// parts beside a neighbour of the same shape, 2 workers.
-    #[test]
-    fn a_workspace_is_purged_completely_verified_and_its_neighbour_stays() {
-        let scenario = Scenario {
-            name: "small".into(),
+    /// ws-0000 purged, of `sources` × `days` × `parts` objects, beside its
+    /// neighbour ws-0001 of the same shape.
+    fn ws_0000(sources: u64, days: u64, parts: u64) -> Scenario {
+        Scenario {
+            name: format!("{sources} sources"),
             grid: Grid::new(
                 vec![
                     Level::new("ws-", 2, 4),
-                    Level::new("src-", 40, 2),
-                    Level::new("day-", 3, 1),
-                    Level::leaf("part-", 10, 2),
+                    Level::new("src-", sources, 3),
+                    Level::new("day-", days, 1),
+                    Level::leaf("part-", parts, 2),
                 ],
                 false,
                 1,
@@ -401,7 +400,14 @@ mod tests {
             ),
             workspaces: vec!["ws-0000".into()],
             stagger: Duration::ZERO,
-        };
+        }
+    }
+
+    /// End to end at a small size: a workspace of 40 sources × 3 days × 10
+    /// parts beside a neighbour of the same shape, 2 workers.
+    #[test]
+    fn a_workspace_is_purged_completely_verified_and_its_neighbour_stays() {
+        let scenario = ws_0000(40, 3, 10);
         let options = Options {
             workers: 2,
             ..Options::default()
@@ -423,22 +429,7 @@ mod tests {
     /// limit at once than this size makes: the engine's unit tests pin it.)
     #[test]
     fn a_throttled_purge_handed_off_again_and_again_keeps_to_its_workers() {
-        let scenario = Scenario {
-            name: "throttled".into(),
-            grid: Grid::new(
-                vec![
-                    Level::new("ws-", 2, 4),
-                    Level::new("src-", 100, 3),
-                    Level::new("day-", 4, 1),
-                    Level::leaf("part-", 10, 2),
-                ],
-                false,
-                1,
-                0,
-            ),
-            workspaces: vec!["ws-0000".into()],
-            stagger: Duration::ZERO,
-        };
+        let scenario = ws_0000(100, 4, 10);
         let options = Options {
             workers: 2,
             shards_in_flight: 4,
