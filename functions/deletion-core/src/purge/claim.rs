@@ -10,10 +10,11 @@
 //!   another worker took it, and the next free one is tried.
 //! - A worker near its time limit hands its shard back (lease expired at
 //!   once) and arms a one-shot timer for a worker that continues.
-//! - S3 throttling is back-pressure, never a failure: a shard S3 kept
-//!   throttling past the SDK's retries is handed back at its checkpoint,
-//!   the worker's delete window halves, and the lane waits (15 s doubling
-//!   to 5 min) before it takes a shard again, or hands off to a timer.
+//! - S3 throttling is back-pressure, never a failure: on a shard S3 kept
+//!   throttling past the SDK's retries the worker's delete window halves
+//!   and the lane waits with its lease (15 s doubling to 5 min), then goes
+//!   on from the checkpoint; a wait that would cross the time limit hands
+//!   the shard back to the worker's successor instead.
 //! - Reads by time, not by shard: a lane reads the request (has it failed
 //!   or moved on? a hold?) at its first shard, after a hold stopped one,
 //!   and then once a minute; a worker counts free shards to start more at
