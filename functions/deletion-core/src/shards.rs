@@ -53,6 +53,12 @@ impl Shard {
         !self.done && self.lease.as_ref().is_none_or(|l| l.until <= now)
     }
 
+    /// Whether `owner` still works on the shard at `now`: not done, and
+    /// under its lease.
+    pub fn held_by(&self, owner: &str, now: DateTime<Utc>) -> bool {
+        !self.done && self.lease.as_ref().is_some_and(|l| l.owner == owner && l.until > now)
+    }
+
     /// Taken by `owner` until `now + lease`.
     pub fn claimed(&self, owner: &str, now: DateTime<Utc>, lease: Duration) -> Shard {
         let mut next = self.bumped();
@@ -270,9 +276,13 @@ mod tests {
         );
         assert!(!mine.is_free(t0() + lease - Duration::seconds(1)));
         assert!(mine.is_free(t0() + lease), "a lease that ran out frees the shard");
+        let until = t0() + lease - Duration::seconds(1);
+        assert!(mine.held_by("w1", until) && !mine.held_by("w2", until));
+        assert!(!mine.held_by("w1", t0() + lease), "not once it ran out");
+        assert!(!mine.finished().held_by("w1", t0()), "nor once done");
         let back = mine.handed_back();
         assert_eq!((back.lease.clone(), back.version), (None, 6));
-        assert!(back.is_free(t0()));
+        assert!(back.is_free(t0()) && !back.held_by("w1", t0()));
     }
 
     #[test]

@@ -311,7 +311,10 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             if self.top_up_due(&request.id, now) {
                 self.top_up(&request.id, mine.index).await;
             }
-            match self.work_shard(request, mine, &mut subjects, deadline, hand_off).await {
+            match self
+                .work_shard(request, mine, owner, &mut subjects, deadline, hand_off)
+                .await
+            {
                 Ok(()) => {}
                 Err(ShardStop::Yielded) => return Ok(Some(PurgeOutcome::HandedOff)),
                 Err(ShardStop::SteppedDown(shard)) => {
@@ -411,11 +414,12 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         &self,
         request: &DeletionRequest,
         mine: Shard,
+        owner: &str,
         subjects: &mut Option<Subjects>,
         deadline: Option<Instant>,
         hand_off: &HandOff,
     ) -> Result<(), ShardStop> {
-        let (index, owner) = (mine.index, mine.lease.as_ref().map(|l| l.owner.clone()));
+        let index = mine.index;
         let mut worked = self.turn(request, mine, subjects, deadline).await;
         let mut throttled = 0u32;
         while let Err(ShardStop::Store(StoreError::Throttled(reason))) = &worked {
@@ -425,8 +429,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             warn!(request_id = %request.id, shard = index, pause_s = pause.as_secs(), %reason, "S3 asked for less: this lane waits, keeping its shard");
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|left| left < pause + self.config.handoff_margin) {
-                self.release(&request.id, index, owner.as_deref().unwrap_or_default())
-                    .await;
+                self.release(&request.id, index, owner).await;
                 let after = Duration::from_std(pause)
                     .unwrap_or(Duration::MAX)
                     .max(self.config.wake_lead);
@@ -436,15 +439,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             tokio::time::sleep(pause).await;
             let now = self.clock.now();
             worked = match self.ledger.shard(&request.id, index).await? {
-                Some(shard)
-                    if !shard.done
-                        && shard
-                            .lease
-                            .as_ref()
-                            .is_some_and(|l| Some(&l.owner) == owner.as_ref() && l.until > now) =>
-                {
-                    self.turn(request, shard, subjects, deadline).await
-                }
+                Some(shard) if shard.held_by(owner, now) => self.turn(request, shard, subjects, deadline).await,
                 _ => Err(ShardStop::LostLease),
             };
         }

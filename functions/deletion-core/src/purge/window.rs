@@ -50,7 +50,8 @@ impl Window {
         self.size() < self.top
     }
 
-    /// A DeleteObjects answer refused keys with `SlowDown`: halve.
+    /// S3 asked for less (keys refused with `SlowDown`, a 503 heard, or a
+    /// call throttled past the SDK's retries): halve.
     pub(super) fn slowed(&self) {
         let was = self
             .now
