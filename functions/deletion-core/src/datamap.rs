@@ -326,6 +326,29 @@ impl DataMap {
     }
 }
 
+impl Store {
+    /// The prefix under which the `next` part of the layout varies, with
+    /// `bound` filling the parts before it: for `{workspace}/{source}/{day}/`
+    /// with the workspace bound and `next = "source"`, `acme/` (its children
+    /// are the sources). `None` if the layout does not have `next` right
+    /// after the bound parts (and literals).
+    pub fn prefix_before(&self, bound: &BTreeMap<&'static str, String>, next: &str) -> Option<String> {
+        let mut prefix = String::new();
+        for seg in &self.segments {
+            match seg {
+                Segment::Literal(l) => prefix.push_str(l),
+                Segment::Part(p) => match bound.get(p) {
+                    Some(value) => prefix.push_str(value),
+                    None if *p == next => return Some(prefix),
+                    None => return None,
+                },
+            }
+            prefix.push('/');
+        }
+        None
+    }
+}
+
 fn expand_store(store: &Store, bindings: &BTreeMap<&'static str, String>) -> Option<PlannedPrefix> {
     let parts_in_layout: BTreeSet<&str> = store
         .segments

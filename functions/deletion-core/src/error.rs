@@ -116,6 +116,9 @@ pub enum ServiceError {
     NotInDataMap(String),
     #[error("no deletion is pending for {0}")]
     NothingPending(String),
+    /// Something the call names does not exist (the message says what).
+    #[error("{0}")]
+    Missing(String),
     #[error("the deletion request {id} was already revoked")]
     AlreadyRevoked { id: String },
     #[error("the grace period of deletion request {id} ended at {grace_ended_at}; the deletion is irreversible")]

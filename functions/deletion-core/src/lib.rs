@@ -10,10 +10,11 @@
 //! 2. `model` (requests, shards, receipts, callback state, regulation
 //!    types, and the values the ports exchange), `stream`: value types.
 //! 3. Policies, pure: `lifecycle` (request transitions), `shards` (shard
-//!    transitions),
+//!    transitions), `retention_rules` (retention policy transitions),
 //!    `datamap`, `access`, `rewrite` (the line filter), `config`.
 //! 4. `ports`: traits only.
 //! 5. Services: `requests`, `purge` (by phase), `sweep`, `callbacks`,
+//!    `retention` (policies and their daily enforcement),
 //!    `timers`, `plan`, `signing`, `authorization`, the thin services the
 //!    API calls (`memberships`, `holds`, `suppressions`, `listings`,
 //!    `inspect`), and `retry` (the one read → decide → conditional write
@@ -37,6 +38,7 @@ pub mod access;
 pub mod config;
 pub mod datamap;
 pub mod lifecycle;
+pub mod retention_rules;
 pub mod rewrite;
 pub mod shards;
 
@@ -53,6 +55,7 @@ pub mod memberships;
 pub mod plan;
 pub mod purge;
 pub mod requests;
+pub mod retention;
 pub mod retry;
 pub mod signing;
 pub mod suppressions;

@@ -57,6 +57,10 @@ impl<S: ObjectStore> Planner<S> {
         &self.map
     }
 
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// Plans several scopes (an account's workspaces) as one. The first
     /// `MAX_COUNTED_PREFIXES` prefixes reached within `COUNTING_BUDGET` are
     /// counted; the others are listed with nothing counted, not complete.

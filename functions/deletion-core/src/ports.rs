@@ -13,6 +13,7 @@ use crate::error::SignError;
 use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
+use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
 
 pub use crate::model::ledger::{
@@ -250,6 +251,26 @@ pub trait Holds: Send + Sync {
     async fn hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
     /// Removes the hold; returns it, if there was one.
     async fn release_hold(&self, workspace: &WorkspaceId) -> Result<Option<Hold>, LedgerError>;
+}
+
+/// Each workspace's retention (policy, change in grace, history, last
+/// run), one record per workspace, and a listing of every workspace that
+/// has one (for the daily enforcement).
+#[async_trait]
+pub trait RetentionLedger: Send + Sync {
+    async fn retention(&self, workspace: &WorkspaceId) -> Result<Option<Retention>, LedgerError>;
+
+    /// Writes `next` if the stored record is still at `next.version - 1`
+    /// (none stored: version 0); else `Conflict`.
+    async fn put_retention(&self, next: &Retention) -> Result<(), LedgerError>;
+
+    /// A page of every workspace's record, in workspace order, and where
+    /// the next page starts.
+    async fn retention_page(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Retention>, Option<String>), LedgerError>;
 }
 
 /// What the ledger keeps for regulations: their subject ids, and each

@@ -242,6 +242,10 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         &self.clock
     }
 
+    pub fn periods(&self) -> Periods {
+        self.periods
+    }
+
     pub fn ledger(&self) -> &L {
         &self.ledger
     }

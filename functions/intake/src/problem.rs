@@ -219,7 +219,9 @@ impl From<ServiceError> for Problem {
         let detail = err.to_string();
         match err {
             ServiceError::Input(_) => Problem::bad_request(detail),
-            ServiceError::NotFound(_) | ServiceError::NothingPending(_) => Problem::not_found(detail),
+            ServiceError::NotFound(_) | ServiceError::NothingPending(_) | ServiceError::Missing(_) => {
+                Problem::not_found(detail)
+            }
             ServiceError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail),
             ServiceError::NoAdminWorkspaces(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -12,6 +12,7 @@ pub use crate::status::Status;
 pub mod callbacks;
 pub mod ledger;
 pub mod regulation;
+pub mod retention;
 pub mod store;
 
 /// What a request deletes. Each scope expands, through the data map, to the

@@ -22,7 +22,9 @@
 //! - Holds, suppressions, callback states and the sweep's mark as their
 //!   modules in the adapter: a standing hold is kept and returned, a later
 //!   regulation's suppression stands, versions 0 and 1 of a callback state
-//!   or mark are written only where none is stored.
+//!   or mark are written only where none is stored; a retention record
+//!   only over its version (version 1 where none is stored), listed by
+//!   workspace, the cursor the last workspace of a full page.
 //!
 //! Simplified: an item that does not decode (`put_undecodable`) is seen
 //! only by `get` (`Corrupt`) and `active` (reported in `undecodable`);
@@ -39,10 +41,11 @@ use super::{lock, Faults, MakeError};
 use crate::error::LedgerError;
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
+use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
     CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage, Role,
-    Suppression, SweepMark, SweepMarks, Undecodable,
+    RetentionLedger, Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use crate::regulation::{Subjects, UserId};
 
@@ -73,6 +76,7 @@ pub enum LedgerOp {
     Callbacks,
     SweepMark,
     PutSweepMark,
+    Retention,
 }
 
 /// A stored request, or an item in its place that does not decode.
@@ -100,6 +104,7 @@ struct State {
     suppressions: BTreeMap<(WorkspaceId, UserId), Suppression>,
     callbacks: HashMap<RequestId, CallbackState>,
     mark: Option<SweepMark>,
+    retention: BTreeMap<WorkspaceId, Retention>,
     faults: Faults<LedgerOp, LedgerError>,
     /// Requests every update of which is refused, with the error.
     refused: HashMap<RequestId, MakeError<LedgerError>>,
@@ -811,5 +816,43 @@ mod tests {
             ledger.active(2, Some(&cursor)).await,
             Err(LedgerError::InvalidCursor)
         ));
+    }
+}
+
+#[async_trait]
+impl RetentionLedger for MemoryLedger {
+    async fn retention(&self, workspace: &WorkspaceId) -> Result<Option<Retention>, LedgerError> {
+        Ok(self.call(LedgerOp::Retention)?.retention.get(workspace).cloned())
+    }
+
+    async fn put_retention(&self, next: &Retention) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Retention)?;
+        let stored = s.retention.get(&next.workspace).map_or(0, |r| r.version);
+        if next.version != stored + 1 {
+            return Err(LedgerError::Conflict);
+        }
+        s.retention.insert(next.workspace.clone(), next.clone());
+        Ok(())
+    }
+
+    async fn retention_page(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Retention>, Option<String>), LedgerError> {
+        let s = self.call(LedgerOp::Retention)?;
+        let after = cursor
+            .map(|c| WorkspaceId::parse(c).map_err(|_| LedgerError::InvalidCursor))
+            .transpose()?;
+        let limit = limit.clamp(1, 100) as usize;
+        let items: Vec<Retention> = s
+            .retention
+            .values()
+            .filter(|r| after.as_ref().is_none_or(|a| &r.workspace > a))
+            .take(limit)
+            .cloned()
+            .collect();
+        let next = (items.len() == limit).then(|| items[limit - 1].workspace.to_string());
+        Ok((items, next))
     }
 }
