@@ -15,5 +15,6 @@ mod receipts;
 mod regulations;
 mod reminders;
 mod resilience;
+mod retention;
 mod scopes;
 mod workspace_deletion;

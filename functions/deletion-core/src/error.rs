@@ -116,6 +116,9 @@ pub enum ServiceError {
     NotInDataMap(String),
     #[error("no deletion is pending for {0}")]
     NothingPending(String),
+    /// A change whose grace ended: in force, no longer revocable.
+    #[error("{0}")]
+    AlreadyInForce(String),
     /// Something the call names does not exist (the message says what).
     #[error("{0}")]
     Missing(String),

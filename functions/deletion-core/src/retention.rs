@@ -131,7 +131,9 @@ pub async fn revoke_change<L: RetentionLedger>(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Retention, ServiceError> {
-    Ok(change(ledger, workspace, |c| c.revoke_pending(now, by).map(Some)).await?.0)
+    Ok(change(ledger, workspace, |c| c.revoke_pending(now, by).map(Some))
+        .await?
+        .0)
 }
 
 /// The days of a workspace's archives out of the window `window` gives
@@ -190,7 +192,10 @@ fn parse_day(segment: &str) -> Option<NaiveDate> {
 /// The segment a child prefix adds under `parent` (`acme/web/` under
 /// `acme/`: `web`).
 fn last_segment<'a>(child: &'a str, parent: &str) -> Option<&'a str> {
-    child.strip_prefix(parent)?.strip_suffix('/').filter(|s| !s.contains('/'))
+    child
+        .strip_prefix(parent)?
+        .strip_suffix('/')
+        .filter(|s| !s.contains('/'))
 }
 
 /// What a policy would delete were it in force now: the days, and the plan
@@ -347,8 +352,8 @@ where
 mod tests {
     use super::*;
     use crate::lifecycle::Periods;
-    use crate::model::Status;
     use crate::model::Listing;
+    use crate::model::Status;
     use crate::ports::ManualClock;
     use crate::testing::{MemoryLedger, MemoryStore};
 
@@ -417,7 +422,11 @@ mod tests {
     }
 
     async fn days_requested(w: &World, workspace: &str) -> Vec<String> {
-        let page = w.ledger.list(&Listing::Workspace(ws(workspace)), 100, None).await.unwrap();
+        let page = w
+            .ledger
+            .list(&Listing::Workspace(ws(workspace)), 100, None)
+            .await
+            .unwrap();
         let mut days: Vec<String> = page
             .items
             .iter()
@@ -486,7 +495,10 @@ mod tests {
         w.clock.advance(Duration::hours(23));
         let report = w.enforcer.run_until(w.clock.now() + Duration::hours(1)).await.unwrap();
         assert_eq!(report.applied, [ws("acme")]);
-        assert_eq!(report.created, 10, "the 6th to the 10th of both sources: before the 13th");
+        assert_eq!(
+            report.created, 10,
+            "the 6th to the 10th of both sources: before the 13th"
+        );
         // Another workspace's change, revoked in its grace, deletes nothing.
         let now = w.clock.now();
         set_policy(&w.ledger, &ws("acme-corp"), policy(Some(1), &[]), "cy", now, grace)
@@ -535,6 +547,9 @@ mod tests {
         let report = w.enforcer.run_until(t0() + Duration::hours(1)).await.unwrap();
         assert_eq!(report.created, 2);
         let page = w.ledger.list(&Listing::Workspace(ws("acme")), 10, None).await.unwrap();
-        assert!(page.items.iter().all(|r| r.status == Status::Scheduled || r.status == Status::OnHold));
+        assert!(page
+            .items
+            .iter()
+            .all(|r| r.status == Status::Scheduled || r.status == Status::OnHold));
     }
 }

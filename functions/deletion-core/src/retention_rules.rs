@@ -102,14 +102,13 @@ impl Retention {
         let current = self.settled(now);
         if current.pending.is_none() {
             return Err(match self.pending.as_ref() {
-                Some(p) => ServiceError::Irreversible {
-                    id: format!("retention change of workspace {}", self.workspace),
-                    grace_ended_at: p.effective_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                },
-                None => ServiceError::Missing(format!(
-                    "workspace {} has no retention change in grace",
-                    self.workspace
+                Some(p) => ServiceError::AlreadyInForce(format!(
+                    "the retention change of workspace {} took effect at {} (its grace ended); set a longer \
+                     window to keep more from now on",
+                    self.workspace,
+                    p.effective_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 )),
+                None => ServiceError::Missing(format!("workspace {} has no retention change in grace", self.workspace)),
             });
         }
         let mut next = current.next();
@@ -154,9 +153,18 @@ impl Retention {
         Some(next)
     }
 
-    /// Whether an enforcement run is due on `today` (one a day).
+    /// Whether an enforcement run is due on `today`: one a day, and again
+    /// once a policy put in force since the last run (set, or its grace
+    /// ended) keeps less.
     pub fn run_due(&self, today: NaiveDate) -> bool {
-        self.last_run.as_ref().is_none_or(|r| r.day < today)
+        let Some(run) = self.last_run.as_ref() else {
+            return true;
+        };
+        let changed_since = self
+            .changes
+            .last()
+            .is_some_and(|c| matches!(c.kind, ChangeKind::Set | ChangeKind::Applied) && c.at > run.at);
+        run.day < today || changed_since
     }
 
     /// A run recorded.
@@ -252,8 +260,14 @@ mod tests {
         let p = policy(Some(30), &[("ios", None)]);
         assert_eq!(p.window(&src("ios")), None);
         assert_eq!(p.window(&src("web")), Some(30));
-        assert!(shortens(Some(&policy(Some(30), &[("ios", None)])), Some(&policy(Some(30), &[]))));
-        assert!(!shortens(Some(&policy(Some(30), &[])), Some(&policy(Some(30), &[("ios", None)]))));
+        assert!(shortens(
+            Some(&policy(Some(30), &[("ios", None)])),
+            Some(&policy(Some(30), &[]))
+        ));
+        assert!(!shortens(
+            Some(&policy(Some(30), &[])),
+            Some(&policy(Some(30), &[("ios", None)]))
+        ));
         assert!(!shortens(Some(&p), None));
         let (set, _) = empty().propose(p, t0(), "ann", GRACE);
         let removed = set.remove(t0(), "ann").unwrap();
@@ -274,7 +288,7 @@ mod tests {
         ));
         assert!(matches!(
             set.revoke_pending(t0() + GRACE, "bob"),
-            Err(ServiceError::Irreversible { .. })
+            Err(ServiceError::AlreadyInForce(_))
         ));
     }
 
@@ -302,6 +316,15 @@ mod tests {
         });
         assert!(!r.run_due(today));
         assert!(r.run_due(today.succ_opt().unwrap()));
+        let changed = r
+            .propose(
+                policy(Some(10), &[]),
+                t0() + Duration::hours(1),
+                "ann",
+                Duration::zero(),
+            )
+            .0;
+        assert!(changed.run_due(today), "a policy put in force since the run: again");
         for i in 0..120 {
             r = r.propose(policy(Some(100 + i), &[]), t0(), "ann", GRACE).0;
         }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use deletion_core::ids::{SourceId, WorkspaceId};
+use deletion_core::model::retention::Policy;
 use deletion_core::model::Scope;
 use deletion_core::ports::Role;
 
@@ -186,4 +187,33 @@ pub fn source_days(
         from,
         to,
     })
+}
+
+/// A workspace's retention policy: whole days kept by every source
+/// (`default_days`) and by named sources (`sources`); `null` keeps
+/// everything.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SetRetention)]
+pub struct RetentionBody {
+    /// Days every source not named in `sources` keeps: 1 to 3,660, or null (or absent) for unlimited.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3660, nullable)]
+    pub default_days: Option<u32>,
+    /// Days a named source keeps: 1 to 3,660, or null for unlimited; at most 500 sources.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, Option<u32>>)]
+    pub sources: std::collections::BTreeMap<String, Option<u32>>,
+}
+
+impl RetentionBody {
+    /// The policy, validated (ids, whole days within bounds, at most 500 sources).
+    pub fn policy(self) -> Result<Policy, Problem> {
+        let mut sources = std::collections::BTreeMap::new();
+        for (source, days) in self.sources {
+            let id = SourceId::parse(&source).map_err(|e| Problem::bad_request(format!("sources: {e}")))?;
+            sources.insert(id, days);
+        }
+        Policy::new(self.default_days, sources).map_err(|e| Problem::bad_request(e.to_string()))
+    }
 }

@@ -247,6 +247,12 @@ impl From<ServiceError> for Problem {
                 "The deletion is irreversible",
                 detail,
             ),
+            ServiceError::AlreadyInForce(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "already-in-force",
+                "The change is already in force",
+                detail,
+            ),
             ServiceError::InvalidTransition { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "invalid-transition",

@@ -297,3 +297,17 @@ pub struct StatusChangedEvent {
     #[schema(value_type = RequestId, required = false)]
     pub parent_id: String,
 }
+
+/// What a recorded retention change did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionChangeKind {
+    /// In force at once (it keeps as much or more).
+    Set,
+    /// Put in grace (it keeps less).
+    Scheduled,
+    /// Its grace ended: in force.
+    Applied,
+    Revoked,
+    Removed,
+}

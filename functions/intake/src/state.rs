@@ -14,7 +14,9 @@ use deletion_core::access::{Caller, Need};
 use deletion_core::authorization;
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
 use deletion_core::plan::Planner;
-use deletion_core::ports::{CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations};
+use deletion_core::ports::{
+    CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, RetentionLedger,
+};
 use deletion_core::requests::{Created, Requests};
 use deletion_core::signing::ReceiptSigner;
 
@@ -23,8 +25,8 @@ use crate::problem::Problem;
 use crate::views::{CallbackSecret, CallbackStatus};
 
 /// What the intake's ledger must be.
-pub trait Backend: Ledger + Directory + Regulations + Holds + CallbackLedger + 'static {}
-impl<T: Ledger + Directory + Regulations + Holds + CallbackLedger + 'static> Backend for T {}
+pub trait Backend: Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + 'static {}
+impl<T: Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + 'static> Backend for T {}
 /// What the intake's object store must be.
 pub trait Store: ObjectStore + 'static {}
 impl<T: ObjectStore + 'static> Store for T {}

@@ -11,12 +11,14 @@ use utoipa::ToSchema;
 
 use deletion_core::callbacks::{CallbackState, CallbackUrl};
 use deletion_core::ids::{AccountId, RequestId, WorkspaceId};
+use deletion_core::model::retention::{ChangeKind, Policy, Retention};
 use deletion_core::model::{DeletionRequest, PrefixReceipt, Progress, Receipt, Scope, Shard, Status, Transition};
 use deletion_core::plan::Plan;
 use deletion_core::ports::{Hold, Membership, Role};
 use deletion_core::purge::roots;
 use deletion_core::regulation::{RegulationStatus, RegulationType, RewriteCounts, UserId};
 use deletion_core::requests::{ChildView as Child, RequestView, Revoked};
+use deletion_core::retention::Preview;
 
 use crate::schemas as s;
 
@@ -879,4 +881,197 @@ pub struct ReceiptCheck {
     pub key_id: Option<String>,
     #[schema(required)]
     pub algorithm: Option<String>,
+}
+
+/// A retention policy: whole days kept (null: unlimited).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RetentionPolicy)]
+pub struct PolicyView {
+    /// Days every source not named keeps (null: unlimited).
+    #[schema(nullable)]
+    pub default_days: Option<u32>,
+    /// Days each named source keeps (null: unlimited).
+    #[schema(value_type = std::collections::BTreeMap<String, Option<u32>>)]
+    pub sources: std::collections::BTreeMap<String, Option<u32>>,
+}
+
+impl PolicyView {
+    fn of(p: &Policy) -> Self {
+        PolicyView {
+            default_days: p.default_days,
+            sources: p.sources.iter().map(|(s, d)| (s.to_string(), *d)).collect(),
+        }
+    }
+}
+
+/// A change that keeps less than the policy in force: it takes effect when
+/// its grace ends, and may be revoked until then.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PendingRetention)]
+pub struct PendingView {
+    pub policy: PolicyView,
+    pub requested_by: String,
+    #[schema(value_type = s::Timestamp)]
+    pub requested_at: String,
+    #[schema(value_type = s::Timestamp)]
+    pub effective_at: String,
+    /// When the reminder that it takes effect soon fired (null: not yet).
+    #[schema(value_type = Option<s::Timestamp>)]
+    pub reminded_at: Option<String>,
+}
+
+/// One recorded change of the policy.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RetentionChange)]
+pub struct ChangeView {
+    #[schema(value_type = s::Timestamp)]
+    pub at: String,
+    pub by: String,
+    #[schema(value_type = s::RetentionChangeKind)]
+    pub kind: ChangeKind,
+    /// The default window after the change.
+    #[schema(nullable)]
+    pub default_days: Option<u32>,
+    /// How many sources the policy named after the change.
+    pub sources: usize,
+}
+
+/// The last enforcement run over the workspace.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RetentionRun)]
+pub struct RunView {
+    #[schema(value_type = s::Timestamp)]
+    pub at: String,
+    #[schema(value_type = s::Day)]
+    pub day: NaiveDate,
+    /// Days found out of their windows.
+    pub days: u64,
+    /// Deletion requests it created or found under way (one per day).
+    pub request_count: u64,
+    /// The first 100 of them.
+    #[schema(value_type = Vec<s::RequestId>)]
+    pub requests: Vec<RequestId>,
+}
+
+/// One day out of its window.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RetentionDay)]
+pub struct DayView {
+    #[schema(value_type = s::Id)]
+    pub source: String,
+    #[schema(value_type = s::Day)]
+    pub day: NaiveDate,
+    pub window_days: u32,
+}
+
+/// What a policy deletes once in force: the days, and per store the
+/// prefixes with what is under them now.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RetentionPreview)]
+pub struct PreviewView {
+    pub days: Vec<DayView>,
+    #[schema(value_type = s::Plan)]
+    pub plan: Plan,
+    /// False when a listing or count stopped at its cap.
+    pub complete: bool,
+}
+
+impl PreviewView {
+    pub fn of(p: Preview) -> Self {
+        PreviewView {
+            days: p
+                .days
+                .iter()
+                .map(|d| DayView {
+                    source: d.source.to_string(),
+                    day: d.day,
+                    window_days: d.window,
+                })
+                .collect(),
+            plan: p.plan,
+            complete: p.complete,
+        }
+    }
+}
+
+/// A workspace's retention: the policy in force, a change in grace, the
+/// latest changes and the last run.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Retention)]
+pub struct RetentionView {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    /// The policy in force (null: everything is kept).
+    pub policy: Option<PolicyView>,
+    /// A change waiting for its grace to end (null: none).
+    pub pending: Option<PendingView>,
+    /// The latest changes (up to 50), newest first.
+    pub changes: Vec<ChangeView>,
+    /// Every change ever recorded.
+    pub changes_total: u64,
+    pub last_run: Option<RunView>,
+    /// The earliest time the next enforcement runs over the workspace (runs are hourly, one a day per workspace).
+    #[schema(value_type = s::Timestamp)]
+    pub next_run_after: String,
+    /// What the change asked deletes once in force (a dry run, or a change put in grace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewView>,
+    /// True on a dry run's answer: nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+impl RetentionView {
+    pub fn of(r: &Retention, now: DateTime<Utc>) -> Self {
+        let today = now.date_naive();
+        let next_run = if r.run_due(today) {
+            now
+        } else {
+            today
+                .succ_opt()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(now, |d| d.and_utc())
+        };
+        RetentionView {
+            workspace: r.workspace.clone(),
+            policy: r.policy.as_ref().map(PolicyView::of),
+            pending: r.pending.as_ref().map(|p| PendingView {
+                policy: PolicyView::of(&p.policy),
+                requested_by: p.requested_by.clone(),
+                requested_at: ts(p.requested_at),
+                effective_at: ts(p.effective_at),
+                reminded_at: p.reminded_at.map(ts),
+            }),
+            changes: r
+                .changes
+                .iter()
+                .rev()
+                .map(|c| ChangeView {
+                    at: ts(c.at),
+                    by: c.by.clone(),
+                    kind: c.kind,
+                    default_days: c.default_days,
+                    sources: c.sources,
+                })
+                .collect(),
+            changes_total: r.changes_total,
+            last_run: r.last_run.as_ref().map(|run| RunView {
+                at: ts(run.at),
+                day: run.day,
+                days: run.days,
+                request_count: run.request_count,
+                requests: run.requests.clone(),
+            }),
+            next_run_after: ts(next_run),
+            preview: None,
+            dry_run: None,
+        }
+    }
 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
 use deletion_core::ids::RequestId;
+use deletion_core::model::{Receipt, Scope};
 use deletion_core::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 use deletion_core::purge::{PurgeOutcome, Purger};
+use deletion_core::retention::RETENTION_ACTOR;
 use deletion_core::ServiceError;
 
 /// The schedule's input.
@@ -81,6 +83,23 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         })
     }
 
+    /// A source's days purged for its retention window: the CloudWatch
+    /// metric `DeletionService/RetentionDaysPurged` (the request is read
+    /// once to know who asked; a failed read only loses the count).
+    async fn count_retention_days(&self, receipt: &Receipt) {
+        let Scope::SourceDays { from, to, .. } = &receipt.scope else {
+            return;
+        };
+        match self.purger.request(&receipt.request_id).await {
+            Ok(Some(r)) if r.requested_by == RETENTION_ACTOR => {
+                let days = (*to - *from).num_days() + 1;
+                println!("{}", retention_metric_line(days, &receipt.request_id));
+            }
+            Ok(_) => {}
+            Err(e) => warn!(request_id = %receipt.request_id, error = %e, "retention days not counted"),
+        }
+    }
+
     pub fn new(purger: Purger<L, S, T, C>) -> Self {
         PurgeHandler { purger }
     }
@@ -107,6 +126,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             return self.remind(&id).await;
         }
         let outcome = self.purger.run(&id, owner, event.retry, deadline).await?;
+        if let PurgeOutcome::Completed { receipt } = &outcome {
+            self.count_retention_days(receipt).await;
+        }
         let (name, detail) = match outcome {
             PurgeOutcome::Completed { receipt } => (
                 "completed",
@@ -134,4 +156,21 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             detail,
         })
     }
+}
+
+/// The EMF line of `RetentionDaysPurged`.
+pub fn retention_metric_line(days: i64, id: &RequestId) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "DeletionService",
+                "Dimensions": [[]],
+                "Metrics": [{"Name": "RetentionDaysPurged", "Unit": "Count"}],
+            }],
+        },
+        "RetentionDaysPurged": days,
+        "request_id": id.to_string(),
+    })
+    .to_string()
 }

@@ -28,8 +28,9 @@ use deletion_core::plan::Planner;
 use deletion_core::ports::Clock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use deletion_core::requests::Requests;
+use deletion_core::retention::{Enforcer, RetentionReport};
 use deletion_core::signing::{HmacSigner, ReceiptSigner};
-use grace_timer::{BatchResponse, GraceTimer, StreamEvent};
+use grace_timer::{BatchResponse, GraceTimer, RetentionTimer, StreamEvent};
 use intake::{CallbackConfig, Intake};
 use notifier::{CallbackHandler, NotifierEvent};
 use purge::{PurgeEvent, PurgeHandler, PurgeResult};
@@ -122,6 +123,8 @@ pub struct Stack<C> {
     pub clock: C,
     pub intake: std::sync::Arc<Intake<DynamoLedger, S3Store, C>>,
     pub grace_timer: GraceTimer<DynamoLedger, SchedulerTimers, C>,
+    /// The grace-timer function's retention enforcement.
+    pub retention: RetentionTimer<DynamoLedger, S3Store, C>,
     pub purge: PurgeHandler<DynamoLedger, S3Store, SchedulerTimers, C>,
     pub notifier: CallbackHandler<DynamoLedger, HttpSender, C>,
     pub schedules: SchedulerTimers,
@@ -190,6 +193,10 @@ impl<C: Clock + Clone + 'static> Stack<C> {
             schedules_of(&functions.grace_timer),
             clock.clone(),
         );
+        let retention = RetentionTimer::new(Enforcer::new(
+            Requests::new(ledger_of(&functions.grace_timer), clock.clone(), settings.periods),
+            Planner::new(S3Store::new(functions.grace_timer.s3.clone()), settings.map.clone()),
+        ));
         let purge = PurgeHandler::new(
             Purger::new(
                 ledger_of(&functions.purge),
@@ -208,6 +215,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
             clock,
             intake,
             grace_timer,
+            retention,
             purge,
             notifier,
             schedules,
@@ -286,6 +294,14 @@ impl<C: Clock + Clone + 'static> Stack<C> {
             results.push(result);
         }
         Ok(results)
+    }
+
+    /// One retention run (the hourly schedule's part in AWS), then the
+    /// stream it wrote (its requests arm their timers).
+    pub async fn run_retention(&self) -> Result<RetentionReport, RunnerError> {
+        let report = self.retention.run_until(None).await?;
+        self.pump_stream().await?;
+        Ok(report)
     }
 
     /// One round of the runner: stream, due schedules, stream again (the

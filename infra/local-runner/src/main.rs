@@ -62,6 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%addr, grace_seconds = stack.settings.periods.grace.num_seconds(), "API listening");
     let sweep_every = config::seconds("SWEEP_SECONDS", 30, 1, 86_400)?.num_seconds() as u64;
     let mut last_sweep = std::time::Instant::now();
+    // The retention schedule (hourly in AWS); each workspace is enforced
+    // once a day, and again after a change takes effect.
+    let retention_every = config::seconds("RETENTION_SECONDS", 10, 1, 86_400)?.num_seconds() as u64;
+    let mut last_retention: Option<std::time::Instant> = None;
     loop {
         if let Err(e) = stack.tick().await {
             tracing::warn!(error = %e, "runner round failed; retrying");
@@ -70,6 +74,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             last_sweep = std::time::Instant::now();
             if let Err(e) = stack.grace_timer.sweep().await {
                 tracing::warn!(error = %e, "sweep failed; retrying");
+            }
+        }
+        if last_retention.is_none_or(|t| t.elapsed().as_secs() >= retention_every) {
+            last_retention = Some(std::time::Instant::now());
+            if let Err(e) = stack.run_retention().await {
+                tracing::warn!(error = %e, "retention run failed; retrying");
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

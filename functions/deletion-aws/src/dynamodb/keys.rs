@@ -34,6 +34,9 @@
 //! - `HOLD#<workspace>` / `HOLD`: a legal hold.
 //! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state.
 //! - `SWEEP` / `MARK`: where the last sweep stopped.
+//! - `RETENTION` / `WS#<workspace>`: a workspace's retention policy, change
+//!   in grace, history and last run (one partition: listed by the daily
+//!   enforcement).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
@@ -208,6 +211,18 @@ pub fn hold_pk(workspace: &WorkspaceId) -> String {
     format!("HOLD#{workspace}")
 }
 
+/// The one partition of every workspace's retention record.
+pub const RETENTION_PK: &str = "RETENTION";
+
+pub fn retention_sk(workspace: &WorkspaceId) -> String {
+    format!("WS#{workspace}")
+}
+
+/// The workspace a retention record's sort key names.
+pub fn workspace_of_retention_sk(sk: &str) -> Option<&str> {
+    sk.strip_prefix("WS#")
+}
+
 pub fn suppression_pk(workspace: &WorkspaceId) -> String {
     format!("SUPP#{workspace}")
 }
@@ -265,6 +280,8 @@ mod tests {
         assert_eq!(member_sk(&ws), "MEMBER#acme");
         assert_eq!(hold_pk(&ws), "HOLD#acme");
         assert_eq!(suppression_pk(&ws), "SUPP#acme");
+        assert_eq!((RETENTION_PK, retention_sk(&ws).as_str()), ("RETENTION", "WS#acme"));
+        assert_eq!(workspace_of_retention_sk(&retention_sk(&ws)), Some("acme"));
         assert_eq!(suppression_sk(&UserId::parse("bob").unwrap()), "U#bob");
     }
 

@@ -27,6 +27,7 @@ mod layout;
 mod listing;
 mod regulations;
 mod requests;
+mod retention;
 mod shards;
 mod sweep;
 #[cfg(test)]

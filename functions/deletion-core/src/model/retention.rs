@@ -104,9 +104,7 @@ pub fn shortens(old: Option<&Policy>, new: Option<&Policy>) -> bool {
         .chain(new)
         .flat_map(|p| p.sources.keys())
         .collect::<std::collections::BTreeSet<_>>();
-    named
-        .into_iter()
-        .any(|s| shorter(window_of(old, s), window_of(new, s)))
+    named.into_iter().any(|s| shorter(window_of(old, s), window_of(new, s)))
 }
 
 /// The longer of two windows.

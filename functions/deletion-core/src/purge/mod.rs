@@ -248,6 +248,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         self.verify_and_complete(&request, owner).await
     }
 
+    /// A request as the ledger has it. Reads only.
+    pub async fn request(&self, id: &RequestId) -> Result<Option<DeletionRequest>, ServiceError> {
+        Ok(self.ledger.get(id).await?)
+    }
+
     /// The request a grace reminder is about, if it is still in grace (a
     /// revoked or purged one needs none). Reads only.
     pub async fn due_for_reminder(&self, id: &RequestId) -> Result<Option<DeletionRequest>, ServiceError> {

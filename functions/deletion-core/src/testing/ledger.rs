@@ -44,8 +44,8 @@ use crate::model::callbacks::CallbackState;
 use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
-    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage, Role,
-    RetentionLedger, Suppression, SweepMark, SweepMarks, Undecodable,
+    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage,
+    RetentionLedger, Role, Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use crate::regulation::{Subjects, UserId};
 

@@ -28,6 +28,7 @@ pub mod holds;
 pub mod members;
 pub mod receipts;
 pub mod regulations;
+pub mod retention;
 
 /// One operation: its documented path, methods and schemas, and its
 /// handler on those methods.
@@ -90,6 +91,10 @@ macro_rules! with_operations {
             holds::get_hold,
             holds::place_hold,
             holds::release_hold,
+            retention::get_retention,
+            retention::set_retention,
+            retention::remove_retention,
+            retention::revoke_retention_change,
             receipts::verify_receipt,
         )
     };
