@@ -5,8 +5,8 @@
 //! every path (create, dry run, callbacks, grace, purge of versions and
 //! uploads, receipts signed and checked with KMS, an account settled by
 //! the sweep, revoke, reminders, a regulation's rewrite, suppressions,
-//! holds): nothing is refused, and every action a policy grants is one its
-//! function's code called.
+//! holds, a retention policy previewed and enforced): nothing is refused,
+//! and every action a policy grants is one its function's code called.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -102,6 +102,14 @@ async fn a_workspace_from_request_to_receipt(env: &Env, hooks: &str) {
     )
     .await;
 
+    // Retention: previewed, put in grace, then enforced by the grace-timer
+    // function (it lists the archive's days, versions in a versioned bucket).
+    env.put(&archive, "ret/web/2020-01-01/e.json.gz").await;
+    let policy = Some(r#"{"default_days": 30}"#);
+    call(env, "PUT", "/v1/workspaces/ret/retention?dry_run=true", policy).await;
+    call(env, "PUT", "/v1/workspaces/ret/retention", policy).await;
+    call(env, "GET", "/v1/workspaces/ret/retention", None).await;
+
     call(env, "POST", "/v1/workspaces/acme/deletion?dry_run=true", None).await;
     let body = format!(r#"{{"reason": "closed", "callback_url": "{hooks}"}}"#);
     let created = call(env, "POST", "/v1/workspaces/acme/deletion", Some(&body)).await;
@@ -112,6 +120,13 @@ async fn a_workspace_from_request_to_receipt(env: &Env, hooks: &str) {
     env.clock.advance(Duration::days(4) + Duration::seconds(1));
     env.settle().await;
     past_grace(env).await;
+    let report = env.stack.run_retention().await.expect("retention");
+    assert_eq!((report.applied.len(), report.created), (1, 1), "{report:?}");
+    env.settle().await;
+    assert!(
+        env.inventory(&env.archive, "ret/").await.is_empty(),
+        "the old day purged"
+    );
     let done = status(env, &id).await;
     assert_eq!(done["status"], "COMPLETED", "{done:#}");
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());

@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 17, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 19, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -328,6 +328,10 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ),
         ("checkSuppressions", r#"{"user_ids": ["bob"]}"#),
         ("placeHold", r#"{"reason": "litigation"}"#),
+        (
+            "setRetention",
+            r#"{"default_days": 90, "sources": {"web": 30, "ios": null}}"#,
+        ),
     ]);
     let mut statuses = BTreeMap::new();
     for (template, methods) in documented(&api.doc) {
@@ -347,7 +351,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 25, "{statuses:?}");
+    assert_eq!(statuses.len(), 29, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -372,6 +376,7 @@ async fn real_answers_have_documented_statuses_headers_and_bodies() {
     accounts_and_the_directory(&api).await;
     let purged_id = a_purge_with_its_receipt(&api).await;
     regulations_suppressions_and_holds(&api, &purged_id).await;
+    retention(&api).await;
     outside_the_document(&api).await;
 }
 
@@ -511,6 +516,35 @@ async fn regulations_suppressions_and_holds(api: &Api, purged_id: &str) {
     assert_eq!(api.delete(hold).await.status, 200);
     api.get(hold).await.problem(404);
     api.delete(hold).await.problem(404);
+}
+
+/// A retention policy: read, previewed, put in grace (202), lengthened at
+/// once (200), its change revoked, removed; and what is then missing.
+async fn retention(api: &Api) {
+    let path = "/v1/workspaces/acme/retention";
+    let none = api.get(path).await;
+    assert_eq!((none.status.as_u16(), &none.body["policy"]), (200, &Value::Null));
+    api.env.put(&api.env.archive, "acme/web/2020-01-01/e.json.gz").await;
+    let body = r#"{"default_days": 90, "sources": {"web": 30, "ios": null}}"#;
+    let dry = api.send("PUT", &format!("{path}?dry_run=true"), Some(body), &[]).await;
+    assert_eq!(
+        (dry.status.as_u16(), &dry.body["dry_run"]),
+        (200, &Value::Bool(true)),
+        "{:#}",
+        dry.body
+    );
+    assert_eq!(dry.body["preview"]["days"][0]["day"], "2020-01-01");
+    assert_eq!(api.put(path, body).await.status, 202);
+    let later = api.send("PUT", path, Some(r#"{"default_days": null}"#), &[]).await;
+    assert_eq!(later.status, 200, "keeps more: at once");
+    assert_eq!(api.put(path, body).await.status, 202);
+    assert_eq!(api.delete(&format!("{path}/pending")).await.status, 200);
+    api.delete(&format!("{path}/pending")).await.problem(404);
+    assert_eq!(api.delete(path).await.status, 200);
+    api.delete(path).await.problem(404);
+    api.send("PUT", path, Some(r#"{"default_days": 0}"#), &[])
+        .await
+        .problem(400);
 }
 
 /// Outside the document: an unknown path is a 404, a method a path does

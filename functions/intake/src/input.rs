@@ -198,11 +198,11 @@ pub fn source_days(
 pub struct RetentionBody {
     /// Days every source not named in `sources` keeps: 1 to 3,660, or null (or absent) for unlimited.
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 3660, nullable)]
+    #[schema(minimum = 1, maximum = 3660)]
     pub default_days: Option<u32>,
     /// Days a named source keeps: 1 to 3,660, or null for unlimited; at most 500 sources.
     #[serde(default)]
-    #[schema(value_type = std::collections::BTreeMap<String, Option<u32>>)]
+    #[schema(value_type = s::Windows)]
     pub sources: std::collections::BTreeMap<String, Option<u32>>,
 }
 

@@ -311,3 +311,31 @@ pub enum RetentionChangeKind {
     Revoked,
     Removed,
 }
+
+/// Whole days each named source keeps: 1 to 3,660, or null for unlimited;
+/// at most 500 sources, each named by its id.
+pub struct Windows;
+impl PartialSchema for Windows {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, SchemaType};
+        let window = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .minimum(Some(1))
+            .maximum(Some(3660));
+        let names = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .pattern(Some("^[A-Za-z0-9][A-Za-z0-9_-]*$"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(
+                window.build(),
+            )))))
+            .property_names(Some(names.build()))
+            .max_properties(Some(500))
+            .build()
+            .into()
+    }
+}
+impl ToSchema for Windows {}

@@ -889,10 +889,10 @@ pub struct ReceiptCheck {
 #[schema(as = RetentionPolicy)]
 pub struct PolicyView {
     /// Days every source not named keeps (null: unlimited).
-    #[schema(nullable)]
+    #[schema(required, minimum = 1, maximum = 3660)]
     pub default_days: Option<u32>,
     /// Days each named source keeps (null: unlimited).
-    #[schema(value_type = std::collections::BTreeMap<String, Option<u32>>)]
+    #[schema(value_type = s::Windows)]
     pub sources: std::collections::BTreeMap<String, Option<u32>>,
 }
 
@@ -918,7 +918,7 @@ pub struct PendingView {
     #[schema(value_type = s::Timestamp)]
     pub effective_at: String,
     /// When the reminder that it takes effect soon fired (null: not yet).
-    #[schema(value_type = Option<s::Timestamp>)]
+    #[schema(value_type = Option<s::Timestamp>, required)]
     pub reminded_at: Option<String>,
 }
 
@@ -933,7 +933,7 @@ pub struct ChangeView {
     #[schema(value_type = s::RetentionChangeKind)]
     pub kind: ChangeKind,
     /// The default window after the change.
-    #[schema(nullable)]
+    #[schema(required, minimum = 1, maximum = 3660)]
     pub default_days: Option<u32>,
     /// How many sources the policy named after the change.
     pub sources: usize,
@@ -1009,13 +1009,16 @@ pub struct RetentionView {
     #[schema(value_type = s::Id)]
     pub workspace: WorkspaceId,
     /// The policy in force (null: everything is kept).
+    #[schema(required)]
     pub policy: Option<PolicyView>,
     /// A change waiting for its grace to end (null: none).
+    #[schema(required)]
     pub pending: Option<PendingView>,
     /// The latest changes (up to 50), newest first.
     pub changes: Vec<ChangeView>,
     /// Every change ever recorded.
     pub changes_total: u64,
+    #[schema(required)]
     pub last_run: Option<RunView>,
     /// The earliest time the next enforcement runs over the workspace (runs are hourly, one a day per workspace).
     #[schema(value_type = s::Timestamp)]

@@ -736,6 +736,44 @@ impl SweepMarks for MemoryLedger {
     }
 }
 
+#[async_trait]
+impl RetentionLedger for MemoryLedger {
+    async fn retention(&self, workspace: &WorkspaceId) -> Result<Option<Retention>, LedgerError> {
+        Ok(self.call(LedgerOp::Retention)?.retention.get(workspace).cloned())
+    }
+
+    async fn put_retention(&self, next: &Retention) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Retention)?;
+        let stored = s.retention.get(&next.workspace).map_or(0, |r| r.version);
+        if next.version != stored + 1 {
+            return Err(LedgerError::Conflict);
+        }
+        s.retention.insert(next.workspace.clone(), next.clone());
+        Ok(())
+    }
+
+    async fn retention_page(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Retention>, Option<String>), LedgerError> {
+        let s = self.call(LedgerOp::Retention)?;
+        let after = cursor
+            .map(|c| WorkspaceId::parse(c).map_err(|_| LedgerError::InvalidCursor))
+            .transpose()?;
+        let limit = limit.clamp(1, 100) as usize;
+        let items: Vec<Retention> = s
+            .retention
+            .values()
+            .filter(|r| after.as_ref().is_none_or(|a| &r.workspace > a))
+            .take(limit)
+            .cloned()
+            .collect();
+        let next = (items.len() == limit).then(|| items[limit - 1].workspace.to_string());
+        Ok((items, next))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -816,43 +854,5 @@ mod tests {
             ledger.active(2, Some(&cursor)).await,
             Err(LedgerError::InvalidCursor)
         ));
-    }
-}
-
-#[async_trait]
-impl RetentionLedger for MemoryLedger {
-    async fn retention(&self, workspace: &WorkspaceId) -> Result<Option<Retention>, LedgerError> {
-        Ok(self.call(LedgerOp::Retention)?.retention.get(workspace).cloned())
-    }
-
-    async fn put_retention(&self, next: &Retention) -> Result<(), LedgerError> {
-        let mut s = self.call(LedgerOp::Retention)?;
-        let stored = s.retention.get(&next.workspace).map_or(0, |r| r.version);
-        if next.version != stored + 1 {
-            return Err(LedgerError::Conflict);
-        }
-        s.retention.insert(next.workspace.clone(), next.clone());
-        Ok(())
-    }
-
-    async fn retention_page(
-        &self,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Retention>, Option<String>), LedgerError> {
-        let s = self.call(LedgerOp::Retention)?;
-        let after = cursor
-            .map(|c| WorkspaceId::parse(c).map_err(|_| LedgerError::InvalidCursor))
-            .transpose()?;
-        let limit = limit.clamp(1, 100) as usize;
-        let items: Vec<Retention> = s
-            .retention
-            .values()
-            .filter(|r| after.as_ref().is_none_or(|a| &r.workspace > a))
-            .take(limit)
-            .cloned()
-            .collect();
-        let next = (items.len() == limit).then(|| items[limit - 1].workspace.to_string());
-        Ok((items, next))
     }
 }
