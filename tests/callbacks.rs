@@ -177,6 +177,15 @@ async fn every_status_change_is_posted_in_order_and_signed() {
     // Replayed stream records and later rounds send nothing again.
     env.settle().await;
     assert_eq!(receiver.hits().len(), hits.len());
+    // Every status delivered: the state expires a week on (the table's TTL).
+    let item = env
+        .raw_item(&format!("REQ#{id}"), "CALLBACK")
+        .await
+        .expect("callback state");
+    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    use deletion_core::ports::Clock;
+    let week = (env.clock.now() + deletion_core::model::ledger::CALLBACK_STATE_KEPT).timestamp();
+    assert!((week - 60..=week).contains(&expires), "{expires} vs {week}");
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! Where the ledger keeps a purge's shards, on DynamoDB Local: a new plan
 //! spreads them over partitions of their own; a plan written by an earlier
 //! version (its shards beside the request, in the deployed key format) is
-//! read, taken, checkpointed and split where it is.
+//! read, taken, checkpointed and split where it is. What the service no
+//! longer needs carries the table's TTL attribute, and a key past its
+//! lifetime is free again.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -149,4 +151,72 @@ async fn a_plan_written_before_the_spreading_is_worked_where_it_is() {
     assert_eq!(partitions_holding(&env, &id).await, beside, "nothing moved or copied");
     let open = other.open_shards(&id, 10).await.unwrap();
     assert_eq!(open.len(), 4, "the index covers the old plan too");
+}
+
+/// The TTL attribute of a raw item, in epoch seconds.
+fn expiry(item: &HashMap<String, AttributeValue>) -> Option<i64> {
+    item.get("expires_at")?.as_n().ok()?.parse().ok()
+}
+
+#[tokio::test]
+async fn what_the_ledger_no_longer_needs_expires_and_a_key_past_its_day_is_free() {
+    let env = env(Versioning::None).await;
+    env.put(&env.archive, "acme/web/2024-01-01/x.json.gz").await;
+    env.put(&env.archive, "acme/ios/2024-01-01/x.json.gz").await;
+    let key = [("Idempotency-Key", "close-acme-1")];
+    let first = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
+    assert_eq!(first.status, 202, "{:#}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    let created = env.clock.now();
+
+    // The key's item expires a day after the request's creation.
+    let idem: Vec<(String, String)> = env
+        .ledger_keys()
+        .await
+        .into_iter()
+        .filter(|(pk, _)| pk.starts_with("IDEM#"))
+        .collect();
+    assert_eq!(idem.len(), 1);
+    let item = env.raw_item(&idem[0].0, &idem[0].1).await.unwrap();
+    assert_eq!(expiry(&item), Some((created + Duration::hours(24)).timestamp()));
+    let again = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
+    assert_eq!(
+        (again.status.as_u16(), again.body["id"].as_str()),
+        (200, Some(id.as_str())),
+        "a retry"
+    );
+
+    env.settle().await;
+    env.clock.advance(Duration::days(5) + Duration::minutes(2));
+    env.settle().await;
+    let done = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await.body;
+    assert_eq!(done["status"], "COMPLETED", "{done:#}");
+    assert_eq!(done["progress"]["shards_done"], done["progress"]["shards_total"]);
+    assert!(done["progress"]["shards_total"].as_u64().unwrap() >= 2, "{done:#}");
+
+    // The shards and the plan expire a week after the receipt; the
+    // request, its lock's release and its receipt stay.
+    let week = (env.clock.now() + deletion_core::model::ledger::WORK_KEPT_AFTER_COMPLETION).timestamp();
+    let mut shards = 0;
+    for (pk, sk) in env.ledger_keys().await {
+        if !pk.contains(id.as_str()) {
+            continue;
+        }
+        let item = env.raw_item(&pk, &sk).await.unwrap();
+        if sk.starts_with("SHARD") {
+            shards += u32::from(sk.starts_with("SHARD#"));
+            let at = expiry(&item).unwrap_or_else(|| panic!("{pk}/{sk} does not expire"));
+            assert!((week - 60..=week).contains(&at), "{pk}/{sk}: {at} vs {week}");
+        } else {
+            assert_eq!(expiry(&item), None, "{pk}/{sk} is kept");
+        }
+    }
+    assert!(shards >= 2);
+
+    // A day after its request's creation the key is free: asking with it
+    // again makes a new request, not a replay of the old.
+    env.put(&env.archive, "acme/web/2024-02-01/x.json.gz").await;
+    let later = env.call("POST", "/v1/workspaces/acme/deletion", None, &key).await;
+    assert_eq!(later.status, 202, "{:#}", later.body);
+    assert_ne!(later.body["id"].as_str(), Some(id.as_str()));
 }

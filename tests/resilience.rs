@@ -800,8 +800,9 @@ impl Ledger for Meddled {
     async fn by_idempotency_key(
         &self,
         k: &deletion_core::ids::IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<RequestId>, deletion_core::LedgerError> {
-        self.inner.by_idempotency_key(k).await
+        self.inner.by_idempotency_key(k, now).await
     }
     async fn list(
         &self,

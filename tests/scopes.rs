@@ -422,8 +422,12 @@ mod interrupted {
         async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
             self.inner.active_for(scope).await
         }
-        async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
-            self.inner.by_idempotency_key(key).await
+        async fn by_idempotency_key(
+            &self,
+            key: &IdempotencyKey,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<RequestId>, LedgerError> {
+            self.inner.by_idempotency_key(key, now).await
         }
         async fn list(
             &self,

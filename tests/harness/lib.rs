@@ -420,6 +420,26 @@ impl Env {
             .expect("inventory")
     }
 
+    /// One item of the ledger table, read raw (consistently).
+    pub async fn raw_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.stack.settings.table)
+            .key("pk", AttributeValue::S(pk.into()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+    }
+
     /// Every item of the ledger table, as (pk, sk).
     pub async fn ledger_keys(&self) -> Vec<(String, String)> {
         provision::scan_keys(&self.clients, &self.stack.settings.table)

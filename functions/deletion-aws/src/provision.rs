@@ -82,6 +82,21 @@ pub async fn create_ledger_table(clients: &Clients, table: &str) -> Result<(), P
         .send()
         .await
         .map_err(|e| describe(&e))?;
+    // Items the service no longer needs carry `expires_at` (as the
+    // template's TimeToLiveSpecification).
+    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .map_err(|e| describe(&e))?;
+    clients
+        .dynamodb
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use sha2::Sha256;
 
 use crate::error::SignError;
 use crate::ids::RequestId;
+use crate::model::ledger::CALLBACK_STATE_KEPT;
 use crate::model::DeletionRequest;
 use crate::ports::ReceiptSigner;
 use crate::ports::{CallbackLedger, CallbackSender, Clock, Ledger};
@@ -232,6 +233,10 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
                     }
                     next.last_error = Some(error);
                 }
+            }
+            if request.status.is_terminal() && event(&request, next.delivered as usize).is_none() {
+                // The last status of a final request: nothing more to send.
+                next.expires_at = Some(now + CALLBACK_STATE_KEPT);
             }
             match self.ledger.put_callback_state(&next).await {
                 Ok(()) => state = next,

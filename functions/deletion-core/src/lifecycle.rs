@@ -133,6 +133,7 @@ impl DeletionRequest {
             callback: None,
             given_up_at: None,
             history_elided: 0,
+            final_progress: None,
         }
     }
 

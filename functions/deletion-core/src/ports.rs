@@ -57,8 +57,21 @@ pub trait Ledger: Send + Sync {
     /// The request that holds the scope, if any.
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError>;
 
-    /// The request an idempotency key was used for, if any.
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError>;
+    /// Marks a completed request's shards (`indexes`), its plan and any
+    /// page left to expire at `at` (the table's TTL). A ledger without
+    /// expiry keeps them.
+    async fn expire_work(&self, _id: &RequestId, _indexes: &[u32], _at: DateTime<Utc>) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    /// The request an idempotency key was used for, if any and if the key
+    /// has not expired by `now` (`IDEMPOTENCY_KEY_LIFETIME` after the
+    /// request's creation: then the key is free again).
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RequestId>, LedgerError>;
 
     /// The requests of a listing (a workspace's deletions or regulations,
     /// or an account's requests; see `Scope::listing`), newest first. A
@@ -399,8 +412,12 @@ impl<T: Ledger + ?Sized> Ledger for Arc<T> {
     async fn active_for(&self, scope: &Scope) -> Result<Option<RequestId>, LedgerError> {
         (**self).active_for(scope).await
     }
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
-        (**self).by_idempotency_key(key).await
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RequestId>, LedgerError> {
+        (**self).by_idempotency_key(key, now).await
     }
     async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
         (**self).list(listing, limit, cursor).await

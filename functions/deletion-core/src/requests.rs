@@ -262,7 +262,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
 impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Returns the request a (scoped) idempotency key names, if it was for `scope`.
     async fn replay(&self, key: &IdempotencyKey, scope: &Scope) -> Result<Option<DeletionRequest>, ServiceError> {
-        let Some(holder) = self.ledger.by_idempotency_key(key).await? else {
+        let Some(holder) = self.ledger.by_idempotency_key(key, self.clock.now()).await? else {
             return Ok(None);
         };
         let existing = self.fetch(&holder).await?;
@@ -653,12 +653,11 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
 
     /// A request already read, with its progress and children.
     pub async fn view(&self, request: DeletionRequest) -> Result<RequestView, ServiceError> {
-        let id = &request.id;
-        let mut progress = Progress::from_shards(&self.ledger.shards(id).await?);
+        let mut progress = self.progress(&request).await?;
         let mut children = Vec::new();
         for child in &request.children {
             if let Some(c) = self.ledger.get(child).await? {
-                let p = Progress::from_shards(&self.ledger.shards(child).await?);
+                let p = self.progress(&c).await?;
                 progress.prefixes_total += p.prefixes_total;
                 progress.prefixes_done += p.prefixes_done;
                 progress.shards_total += p.shards_total;
@@ -684,6 +683,15 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             children,
             now: self.clock.now(),
         })
+    }
+
+    /// A request's progress: kept with it once completed (its shards then
+    /// expire), else summed from its shards.
+    async fn progress(&self, request: &DeletionRequest) -> Result<Progress, ServiceError> {
+        match request.final_progress {
+            Some(p) => Ok(p),
+            None => Ok(Progress::from_shards(&self.ledger.shards(&request.id).await?)),
+        }
     }
 
     pub async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, ServiceError> {

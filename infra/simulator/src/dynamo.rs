@@ -217,9 +217,13 @@ impl Ledger for SimDynamo {
         self.inner.active_for(scope).await
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<RequestId>, LedgerError> {
         self.small_read(keys::idem_pk(key)).await?;
-        self.inner.by_idempotency_key(key).await
+        self.inner.by_idempotency_key(key, now).await
     }
 
     async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
@@ -322,6 +326,31 @@ impl Ledger for SimDynamo {
     async fn pages(&self, id: &RequestId, shard: u32) -> Result<Vec<PendingPage>, LedgerError> {
         self.small_read(keys::request_pk(id)).await?;
         self.inner.pages(id, shard).await
+    }
+
+    /// One UpdateItem per shard (a shard item is under 1 KB: 1 WRU) and
+    /// one for the plan, sent together (the adapter sends 16 at a time).
+    async fn expire_work(
+        &self,
+        id: &RequestId,
+        indexes: &[u32],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
+        let mut charges: Vec<Charge> = indexes
+            .iter()
+            .map(|i| Charge {
+                partition: keys::shard_group_pk(id, i % keys::SHARD_GROUPS),
+                read_units: 0.0,
+                write_units: 1.0,
+            })
+            .collect();
+        charges.push(Charge {
+            partition: keys::request_pk(id),
+            read_units: 0.5,
+            write_units: 1.0,
+        });
+        self.charge(charges).await?;
+        self.inner.expire_work(id, indexes, at).await
     }
 
     async fn drop_page(&self, id: &RequestId, shard: u32, seq: u64) -> Result<(), LedgerError> {

@@ -25,6 +25,10 @@ struct CallbackItem {
     gsi2pk: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gsi2sk: Option<String>,
+    /// The table's TTL attribute (epoch seconds), once every status of a
+    /// final request is delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 #[async_trait]
@@ -52,6 +56,7 @@ impl CallbackLedger for DynamoLedger {
             gsi2sk: next
                 .next_attempt_at
                 .map(|at| keys::callback_due_sk(at, &next.request_id)),
+            expires_at: next.expires_at.map(|at| at.timestamp()),
         };
         let prev = next.version.checked_sub(1).filter(|v| *v > 0);
         self.put_if(to_item(&item, name)?, prev).await

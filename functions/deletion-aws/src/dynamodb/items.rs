@@ -23,6 +23,15 @@ pub fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+pub fn n_i64(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The table's TTL attribute: when DynamoDB may delete the item (epoch
+/// seconds). Readers that care judge it themselves: the deletion comes
+/// some time after.
+pub const EXPIRES_AT: &str = "expires_at";
+
 pub fn string_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }

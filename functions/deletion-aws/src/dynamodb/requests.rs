@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::ids::{IdempotencyKey, RequestId};
+use deletion_core::model::ledger::IDEMPOTENCY_KEY_LIFETIME;
 use deletion_core::model::{DeletionRequest, Listing, PrefixReceipt, Scope, Shard, Status};
 use deletion_core::ports::{Ledger, OpenShard, PendingPage, RequestPage};
 use deletion_core::LedgerError;
 use serde::Serialize;
 
 use super::errors::{conflict_unless_written, transaction, unavailable};
-use super::items::{checked, chunks, decode, doc, millis, n, s, string_attr, to_item, Item};
+use super::items::{checked, chunks, decode, doc, millis, n, n_i64, s, string_attr, to_item, Item, EXPIRES_AT};
 use super::keys::{self, request_pk, REQUEST_SK};
 use super::DynamoLedger;
 
@@ -58,6 +59,10 @@ struct HolderItem<'a> {
     since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_at: Option<String>,
+    /// An idempotency key's end, in epoch seconds: the table's TTL
+    /// attribute (DynamoDB deletes the item some time after it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 fn request_item(r: &DeletionRequest) -> Result<Item, LedgerError> {
@@ -200,6 +205,7 @@ impl DynamoLedger {
             request_id: request.id.as_str(),
             since: Some(now.clone()),
             created_at: None,
+            expires_at: None,
         };
         let mut items = vec![
             put_new(&self.table, item)?,
@@ -212,8 +218,18 @@ impl DynamoLedger {
                 request_id: request.id.as_str(),
                 since: None,
                 created_at: Some(now),
+                expires_at: Some((request.created_at + IDEMPOTENCY_KEY_LIFETIME).timestamp()),
             };
-            items.push(put_new(&self.table, to_item(&idem, || idem.pk.clone())?)?);
+            // A key whose lifetime ended is free, though TTL may not have
+            // deleted its item yet.
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&idem, || idem.pk.clone())?))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n_i64(request.created_at.timestamp()))
+                .build()
+                .map_err(|e| unavailable(&e))?;
+            items.push(TransactWriteItem::builder().put(put).build());
         }
         if let Some(parent) = &request.parent {
             items.push(parent_open(&self.table, parent)?);
@@ -229,7 +245,7 @@ impl DynamoLedger {
         key: Option<&IdempotencyKey>,
     ) -> Result<(), LedgerError> {
         if let Some(key) = key {
-            if let Some(holder) = self.holder(keys::idem_pk(key), keys::IDEM_SK).await? {
+            if let Some(holder) = self.live_key(key, request.created_at).await? {
                 if holder != request.id.as_str() {
                     return Err(LedgerError::IdempotencyKeyUsed { holder });
                 }
@@ -273,6 +289,22 @@ impl DynamoLedger {
     }
 
     /// The request id an item names in `request_id` (a lock's, a key's).
+    /// The request a key names, unless its lifetime ended by `now`.
+    async fn live_key(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Option<String>, LedgerError> {
+        let Some(item) = self.get_item(keys::idem_pk(key), keys::IDEM_SK).await? else {
+            return Ok(None);
+        };
+        let expires = item
+            .get(EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        // Keys written before keys expired have none: they stand.
+        if expires.is_some_and(|e| e <= now.timestamp()) {
+            return Ok(None);
+        }
+        Ok(string_attr(&item, "request_id"))
+    }
+
     async fn held_by(&self, pk: String, sk: &str) -> Result<Option<RequestId>, LedgerError> {
         match self.holder(pk.clone(), sk).await? {
             Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
@@ -327,8 +359,18 @@ impl Ledger for DynamoLedger {
         self.held_by(keys::lock_pk(scope), keys::LOCK_SK).await
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
-        self.held_by(keys::idem_pk(key), keys::IDEM_SK).await
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RequestId>, LedgerError> {
+        match self.live_key(key, now).await? {
+            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
+                key: keys::idem_pk(key),
+                reason: e.to_string(),
+            }),
+            None => Ok(None),
+        }
     }
 
     async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
@@ -337,6 +379,10 @@ impl Ledger for DynamoLedger {
 
     async fn active(&self, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
         self.active_requests(limit, cursor).await
+    }
+
+    async fn expire_work(&self, id: &RequestId, indexes: &[u32], at: DateTime<Utc>) -> Result<(), LedgerError> {
+        self.expire_work_items(id, indexes, at).await
     }
 
     async fn insert_shards(&self, shards: &[Shard]) -> Result<(), LedgerError> {

@@ -10,6 +10,7 @@ use deletion_core::ids::RequestId;
 use deletion_core::model::Shard;
 use deletion_core::ports::{Entry, OpenShard, PendingPage};
 use deletion_core::LedgerError;
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::errors::{transaction, unavailable, written};
@@ -232,6 +233,69 @@ impl DynamoLedger {
         let prev = next.version.checked_sub(1).ok_or(LedgerError::Conflict)?;
         let layout = self.layout(&next.request_id).await?.ok_or(LedgerError::Conflict)?;
         self.put_versioned(shard_item(next, layout)?, prev).await
+    }
+
+    /// Sets the TTL attribute on each of a completed request's shard
+    /// items, its plan item and its pages (one UpdateItem each, 16 at a
+    /// time; an item already gone is skipped, none is created).
+    pub(super) async fn expire_work_items(
+        &self,
+        id: &RequestId,
+        indexes: &[u32],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
+        let Some(layout) = self.layout(id).await? else {
+            return Ok(());
+        };
+        let mut keys: Vec<(String, String)> = indexes
+            .iter()
+            .map(|i| (layout.pk(id, *i), keys::shard_sk(*i)))
+            .collect();
+        keys.push((request_pk(id), keys::SHARD_PLAN_SK.to_owned()));
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", super::items::s(request_pk(id)))
+            .expression_attribute_values(":s", super::items::s("PAGE#"))
+            .projection_expression("pk, sk")
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        for item in pages.items() {
+            let attr = |name: &str| super::items::string_attr(item, name).unwrap_or_default();
+            keys.push((attr("pk"), attr("sk")));
+        }
+        let updates = keys.into_iter().map(|(pk, sk)| async move {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET #e = :at")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#e", super::items::EXPIRES_AT)
+                .expression_attribute_values(":at", super::items::n_i64(at.timestamp()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(unavailable(&e)),
+            }
+        });
+        futures::stream::iter(updates)
+            .buffer_unordered(16)
+            .collect::<Vec<Result<(), LedgerError>>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// One item per chunk of the page, each well under the item limit.

@@ -162,6 +162,10 @@ pub struct CallbackState {
     pub given_up: u32,
     /// 0 until first stored; every write is conditional on it.
     pub version: u64,
+    /// Once every status of a final request is delivered: when the state
+    /// is no longer needed (the table's TTL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl CallbackState {
@@ -175,6 +179,7 @@ impl CallbackState {
             last_error: None,
             given_up: 0,
             version: 0,
+            expires_at: None,
         }
     }
 }

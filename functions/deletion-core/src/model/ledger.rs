@@ -11,6 +11,19 @@ use super::DeletionRequest;
 use crate::ids::{RequestId, WorkspaceId};
 use crate::regulation::UserId;
 
+/// How long an idempotency key names its request: a retry within it is
+/// given the same request; after it the key is free (and its ledger item
+/// expires by TTL).
+pub const IDEMPOTENCY_KEY_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
+/// How long a completed request's shards, plan and pages stay after its
+/// receipt is written (for a look at how it ran), before they expire.
+pub const WORK_KEPT_AFTER_COMPLETION: chrono::Duration = chrono::Duration::days(7);
+
+/// How long a request's callback state stays after its last status was
+/// delivered (well past the stream's 24 hours of replays).
+pub const CALLBACK_STATE_KEPT: chrono::Duration = chrono::Duration::days(7);
+
 /// A shard not done, as the ledger's index of open shards knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenShard {

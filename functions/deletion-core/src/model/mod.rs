@@ -348,7 +348,7 @@ impl Shard {
 }
 
 /// Progress of a request, derived from its shards.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Data-map prefixes, and those whose every shard is done.
     pub prefixes_total: u64,
@@ -478,6 +478,10 @@ pub struct DeletionRequest {
     /// keep it bounded (the first, the creation, is always kept).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub history_elided: u64,
+    /// A completed request's progress, kept with it: its shards are then
+    /// no longer needed, and expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_progress: Option<Progress>,
 }
 
 fn is_zero(n: &u64) -> bool {

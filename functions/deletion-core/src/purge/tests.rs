@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use super::*;
 use crate::ids::WorkspaceId;
 use crate::lifecycle::Periods;
-use crate::model::Scope;
+use crate::model::{Progress, Scope};
 use crate::ports::{Children, DeleteFailure, EntryPage, Hold, ManualClock, Upload, UploadPage, Wake};
 use crate::testing::{MemoryLedger, MemoryStore, MemoryTimers};
 
@@ -308,6 +308,12 @@ async fn a_completed_purge_leaves_nothing_in_the_store() {
         None,
         "the scope is released"
     );
+    // Its progress is kept with it; its shards expire a week on.
+    let shards = ledger.shards(&request.id).await.unwrap();
+    assert_eq!(stored.final_progress, Some(Progress::from_shards(&shards)));
+    assert_eq!(stored.final_progress.map(|p| p.shards_done), Some(3));
+    let week = clock.now() + crate::model::ledger::WORK_KEPT_AFTER_COMPLETION;
+    assert_eq!(ledger.expiring(&request.id), [(0, week), (1, week), (2, week)]);
 }
 
 /// A legal hold placed during the `at`-th DeleteObjects; counts the

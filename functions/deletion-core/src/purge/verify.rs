@@ -12,7 +12,8 @@ use tracing::{info, warn};
 use super::{lease_or_err, roots, PurgeOutcome, Purger};
 use crate::error::{ServiceError, StoreError};
 use crate::ids::RequestId;
-use crate::model::{DeletionRequest, PrefixReceipt, Shard, Status};
+use crate::model::ledger::WORK_KEPT_AFTER_COMPLETION;
+use crate::model::{DeletionRequest, PrefixReceipt, Progress, Shard, Status};
 use crate::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 use crate::retry::retry_on_conflict;
 use crate::signing::sign_receipt;
@@ -101,9 +102,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             // Unsigned is never completed: the attempt fails and is retried.
             sign_receipt(signer.as_ref(), &mut receipt).await?;
         }
-        let next = request.complete(self.clock.now(), owner, receipt.clone())?;
+        let mut next = request.complete(self.clock.now(), owner, receipt.clone())?;
+        next.final_progress = Some(Progress::from_shards(&shards));
         if let Err(e) = self.ledger.update(&next).await {
             return lease_or_err(e);
+        }
+        // The receipt is written: the shards, their plan and any page left
+        // are no longer needed. Missed, they only cost storage.
+        let indexes: Vec<u32> = shards.iter().map(|s| s.index).collect();
+        let expires = self.clock.now() + WORK_KEPT_AFTER_COMPLETION;
+        if let Err(e) = self.ledger.expire_work(&request.id, &indexes, expires).await {
+            warn!(request_id = %request.id, error = %e, "the finished shards were not marked to expire");
         }
         info!(request_id = %request.id, objects = receipt.totals.objects, versions = receipt.totals.versions,
               delete_markers = receipt.totals.delete_markers, "purge completed and verified");

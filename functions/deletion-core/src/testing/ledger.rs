@@ -10,7 +10,9 @@
 //! - `update` writes only over version `next.version - 1` (else
 //!   `Conflict`); a version that `releases_scope()` frees the lock in the
 //!   same write, and is refused (`Conflict`) if another request holds it.
-//!   An idempotency key is never released.
+//!   An idempotency key is never released; it expires
+//!   `IDEMPOTENCY_KEY_LIFETIME` after its request's creation (then it is
+//!   free, as the adapter's TTL and conditions make it).
 //! - Shards: `insert_shards` keeps a stored shard as it is; `update_shard`
 //!   is conditional on the version. Pages are put and dropped blindly.
 //! - Listings: newest first by creation (then id), at most 100 a page;
@@ -41,6 +43,7 @@ use super::{lock, Faults, MakeError};
 use crate::error::LedgerError;
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
+use crate::model::ledger::IDEMPOTENCY_KEY_LIFETIME;
 use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
@@ -93,7 +96,8 @@ enum Slot {
 struct State {
     requests: HashMap<RequestId, Slot>,
     locks: HashMap<String, RequestId>,
-    keys: HashMap<String, RequestId>,
+    /// Each key's request and when the key expires.
+    keys: HashMap<String, (RequestId, DateTime<Utc>)>,
     shards: BTreeMap<(RequestId, u32), Shard>,
     /// A complete plan's shard count, and the next number to hand out.
     plans: HashMap<RequestId, (u32, u32)>,
@@ -105,6 +109,8 @@ struct State {
     callbacks: HashMap<RequestId, CallbackState>,
     mark: Option<SweepMark>,
     retention: BTreeMap<WorkspaceId, Retention>,
+    /// Shards marked to expire (`expire_work`), and when.
+    expiring: BTreeMap<(RequestId, u32), DateTime<Utc>>,
     faults: Faults<LedgerOp, LedgerError>,
     /// Requests every update of which is refused, with the error.
     refused: HashMap<RequestId, MakeError<LedgerError>>,
@@ -183,6 +189,16 @@ impl MemoryLedger {
         let mut state = self.state();
         state.faults.call(op)?;
         Ok(state)
+    }
+
+    /// When each of a request's shards expires (those `expire_work` marked).
+    pub fn expiring(&self, id: &RequestId) -> Vec<(u32, DateTime<Utc>)> {
+        self.state()
+            .expiring
+            .iter()
+            .filter(|((r, _), _)| r == id)
+            .map(|((_, i), at)| (*i, *at))
+            .collect()
     }
 
     /// The next `times` calls of `op` fail with `error()`.
@@ -287,7 +303,8 @@ const ACTIVE: &str = "active";
 impl State {
     /// Why an insert is refused, as the adapter reads it back.
     fn why_not_inserted(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> LedgerError {
-        if let Some(holder) = key.and_then(|k| self.keys.get(k.as_str())) {
+        let live = key.and_then(|k| self.live_key(k, request.created_at));
+        if let Some(holder) = live {
             if holder != &request.id {
                 return LedgerError::IdempotencyKeyUsed {
                     holder: holder.to_string(),
@@ -303,6 +320,14 @@ impl State {
         }
     }
 
+    /// The request a key names, unless it expired by `now`.
+    fn live_key(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Option<&RequestId> {
+        self.keys
+            .get(key.as_str())
+            .filter(|(_, expires)| *expires > now)
+            .map(|(id, _)| id)
+    }
+
     fn insertable(&self, request: &DeletionRequest, key: Option<&IdempotencyKey>) -> bool {
         let parent_open = match &request.parent {
             Some(parent) => matches!(self.requests.get(parent), Some(Slot::Request(p)) if !p.status.is_terminal()),
@@ -310,7 +335,7 @@ impl State {
         };
         !self.requests.contains_key(&request.id)
             && !self.locks.contains_key(&request.scope.lock_key())
-            && key.is_none_or(|k| !self.keys.contains_key(k.as_str()))
+            && key.is_none_or(|k| self.live_key(k, request.created_at).is_none())
             && parent_open
     }
 
@@ -403,7 +428,8 @@ impl Ledger for MemoryLedger {
         }
         s.locks.insert(request.scope.lock_key(), request.id.clone());
         if let Some(key) = key {
-            s.keys.insert(key.as_str().to_owned(), request.id.clone());
+            let expires = request.created_at + IDEMPOTENCY_KEY_LIFETIME;
+            s.keys.insert(key.as_str().to_owned(), (request.id.clone(), expires));
         }
         s.requests
             .insert(request.id.clone(), Slot::Request(Box::new(request.clone())));
@@ -430,8 +456,22 @@ impl Ledger for MemoryLedger {
         Ok(self.call(LedgerOp::ActiveFor)?.locks.get(&scope.lock_key()).cloned())
     }
 
-    async fn by_idempotency_key(&self, key: &IdempotencyKey) -> Result<Option<RequestId>, LedgerError> {
-        Ok(self.call(LedgerOp::ByIdempotencyKey)?.keys.get(key.as_str()).cloned())
+    async fn expire_work(&self, id: &RequestId, indexes: &[u32], at: DateTime<Utc>) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Shards)?;
+        for index in indexes {
+            if s.shards.contains_key(&(id.clone(), *index)) {
+                s.expiring.insert((id.clone(), *index), at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RequestId>, LedgerError> {
+        Ok(self.call(LedgerOp::ByIdempotencyKey)?.live_key(key, now).cloned())
     }
 
     async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
@@ -818,8 +858,15 @@ mod tests {
         let revoked = first.revoke(at, "ann").unwrap();
         ledger.update(&revoked).await.unwrap();
         assert_eq!(ledger.active_for(&first.scope).await.unwrap(), None);
-        assert_eq!(ledger.by_idempotency_key(&key).await.unwrap(), Some(first.id.clone()));
+        assert_eq!(
+            ledger.by_idempotency_key(&key, at).await.unwrap(),
+            Some(first.id.clone())
+        );
         assert_eq!(ledger.request(&first.id).unwrap().status, Status::Revoked);
+        // A day on, the key is free: it names nothing and may be used again.
+        let later = at + IDEMPOTENCY_KEY_LIFETIME;
+        assert_eq!(ledger.by_idempotency_key(&key, later).await.unwrap(), None);
+        ledger.insert(&request("globex", later), Some(&key)).await.unwrap();
     }
 
     #[tokio::test]
