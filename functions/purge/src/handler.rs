@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
 use deletion_core::ids::RequestId;
-use deletion_core::model::{Receipt, Scope};
+use deletion_core::model::{DeletionRequest, Receipt, Scope};
 use deletion_core::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
 use deletion_core::purge::{PurgeOutcome, Purger};
 use deletion_core::retention::RETENTION_ACTOR;
@@ -87,15 +87,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     /// metric `DeletionService/RetentionDaysPurged` (the request is read
     /// once to know who asked; a failed read only loses the count).
     async fn count_retention_days(&self, receipt: &Receipt) {
-        let Scope::SourceDays { from, to, .. } = &receipt.scope else {
+        if !matches!(receipt.scope, Scope::SourceDays { .. }) {
             return;
-        };
+        }
         match self.purger.request(&receipt.request_id).await {
-            Ok(Some(r)) if r.requested_by == RETENTION_ACTOR => {
-                let days = (*to - *from).num_days() + 1;
-                println!("{}", retention_metric_line(days, &receipt.request_id));
+            Ok(Some(r)) => {
+                if let Some(days) = retention_days(&r) {
+                    println!("{}", retention_metric_line(days, &receipt.request_id));
+                }
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(e) => warn!(request_id = %receipt.request_id, error = %e, "retention days not counted"),
         }
     }
@@ -158,6 +159,16 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 }
 
+/// The days of a source a retention request purges (none for any other).
+pub fn retention_days(request: &DeletionRequest) -> Option<i64> {
+    match &request.scope {
+        Scope::SourceDays { from, to, .. } if request.requested_by == RETENTION_ACTOR => {
+            Some((*to - *from).num_days() + 1)
+        }
+        _ => None,
+    }
+}
+
 /// The EMF line of `RetentionDaysPurged`.
 pub fn retention_metric_line(days: i64, id: &RequestId) -> String {
     serde_json::json!({
@@ -173,4 +184,37 @@ pub fn retention_metric_line(days: i64, id: &RequestId) -> String {
         "request_id": id.to_string(),
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Utc};
+    use deletion_core::ids::{SourceId, WorkspaceId};
+    use deletion_core::lifecycle::Periods;
+
+    use super::*;
+
+    fn source_days(by: &str) -> DeletionRequest {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let scope = Scope::SourceDays {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            source: SourceId::parse("web").unwrap(),
+            from: day(1),
+            to: day(3),
+        };
+        DeletionRequest::new(scope, by, None, Utc::now(), Periods::default())
+    }
+
+    #[test]
+    fn only_retentions_own_requests_count_as_days_purged_by_retention() {
+        assert_eq!(retention_days(&source_days(RETENTION_ACTOR)), Some(3));
+        assert_eq!(retention_days(&source_days("ann")), None, "asked by a person");
+        let line: serde_json::Value =
+            serde_json::from_str(&retention_metric_line(3, &source_days(RETENTION_ACTOR).id)).unwrap();
+        assert_eq!(line["RetentionDaysPurged"], 3);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "RetentionDaysPurged"
+        );
+    }
 }
