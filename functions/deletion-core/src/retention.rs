@@ -98,6 +98,7 @@ pub async fn current<L: RetentionLedger>(
 }
 
 /// Sets a policy: in force at once, or (the flag) in grace for `grace`.
+/// Asked again, the same policy is answered as it stands.
 pub async fn set_policy<L: RetentionLedger>(
     ledger: &L,
     workspace: &WorkspaceId,
@@ -106,10 +107,13 @@ pub async fn set_policy<L: RetentionLedger>(
     now: DateTime<Utc>,
     grace: Duration,
 ) -> Result<(Retention, bool), ServiceError> {
+    // The same policy asked again changes nothing (a grace under way is
+    // not restarted, the history gets no new entry).
     let (next, _) = change(ledger, workspace, |c| {
-        Ok(Some(c.propose(policy.clone(), now, by, grace).0))
+        Ok((!c.already_asked(&policy, now)).then(|| c.propose(policy.clone(), now, by, grace).0))
     })
     .await?;
+    let next = next.settle(now).unwrap_or(next);
     let pending = next.pending.is_some();
     Ok((next, pending))
 }
@@ -137,17 +141,19 @@ pub async fn revoke_change<L: RetentionLedger>(
 }
 
 /// The days of a workspace's archives out of the window `window` gives
-/// each source, on `today`, from the stores' own listings; and whether the
-/// listings were complete (none stopped at `MAX_CHILDREN`).
+/// each source, on `today`, from the stores' own listings (the days of at
+/// most `max_sources` sources); and whether that is all of them (no
+/// listing stopped at `MAX_CHILDREN`, no source left unlisted).
 pub async fn days_out<S: ObjectStore>(
     store: &S,
     map: &DataMap,
     workspace: &WorkspaceId,
     window: impl Fn(&SourceId) -> Window,
     today: NaiveDate,
+    max_sources: usize,
 ) -> Result<(Vec<DayOut>, bool), StoreError> {
     let mut found = BTreeSet::new();
-    let mut complete = true;
+    let (mut complete, mut listed_sources) = (true, 0usize);
     for archive in map.stores().iter().filter(|s| s.is_archive()) {
         let mut bound = BTreeMap::from([("workspace", workspace.to_string())]);
         let Some(sources_at) = archive.prefix_before(&bound, "source") else {
@@ -160,6 +166,11 @@ pub async fn days_out<S: ObjectStore>(
                 continue;
             };
             let Some(days) = window(&source) else { continue };
+            if listed_sources == max_sources {
+                complete = false;
+                break;
+            }
+            listed_sources += 1;
             bound.insert("source", source.to_string());
             let Some(days_at) = archive.prefix_before(&bound, "day") else {
                 continue;
@@ -208,6 +219,10 @@ pub struct Preview {
     pub complete: bool,
 }
 
+/// Most sources whose days a preview lists (it answers within the
+/// intake's timeout; past it the preview says it is not complete).
+pub const PREVIEW_SOURCES: usize = 100;
+
 /// Previews `policy` for a workspace (nothing written).
 pub async fn preview<S: ObjectStore>(
     planner: &Planner<S>,
@@ -216,7 +231,16 @@ pub async fn preview<S: ObjectStore>(
     now: DateTime<Utc>,
 ) -> Result<Preview, ServiceError> {
     let window = |s: &SourceId| policy.and_then(|p| p.window(s));
-    let (days, listed) = days_out(planner.store(), planner.map(), workspace, window, now.date_naive()).await?;
+    let today = now.date_naive();
+    let (days, listed) = days_out(
+        planner.store(),
+        planner.map(),
+        workspace,
+        window,
+        today,
+        PREVIEW_SOURCES,
+    )
+    .await?;
     let scopes: Vec<Scope> = days.iter().map(|d| d.scope(workspace)).collect();
     let plan = planner.plan(&scopes).await?;
     let complete = listed && plan.complete;
@@ -283,7 +307,7 @@ where
                 }
                 report.workspaces += 1;
                 let workspace = record.workspace.clone();
-                if let Err(e) = self.enforce(record, &mut report).await {
+                if let Err(e) = self.enforce(record, &mut report, stop_at).await {
                     warn!(workspace = %workspace, error = %e, "retention run failed; the next run tries again");
                     report.failed.push((workspace, e.to_string()));
                 }
@@ -297,15 +321,25 @@ where
 
     /// One workspace: its change in grace applied or reminded, then (once
     /// a day) its days out of window handed to deletion requests.
-    async fn enforce(&self, record: Retention, report: &mut RetentionReport) -> Result<(), ServiceError> {
+    async fn enforce(
+        &self,
+        record: Retention,
+        report: &mut RetentionReport,
+        stop_at: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         let ledger = self.requests.ledger();
         let (workspace, now) = (record.workspace.clone(), self.now());
-        if record.settle(now).is_some() && change(ledger, &workspace, |c| Ok(c.settle(now))).await?.1 {
-            report.applied.push(workspace.clone());
+        let mut record = record;
+        if record.settle(now).is_some() {
+            let (stored, wrote) = change(ledger, &workspace, |c| Ok(c.settle(now))).await?;
+            if wrote {
+                report.applied.push(workspace.clone());
+            }
+            record = stored;
         }
-        if let Some(lead) = self.reminder {
-            let (r, wrote) = change(ledger, &workspace, |c| Ok(c.remind(now, lead))).await?;
-            if let (true, Some(p)) = (wrote, r.pending.as_ref()) {
+        if let Some(lead) = self.reminder.filter(|lead| record.remind(now, *lead).is_some()) {
+            let (stored, wrote) = change(ledger, &workspace, |c| Ok(c.remind(now, lead))).await?;
+            if let (true, Some(p)) = (wrote, stored.pending.as_ref()) {
                 warn!(
                     workspace = %workspace, effective_at = %p.effective_at, requested_by = %p.requested_by,
                     "a retention change that deletes data takes effect soon; revoke it with DELETE \
@@ -313,24 +347,28 @@ where
                 );
                 report.reminded.push(workspace.clone());
             }
+            record = stored;
         }
-        let record = current(ledger, &workspace, now).await?;
         let today = now.date_naive();
         if !record.run_due(today) || !record.limits_anything(now) {
             return Ok(());
         }
         let window = |s: &SourceId| record.window(s, now);
-        let (days, _) = days_out(self.planner.store(), self.planner.map(), &workspace, window, today).await?;
-        let mut requests: Vec<RequestId> = Vec::new();
-        for day in &days {
-            let reason = format!("retention: source {} keeps {} days", day.source, day.window);
-            let created = self
-                .requests
-                .create(day.scope(&workspace), RETENTION_ACTOR, Some(reason), None, None)
-                .await?;
-            report.created += u64::from(created.created);
-            requests.push(created.request.id);
-        }
+        let (days, _) = days_out(
+            self.planner.store(),
+            self.planner.map(),
+            &workspace,
+            window,
+            today,
+            usize::MAX,
+        )
+        .await?;
+        let Some(requests) = self.hand_out(&workspace, &days, report, stop_at).await? else {
+            // Out of time: the next invocation goes on (what was created
+            // is found under way then).
+            report.stopped_early = true;
+            return Ok(());
+        };
         report.days += days.len() as u64;
         let run = RetentionRun {
             at: now,
@@ -346,6 +384,37 @@ where
         report.enforced += u64::from(wrote);
         Ok(())
     }
+
+    /// A one-day source deletion for each day, oldest first (one already
+    /// under way is found by its scope's lock: one read); `None` if
+    /// `stop_at` came first.
+    async fn hand_out(
+        &self,
+        workspace: &WorkspaceId,
+        days: &[DayOut],
+        report: &mut RetentionReport,
+        stop_at: DateTime<Utc>,
+    ) -> Result<Option<Vec<RequestId>>, ServiceError> {
+        let mut requests = Vec::with_capacity(days.len());
+        for day in days {
+            if self.now() >= stop_at {
+                return Ok(None);
+            }
+            let scope = day.scope(workspace);
+            if let Some(id) = self.requests.ledger().active_for(&scope).await? {
+                requests.push(id);
+                continue;
+            }
+            let reason = format!("retention: source {} keeps {} days", day.source, day.window);
+            let created = self
+                .requests
+                .create(scope, RETENTION_ACTOR, Some(reason), None, None)
+                .await?;
+            report.created += u64::from(created.created);
+            requests.push(created.request.id);
+        }
+        Ok(Some(requests))
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +423,7 @@ mod tests {
     use crate::lifecycle::Periods;
     use crate::model::Listing;
     use crate::model::Status;
-    use crate::ports::ManualClock;
+    use crate::ports::{Clock, ManualClock};
     use crate::testing::{MemoryLedger, MemoryStore};
 
     const MAP: &str = r#"{"stores": [
@@ -551,5 +620,69 @@ mod tests {
             .items
             .iter()
             .all(|r| r.status == Status::Scheduled || r.status == Status::OnHold));
+    }
+
+    /// A clock that moves a second each time it is read.
+    #[derive(Clone)]
+    struct Ticking(ManualClock);
+
+    impl Clock for Ticking {
+        fn now(&self) -> DateTime<Utc> {
+            self.0.advance(Duration::seconds(1));
+            self.0.now()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_workspace_cut_short_by_the_budget_is_finished_by_the_next_run_and_nothing_twice() {
+        let w = world();
+        in_force(&w, "acme", policy(Some(1), &[])).await;
+        let clock = Ticking(w.clock.clone());
+        let map = DataMap::from_json(MAP).unwrap();
+        let requests = Requests::new(w.ledger.clone(), clock.clone(), Periods::default());
+        let enforcer = Enforcer::new(requests, Planner::new(w.store.clone(), map));
+        let first = enforcer.run_until(clock.0.now() + Duration::seconds(6)).await.unwrap();
+        assert!(first.stopped_early && first.enforced == 0, "{first:?}");
+        assert!(first.created > 0 && first.created < 6, "{first:?}");
+        let second = enforcer.run_until(clock.0.now() + Duration::hours(1)).await.unwrap();
+        assert_eq!(second.enforced, 1, "{second:?}");
+        assert_eq!(
+            first.created + second.created,
+            6,
+            "the 6th to the 8th of both sources, once each"
+        );
+        assert_eq!(days_requested(&w, "acme").await.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn the_same_policy_put_again_changes_nothing() {
+        let w = world();
+        let grace = Duration::days(5);
+        let (first, _) = set_policy(&w.ledger, &ws("acme"), policy(Some(2), &[]), "ann", t0(), grace)
+            .await
+            .unwrap();
+        let later = t0() + Duration::days(2);
+        let (again, pending) = set_policy(&w.ledger, &ws("acme"), policy(Some(2), &[]), "bob", later, grace)
+            .await
+            .unwrap();
+        assert!(pending);
+        assert_eq!(again, first, "the grace is not restarted, no change recorded");
+    }
+
+    #[tokio::test]
+    async fn a_preview_lists_a_bounded_number_of_sources_and_says_so() {
+        let w = world();
+        for n in 0..PREVIEW_SOURCES {
+            w.store
+                .put("arch", &format!("big/s{n:03}/2026-03-01/e.json.gz"), b"x")
+                .unwrap();
+        }
+        let planner = Planner::new(w.store.clone(), DataMap::from_json(MAP).unwrap());
+        let p = policy(Some(1), &[]);
+        let all = preview(&planner, &ws("big"), Some(&p), t0()).await.unwrap();
+        assert_eq!((all.days.len(), all.complete), (PREVIEW_SOURCES, true));
+        w.store.put("arch", "big/zzz/2026-03-01/e.json.gz", b"x").unwrap();
+        let more = preview(&planner, &ws("big"), Some(&p), t0()).await.unwrap();
+        assert_eq!((more.days.len(), more.complete), (PREVIEW_SOURCES, false));
     }
 }

@@ -80,6 +80,16 @@ impl Retention {
         }
     }
 
+    /// Whether `policy` is what already stands at `now`: the change in
+    /// grace, or (none waiting) the policy in force.
+    pub fn already_asked(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
+        let current = self.settled(now);
+        match &current.pending {
+            Some(p) => &p.policy == policy,
+            None => current.policy.as_ref() == Some(policy),
+        }
+    }
+
     /// The policy removed (and any change in grace with it): everything is
     /// kept from now on.
     pub fn remove(&self, now: DateTime<Utc>, by: &str) -> Result<Retention, ServiceError> {
@@ -253,6 +263,16 @@ mod tests {
         let (at_once, pending) = empty().propose(policy(Some(1), &[]), t0(), "ann", Duration::zero());
         assert!(!pending, "no grace configured: in force at once");
         assert_eq!(at_once.window(&src("web"), t0()), Some(1));
+    }
+
+    #[test]
+    fn the_same_policy_asked_again_is_what_stands() {
+        let p = policy(Some(30), &[]);
+        let (set, _) = empty().propose(p.clone(), t0(), "ann", GRACE);
+        assert!(set.already_asked(&p, t0() + Duration::days(1)), "in grace");
+        assert!(!set.already_asked(&policy(Some(31), &[]), t0()));
+        assert!(set.already_asked(&p, t0() + GRACE), "in force");
+        assert!(!empty().already_asked(&p, t0()));
     }
 
     #[test]
