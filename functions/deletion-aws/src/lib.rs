@@ -11,6 +11,7 @@ mod mocked;
 pub mod capacity;
 pub mod dynamodb;
 pub mod kms;
+pub mod metrics;
 pub mod provision;
 pub mod s3;
 pub mod scheduler;

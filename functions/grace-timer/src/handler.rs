@@ -141,22 +141,8 @@ pub fn metrics_line(report: &SweepReport) -> String {
         ("SweepFailures", report.failures.len()),
         ("SweepOutOfTime", usize::from(report.out_of_time)),
     ];
-    let mut line = serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "DeletionService",
-                "Dimensions": [[]],
-                "Metrics": names.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        },
-    });
-    if let Some(obj) = line.as_object_mut() {
-        for (name, value) in names {
-            obj.insert(name.into(), value.into());
-        }
-    }
-    line.to_string()
+    let names = names.map(|(n, v)| (n, v as u64));
+    deletion_aws::metrics::line(&[], &names, &[])
 }
 
 #[cfg(test)]

@@ -65,22 +65,7 @@ pub fn metrics_line(report: &RetentionReport) -> String {
         ("RetentionFailures", report.failed.len() as u64),
         ("RetentionOutOfTime", u64::from(report.stopped_early)),
     ];
-    let mut line = serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "DeletionService",
-                "Dimensions": [[]],
-                "Metrics": names.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        },
-    });
-    if let Some(obj) = line.as_object_mut() {
-        for (name, value) in names {
-            obj.insert(name.into(), value.into());
-        }
-    }
-    line.to_string()
+    deletion_aws::metrics::line(&[], &names, &[])
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
+use deletion_aws::metrics;
 use deletion_core::ids::RequestId;
 use deletion_core::model::{DeletionRequest, Receipt, Scope};
 use deletion_core::ports::{Clock, Holds, Ledger, ObjectStore, Regulations, Timers};
@@ -58,23 +59,14 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             r.requested_by
         );
         warn!(request_id = %id, requested_by = %r.requested_by, %grace_ends_at, "grace ends soon: {detail}");
+        let fields = [
+            ("request_id", id.to_string().into()),
+            ("requested_by", r.requested_by.clone().into()),
+            ("grace_ends_at", grace_ends_at.into()),
+        ];
         println!(
             "{}",
-            serde_json::json!({
-                "_aws": {
-                    "Timestamp": chrono::Utc::now().timestamp_millis(),
-                    "CloudWatchMetrics": [{
-                        "Namespace": "DeletionService",
-                        "Dimensions": [["Kind"]],
-                        "Metrics": [{"Name": "GraceEndingSoon", "Unit": "Count"}],
-                    }],
-                },
-                "Kind": r.scope.kind(),
-                "GraceEndingSoon": 1,
-                "request_id": id.to_string(),
-                "requested_by": r.requested_by,
-                "grace_ends_at": grace_ends_at,
-            })
+            metrics::line(&[("Kind", r.scope.kind())], &[("GraceEndingSoon", 1)], &fields)
         );
         Ok(PurgeResult {
             request_id: id.to_string(),
@@ -160,30 +152,22 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 }
 
 /// The days of a source a retention request purges (none for any other).
-pub fn retention_days(request: &DeletionRequest) -> Option<i64> {
+pub fn retention_days(request: &DeletionRequest) -> Option<u64> {
     match &request.scope {
         Scope::SourceDays { from, to, .. } if request.requested_by == RETENTION_ACTOR => {
-            Some((*to - *from).num_days() + 1)
+            u64::try_from((*to - *from).num_days() + 1).ok()
         }
         _ => None,
     }
 }
 
 /// The EMF line of `RetentionDaysPurged`.
-pub fn retention_metric_line(days: i64, id: &RequestId) -> String {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "DeletionService",
-                "Dimensions": [[]],
-                "Metrics": [{"Name": "RetentionDaysPurged", "Unit": "Count"}],
-            }],
-        },
-        "RetentionDaysPurged": days,
-        "request_id": id.to_string(),
-    })
-    .to_string()
+pub fn retention_metric_line(days: u64, id: &RequestId) -> String {
+    metrics::line(
+        &[],
+        &[("RetentionDaysPurged", days)],
+        &[("request_id", id.to_string().into())],
+    )
 }
 
 #[cfg(test)]
