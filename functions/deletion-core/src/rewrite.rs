@@ -79,15 +79,37 @@ impl FilterReport {
     }
 }
 
-/// Which lines go: those whose `field` (a string, or a number by its JSON
-/// text) is one of the subjects.
+/// One identity a filter looks for: where it sits in an event (paths of
+/// object keys, dotted: `context.traits.email`) and which ids it drops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub paths: Vec<String>,
+    pub ids: Vec<String>,
+    /// Whether ids match whatever their case (e-mail addresses).
+    pub fold_case: bool,
+}
+
+/// Which lines go: those where a value at one of an identity's paths (a
+/// string, or a number by its JSON text) is one of its ids.
 pub struct EventFilter {
-    subjects: HashSet<String>,
-    field: String,
-    /// Finds, in a line it cannot read, what could name a subject.
-    suspects: Option<AhoCorasick>,
+    /// Per identity: its ids (lower-cased when it folds case), and whether it does.
+    identities: Vec<(HashSet<String>, bool)>,
+    /// The paths to read, as a tree of keys; a node names the identities
+    /// whose path ends there.
+    paths: PathNode,
+    /// Finds, in a line it cannot read, what could name a subject: the
+    /// exact ids, and (over the line lower-cased) the case-folded ones.
+    suspects: Suspects,
+    folded_suspects: Suspects,
     /// The longest of those patterns, in bytes.
     longest: usize,
+}
+
+#[derive(Default)]
+struct PathNode {
+    children: std::collections::BTreeMap<String, PathNode>,
+    /// The identities whose path ends here.
+    ends: Vec<usize>,
 }
 
 enum Verdict {
@@ -96,43 +118,133 @@ enum Verdict {
     Malformed,
 }
 
-/// The user-id field's values in a line (every one, should it occur more
-/// than once), and whether any top-level key occurs twice.
+/// The values found at the filter's paths (every one, should a key occur
+/// more than once), and whether a key occurs twice in an object read.
+#[derive(Default)]
 struct Fields {
-    values: Vec<Value>,
+    values: Vec<(usize, Value)>,
     duplicates: bool,
 }
 
-struct FieldsSeed<'a>(&'a str);
+/// Reads one value at a node of the path tree: an object is walked for
+/// the node's children; anything else is skipped.
+struct PathSeed<'a, 'b> {
+    node: &'a PathNode,
+    fields: &'b mut Fields,
+}
 
-impl<'de> de::DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = Fields;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
-        d.deserialize_map(self)
+impl<'de> de::DeserializeSeed<'de> for PathSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
-    type Value = Fields;
+impl<'de> Visitor<'de> for PathSeed<'_, '_> {
+    type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("any JSON value")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
-        let mut fields = Fields {
-            values: Vec::new(),
-            duplicates: false,
-        };
         while let Some(key) = map.next_key::<String>()? {
-            if key == self.0 {
-                fields.values.push(map.next_value::<Value>()?);
-            } else {
+            match self.node.children.get(&key) {
+                Some(child) if !child.ends.is_empty() => {
+                    let value = map.next_value::<Value>()?;
+                    child.collect(&value, self.fields);
+                }
+                Some(child) => map.next_value_seed(PathSeed {
+                    node: child,
+                    fields: &mut *self.fields,
+                })?,
                 // Skipped without recursion: any depth is readable here.
-                map.next_value::<IgnoredAny>()?;
+                None => map.next_value::<IgnoredAny>().map(|_| ())?,
             }
-            fields.duplicates |= !seen.insert(key);
+            self.fields.duplicates |= !seen.insert(key);
         }
-        Ok(fields)
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// The line itself: a JSON object, walked from the root of the tree.
+struct RootSeed<'a, 'b>(PathSeed<'a, 'b>);
+
+impl<'de> de::DeserializeSeed<'de> for RootSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self.0)
+    }
+}
+
+/// What could name a subject in bytes the filter cannot read.
+enum Suspects {
+    /// No ids to look for.
+    Nothing,
+    Patterns(AhoCorasick),
+    /// The patterns could not be built (only a pathological set): every
+    /// unreadable line is suspect.
+    Everything,
+}
+
+impl Suspects {
+    fn of(patterns: &[String]) -> Suspects {
+        if patterns.is_empty() {
+            return Suspects::Nothing;
+        }
+        AhoCorasick::new(patterns).map_or(Suspects::Everything, Suspects::Patterns)
+    }
+
+    fn in_bytes(&self, bytes: &[u8]) -> bool {
+        match self {
+            Suspects::Nothing => false,
+            Suspects::Patterns(a) => a.is_match(bytes),
+            Suspects::Everything => true,
+        }
+    }
+}
+
+impl PathNode {
+    fn insert(&mut self, path: &str, identity: usize) {
+        let node = path
+            .split('.')
+            .fold(self, |node, key| node.children.entry(key.to_owned()).or_default());
+        node.ends.push(identity);
+    }
+
+    /// The values of an already-read subtree at this node and below.
+    fn collect(&self, value: &Value, fields: &mut Fields) {
+        for identity in &self.ends {
+            fields.values.push((*identity, value.clone()));
+        }
+        if let Value::Object(map) = value {
+            for (key, child) in &self.children {
+                if let Some(v) = map.get(key) {
+                    child.collect(v, fields);
+                }
+            }
+        }
     }
 }
 
@@ -144,34 +256,78 @@ fn carry_len(longest: usize) -> usize {
     longest.saturating_sub(1)
 }
 
-impl EventFilter {
-    pub fn new<'a>(subjects: impl IntoIterator<Item = &'a str>, field: &str) -> Self {
-        let subjects: HashSet<String> = subjects.into_iter().map(str::to_owned).collect();
-        // A subject's id as it stands, or any escape that could spell one
-        // in JSON (`\u` spells anything; the others only their character).
-        let mut patterns: Vec<String> = subjects.iter().filter(|s| !s.is_empty()).cloned().collect();
-        patterns.push("\\u".to_owned());
-        for (c, escape) in [('/', "\\/"), ('"', "\\\""), ('\\', "\\\\")] {
-            if subjects.iter().any(|s| s.contains(c)) {
-                patterns.push(escape.to_owned());
-            }
+/// The patterns that could name one of `ids` in raw JSON text: each id as
+/// it stands, or any escape that could spell one (`\u` spells anything;
+/// the others only their character).
+fn suspect_patterns<'a>(ids: impl Iterator<Item = &'a String> + Clone) -> Vec<String> {
+    let mut patterns: Vec<String> = ids.clone().filter(|s| !s.is_empty()).cloned().collect();
+    if patterns.is_empty() {
+        return patterns;
+    }
+    patterns.push("\\u".to_owned());
+    for (c, escape) in [('/', "\\/"), ('"', "\\\""), ('\\', "\\\\")] {
+        if ids.clone().any(|s| s.contains(c)) {
+            patterns.push(escape.to_owned());
         }
-        let longest = patterns.iter().map(String::len).max().unwrap_or(0);
+    }
+    patterns
+}
+
+impl EventFilter {
+    /// Drops the events whose top-level `field` names one of `subjects`.
+    pub fn new<'a>(subjects: impl IntoIterator<Item = &'a str>, field: &str) -> Self {
+        EventFilter::of(&[Identity {
+            paths: vec![field.to_owned()],
+            ids: subjects.into_iter().map(str::to_owned).collect(),
+            fold_case: false,
+        }])
+    }
+
+    /// Drops the events that name one of any identity's ids at one of its paths.
+    pub fn of(identities: &[Identity]) -> Self {
+        let mut paths = PathNode::default();
+        let mut sets = Vec::with_capacity(identities.len());
+        for (n, identity) in identities.iter().enumerate() {
+            for path in &identity.paths {
+                paths.insert(path, n);
+            }
+            let fold = |id: &String| {
+                if identity.fold_case {
+                    id.to_lowercase()
+                } else {
+                    id.clone()
+                }
+            };
+            sets.push((
+                identity.ids.iter().map(fold).collect::<HashSet<String>>(),
+                identity.fold_case,
+            ));
+        }
+        let exact = suspect_patterns(sets.iter().filter(|(_, f)| !*f).flat_map(|(ids, _)| ids.iter()));
+        let folded = suspect_patterns(sets.iter().filter(|(_, f)| *f).flat_map(|(ids, _)| ids.iter()));
+        let longest = exact.iter().chain(&folded).map(String::len).max().unwrap_or(0);
         EventFilter {
-            subjects,
-            field: field.to_owned(),
-            // Only a pathological pattern set fails to build: then every
-            // unreadable line counts as suspect.
-            suspects: AhoCorasick::new(&patterns).ok(),
+            identities: sets,
+            paths,
+            suspects: Suspects::of(&exact),
+            folded_suspects: Suspects::of(&folded),
             longest,
         }
     }
 
-    fn names_subject(&self, value: &Value) -> bool {
-        match value {
-            Value::String(id) => self.subjects.contains(id),
-            Value::Number(n) => self.subjects.contains(&n.to_string()),
-            _ => false,
+    fn names_subject(&self, identity: usize, value: &Value) -> bool {
+        let Some((ids, fold)) = self.identities.get(identity) else {
+            return false;
+        };
+        let text = match value {
+            Value::String(id) => id.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return false,
+        };
+        if *fold {
+            ids.contains(&text.to_lowercase())
+        } else {
+            ids.contains(&text)
         }
     }
 
@@ -182,12 +338,18 @@ impl EventFilter {
             return Verdict::Keep;
         }
         let mut de = serde_json::Deserializer::from_slice(text);
-        let parsed =
-            de::DeserializeSeed::deserialize(FieldsSeed(&self.field), &mut de).and_then(|f| de.end().map(|()| f));
-        let Ok(fields) = parsed else {
+        let mut fields = Fields::default();
+        let seed = RootSeed(PathSeed {
+            node: &self.paths,
+            fields: &mut fields,
+        });
+        if de::DeserializeSeed::deserialize(seed, &mut de)
+            .and_then(|()| de.end())
+            .is_err()
+        {
             return Verdict::Malformed;
-        };
-        if fields.values.iter().any(|v| self.names_subject(v)) {
+        }
+        if fields.values.iter().any(|(i, v)| self.names_subject(*i, v)) {
             Verdict::Drop
         } else if fields.duplicates {
             // Which value a reader takes is not ours to guess.
@@ -199,7 +361,11 @@ impl EventFilter {
 
     /// Whether bytes of a line the filter cannot read could name a subject.
     fn suspect(&self, bytes: &[u8]) -> bool {
-        self.suspects.as_ref().is_none_or(|a| a.is_match(bytes))
+        self.suspects.in_bytes(bytes)
+            || (!matches!(self.folded_suspects, Suspects::Nothing)
+                && self
+                    .folded_suspects
+                    .in_bytes(String::from_utf8_lossy(bytes).to_lowercase().as_bytes()))
     }
 
     /// Reads the gzip JSON lines at `input` and, when `output` is given,
@@ -463,5 +629,56 @@ mod tests {
                 "passed through byte for byte"
             );
         }
+    }
+
+    fn identity(paths: &[&str], ids: &[&str], fold_case: bool) -> Identity {
+        Identity {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+            fold_case,
+        }
+    }
+
+    #[test]
+    fn every_identity_is_matched_at_each_of_its_paths_nested_or_not() {
+        let f = EventFilter::of(&[
+            identity(&["userId"], &["u1"], false),
+            identity(&["anonymousId"], &["a1"], false),
+            identity(&["traits.email", "context.traits.email"], &["Ann@Example.com"], true),
+        ]);
+        let text = concat!(
+            "{\"userId\":\"u1\"}\n",                                                     // dropped: user id
+            "{\"anonymousId\":\"a1\",\"userId\":\"u2\"}\n",                              // dropped: anonymous id
+            "{\"traits\":{\"email\":\"ann@example.COM\"}}\n",                            // dropped: e-mail, any case
+            "{\"context\":{\"ip\":\"x\",\"traits\":{\"email\":\"ANN@example.com\"}}}\n", // dropped: nested twice
+            "{\"context\":{\"traits\":\"not an object\"}}\n",                            // kept: nothing there
+            "{\"traits\":[{\"email\":\"ann@example.com\"}]}\n", // kept: an array is not the path
+            "{\"email\":\"ann@example.com\",\"userId\":\"U1\"}\n", // kept: not a declared path; ids are exact
+            "{\"properties\":{\"anonymousId\":\"a1\"}}\n",      // kept: a top-level path only
+            "{\"traits\":{\"email\":\"ann@example.org\"}}\n",   // kept: another address
+        );
+        let mut out = Vec::new();
+        let report = f.filter(BufReader::new(text.as_bytes()), &mut out).unwrap();
+        assert_eq!(report.removed, 4, "{}", String::from_utf8_lossy(&out));
+        assert_eq!(report.malformed, 0);
+        let kept = String::from_utf8(out).unwrap();
+        assert_eq!(kept.lines().count(), 5);
+        assert!(kept.starts_with("{\"context\":{\"traits\":\"not an object\"}}\n"));
+    }
+
+    #[test]
+    fn a_key_twice_on_a_path_is_ambiguous_and_case_folded_ids_are_suspect_in_any_case() {
+        let f = EventFilter::of(&[identity(&["traits.email"], &["ann@example.com"], true)]);
+        let text = concat!(
+            "{\"traits\":{\"email\":\"x@y\",\"email\":\"z@y\"}}\n", // 1: ambiguous
+            "{\"traits\":{\"email\":\"x@y\",\"email\":\"ANN@example.com\"}}\n", // 2: either value: dropped
+            "{\"traits\":{\"email\":\"ANN@EXAMPLE.COM\",\n",        // 3: cut off: suspect whatever the case
+            "{\"traits\":{\"email\":\"bob@example.com\",\n",        // 4: cut off: another address
+        );
+        let mut out = Vec::new();
+        let report = f.filter(BufReader::new(text.as_bytes()), &mut out).unwrap();
+        assert_eq!(report.removed, 1);
+        assert_eq!(report.malformed_at, vec![1, 3, 4]);
+        assert_eq!(report.suspect_at, vec![3]);
     }
 }
