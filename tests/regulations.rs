@@ -474,7 +474,7 @@ fn bad_regulation_bodies() -> Vec<(String, &'static str, u16, &'static str)> {
             400,
             "SUPPRESS_WITH_DELETE",
         ),
-        (body("DELETE_ONLY", "ANONYMOUS_ID", &json!(["u"])), "", 400, "USER_ID"),
+        (body("DELETE_ONLY", "PHONE", &json!(["u"])), "", 400, "USER_ID"),
         (body("DELETE_ONLY", "USER_ID", &json!([])), "", 400, "at least one"),
         (
             body("DELETE_ONLY", "USER_ID", &json!(["ok", "bad\u{7}"])),
@@ -785,4 +785,88 @@ async fn an_object_too_large_for_the_scratch_budget_fails_alone_and_the_rest_is_
         assert_eq!(current_text(&env, &archive, &key).await, event("ann", i));
     }
     assert_eq!(current_text(&env, &archive, big).await, big_text, "left as it was");
+}
+
+/// A regulation of `subject_type` (not `USER_ID`) about `ids`.
+async fn regulate_as(env: &Env, kind: &str, subject_type: &str, ids: &[&str]) -> (u16, Value) {
+    let body = json!({"type": kind, "subject_type": subject_type, "subject_ids": ids}).to_string();
+    let a = env
+        .call("POST", "/v1/workspaces/acme/regulations", Some(&body), &[])
+        .await;
+    (a.status.as_u16(), a.body)
+}
+
+#[tokio::test]
+async fn anonymous_ids_and_declared_e_mail_addresses_are_found_where_the_data_map_says() {
+    let env = env(Versioning::None).await;
+    let archive = env.archive.clone();
+    let key = "acme/web/2024-01-01/events.json.gz";
+    let lines = [
+        "{\"userId\":\"u1\",\"anonymousId\":\"a1\",\"event\":\"1\"}\n",
+        "{\"anonymousId\":\"a1\",\"event\":\"2\"}\n",
+        "{\"anonymousId\":\"a2\",\"traits\":{\"email\":\"Ann@Example.com\"},\"event\":\"3\"}\n",
+        "{\"context\":{\"traits\":{\"email\":\"ANN@example.COM\"}},\"event\":\"4\"}\n",
+        "{\"properties\":{\"email\":\"ann@example.com\"},\"event\":\"5\"}\n",
+        "{\"userId\":\"a1\",\"event\":\"6\"}\n",
+    ];
+    put_gz(&env, &archive, key, &lines.concat()).await;
+    put_gz(&env, &archive, "acme-corp/web/2024-01-01/e.json.gz", lines[1]).await;
+
+    let (status, body) = regulate_as(&env, "DELETE_ONLY", "ANONYMOUS_ID", &["a1"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    assert_eq!(body["subject_type"], "ANONYMOUS_ID");
+    env.settle().await;
+    let done = regulation(&env, &id_of(&body)).await;
+    assert_eq!(done["status"], "FINISHED", "{done:#}");
+    assert_eq!(done["totals"]["events_removed"], 2, "{done:#}");
+    let left = current_text(&env, &archive, key).await;
+    assert_eq!(
+        left,
+        [lines[2], lines[3], lines[4], lines[5]].concat(),
+        "a user id a1 is another person"
+    );
+
+    let (status, body) = regulate_as(&env, "DELETE_ONLY", "EMAIL", &["ann@example.com"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    env.settle().await;
+    let done = regulation(&env, &id_of(&body)).await;
+    assert_eq!(done["totals"]["events_removed"], 2, "{done:#}");
+    let left = current_text(&env, &archive, key).await;
+    assert_eq!(
+        left,
+        [lines[4], lines[5]].concat(),
+        "any case, at both declared paths, nowhere else"
+    );
+    assert_eq!(
+        current_text(&env, &archive, "acme-corp/web/2024-01-01/e.json.gz").await,
+        lines[1],
+        "another workspace"
+    );
+    let receipt_scope = &env
+        .call("GET", &format!("/v1/deletions/{}", id_of(&body)), None, &[])
+        .await
+        .body["receipt"]["scope"];
+    assert_eq!(receipt_scope["subject_type"], "EMAIL", "{receipt_scope:#}");
+}
+
+#[tokio::test]
+async fn a_subject_type_no_store_holds_or_a_suppression_of_another_type_is_refused() {
+    let env = env(Versioning::None).await;
+    for (kind, subject_type, says) in [
+        ("DELETE_ONLY", "PHONE", "ANONYMOUS_ID, EMAIL, USER_ID"),
+        ("DELETE_ONLY", "email", "not held"),
+        ("SUPPRESS_WITH_DELETE", "EMAIL", "must be USER_ID"),
+        ("SUPPRESS_ONLY", "ANONYMOUS_ID", "must be USER_ID"),
+    ] {
+        let (status, problem) = regulate_as(&env, kind, subject_type, &["x"]).await;
+        assert_eq!(status, 400, "{kind} {subject_type}: {problem:#}");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(says), "{detail}");
+    }
+    let listed = env.call("GET", "/v1/workspaces/acme/regulations", None, &[]).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "nothing written"
+    );
 }

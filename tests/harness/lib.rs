@@ -208,7 +208,8 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
     let map = DataMap::from_json(&format!(
         r#"{{"stores": [
             {{"name": "archive", "bucket": "{archive}", "layout": "{{workspace}}/{{source}}/{{day}}/",
-              "user_records": {{"format": "gzip-jsonl", "user_id_field": "userId"}}}},
+              "user_records": {{"format": "gzip-jsonl", "user_id_field": "userId",
+                "identities": {{"EMAIL": {{"paths": ["traits.email", "context.traits.email"], "case_insensitive": true}}}}}}}},
             {{"name": "profiles", "bucket": "{profiles}", "layout": "{{workspace}}/spaces/{{space}}/"}}
         ]}}"#
     ))

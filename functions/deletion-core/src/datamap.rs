@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::Scope;
+use crate::regulation::SubjectType;
 
 /// How a store keeps per-user records, for regulations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,10 +37,67 @@ pub struct UserRecords {
     /// The field of an event that holds the end user's id.
     #[serde(default = "default_user_id_field")]
     pub user_id_field: String,
+    /// Where the events hold other identities, by subject type (and
+    /// `USER_ID` or `ANONYMOUS_ID` declared anew): `ANONYMOUS_ID` is in
+    /// `anonymousId` unless declared; other types only where declared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identities: BTreeMap<String, IdentityPaths>,
 }
+
+/// Where a store's events hold one identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityPaths {
+    /// Dotted paths of object keys (`traits.email`, `context.traits.email`).
+    pub paths: Vec<String>,
+    /// Whether ids match whatever their case (e-mail addresses).
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+/// Most identities a store declares, paths per identity, bytes per path.
+const MAX_IDENTITIES: usize = 16;
+const MAX_PATHS: usize = 8;
+const MAX_PATH_BYTES: usize = 256;
 
 fn default_user_id_field() -> String {
     "userId".to_owned()
+}
+
+impl UserRecords {
+    /// Where the records hold ids of `subject`, and whether case is folded;
+    /// `None` if they hold none.
+    pub fn identity(&self, subject: &SubjectType) -> Option<(Vec<String>, bool)> {
+        if let Some(declared) = self.identities.get(subject.as_str()) {
+            return Some((declared.paths.clone(), declared.case_insensitive));
+        }
+        match subject.as_str() {
+            SubjectType::USER_ID => Some((vec![self.user_id_field.clone()], false)),
+            SubjectType::ANONYMOUS_ID => Some((vec!["anonymousId".to_owned()], false)),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.identities.len() > MAX_IDENTITIES {
+            return Err(format!("user_records declares more than {MAX_IDENTITIES} identities"));
+        }
+        for (name, declared) in &self.identities {
+            SubjectType::parse(name).map_err(|e| format!("user_records identities: {e}"))?;
+            if declared.paths.is_empty() || declared.paths.len() > MAX_PATHS {
+                return Err(format!("user_records identity {name}: 1 to {MAX_PATHS} paths"));
+            }
+            for path in &declared.paths {
+                if path.is_empty() || path.len() > MAX_PATH_BYTES || path.split('.').any(str::is_empty) {
+                    return Err(format!(
+                        "user_records identity {name}: path {path:?} must be 1 to {MAX_PATH_BYTES} bytes of \
+                         dot-separated keys, none empty"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The one record format regulations rewrite.
@@ -250,6 +308,7 @@ impl DataMap {
                         "user_records user_id_field must be 1 to 128 characters",
                     ));
                 }
+                records.check().map_err(|reason| store_err(&s.name, reason))?;
             }
             if let Some(other) = stores
                 .iter()
@@ -299,18 +358,37 @@ impl DataMap {
         set.into_iter().map(str::to_owned).collect()
     }
 
+    /// The subject types some store's records hold (`USER_ID` and
+    /// `ANONYMOUS_ID` wherever a store has user records, and the declared).
+    pub fn subject_types(&self) -> BTreeSet<SubjectType> {
+        let mut types = BTreeSet::new();
+        for records in self.stores.iter().filter_map(|s| s.user_records.as_ref()) {
+            types.insert(SubjectType::user_id());
+            types.extend(SubjectType::parse(SubjectType::ANONYMOUS_ID).ok());
+            types.extend(records.identities.keys().filter_map(|k| SubjectType::parse(k).ok()));
+        }
+        types
+    }
+
     /// The exact prefixes a scope reaches: per store that holds it, one per
     /// binding set (one per day for a source's days).
     pub fn expand(&self, scope: &Scope) -> Vec<PlannedPrefix> {
         let sets = scope.bindings();
         let regulation = scope.regulation();
+        let subject = scope.subject_type();
         self.stores
             .iter()
-            // A regulation rewrites only the stores with user records (the
-            // archives only, for DELETE_ARCHIVE_ONLY).
-            .filter(move |store| match regulation {
-                None => true,
-                Some(t) => store.user_records.is_some() && (!t.archive_only() || store.is_archive()),
+            // A regulation rewrites only the stores whose user records hold
+            // its subject type (the archives only, for DELETE_ARCHIVE_ONLY).
+            .filter(move |store| match (regulation, subject) {
+                (Some(t), Some(subject)) => {
+                    store
+                        .user_records
+                        .as_ref()
+                        .is_some_and(|r| r.identity(subject).is_some())
+                        && (!t.archive_only() || store.is_archive())
+                }
+                _ => true,
             })
             .flat_map(|store| sets.iter().filter_map(move |b| expand_store(store, b)))
             .collect()
@@ -536,6 +614,7 @@ mod tests {
             regulation,
             subject_count: 1,
             digest: "d".into(),
+            subject_type: SubjectType::user_id(),
         };
         let stores = |t| {
             map.expand(&scope(t))
@@ -582,5 +661,65 @@ mod tests {
             r#"{"stores": [{"name": "a", "bucket": "cdp-a", "layout": "{workspace}/", "user_records": {"format": "csv"}}]}"#,
         );
         assert!(bad.unwrap_err().to_string().contains("not supported"));
+    }
+
+    #[test]
+    fn stores_declare_the_identities_their_events_hold_and_regulations_reach_only_those() {
+        use crate::ids::WorkspaceId;
+        use crate::regulation::RegulationType;
+        let map = DataMap::from_json(
+            r#"{"stores": [
+                {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/",
+                 "user_records": {"format": "gzip-jsonl", "identities": {
+                    "EMAIL": {"paths": ["traits.email", "context.traits.email"], "case_insensitive": true}}}},
+                {"name": "events", "bucket": "cdp-events", "layout": "{workspace}/",
+                 "user_records": {"format": "gzip-jsonl"}}
+            ]}"#,
+        )
+        .unwrap();
+        let t = |s: &str| SubjectType::parse(s).unwrap();
+        let types: Vec<String> = map.subject_types().into_iter().map(String::from).collect();
+        assert_eq!(types, ["ANONYMOUS_ID", "EMAIL", "USER_ID"]);
+        let archive = map.store("archive").unwrap().user_records.clone().unwrap();
+        assert_eq!(
+            archive.identity(&t("USER_ID")),
+            Some((vec!["userId".to_owned()], false))
+        );
+        assert_eq!(
+            archive.identity(&t("ANONYMOUS_ID")),
+            Some((vec!["anonymousId".to_owned()], false))
+        );
+        assert_eq!(
+            archive.identity(&t("EMAIL")),
+            Some((vec!["traits.email".to_owned(), "context.traits.email".to_owned()], true))
+        );
+        assert_eq!(archive.identity(&t("PHONE")), None);
+        let scope = |subject_type| Scope::Regulation {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            regulation: RegulationType::DeleteOnly,
+            subject_count: 1,
+            digest: "d".into(),
+            subject_type,
+        };
+        let stores = |s| map.expand(&scope(s)).into_iter().map(|p| p.store).collect::<Vec<_>>();
+        assert_eq!(
+            stores(t("EMAIL")),
+            ["archive"],
+            "only the store that holds e-mail addresses"
+        );
+        assert_eq!(stores(t("ANONYMOUS_ID")), ["archive", "events"]);
+        assert!(!map.reaches(&scope(t("PHONE"))));
+        for bad in [
+            r#"{"lower": {"paths": ["a"]}}"#,
+            r#"{"EMAIL": {"paths": []}}"#,
+            r#"{"EMAIL": {"paths": ["a..b"]}}"#,
+            r#"{"EMAIL": {"paths": ["a"], "fold": true}}"#,
+        ] {
+            let json = format!(
+                r#"{{"stores": [{{"name": "a", "bucket": "cdp-a", "layout": "{{workspace}}/",
+                   "user_records": {{"format": "gzip-jsonl", "identities": {bad}}}}}]}}"#
+            );
+            assert!(DataMap::from_json(&json).is_err(), "{bad}");
+        }
     }
 }

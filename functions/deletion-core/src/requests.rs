@@ -22,7 +22,7 @@ use crate::lifecycle::{summarize, Periods};
 use crate::model::callbacks::CallbackUrl;
 use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
 use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
-use crate::regulation::{RegulationType, Subjects};
+use crate::regulation::{RegulationType, SubjectType, Subjects};
 use crate::retry::{raced, retry_on_conflict};
 
 /// What a new request may carry besides its scope and reason.
@@ -37,6 +37,13 @@ struct Extras<'a> {
     /// Where its status changes are POSTed (a child reports to its
     /// parent's URL).
     callback: Option<&'a CallbackUrl>,
+}
+
+/// What a regulation asks: its type, and which ids of which subject type.
+pub struct Regulated<'a> {
+    pub regulation: RegulationType,
+    pub subject_type: SubjectType,
+    pub subjects: &'a Subjects,
 }
 
 /// The outcome of a create: a new request, or the one already in place.
@@ -300,17 +307,22 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     pub async fn create_regulation(
         &self,
         workspace: WorkspaceId,
-        regulation: RegulationType,
-        subjects: &Subjects,
+        asked: Regulated<'_>,
         actor: &str,
         idempotency_key: Option<&IdempotencyKey>,
         callback: Option<&CallbackUrl>,
     ) -> Result<Created, ServiceError> {
+        let Regulated {
+            regulation,
+            subject_type,
+            subjects,
+        } = asked;
         let scope = Scope::Regulation {
             workspace,
             regulation,
             subject_count: subjects.len(),
             digest: subjects.digest(),
+            subject_type,
         };
         let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
         let created = self

@@ -84,8 +84,9 @@ pub struct RegulationBody {
     #[serde(rename = "type")]
     #[schema(value_type = s::RegulationType)]
     pub regulation: String,
-    /// `USER_ID`.
-    #[schema(pattern = "^USER_ID$")]
+    /// `USER_ID` (events' `userId`), `ANONYMOUS_ID` (`anonymousId`), or an identifier a store of the
+    /// data map declares in its `user_records` (e.g. `EMAIL`). Suppressing types take `USER_ID` only.
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,31}$", example = "USER_ID")]
     pub subject_type: String,
     /// 1 to 5,000 ids (duplicates count once).
     #[schema(value_type = Vec<s::UserId>, min_items = 1, max_items = 5000)]

@@ -208,6 +208,9 @@ pub enum TaggedScope {
         regulation: RegulationType,
         subject_count: u64,
         digest: String,
+        /// Absent for `USER_ID`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject_type: Option<String>,
     },
 }
 

@@ -58,6 +58,9 @@ pub struct ScopeView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub subject_type: Option<String>,
 }
 
 impl ScopeView {
@@ -72,6 +75,7 @@ impl ScopeView {
             regulation: None,
             subject_count: None,
             digest: None,
+            subject_type: None,
         };
         match scope {
             Scope::Workspace { workspace } | Scope::WorkspacePurge { workspace } => {
@@ -97,11 +101,13 @@ impl ScopeView {
                 regulation,
                 subject_count,
                 digest,
+                subject_type,
             } => {
                 v.workspace = Some(workspace.clone());
                 v.regulation = Some(*regulation);
                 v.subject_count = Some(*subject_count);
                 v.digest = Some(digest.clone());
+                v.subject_type = Some(subject_type.to_string());
             }
         }
         v
@@ -160,7 +166,7 @@ pub struct ChildView {
 #[serde(untagged)]
 pub enum ChildEntry {
     Id(ChildId),
-    View(ChildView),
+    View(Box<ChildView>),
 }
 
 /// A child's id.
@@ -352,7 +358,7 @@ impl RequestBody {
         out.status = v.status;
         out.progress = Some(v.progress);
         if !v.children.is_empty() {
-            out.children = Some(v.children.iter().map(|c| ChildEntry::View(child(c))).collect());
+            out.children = Some(v.children.iter().map(|c| ChildEntry::View(Box::new(child(c)))).collect());
         }
         out
     }
@@ -539,9 +545,9 @@ pub struct RegulationBody {
     #[serde(rename = "type")]
     #[schema(value_type = s::RegulationType)]
     pub regulation: RegulationType,
-    /// Always `USER_ID`.
-    #[schema(pattern = "^USER_ID$")]
-    pub subject_type: &'static str,
+    /// What kind of ids the subjects are: `USER_ID`, `ANONYMOUS_ID` or an identifier the data map declares.
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,31}$")]
+    pub subject_type: String,
     #[schema(value_type = u64)]
     pub subject_count: usize,
     #[schema(value_type = s::RegulationStatus)]
@@ -632,6 +638,7 @@ impl RegulationBody {
             workspace,
             regulation,
             subject_count,
+            subject_type,
             ..
         } = &r.scope
         else {
@@ -677,7 +684,7 @@ impl RegulationBody {
             id: r.id.clone(),
             workspace: workspace.clone(),
             regulation: *regulation,
-            subject_type: "USER_ID",
+            subject_type: subject_type.to_string(),
             subject_count: *subject_count,
             status: RegulationStatus::from_request(r.status, totals.objects_failed),
             requested_by: r.requested_by.clone(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, RequestId, SourceId, SpaceId, WorkspaceId};
-use crate::regulation::{RegulationType, RewriteCounts};
+use crate::regulation::{RegulationType, RewriteCounts, SubjectType};
 pub use crate::status::Status;
 
 pub mod callbacks;
@@ -46,6 +46,10 @@ pub enum Scope {
         regulation: RegulationType,
         subject_count: usize,
         digest: String,
+        /// What kind of ids the subjects are (absent: `USER_ID`, as every
+        /// regulation was before there were others).
+        #[serde(default, skip_serializing_if = "SubjectType::is_user_id")]
+        subject_type: SubjectType,
     },
 }
 
@@ -110,8 +114,16 @@ impl Scope {
                 workspace,
                 regulation,
                 digest,
+                subject_type,
                 ..
-            } => format!("regulation#{workspace}#{regulation}#{digest}"),
+            } if subject_type.is_user_id() => format!("regulation#{workspace}#{regulation}#{digest}"),
+            Scope::Regulation {
+                workspace,
+                regulation,
+                digest,
+                subject_type,
+                ..
+            } => format!("regulation#{workspace}#{regulation}#{subject_type}#{digest}"),
         }
     }
 
@@ -147,8 +159,16 @@ impl Scope {
                 workspace,
                 regulation,
                 subject_count,
+                subject_type,
                 ..
-            } => format!("regulation {regulation} of {subject_count} user(s) of workspace {workspace}"),
+            } => {
+                let whom = if subject_type.is_user_id() {
+                    "user(s)".to_owned()
+                } else {
+                    format!("{subject_type}(s)")
+                };
+                format!("regulation {regulation} of {subject_count} {whom} of workspace {workspace}")
+            }
         }
     }
 
@@ -190,6 +210,14 @@ impl Scope {
     pub fn regulation(&self) -> Option<RegulationType> {
         match self {
             Scope::Regulation { regulation, .. } => Some(*regulation),
+            _ => None,
+        }
+    }
+
+    /// A regulation's subject type.
+    pub fn subject_type(&self) -> Option<&SubjectType> {
+        match self {
+            Scope::Regulation { subject_type, .. } => Some(subject_type),
             _ => None,
         }
     }

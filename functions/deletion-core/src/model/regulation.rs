@@ -89,7 +89,74 @@ impl fmt::Display for RegulationType {
     }
 }
 
-/// An end user's id, as the events carry it in `userId`. It never reaches
+/// What kind of id a regulation's subjects are: `USER_ID` (events'
+/// `userId`), `ANONYMOUS_ID` (`anonymousId`), or an identifier a store of
+/// the data map declares (`EMAIL`, `PHONE`, ...): upper-case letters,
+/// digits and `_`, at most 32.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SubjectType(String);
+
+impl SubjectType {
+    pub const USER_ID: &'static str = "USER_ID";
+    pub const ANONYMOUS_ID: &'static str = "ANONYMOUS_ID";
+
+    pub fn parse(value: &str) -> Result<SubjectType, InputError> {
+        let ok = (1..=32).contains(&value.len())
+            && value.as_bytes()[0].is_ascii_uppercase()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(InputError::InvalidId {
+                kind: "subject type",
+                value: value.chars().take(40).collect(),
+                reason: "must be 1 to 32 upper-case letters, digits and '_', starting with a letter",
+            });
+        }
+        Ok(SubjectType(value.to_owned()))
+    }
+
+    pub fn user_id() -> SubjectType {
+        SubjectType(SubjectType::USER_ID.to_owned())
+    }
+
+    pub fn is_user_id(&self) -> bool {
+        self.0 == SubjectType::USER_ID
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for SubjectType {
+    fn default() -> Self {
+        SubjectType::user_id()
+    }
+}
+
+impl TryFrom<String> for SubjectType {
+    type Error = InputError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SubjectType::parse(&value)
+    }
+}
+
+impl From<SubjectType> for String {
+    fn from(value: SubjectType) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for SubjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An end user's id (of any subject type: a user id, an anonymous id, an
+/// e-mail address, ...), as the events carry it. It never reaches
 /// an S3 key; in the ledger it sits inside a sort key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -400,7 +400,8 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             *subjects = Some(self.ledger.subjects(&request.id).await?);
         }
         let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
-        self.rewrite_shard(mine, ids, deadline).await
+        let subject_type = request.scope.subject_type().cloned().unwrap_or_default();
+        self.rewrite_shard(mine, &subject_type, ids, deadline).await
     }
 
     /// Works `mine` to its end, waiting S3's throttling out with the lease

@@ -19,8 +19,8 @@ use super::{Purger, ShardStop};
 use crate::error::StoreError;
 use crate::model::Shard;
 use crate::ports::{Clock, Entry, EntryKind, Holds, Ledger, ObjectStore, PendingPage, Regulations, Timers};
-use crate::regulation::{RewriteCounts, UserId};
-use crate::rewrite::EventFilter;
+use crate::regulation::{RewriteCounts, SubjectType, UserId};
+use crate::rewrite::{EventFilter, Identity};
 
 /// Object versions listed per page of a regulation's rewrite (each is
 /// read, and checkpointed with its page).
@@ -37,19 +37,22 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     pub(super) async fn rewrite_shard(
         &self,
         mut shard: Shard,
+        subject_type: &SubjectType,
         subjects: &[UserId],
         deadline: Option<Instant>,
     ) -> Result<(), ShardStop> {
-        let Some(records) = self.map.store(&shard.store).and_then(|s| s.user_records.as_ref()) else {
+        let records = self.map.store(&shard.store).and_then(|s| s.user_records.as_ref());
+        let Some((paths, fold_case)) = records.and_then(|r| r.identity(subject_type)) else {
             return Err(ShardStop::Refused(format!(
-                "store {} declares no user records in the data map",
+                "store {} declares no {subject_type} in its user records in the data map",
                 shard.store
             )));
         };
-        let filter = Arc::new(EventFilter::new(
-            subjects.iter().map(UserId::as_str),
-            &records.user_id_field,
-        ));
+        let filter = Arc::new(EventFilter::of(&[Identity {
+            paths,
+            ids: subjects.iter().map(|s| s.as_str().to_owned()).collect(),
+            fold_case,
+        }]));
         while shard.pages_done == 0 || shard.cursor.is_some() {
             if self.out_of_time(deadline) {
                 return Err(ShardStop::OutOfTime(Box::new(shard)));

@@ -7,7 +7,8 @@ use axum::response::Response;
 
 use deletion_core::listings::Listing;
 use deletion_core::model::Scope;
-use deletion_core::regulation::{RegulationType, Subjects, UserId, MAX_SUBJECTS};
+use deletion_core::regulation::{RegulationType, SubjectType, Subjects, UserId, MAX_SUBJECTS};
+use deletion_core::requests::Regulated;
 use deletion_core::{inspect, suppressions, ServiceError};
 
 use super::{page, IdempotencyParam, PageParams, RegulationIdParam, UserIdParam, WorkspaceParam};
@@ -26,8 +27,12 @@ pub const MAX_CHECK_IDS: usize = 1000;
 /// Largest accepted suppression-check body.
 pub const MAX_CHECK_BODY_BYTES: usize = 1024 * 1024;
 
-/// The regulation in `body`, checked.
-fn regulation_of(body: &RegulationBody) -> Result<(RegulationType, Subjects), Problem> {
+/// The regulation in `body`, checked against the subject types the data
+/// map's stores hold (`known`).
+fn regulation_of(
+    body: &RegulationBody,
+    known: &std::collections::BTreeSet<SubjectType>,
+) -> Result<(RegulationType, SubjectType, Subjects), Problem> {
     let Some(regulation) = RegulationType::parse(&body.regulation) else {
         let known: Vec<&str> = RegulationType::ALL.iter().map(|t| t.as_str()).collect();
         return Err(Problem::bad_request(format!(
@@ -36,10 +41,21 @@ fn regulation_of(body: &RegulationBody) -> Result<(RegulationType, Subjects), Pr
             known.join(", ")
         )));
     };
-    if body.subject_type != "USER_ID" {
+    let names = || known.iter().map(SubjectType::as_str).collect::<Vec<_>>().join(", ");
+    let subject_type = SubjectType::parse(&body.subject_type)
+        .ok()
+        .filter(|t| known.contains(t))
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "subject_type {:?} is not held by any store of the data map; use one of {}",
+                body.subject_type,
+                names()
+            ))
+        })?;
+    if regulation.suppression().is_some() && !subject_type.is_user_id() {
         return Err(Problem::bad_request(format!(
-            "subject_type {:?} is not supported; use USER_ID",
-            body.subject_type
+            "{regulation} suppresses user ids, so its subject_type must be USER_ID; for {subject_type} use \
+             DELETE_ONLY or DELETE_ARCHIVE_ONLY"
         )));
     }
     if body.subject_ids.len() > MAX_SUBJECTS {
@@ -49,7 +65,7 @@ fn regulation_of(body: &RegulationBody) -> Result<(RegulationType, Subjects), Pr
         )));
     }
     let subjects = Subjects::parse(&body.subject_ids).map_err(|e| Problem::bad_request(e.to_string()))?;
-    Ok((regulation, subjects))
+    Ok((regulation, subject_type, subjects))
 }
 
 /// Delete and/or suppress end users' data in a workspace.
@@ -90,13 +106,14 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
         MAX_REGULATION_BODY_BYTES,
         r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
     )?;
-    let (regulation, subjects) = regulation_of(&body)?;
+    let (regulation, subject_type, subjects) = regulation_of(&body, &app.planner.map().subject_types())?;
     let ask = app.ask(None, body.callback_url)?;
     let probe = Scope::Regulation {
         workspace: workspace.clone(),
         regulation,
         subject_count: subjects.len(),
         digest: String::new(),
+        subject_type: subject_type.clone(),
     };
     if !app.planner.map().reaches(&probe) {
         return Err(ServiceError::NotInDataMap("regulation (no store declares user_records)".into()).into());
@@ -105,8 +122,11 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
         .requests
         .create_regulation(
             workspace,
-            regulation,
-            &subjects,
+            Regulated {
+                regulation,
+                subject_type,
+                subjects: &subjects,
+            },
             &caller.subject,
             key.as_ref(),
             ask.callback.as_ref(),
