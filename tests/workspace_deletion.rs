@@ -635,3 +635,104 @@ async fn versioning_enabled_after_a_purge_is_seen_by_the_next_purge_and_its_veri
     assert_eq!(totals["objects"], 2, "{totals:#}");
     assert_eq!(totals["versions"], 2, "{totals:#}");
 }
+
+/// The ids a listing gives, following `next` links from `path`.
+async fn listed(env: &Env, path: &str) -> Vec<String> {
+    let (mut ids, mut next) = (Vec::new(), Some(path.to_owned()));
+    while let Some(at) = next.take() {
+        let a = env.call("GET", &at, None, &[]).await;
+        assert_eq!(a.status, 200, "{at}: {:#}", a.body);
+        ids.extend(
+            a.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned()),
+        );
+        next = a.body["links"]["next"].as_str().map(str::to_owned);
+        assert!(ids.len() < 100, "the listing ends");
+    }
+    ids
+}
+
+#[tokio::test]
+async fn listings_filter_by_status_kind_and_creation_time_across_pages() {
+    let env = env(Versioning::None).await;
+    seed_workspace(&env, "acme").await;
+    let id = |b: &Value| b["id"].as_str().unwrap_or_else(|| panic!("{b:#}")).to_owned();
+    let workspace = id(&env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await.body);
+    env.clock.advance(Duration::minutes(1));
+    let between = env.clock.now();
+    env.clock.advance(Duration::minutes(1));
+    let space = id(&env
+        .call("POST", "/v1/workspaces/acme/spaces/main/deletion", None, &[])
+        .await
+        .body);
+    env.call("DELETE", "/v1/workspaces/acme/spaces/main/deletion", None, &[])
+        .await;
+    env.clock.advance(Duration::minutes(1));
+    let days = r#"{"from": "2024-01-01", "to": "2024-01-02"}"#;
+    let source = id(&env
+        .call("POST", "/v1/workspaces/acme/sources/web/deletions", Some(days), &[])
+        .await
+        .body);
+    env.settle().await;
+    let all = "/v1/workspaces/acme/deletions";
+    assert_eq!(
+        listed(&env, all).await,
+        [source.as_str(), space.as_str(), workspace.as_str()]
+    );
+    assert_eq!(listed(&env, &format!("{all}?status=REVOKED")).await, [space.as_str()]);
+    assert_eq!(
+        listed(&env, &format!("{all}?kind=source_days")).await,
+        [source.as_str()]
+    );
+    assert_eq!(
+        listed(
+            &env,
+            &format!("{all}?limit=1&status=SCHEDULED,REVOKED&kind=workspace,space")
+        )
+        .await,
+        [space.as_str(), workspace.as_str()],
+        "the next links keep the filters"
+    );
+    let at = between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(
+        listed(&env, &format!("{all}?limit=1&created_after={at}")).await,
+        [source.as_str(), space.as_str()]
+    );
+    assert_eq!(
+        listed(&env, &format!("{all}?created_before={at}")).await,
+        [workspace.as_str()]
+    );
+    for bad in [
+        "status=DONE",
+        "kind=regulation",
+        "type=DELETE_ONLY",
+        "created_after=yesterday",
+        &format!("created_after={at}&created_before={at}"),
+    ] {
+        env.call("GET", &format!("{all}?{bad}"), None, &[]).await.problem(400);
+    }
+    let regs = "/v1/workspaces/acme/regulations";
+    let body = r#"{"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#;
+    let suppress = id(&env.call("POST", regs, Some(body), &[]).await.body);
+    env.settle().await;
+    let body = r#"{"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["ann"]}"#;
+    let delete = id(&env.call("POST", regs, Some(body), &[]).await.body);
+    assert_eq!(
+        listed(&env, &format!("{regs}?type=SUPPRESS_ONLY")).await,
+        [suppress.as_str()]
+    );
+    assert_eq!(
+        listed(&env, &format!("{regs}?status=INITIALIZED")).await,
+        [delete.as_str()]
+    );
+    assert_eq!(
+        listed(&env, &format!("{regs}?status=FINISHED&limit=1")).await,
+        [suppress.as_str()]
+    );
+    env.call("GET", &format!("{regs}?kind=workspace"), None, &[])
+        .await
+        .problem(400);
+}

@@ -171,6 +171,73 @@ pub struct Asked {
     dry_run: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    status: Option<String>,
+    kind: Option<String>,
+    #[serde(rename = "type")]
+    regulation_type: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+}
+
+/// A listing's filters, as asked (values checked by the route that knows
+/// its vocabulary).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filters {
+    /// Any of these statuses.
+    pub status: Option<Vec<String>>,
+    /// Any of these kinds (deletions) or types (regulations).
+    pub kind: Option<Vec<String>>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Filters {
+    /// The filters as a query string (`&status=...`), for `next` links.
+    pub fn query(&self, kind_param: &str) -> String {
+        let mut q = String::new();
+        let ts = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if let Some(s) = &self.status {
+            q.push_str(&format!("&status={}", s.join(",")));
+        }
+        if let Some(k) = &self.kind {
+            q.push_str(&format!("&{kind_param}={}", k.join(",")));
+        }
+        if let Some(t) = &self.created_after {
+            q.push_str(&format!("&created_after={}", ts(t)));
+        }
+        if let Some(t) = &self.created_before {
+            q.push_str(&format!("&created_before={}", ts(t)));
+        }
+        q
+    }
+
+    /// Whether a request created at `at` is within the asked range.
+    pub fn in_range(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        self.created_after.is_none_or(|a| at > a) && self.created_before.is_none_or(|b| at < b)
+    }
+}
+
+/// Comma-separated values, each one of `known` (a 400 names them).
+fn one_of(param: &str, value: Option<&str>, known: &[&str]) -> Result<Option<Vec<String>>, Problem> {
+    let Some(value) = value else { return Ok(None) };
+    let values: Vec<String> = value.split(',').map(|v| v.trim().to_owned()).collect();
+    if let Some(bad) = values.iter().find(|v| !known.contains(&v.as_str())) {
+        return Err(Problem::bad_request(format!(
+            "{param} {bad:?} is not one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(Some(values))
+}
+
+fn time_param(param: &str, value: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| Problem::bad_request(format!("{param} must be an RFC 3339 time (got {v:?})")))
+        })
+        .transpose()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Asked {
@@ -191,6 +258,34 @@ impl Asked {
                 "dry_run must be true or false (got {v:?})"
             ))),
         }
+    }
+
+    /// The listing's filters: `status` of `statuses`, `kind_param` (`kind`
+    /// or `type`) of `kinds`, and the creation range; a parameter the
+    /// listing does not take is refused, not ignored.
+    pub fn filters(&self, statuses: &[&str], kind_param: &str, kinds: &[&str]) -> Result<Filters, Problem> {
+        let (asked_kind, other) = match kind_param {
+            "type" => (&self.regulation_type, (&self.kind, "kind")),
+            _ => (&self.kind, (&self.regulation_type, "type")),
+        };
+        if other.0.is_some() {
+            return Err(Problem::bad_request(format!(
+                "this listing takes no {} parameter (filter with {kind_param})",
+                other.1
+            )));
+        }
+        let filters = Filters {
+            status: one_of("status", self.status.as_deref(), statuses)?,
+            kind: one_of(kind_param, asked_kind.as_deref(), kinds)?,
+            created_after: time_param("created_after", self.created_after.as_deref())?,
+            created_before: time_param("created_before", self.created_before.as_deref())?,
+        };
+        if let (Some(a), Some(b)) = (filters.created_after, filters.created_before) {
+            if a >= b {
+                return Err(Problem::bad_request("created_after must be before created_before"));
+            }
+        }
+        Ok(filters)
     }
 
     /// The page size and cursor.

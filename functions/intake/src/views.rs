@@ -358,7 +358,12 @@ impl RequestBody {
         out.status = v.status;
         out.progress = Some(v.progress);
         if !v.children.is_empty() {
-            out.children = Some(v.children.iter().map(|c| ChildEntry::View(Box::new(child(c)))).collect());
+            out.children = Some(
+                v.children
+                    .iter()
+                    .map(|c| ChildEntry::View(Box::new(child(c))))
+                    .collect(),
+            );
         }
         out
     }

@@ -10,7 +10,8 @@ use deletion_core::memberships::Memberships as Directory;
 use deletion_core::model::Scope;
 use deletion_core::ServiceError;
 
-use super::{page, AccountParam, DryRunParam, IdempotencyParam, PageParams};
+use super::deletions::{deletion_matches, deletions_asked};
+use super::{page, AccountParam, DeletionFilterParams, DryRunParam, IdempotencyParam, PageParams};
 use crate::extract::{idempotency_key, AccountHolder, Asked, JsonRequest};
 use crate::input::CreateBody;
 use crate::problem::{
@@ -98,7 +99,7 @@ pub async fn revoke_account_deletion<L: Backend, S: Store, C: Tick>(
 /// An account's own requests, newest first.
 #[utoipa::path(
     get, path = "/v1/accounts/{account}/deletions", tag = "accounts", operation_id = "listAccountDeletions",
-    params(AccountParam, PageParams),
+    params(AccountParam, PageParams, DeletionFilterParams),
     responses(
         (status = 200, description = "A page of requests; follow `next_cursor`.", body = DeletionPage),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
@@ -112,7 +113,9 @@ pub async fn list_account_deletions<L: Backend, S: Store, C: Tick>(
     uri: Uri,
 ) -> Result<Response, Problem> {
     let listing = Listing::Account(account);
-    let (items, next_cursor, links) = page(&app, &asked, uri.path(), listing, |_| true, RequestBody::of).await?;
+    let asking = deletions_asked(&asked)?;
+    let shown = |r: &_| deletion_matches(&asking.filters, r);
+    let (items, next_cursor, links) = page(&app, &asking, uri.path(), listing, shown, RequestBody::of).await?;
     Ok(json(
         StatusCode::OK,
         &DeletionPage {

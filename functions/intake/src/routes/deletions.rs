@@ -8,12 +8,15 @@ use axum::response::Response;
 use deletion_core::access::Caller;
 use deletion_core::ids::{SourceId, SpaceId, WorkspaceId};
 use deletion_core::listings::Listing;
-use deletion_core::model::{DeletionRequest, Scope};
+use deletion_core::model::{DeletionRequest, Scope, Status};
 use deletion_core::requests::Created;
 use deletion_core::ServiceError;
 
-use super::{page, DryRunParam, IdempotencyParam, PageParams, RequestIdParam, SourceParam, SpaceParam, WorkspaceParam};
-use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Operator, Params};
+use super::{
+    page, Asking, DeletionFilterParams, DryRunParam, IdempotencyParam, PageParams, RequestIdParam, SourceParam,
+    SpaceParam, WorkspaceParam, DELETION_KINDS,
+};
+use crate::extract::{idempotency_key, Admin, Asked, Filters, JsonRequest, Named, Operator, Params};
 use crate::input::{self, CreateBody, PurgeBody, SourceDaysBody};
 use crate::problem::{
     BadRequest, BodyTooLarge, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable,
@@ -130,10 +133,33 @@ pub async fn revoke_workspace_deletion<L: Backend, S: Store, C: Tick>(
     app.revoke(&caller, Scope::Workspace { workspace }).await
 }
 
+/// The filters a listing of deletions takes.
+pub(crate) fn deletions_asked(asked: &Asked) -> Result<Asking<'_>, Problem> {
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    Ok(Asking {
+        asked,
+        filters: asked.filters(&statuses, "kind", &DELETION_KINDS)?,
+        kind_param: "kind",
+    })
+}
+
+/// Whether a request is of the asked statuses and kinds.
+pub(crate) fn deletion_matches(filters: &Filters, r: &DeletionRequest) -> bool {
+    let status = filters
+        .status
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|v| v == r.status.as_str()));
+    let kind = filters
+        .kind
+        .as_ref()
+        .is_none_or(|k| k.iter().any(|v| v == r.scope.kind()));
+    status && kind
+}
+
 /// A workspace's deletions, newest first (complete purges only for operators).
 #[utoipa::path(
     get, path = "/v1/workspaces/{workspace}/deletions", tag = "deletions", operation_id = "listWorkspaceDeletions",
-    params(WorkspaceParam, PageParams),
+    params(WorkspaceParam, PageParams, DeletionFilterParams),
     responses(
         (status = 200, description = "A page of requests; follow `next_cursor`.", body = DeletionPage),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
@@ -148,9 +174,12 @@ pub async fn list_workspace_deletions<L: Backend, S: Store, C: Tick>(
 ) -> Result<Response, Problem> {
     // A complete purge is an operator's: only operators see it listed.
     let operator = caller.is_operator();
-    let shown = |r: &DeletionRequest| operator || !matches!(r.scope, Scope::WorkspacePurge { .. });
+    let asking = deletions_asked(&asked)?;
+    let shown = |r: &DeletionRequest| {
+        (operator || !matches!(r.scope, Scope::WorkspacePurge { .. })) && deletion_matches(&asking.filters, r)
+    };
     let listing = Listing::Workspace(workspace);
-    let (items, next_cursor, links) = page(&app, &asked, uri.path(), listing, shown, RequestBody::of).await?;
+    let (items, next_cursor, links) = page(&app, &asking, uri.path(), listing, shown, RequestBody::of).await?;
     Ok(json(
         StatusCode::OK,
         &DeletionPage {

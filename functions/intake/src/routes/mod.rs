@@ -16,7 +16,7 @@ use utoipa_axum::PathItemExt;
 use deletion_core::listings::{self, Listing};
 use deletion_core::model::DeletionRequest;
 
-use crate::extract::Asked;
+use crate::extract::{Asked, Filters};
 use crate::problem::Problem;
 use crate::schemas as s;
 use crate::state::{App, Backend, Intake, Store, Tick};
@@ -128,22 +128,46 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
     doc
 }
 
-/// A page of a listing that `shown` lets the caller see (so a page may
-/// hold fewer than `limit`; `next_cursor` still goes on), each shown by
-/// `show`.
+/// A listing as asked: its filters, and the name of its kind filter
+/// (`kind` or `type`) for the `next` link.
+pub(crate) struct Asking<'a> {
+    pub asked: &'a Asked,
+    pub filters: Filters,
+    pub kind_param: &'static str,
+}
+
+/// A page of a listing that `shown` lets the caller see and the creation
+/// range of `asking` keeps (so a page may hold fewer than `limit`;
+/// `next_cursor` still goes on, its link with the same filters), each
+/// shown by `show`. Newest first: once a page reaches past
+/// `created_after`, nothing follows.
 pub(crate) async fn page<L: Backend, S: Store, C: Tick, T>(
     app: &Intake<L, S, C>,
-    asked: &Asked,
+    asking: &Asking<'_>,
     path: &str,
     listing: Listing,
     shown: impl Fn(&DeletionRequest) -> bool,
     show: impl Fn(&DeletionRequest, chrono::DateTime<chrono::Utc>) -> T,
 ) -> Result<(Vec<T>, Option<String>, PageLinks), Problem> {
-    let (limit, cursor) = asked.page()?;
-    let page = listings::page(app.requests.ledger(), &listing, limit, cursor.as_deref()).await?;
+    let (limit, cursor) = asking.asked.page()?;
+    let filters = &asking.filters;
+    let mut page = listings::page(app.requests.ledger(), &listing, limit, cursor.as_deref()).await?;
     let now = app.now();
-    let items = page.items.iter().filter(|r| shown(r)).map(|r| show(r, now)).collect();
-    let next = page.next.as_ref().map(|c| format!("{path}?limit={limit}&cursor={c}"));
+    let past_range = |r: &DeletionRequest| filters.created_after.is_some_and(|a| r.created_at <= a);
+    if page.items.last().is_some_and(past_range) {
+        page.next = None;
+    }
+    let items = page
+        .items
+        .iter()
+        .filter(|r| filters.in_range(r.created_at) && shown(r))
+        .map(|r| show(r, now))
+        .collect();
+    let query = filters.query(asking.kind_param);
+    let next = page
+        .next
+        .as_ref()
+        .map(|c| format!("{path}?limit={limit}&cursor={c}{query}"));
     Ok((items, page.next, PageLinks { next }))
 }
 
@@ -226,6 +250,45 @@ pub struct IdempotencyParam {
     #[param(min_length = 1, max_length = 128, pattern = "^[!$-\\[\\]-~]+$")]
     pub key: Option<String>,
 }
+
+/// A listing of deletions, filtered.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeletionFilterParams {
+    /// Only requests in one of these statuses (comma-separated: `SCHEDULED,PURGING`).
+    #[param(pattern = "^[A-Z_]+(,[A-Z_]+)*$", max_length = 200)]
+    pub status: Option<String>,
+    /// Only requests of these kinds (comma-separated: `workspace`, `space`, `source_days`, `workspace_purge`, `account`).
+    #[param(pattern = "^[a-z_]+(,[a-z_]+)*$", max_length = 200)]
+    pub kind: Option<String>,
+    /// Only requests created after this time (RFC 3339).
+    #[param(value_type = Option<s::Timestamp>)]
+    pub created_after: Option<String>,
+    /// Only requests created before this time (RFC 3339).
+    #[param(value_type = Option<s::Timestamp>)]
+    pub created_before: Option<String>,
+}
+
+/// A listing of regulations, filtered.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RegulationFilterParams {
+    /// Only regulations in one of these statuses (comma-separated: `INITIALIZED,RUNNING,FINISHED,PARTIAL_SUCCESS,FAILED,ON_HOLD`).
+    #[param(pattern = "^[A-Z_]+(,[A-Z_]+)*$", max_length = 200)]
+    pub status: Option<String>,
+    /// Only regulations of these types (comma-separated: `SUPPRESS_WITH_DELETE,DELETE_ONLY`).
+    #[param(rename = "type", pattern = "^[A-Z_]+(,[A-Z_]+)*$", max_length = 200)]
+    pub regulation_type: Option<String>,
+    /// Only regulations created after this time (RFC 3339).
+    #[param(value_type = Option<s::Timestamp>)]
+    pub created_after: Option<String>,
+    /// Only regulations created before this time (RFC 3339).
+    #[param(value_type = Option<s::Timestamp>)]
+    pub created_before: Option<String>,
+}
+
+/// The statuses and kinds a listing of deletions is filtered by.
+pub(crate) const DELETION_KINDS: [&str; 5] = ["workspace", "space", "source_days", "workspace_purge", "account"];
 
 /// A page of a listing.
 #[derive(IntoParams)]

@@ -11,7 +11,9 @@ use deletion_core::regulation::{RegulationType, SubjectType, Subjects, UserId, M
 use deletion_core::requests::Regulated;
 use deletion_core::{inspect, suppressions, ServiceError};
 
-use super::{page, IdempotencyParam, PageParams, RegulationIdParam, UserIdParam, WorkspaceParam};
+use super::{
+    page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, UserIdParam, WorkspaceParam,
+};
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
@@ -147,10 +149,28 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
     ))
 }
 
+/// The statuses a regulation shows.
+const REGULATION_STATUSES: [&str; 6] = [
+    "INITIALIZED",
+    "RUNNING",
+    "FINISHED",
+    "PARTIAL_SUCCESS",
+    "FAILED",
+    "ON_HOLD",
+];
+
+/// A value's JSON name (`PARTIAL_SUCCESS`).
+fn name_of(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// A workspace's regulations, newest first.
 #[utoipa::path(
     get, path = "/v1/workspaces/{workspace}/regulations", tag = "regulations", operation_id = "listRegulations",
-    params(WorkspaceParam, PageParams),
+    params(WorkspaceParam, PageParams, RegulationFilterParams),
     responses(
         (status = 200, description = "A page of regulations; follow `next_cursor`.", body = RegulationPage),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
@@ -164,9 +184,21 @@ pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
     uri: Uri,
 ) -> Result<Response, Problem> {
     let listing = Listing::Regulations(workspace);
+    let types: Vec<&str> = RegulationType::ALL.iter().map(|t| t.as_str()).collect();
+    let asking = Asking {
+        asked: &asked,
+        filters: asked.filters(&REGULATION_STATUSES, "type", &types)?,
+        kind_param: "type",
+    };
     let show = |r: &_, _| RegulationView::of(r, None);
-    let (items, next_cursor, links) = page(&app, &asked, uri.path(), listing, |_| true, show).await?;
-    let items = items.into_iter().flatten().collect();
+    let (items, next_cursor, links) = page(&app, &asking, uri.path(), listing, |_| true, show).await?;
+    let f = &asking.filters;
+    let named = |asked: &Option<Vec<String>>, value: String| asked.as_ref().is_none_or(|a| a.contains(&value));
+    let items = items
+        .into_iter()
+        .flatten()
+        .filter(|v| named(&f.status, name_of(&v.status)) && named(&f.kind, v.regulation.as_str().to_owned()))
+        .collect();
     Ok(json(
         StatusCode::OK,
         &RegulationPage {
