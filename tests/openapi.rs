@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 19, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 20, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -351,7 +351,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 29, "{statuses:?}");
+    assert_eq!(statuses.len(), 30, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -508,6 +508,9 @@ async fn regulations_suppressions_and_holds(api: &Api, purged_id: &str) {
     assert_eq!(api.get(&format!("/v1/regulations/{reg_id}")).await.status, 200);
     api.get(&format!("/v1/regulations/{purged_id}")).await.problem(404);
     assert_eq!(api.get(regs).await.status, 200);
+    let list = api.get("/v1/workspaces/acme/suppressions?limit=1").await;
+    assert_eq!(list.status, 200, "{:#}", list.body);
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(1));
     let bob = api.get("/v1/workspaces/acme/suppressions/bob").await;
     assert_eq!(bob.body["suppressed"], true, "{:#}", bob.body);
     let hold = "/v1/workspaces/acme/hold";

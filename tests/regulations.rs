@@ -870,3 +870,51 @@ async fn a_subject_type_no_store_holds_or_a_suppression_of_another_type_is_refus
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn the_suppression_list_pages_newest_first_by_state_for_its_readers_only() {
+    let env = env(Versioning::None).await;
+    let (status, _) = regulate(&env, "acme", "SUPPRESS_ONLY", &["u1", "u2"]).await;
+    assert_eq!(status, 202);
+    env.clock.advance(Duration::minutes(1));
+    regulate(&env, "acme", "SUPPRESS_ONLY", &["u3"]).await;
+    env.clock.advance(Duration::minutes(1));
+    regulate(&env, "acme", "UNSUPPRESS", &["u1"]).await;
+    regulate(&env, "acme-corp", "SUPPRESS_ONLY", &["u9"]).await;
+    let list = |query: &'static str| {
+        let env = &env;
+        async move {
+            let (mut users, mut next) = (Vec::new(), Some(format!("/v1/workspaces/acme/suppressions{query}")));
+            while let Some(at) = next.take() {
+                let a = env.call("GET", &at, None, &[]).await;
+                assert_eq!(a.status, 200, "{at}: {:#}", a.body);
+                for item in a.body["items"].as_array().unwrap() {
+                    users.push(item["user_id"].as_str().unwrap().to_owned());
+                }
+                next = a.body["links"]["next"].as_str().map(str::to_owned);
+            }
+            users
+        }
+    };
+    assert_eq!(list("").await, ["u3", "u2"], "the latest set first; u1 lifted");
+    assert_eq!(list("?limit=1").await, ["u3", "u2"], "page by page");
+    assert_eq!(list("?state=lifted").await, ["u1"]);
+    assert_eq!(
+        list("?state=all&limit=2&subject_type=USER_ID").await,
+        ["u1", "u3", "u2"]
+    );
+    for bad in ["?state=gone", "?subject_type=EMAIL", "?limit=0", "?cursor=nope"] {
+        env.call("GET", &format!("/v1/workspaces/acme/suppressions{bad}"), None, &[])
+            .await
+            .problem(400);
+    }
+    let reader = ("ingest", &[deletion_core::access::SUPPRESSION_READ_SCOPE][..]);
+    let a = env
+        .call_as(Some(reader), "GET", "/v1/workspaces/acme/suppressions", None, &[])
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    env.member("acme", "bob", "member").await;
+    env.call_as(Some(("bob", &[])), "GET", "/v1/workspaces/acme/suppressions", None, &[])
+        .await
+        .problem(403);
+}

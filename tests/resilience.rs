@@ -938,6 +938,14 @@ impl deletion_core::ports::Regulations for Meddled {
     ) -> Result<Vec<deletion_core::ports::Suppression>, deletion_core::LedgerError> {
         self.inner.suppressions(w, ids).await
     }
+    async fn suppression_page(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<deletion_core::ports::Suppression>, Option<String>), deletion_core::LedgerError> {
+        self.inner.suppression_page(w, limit, cursor).await
+    }
 }
 
 #[tokio::test]

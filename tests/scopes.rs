@@ -523,6 +523,14 @@ mod interrupted {
         async fn suppressions(&self, w: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
             self.inner.suppressions(w, ids).await
         }
+        async fn suppression_page(
+            &self,
+            w: &WorkspaceId,
+            limit: u32,
+            cursor: Option<&str>,
+        ) -> Result<(Vec<Suppression>, Option<String>), LedgerError> {
+            self.inner.suppression_page(w, limit, cursor).await
+        }
     }
 
     #[async_trait]

@@ -314,6 +314,15 @@ pub trait Regulations: Send + Sync {
 
     /// The entries of several users (those that have one).
     async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError>;
+
+    /// A page of a workspace's entries, the latest set first (by `since`,
+    /// then id), and where the next page starts.
+    async fn suppression_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Suppression>, Option<String>), LedgerError>;
 }
 
 /// One-shot timers that start the purge.

@@ -19,6 +19,23 @@ pub async fn entry<R: Regulations + ?Sized>(
     Ok(store.suppression(workspace, user).await?)
 }
 
+/// A page of a workspace's entries, the latest set first; with
+/// `suppressed_only`, lifted ones are left out (so a page may hold fewer
+/// than `limit` while the cursor goes on).
+pub async fn page<R: Regulations + ?Sized>(
+    store: &R,
+    workspace: &WorkspaceId,
+    limit: u32,
+    cursor: Option<&str>,
+    suppressed_only: bool,
+) -> Result<(Vec<Suppression>, Option<String>), ServiceError> {
+    let (mut entries, next) = store.suppression_page(workspace, limit, cursor).await?;
+    if suppressed_only {
+        entries.retain(|e| e.suppressed);
+    }
+    Ok((entries, next))
+}
+
 /// Whether each of `ids` is suppressed, in the order asked.
 pub async fn check<R: Regulations + ?Sized>(
     store: &R,

@@ -177,6 +177,26 @@ pub struct Asked {
     regulation_type: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
+    subject_type: Option<String>,
+    state: Option<String>,
+}
+
+/// Which entries a listing of the suppression list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionState {
+    Suppressed,
+    Lifted,
+    All,
+}
+
+impl SuppressionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionState::Suppressed => "suppressed",
+            SuppressionState::Lifted => "lifted",
+            SuppressionState::All => "all",
+        }
+    }
 }
 
 /// A listing's filters, as asked (values checked by the route that knows
@@ -286,6 +306,24 @@ impl Asked {
             }
         }
         Ok(filters)
+    }
+
+    /// What a listing of the suppression list shows: `state` (default
+    /// `suppressed`), of the one `subject_type` it holds (`USER_ID`).
+    pub fn suppression_state(&self) -> Result<SuppressionState, Problem> {
+        if let Some(t) = self.subject_type.as_deref().filter(|t| *t != "USER_ID") {
+            return Err(Problem::bad_request(format!(
+                "subject_type {t:?}: the suppression list holds USER_ID entries only"
+            )));
+        }
+        match self.state.as_deref() {
+            None | Some("suppressed") => Ok(SuppressionState::Suppressed),
+            Some("lifted") => Ok(SuppressionState::Lifted),
+            Some("all") => Ok(SuppressionState::All),
+            Some(other) => Err(Problem::bad_request(format!(
+                "state {other:?} is not one of suppressed, lifted, all"
+            ))),
+        }
     }
 
     /// The page size and cursor.

@@ -740,6 +740,16 @@ impl SuppressionBody {
     }
 }
 
+/// A page of a workspace's suppression list.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionPage {
+    pub items: Vec<SuppressionBody>,
+    #[schema(required)]
+    pub next_cursor: Option<String>,
+    pub links: PageLinks,
+}
+
 /// One user of a batch check.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

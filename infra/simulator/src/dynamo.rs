@@ -429,6 +429,15 @@ impl Regulations for SimDynamo {
         self.small_read(format!("SUPP#{workspace}")).await?;
         self.inner.suppressions(workspace, ids).await
     }
+    async fn suppression_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Suppression>, Option<String>), LedgerError> {
+        self.small_read(format!("SUPPS#{workspace}")).await?;
+        self.inner.suppression_page(workspace, limit, cursor).await
+    }
 }
 
 #[async_trait]

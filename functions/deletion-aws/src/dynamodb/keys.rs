@@ -32,7 +32,10 @@
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership.
 //! - `HOLD#<workspace>` / `HOLD`: a legal hold.
-//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state.
+//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state;
+//!   `gsi1pk = SUPPS#<workspace>`, `gsi1sk = <since>#<user id>` (listed
+//!   newest first in `by-workspace`; entries written before that carry
+//!   none and are not listed).
 //! - `SWEEP` / `MARK`: where the last sweep stopped.
 //! - `RETENTION` / `WS#<workspace>`: a workspace's retention policy, change
 //!   in grace, history and last run (one partition: listed by the daily
@@ -231,6 +234,17 @@ pub fn suppression_sk(user: &UserId) -> String {
     format!("U#{}", user.as_str())
 }
 
+/// The `by-workspace` partition of a workspace's suppression entries
+/// (newest first, beside its listings of requests).
+pub fn suppression_listing_pk(workspace: &WorkspaceId) -> String {
+    format!("SUPPS#{workspace}")
+}
+
+/// An entry's place in that listing: by when its state was set, then id.
+pub fn suppression_listing_sk(since: DateTime<Utc>, user: &UserId) -> String {
+    format!("{}#{}", millis(since), user.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +297,11 @@ mod tests {
         assert_eq!((RETENTION_PK, retention_sk(&ws).as_str()), ("RETENTION", "WS#acme"));
         assert_eq!(workspace_of_retention_sk(&retention_sk(&ws)), Some("acme"));
         assert_eq!(suppression_sk(&UserId::parse("bob").unwrap()), "U#bob");
+        assert_eq!(suppression_listing_pk(&ws), "SUPPS#acme");
+        assert_eq!(
+            suppression_listing_sk(at, &UserId::parse("bob").unwrap()),
+            "2026-03-01T12:00:00.250Z#bob"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
+use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::ids::{RequestId, WorkspaceId};
 use deletion_core::ports::{Regulations, Suppression};
@@ -15,7 +16,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{unavailable, written};
-use super::items::{chunks, decode, from_item, key, millis, s, to_item, Item};
+use super::items::{chunks, decode, from_item, key, millis, s, string_attr, to_item, Item};
 use super::keys::{self, request_pk};
 use super::DynamoLedger;
 
@@ -36,6 +37,33 @@ struct SuppressionItem {
     since: DateTime<Utc>,
     regulation: RequestId,
     stamp: String,
+    /// Its place in the workspace's listing, newest first (`keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+}
+
+/// The key a listing cursor names (when its entry was set, and who).
+fn listing_start(workspace: &WorkspaceId, cursor: &str) -> Result<Item, LedgerError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| LedgerError::InvalidCursor)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| LedgerError::InvalidCursor)?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or(LedgerError::InvalidCursor)
+    };
+    let since = DateTime::parse_from_rfc3339(field("t")?)
+        .map_err(|_| LedgerError::InvalidCursor)?
+        .with_timezone(&Utc);
+    let user = UserId::parse(field("u")?).map_err(|_| LedgerError::InvalidCursor)?;
+    let mut start = key(keys::suppression_pk(workspace), keys::suppression_sk(&user));
+    start.insert("gsi1pk".into(), s(keys::suppression_listing_pk(workspace)));
+    start.insert("gsi1sk".into(), s(keys::suppression_listing_sk(since, &user)));
+    Ok(start)
 }
 
 /// Which regulation's write is later: its creation, then its id.
@@ -150,6 +178,8 @@ impl Regulations for DynamoLedger {
                     since,
                     regulation: regulation.clone(),
                     stamp: stamp.clone(),
+                    gsi1pk: Some(keys::suppression_listing_pk(workspace)),
+                    gsi1sk: Some(keys::suppression_listing_sk(since, id)),
                 })
             })
             .collect();
@@ -165,6 +195,40 @@ impl Regulations for DynamoLedger {
             .get_item(keys::suppression_pk(workspace), &keys::suppression_sk(id))
             .await?;
         item.map(|item| decode_suppression(workspace, item)).transpose()
+    }
+
+    async fn suppression_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Suppression>, Option<String>), LedgerError> {
+        let start = cursor.map(|c| listing_start(workspace, c)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::INDEX_BY_WORKSPACE)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(keys::suppression_listing_pk(workspace)))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let entries = out
+            .items()
+            .iter()
+            .map(|item| decode_suppression(workspace, item.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out.last_evaluated_key().and_then(|key| {
+            let since = string_attr(key, "gsi1sk")?.split_once('#')?.0.to_owned();
+            let user = string_attr(key, "sk")?.strip_prefix("U#")?.to_owned();
+            let text = serde_json::json!({"t": since, "u": user}).to_string();
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text))
+        });
+        Ok((entries, next))
     }
 
     async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {

@@ -711,6 +711,49 @@ impl Regulations for MemoryLedger {
         Ok(s.suppressions.get(&(workspace.clone(), id.clone())).cloned())
     }
 
+    async fn suppression_page(
+        &self,
+        workspace: &WorkspaceId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Suppression>, Option<String>), LedgerError> {
+        let s = self.call(LedgerOp::Regulations)?;
+        let place = |e: &Suppression| (e.since.timestamp_millis(), e.user_id.as_str().to_owned());
+        let after = cursor
+            .map(|c| {
+                let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or(LedgerError::InvalidCursor)?;
+                let (at, id) = text.split_once('\n').ok_or(LedgerError::InvalidCursor)?;
+                Ok((
+                    at.parse::<i64>().map_err(|_| LedgerError::InvalidCursor)?,
+                    id.to_owned(),
+                ))
+            })
+            .transpose()?;
+        let mut entries: Vec<&Suppression> = s
+            .suppressions
+            .iter()
+            .filter(|((w, _), _)| w == workspace)
+            .map(|(_, e)| e)
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(place(e)));
+        let limit = limit.clamp(1, 100) as usize;
+        let page: Vec<Suppression> = entries
+            .into_iter()
+            .filter(|e| after.as_ref().is_none_or(|a| &place(e) < a))
+            .take(limit)
+            .cloned()
+            .collect();
+        let next = (page.len() == limit).then(|| {
+            let (at, id) = place(&page[limit - 1]);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}\n{id}"))
+        });
+        Ok((page, next))
+    }
+
     async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
         let s = self.call(LedgerOp::Regulations)?;
         let mut found: Vec<Suppression> = Vec::new();

@@ -14,13 +14,15 @@ use deletion_core::{inspect, suppressions, ServiceError};
 use super::{
     page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, UserIdParam, WorkspaceParam,
 };
-use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader};
+use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader, SuppressionState};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
     BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::state::{json, located, App, Backend, Store, Tick};
-use crate::views::{RegulationBody as RegulationView, RegulationPage, SuppressionBody, SuppressionCheck};
+use crate::views::{
+    PageLinks, RegulationBody as RegulationView, RegulationPage, SuppressionBody, SuppressionCheck, SuppressionPage,
+};
 
 /// Largest accepted regulation body (the API's published limit).
 pub const MAX_REGULATION_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -235,6 +237,65 @@ pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
         .ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
     view.callbacks = app.callback_status(&request).await?;
     Ok(json(StatusCode::OK, &view))
+}
+
+/// Which entries of the suppression list a listing shows.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionListParams {
+    /// `USER_ID`: the suppression list holds user ids.
+    #[param(pattern = "^USER_ID$")]
+    pub subject_type: Option<String>,
+    /// `suppressed` (the default: whose data is blocked), `lifted` or `all`.
+    #[param(pattern = "^(suppressed|lifted|all)$")]
+    pub state: Option<String>,
+}
+
+/// A workspace's suppression list, the latest set first.
+#[utoipa::path(
+    get, path = "/v1/workspaces/{workspace}/suppressions", tag = "suppressions", operation_id = "listSuppressions",
+    params(WorkspaceParam, PageParams, SuppressionListParams),
+    responses(
+        (status = 200, description = "A page of entries; follow `next_cursor`.", body = SuppressionPage),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn list_suppressions<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    SuppressionReader { workspace, .. }: SuppressionReader,
+    asked: Asked,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    let (limit, cursor) = asked.page()?;
+    let state = asked.suppression_state()?;
+    let suppressed_only = state == SuppressionState::Suppressed;
+    let (mut entries, next_cursor) = suppressions::page(
+        app.requests.ledger(),
+        &workspace,
+        limit,
+        cursor.as_deref(),
+        suppressed_only,
+    )
+    .await?;
+    if state == SuppressionState::Lifted {
+        entries.retain(|e| !e.suppressed);
+    }
+    let items = entries
+        .iter()
+        .map(|e| SuppressionBody::of(&workspace, &e.user_id, Some(e)))
+        .collect();
+    let next = next_cursor
+        .as_ref()
+        .map(|c| format!("{}?limit={limit}&cursor={c}&state={}", uri.path(), state.as_str()));
+    Ok(json(
+        StatusCode::OK,
+        &SuppressionPage {
+            items,
+            next_cursor,
+            links: PageLinks { next },
+        },
+    ))
 }
 
 /// Whether one end user is suppressed (one read).
