@@ -108,3 +108,48 @@ async fn a_receipt_is_checked_under_the_deployments_key_only() {
     renamed.key_id = foreign.key_id.clone();
     assert!(!signer.verify(message, &renamed).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_finished_regulation_carries_a_signed_receipt_of_what_it_removed() {
+    let env = env(Versioning::None).await;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut e,
+        b"{\"userId\":\"bob\"}\n{\"userId\":\"ann\"}\n{\"userId\":\"bob\"}\n",
+    )
+    .unwrap();
+    let events = e.finish().unwrap();
+    deletion_aws::provision::put_object(&env.clients, &env.archive, "acme/web/2024-01-01/e.json.gz", &events)
+        .await
+        .unwrap();
+    let body = r#"{"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#;
+    let created = env
+        .call("POST", "/v1/workspaces/acme/regulations", Some(body), &[])
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["receipt"], Value::Null, "none before it finishes");
+    env.settle().await;
+    let done = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await.body;
+    assert_eq!(done["status"], "FINISHED", "{done:#}");
+    let receipt = done["receipt"].clone();
+    assert_eq!(receipt["scope"]["kind"], "regulation", "{receipt:#}");
+    assert!(
+        receipt["scope"]["digest"].as_str().is_some_and(|d| d.len() == 64),
+        "the subject set's digest"
+    );
+    let rewritten = &receipt["prefixes"][0]["rewritten"];
+    assert_eq!(
+        (
+            rewritten["events_removed"].as_u64(),
+            rewritten["objects_failed"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    assert_eq!(verify(&env, &receipt).await["valid"], true);
+    let mut fewer = receipt.clone();
+    fewer["prefixes"][0]["rewritten"]["events_removed"] = json!(1);
+    assert_eq!(verify(&env, &fewer).await["valid"], false, "a changed count");
+    let mut other = receipt.clone();
+    other["scope"]["digest"] = json!("0".repeat(64));
+    assert_eq!(verify(&env, &other).await["valid"], false, "another subject set");
+}

@@ -574,6 +574,11 @@ pub struct RegulationBody {
     pub history: Vec<RegulationHistoryEntry>,
     #[schema(value_type = Option<String>, required)]
     pub callback_url: Option<CallbackUrl>,
+    /// Once finished: the signed receipt (per store the objects rewritten, versions deleted, events
+    /// removed and objects failed; the subject set's digest in its scope), checked by
+    /// `POST /v1/receipts:verify`.
+    #[schema(value_type = Option<s::Receipt>, required)]
+    pub receipt: Option<Receipt>,
     pub links: SelfLink,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, nullable = false)]
@@ -703,6 +708,7 @@ impl RegulationBody {
             attempts: r.attempts,
             history: regulation_history(r, totals.objects_failed),
             callback_url: r.callback.clone(),
+            receipt: r.receipt.clone(),
             links: SelfLink {
                 this: format!("/v1/regulations/{}", r.id),
             },
