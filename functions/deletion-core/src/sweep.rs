@@ -41,6 +41,10 @@ use crate::retry::retry_on_conflict;
 /// mid-page examines at most this many again on its next run.
 const PAGE: u32 = 50;
 
+/// An unfinished request with less than this left before its deadline is
+/// at risk (the metric and alarm `DeadlinesAtRisk`).
+pub const DEADLINE_AT_RISK: Duration = Duration::days(5);
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
@@ -57,6 +61,9 @@ pub struct SweepReport {
     pub exhausted: Vec<RequestId>,
     /// Requests found unfinished past their deadline (each once).
     pub deadline_missed: Vec<RequestId>,
+    /// Requests examined that are unfinished with less than
+    /// `DEADLINE_AT_RISK` left (on hold: their deadline is paused, not counted).
+    pub deadlines_at_risk: u64,
     /// Requests on hold whose hold was gone, resumed.
     pub released: Vec<RequestId>,
     /// What the sweep could not do; the walk went on past each.
@@ -218,6 +225,13 @@ impl<L: Ledger + Holds + SweepMarks, T: Timers, C: Clock> Sweeper<L, T, C> {
 
     async fn sweep_one(&self, r: &DeletionRequest, report: &mut SweepReport) -> Result<(), ServiceError> {
         let now = self.clock.now();
+        if r.scope.holds_data()
+            && r.status != Status::OnHold
+            && r.given_up_at.is_none()
+            && r.deadline - now < DEADLINE_AT_RISK
+        {
+            report.deadlines_at_risk += 1;
+        }
         // Given up: it released its scope and is never written again.
         if r.given_up_at.is_some() {
             report.exhausted.push(r.id.clone());
@@ -334,7 +348,7 @@ mod tests {
     use crate::error::TimerError;
     use crate::ids::{AccountId, WorkspaceId};
     use crate::lifecycle::Periods;
-    use crate::model::Scope;
+    use crate::model::{Listing, Scope};
     use crate::ports::ManualClock;
     use crate::testing::MemoryLedger;
 
@@ -406,6 +420,29 @@ mod tests {
         clock: &ManualClock,
     ) -> Sweeper<MemoryLedger, SlowTimers, ManualClock> {
         Sweeper::new(ledger.clone(), timers.clone(), clock.clone())
+    }
+
+    #[tokio::test]
+    async fn requests_with_less_than_five_days_left_are_counted_at_risk_unless_held() {
+        let (ledger, clock) = (MemoryLedger::new(), ManualClock::new(t0()));
+        let timers = SlowTimers::new(&clock, Duration::zero());
+        for n in 0..3 {
+            ledger.insert(&workspace_request(n), None).await.unwrap();
+        }
+        let sweeper = sweeper(&ledger, &timers, &clock);
+        assert_eq!(sweeper.run().await.unwrap().deadlines_at_risk, 0, "30 days left");
+        clock.advance(Duration::days(25) + Duration::seconds(1));
+        let held = ledger
+            .list(&Listing::Workspace(WorkspaceId::parse("ws0000").unwrap()), 1, None)
+            .await
+            .unwrap();
+        let held = held.items[0].put_on_hold(clock.now(), "ops", "litigation").unwrap();
+        ledger.update(&held).await.unwrap();
+        assert_eq!(
+            sweeper.run().await.unwrap().deadlines_at_risk,
+            2,
+            "under 5 days left; the held one is paused"
+        );
     }
 
     #[tokio::test]

@@ -140,6 +140,9 @@ pub fn metrics_line(report: &SweepReport) -> String {
         ("PurgesExhausted", report.exhausted.len()),
         ("SweepFailures", report.failures.len()),
         ("SweepOutOfTime", usize::from(report.out_of_time)),
+        ("DeadlinesAtRisk", report.deadlines_at_risk as usize),
+        // One a run: the alarm that the sweep has stopped running.
+        ("SweepRuns", 1),
     ];
     let names = names.map(|(n, v)| (n, v as u64));
     deletion_aws::metrics::line(&[], &names, &[])
