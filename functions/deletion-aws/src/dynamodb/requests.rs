@@ -132,6 +132,18 @@ fn parent_open(table: &str, parent: &RequestId) -> Result<TransactWriteItem, Led
 }
 
 /// A put of a new item (none under its key yet), inside a transaction.
+/// A holder's request id, read from the item at `pk`.
+fn parse_holder(pk: String, holder: Option<String>) -> Result<Option<RequestId>, LedgerError> {
+    holder
+        .map(|id| {
+            RequestId::parse(&id).map_err(|e| LedgerError::Corrupt {
+                key: pk,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, LedgerError> {
     let put = Put::builder()
         .table_name(table)
@@ -288,7 +300,6 @@ impl DynamoLedger {
         Ok(())
     }
 
-    /// The request id an item names in `request_id` (a lock's, a key's).
     /// The request a key names, unless its lifetime ended by `now`.
     async fn live_key(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Option<String>, LedgerError> {
         let Some(item) = self.get_item(keys::idem_pk(key), keys::IDEM_SK).await? else {
@@ -305,14 +316,10 @@ impl DynamoLedger {
         Ok(string_attr(&item, "request_id"))
     }
 
+    /// The request id an item names in `request_id` (a lock's, a key's).
     async fn held_by(&self, pk: String, sk: &str) -> Result<Option<RequestId>, LedgerError> {
-        match self.holder(pk.clone(), sk).await? {
-            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
-                key: pk,
-                reason: e.to_string(),
-            }),
-            None => Ok(None),
-        }
+        let holder = self.holder(pk.clone(), sk).await?;
+        parse_holder(pk, holder)
     }
 }
 
@@ -364,13 +371,8 @@ impl Ledger for DynamoLedger {
         key: &IdempotencyKey,
         now: DateTime<Utc>,
     ) -> Result<Option<RequestId>, LedgerError> {
-        match self.live_key(key, now).await? {
-            Some(id) => RequestId::parse(&id).map(Some).map_err(|e| LedgerError::Corrupt {
-                key: keys::idem_pk(key),
-                reason: e.to_string(),
-            }),
-            None => Ok(None),
-        }
+        let holder = self.live_key(key, now).await?;
+        parse_holder(keys::idem_pk(key), holder)
     }
 
     async fn list(&self, listing: &Listing, limit: u32, cursor: Option<&str>) -> Result<RequestPage, LedgerError> {
