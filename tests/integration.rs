@@ -17,4 +17,5 @@ mod reminders;
 mod resilience;
 mod retention;
 mod scopes;
+mod subjects;
 mod workspace_deletion;

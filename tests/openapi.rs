@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 20, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 21, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -77,6 +77,8 @@ fn sample_path(template: &str) -> String {
         ("request_id", A_REQUEST_ID),
         ("regulation_id", A_REQUEST_ID),
         ("user_id", "bob"),
+        ("subject_type", "USER_ID"),
+        ("subject_id", "bob"),
     ] {
         path = path.replace(&format!("{{{name}}}"), value);
     }
@@ -351,13 +353,14 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 30, "{statuses:?}");
+    assert_eq!(statuses.len(), 31, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
         ("createWorkspaceDeletion", 202),
         ("putMember", 200),
         ("checkSuppressions", 200),
+        ("getSubject", 200),
         ("getSuppression", 200),
         ("getDeletion", 404),
         ("verifyReceipt", 400),

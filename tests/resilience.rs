@@ -914,6 +914,26 @@ impl deletion_core::ports::Regulations for Meddled {
     ) -> Result<deletion_core::regulation::Subjects, deletion_core::LedgerError> {
         self.inner.subjects(id).await
     }
+    async fn forget_subjects(&self, id: &RequestId) -> Result<(), deletion_core::LedgerError> {
+        self.inner.forget_subjects(id).await
+    }
+    async fn put_subject_refs(
+        &self,
+        id: &RequestId,
+        at: chrono::DateTime<chrono::Utc>,
+        digests: &[String],
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.put_subject_refs(id, at, digests).await
+    }
+    async fn subject_record(
+        &self,
+        digest: &str,
+        of: Option<(&deletion_core::ids::WorkspaceId, &deletion_core::regulation::UserId)>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<deletion_core::ports::SubjectRecord, deletion_core::LedgerError> {
+        self.inner.subject_record(digest, of, limit, cursor).await
+    }
     async fn set_suppressed(
         &self,
         w: &deletion_core::ids::WorkspaceId,

@@ -507,6 +507,26 @@ mod interrupted {
         async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError> {
             self.inner.subjects(id).await
         }
+        async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError> {
+            self.inner.forget_subjects(id).await
+        }
+        async fn put_subject_refs(
+            &self,
+            id: &RequestId,
+            at: DateTime<Utc>,
+            digests: &[String],
+        ) -> Result<(), LedgerError> {
+            self.inner.put_subject_refs(id, at, digests).await
+        }
+        async fn subject_record(
+            &self,
+            digest: &str,
+            of: Option<(&WorkspaceId, &UserId)>,
+            limit: u32,
+            cursor: Option<&str>,
+        ) -> Result<deletion_core::ports::SubjectRecord, LedgerError> {
+            self.inner.subject_record(digest, of, limit, cursor).await
+        }
         async fn set_suppressed(
             &self,
             w: &WorkspaceId,

@@ -63,6 +63,7 @@ pub struct Names {
     pub schedule_group: String,
     pub receipt_key_arn: String,
     pub callback_key_arn: String,
+    pub subject_key_arn: String,
     pub scheduler_role_arn: String,
     pub purge_function_arn: String,
 }
@@ -88,6 +89,7 @@ impl Names {
             "LedgerTable.StreamArn" => format!("{}/stream/*", self.table_arn()),
             "ReceiptKey.Arn" => self.receipt_key_arn.clone(),
             "CallbackKey.Arn" => self.callback_key_arn.clone(),
+            "SubjectKey.Arn" => self.subject_key_arn.clone(),
             "SchedulerRole.Arn" => self.scheduler_role_arn.clone(),
             "PurgeFunction.Arn" => self.purge_function_arn.clone(),
             other => panic!("template.yaml names {other}, which the IAM test cannot resolve"),

@@ -221,6 +221,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         Signing::Kms => Some(KmsKeys {
             receipts: kms_key(&clients).await,
             callbacks: kms_key(&clients).await,
+            subjects: kms_key(&clients).await,
         }),
     };
     let settings = Settings {
@@ -234,6 +235,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         },
         receipt_key: format!("receipts-{suffix}"),
         callback_key: format!("callbacks-{suffix}"),
+        subject_key: format!("subjects-{suffix}"),
         versioned_buckets: match versioning {
             Versioning::None => vec![],
             Versioning::Profiles => vec![profiles.clone()],
@@ -248,6 +250,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         schedule_group: settings.schedule_group.clone(),
         receipt_key_arn: key_arn(kms.as_ref().map(|k| k.receipts.as_str())),
         callback_key_arn: key_arn(kms.as_ref().map(|k| k.callbacks.as_str())),
+        subject_key_arn: key_arn(kms.as_ref().map(|k| k.subjects.as_str())),
         scheduler_role_arn: local_runner::LOCAL_SCHEDULER_ROLE_ARN.into(),
         purge_function_arn: local_runner::LOCAL_PURGE_ARN.into(),
     };

@@ -15,7 +15,7 @@
 //! 4. `ports`: traits only.
 //! 5. Services: `requests`, `purge` (by phase), `sweep`, `callbacks`,
 //!    `retention` (policies and their daily enforcement),
-//!    `timers`, `plan`, `signing`, `authorization`, the thin services the
+//!    `timers`, `plan`, `signing`, `subject_key` (keyed digests of subjects), `authorization`, the thin services the
 //!    API calls (`memberships`, `holds`, `suppressions`, `listings`,
 //!    `inspect`), and `retry` (the one read → decide → conditional write
 //!    loop they share).
@@ -58,6 +58,7 @@ pub mod requests;
 pub mod retention;
 pub mod retry;
 pub mod signing;
+pub mod subject_key;
 pub mod suppressions;
 pub mod sweep;
 pub mod timers;

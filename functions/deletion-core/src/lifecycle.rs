@@ -134,7 +134,17 @@ impl DeletionRequest {
             given_up_at: None,
             history_elided: 0,
             final_progress: None,
+            submitted_at: None,
+            subjects_forgotten_at: None,
         }
+    }
+
+    /// A regulation the subject asked for at `at`: its deadline counts from
+    /// then (it may already be near, or past).
+    pub fn submitted(mut self, at: DateTime<Utc>, periods: Periods) -> DeletionRequest {
+        self.submitted_at = Some(at);
+        self.deadline = at + periods.deadline;
+        self
     }
 
     /// Moves an account request to the status its children sum up to.

@@ -17,7 +17,8 @@ use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
 
 pub use crate::model::ledger::{
-    Hold, Membership, OpenShard, PendingPage, RequestPage, Role, Suppression, SweepMark, Undecodable, Wake,
+    Hold, Membership, OpenShard, PendingPage, RequestPage, Role, SubjectRecord, Suppression, SweepMark, Undecodable,
+    Wake,
 };
 pub use crate::model::store::{Children, DeleteFailure, Downloaded, Entry, EntryKind, EntryPage, Upload, UploadPage};
 use crate::regulation::{Subjects, UserId};
@@ -293,8 +294,34 @@ pub trait Regulations: Send + Sync {
     /// Stores a regulation's subject ids (before the request itself).
     async fn put_subjects(&self, id: &RequestId, subjects: &Subjects) -> Result<(), LedgerError>;
 
-    /// A regulation's subject ids.
+    /// A regulation's subject ids (none once forgotten).
     async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError>;
+
+    /// Removes a regulation's raw subject ids (none left is success).
+    async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError>;
+
+    /// Records that `regulation` (created at `created_at`) names the
+    /// subject of each keyed digest, before the regulation is written, so
+    /// the lookup never misses one; the raw ids are not in these records.
+    async fn put_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError>;
+
+    /// What the ledger holds about the subject of `digest`: a page of the
+    /// regulations that named it (newest first; a record whose regulation
+    /// was never written is left out) and, for a user id (`suppression_of`),
+    /// its suppression entry. Two reads: the records, then the regulations
+    /// and the entry together.
+    async fn subject_record(
+        &self,
+        digest: &str,
+        suppression_of: Option<(&WorkspaceId, &UserId)>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<SubjectRecord, LedgerError>;
 
     /// Sets each id's state as `regulation` (created at `since`) says,
     /// unless a regulation created later already set it: of two

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::error::{LedgerError, ServiceError};
+use crate::error::{InputError, LedgerError, ServiceError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
 use crate::model::callbacks::CallbackUrl;
@@ -24,6 +24,11 @@ use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
 use crate::ports::{Clock, Directory, Hold, Holds, Ledger, Regulations, RequestPage, Role};
 use crate::regulation::{RegulationType, SubjectType, Subjects};
 use crate::retry::{raced, retry_on_conflict};
+use crate::subject_key::SubjectKey;
+
+/// How far ahead of the service's clock a regulation's `submitted_at` may
+/// be (the caller's clock may run a little fast).
+pub const SUBMITTED_AT_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// What a new request may carry besides its scope and reason.
 #[derive(Default)]
@@ -32,8 +37,11 @@ struct Extras<'a> {
     id: Option<RequestId>,
     /// The account request it belongs to.
     parent: Option<&'a RequestId>,
-    /// A regulation's subject ids, stored before the request.
-    subjects: Option<&'a Subjects>,
+    /// A regulation's subject ids and their keyed digests, stored before
+    /// the request.
+    subjects: Option<(&'a Subjects, &'a [String])>,
+    /// When the subject asked (a regulation's deadline counts from it).
+    submitted_at: Option<DateTime<Utc>>,
     /// Where its status changes are POSTed (a child reports to its
     /// parent's URL).
     callback: Option<&'a CallbackUrl>,
@@ -44,6 +52,9 @@ pub struct Regulated<'a> {
     pub regulation: RegulationType,
     pub subject_type: SubjectType,
     pub subjects: &'a Subjects,
+    /// When the subject made the request, if the caller knows (not after
+    /// now): the deadline counts from it.
+    pub submitted_at: Option<DateTime<Utc>>,
 }
 
 /// The outcome of a create: a new request, or the one already in place.
@@ -304,10 +315,15 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// Creates a regulation about `subjects` of a workspace, or returns the
     /// one under way for the same type and ids; its suppression list change
     /// (if any) is written before it answers.
+    ///
+    /// Before the regulation, each subject's keyed digest (`key`) is
+    /// recorded with its id, so the lookup finds it by digest once the raw
+    /// ids are forgotten; the scope names the set by its keyed digest.
     pub async fn create_regulation(
         &self,
         workspace: WorkspaceId,
         asked: Regulated<'_>,
+        key: &SubjectKey,
         actor: &str,
         idempotency_key: Option<&IdempotencyKey>,
         callback: Option<&CallbackUrl>,
@@ -316,12 +332,17 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             regulation,
             subject_type,
             subjects,
+            submitted_at,
         } = asked;
+        if submitted_at.is_some_and(|at| at > self.clock.now() + SUBMITTED_AT_SKEW) {
+            return Err(InputError::InvalidBody("submitted_at is in the future".into()).into());
+        }
+        let digests = key.digests(&workspace, &subject_type, subjects);
         let scope = Scope::Regulation {
+            digest: key.set_digest(&workspace, &subject_type, subjects),
             workspace,
             regulation,
             subject_count: subjects.len(),
-            digest: subjects.digest(),
             subject_type,
         };
         let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
@@ -332,7 +353,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 None,
                 key.as_ref(),
                 Extras {
-                    subjects: Some(subjects),
+                    subjects: Some((subjects, &digests)),
+                    submitted_at,
                     callback,
                     ..Extras::default()
                 },
@@ -354,6 +376,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             id,
             parent,
             subjects,
+            submitted_at,
             callback,
         } = extras;
         let (scope, id, reason) = (&scope, &id, &reason);
@@ -374,10 +397,17 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             }
             request.parent = parent.cloned();
             request.callback = callback.cloned();
-            if let Some(subjects) = subjects {
+            if let Some(at) = submitted_at {
+                request = request.submitted(at, self.periods);
+            }
+            if let Some((subjects, digests)) = subjects {
                 // Beside the request, before it: a worker never finds a
-                // regulation without its ids.
+                // regulation without its ids, nor the lookup a regulation
+                // without its digests.
                 self.ledger.put_subjects(&request.id, subjects).await?;
+                self.ledger
+                    .put_subject_refs(&request.id, request.created_at, digests)
+                    .await?;
             }
             match self.ledger.insert(&request, idempotency_key).await {
                 Ok(()) => Ok(Created {

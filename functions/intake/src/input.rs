@@ -94,6 +94,11 @@ pub struct RegulationBody {
     #[serde(default)]
     #[schema(value_type = Option<s::CallbackUrl>)]
     pub callback_url: Option<String>,
+    /// When the subject made the request (RFC 3339, not in the future; OpenDSR's `submitted_time`):
+    /// the 30-day deadline counts from it. Absent: from now.
+    #[serde(default)]
+    #[schema(value_type = Option<s::Timestamp>)]
+    pub submitted_at: Option<String>,
 }
 
 /// A legal hold's reason.

@@ -21,10 +21,12 @@ async fn main() -> Result<(), Error> {
     let map = DataMap::from_env()?;
     let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let callback_key = config::required("CALLBACK_KMS_KEY_ID")?;
+    let subject_key = config::required("SUBJECT_KMS_KEY_ID")?;
     let clients = Clients::from_env().await;
     let intake = Intake::new(
         Requests::new(DynamoLedger::new(clients.dynamodb.clone(), table), SystemClock, periods),
         Planner::new(S3Store::new(clients.s3.clone()), map),
+        Arc::new(KmsSigner::new(clients.kms.clone(), subject_key)),
     )
     .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)))
     .with_callbacks(CallbackConfig {

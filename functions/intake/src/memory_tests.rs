@@ -37,7 +37,8 @@ fn app() -> (App, MemoryLedger, ManualClock) {
     )
     .unwrap();
     let requests = Requests::new(ledger.clone(), clock.clone(), Periods::default());
-    let intake = Intake::new(requests, Planner::new(store, map));
+    let subjects = Arc::new(deletion_core::signing::HmacSigner::new("subjects", b"subject key"));
+    let intake = Intake::new(requests, Planner::new(store, map), subjects);
     (Arc::new(intake), ledger, clock)
 }
 

@@ -19,6 +19,7 @@ use deletion_core::ports::{
 };
 use deletion_core::requests::{Created, Requests};
 use deletion_core::signing::ReceiptSigner;
+use deletion_core::subject_key::{SubjectKey, SubjectKeys};
 
 use crate::input::check_reason;
 use crate::problem::Problem;
@@ -43,6 +44,9 @@ pub struct Intake<L, S, C> {
     pub(crate) planner: Planner<S>,
     pub(crate) signer: Option<Arc<dyn ReceiptSigner>>,
     callbacks: Option<CallbackConfig>,
+    /// The key of the subjects' digests (what the ledger keeps of a
+    /// regulation's subjects once it is done, and finds them by).
+    subjects: SubjectKeys,
 }
 
 /// What status callbacks need at intake: which URLs are accepted, and the
@@ -59,13 +63,20 @@ pub struct Ask {
 }
 
 impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {
-    pub fn new(requests: Requests<L, C>, planner: Planner<S>) -> Self {
+    /// `subject_key`: the key the subjects' digests are derived from.
+    pub fn new(requests: Requests<L, C>, planner: Planner<S>, subject_key: Arc<dyn ReceiptSigner>) -> Self {
         Intake {
             requests,
             planner,
             signer: None,
             callbacks: None,
+            subjects: SubjectKeys::new(subject_key),
         }
+    }
+
+    /// The key of the subjects' digests (derived on first use).
+    pub(crate) async fn subject_key(&self) -> Result<&SubjectKey, Problem> {
+        Ok(self.subjects.key().await?)
     }
 
     /// Accepts `callback_url` in create bodies (else it is refused).

@@ -564,6 +564,12 @@ pub struct RegulationBody {
     pub finished_at: Option<String>,
     #[schema(value_type = s::Timestamp)]
     pub deadline: String,
+    /// When the subject made the request, as the caller said (the deadline counts from it).
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub submitted_at: Option<String>,
+    /// When the subjects' raw ids left the ledger (on completion; only their keyed digests stay).
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub subject_ids_forgotten_at: Option<String>,
     #[schema(required)]
     pub suppression: Option<SuppressionSet>,
     pub stores: Vec<RegulationStore>,
@@ -701,6 +707,8 @@ impl RegulationBody {
             created_at: ts(r.created_at),
             finished_at,
             deadline: ts(r.deadline),
+            submitted_at: r.submitted_at.map(ts),
+            subject_ids_forgotten_at: r.subjects_forgotten_at.map(ts),
             suppression,
             stores: per_store,
             totals: RegulationTotals::of(&totals),
@@ -743,6 +751,78 @@ impl SuppressionBody {
             since: entry.map(|e| ts(e.since)),
             regulation_id: entry.map(|e| e.regulation.to_string()),
         }
+    }
+}
+
+/// A regulation that named a subject, as the subject lookup shows it: its
+/// status and, once finished, what it did per store.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRegulation {
+    #[schema(value_type = s::RequestId)]
+    pub id: RequestId,
+    #[serde(rename = "type")]
+    #[schema(value_type = s::RegulationType)]
+    pub regulation: RegulationType,
+    #[schema(value_type = s::RegulationStatus)]
+    pub status: RegulationStatus,
+    #[schema(value_type = s::Timestamp)]
+    pub created_at: String,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub finished_at: Option<String>,
+    #[schema(value_type = s::Timestamp)]
+    pub deadline: String,
+    /// Per store, from the signed receipt once finished (empty before: see the regulation).
+    pub stores: Vec<RegulationStore>,
+    pub totals: RegulationTotals,
+    pub links: SelfLink,
+}
+
+/// "Was this person deleted?": one subject of a workspace, found by its keyed digest (so the answer
+/// holds after the regulations' raw ids are forgotten).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Subject)]
+pub struct SubjectBody {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    #[schema(pattern = "^[A-Z][A-Z0-9_]{0,31}$")]
+    pub subject_type: String,
+    pub subject_id: String,
+    /// HMAC-SHA-256 of (workspace, type, id) under the deployment's subject key: what the ledger keeps.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub subject_digest: String,
+    /// Whether the subject is suppressed (new data blocked); always false for types other than `USER_ID`.
+    pub suppressed: bool,
+    /// The subject's suppression entry (`USER_ID` only), if it has one.
+    #[schema(required)]
+    pub suppression: Option<SuppressionBody>,
+    /// Whether a regulation that deletes named the subject and finished (every store rewritten).
+    pub deleted: bool,
+    /// When the latest such regulation finished.
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub deleted_at: Option<String>,
+    /// The regulations that named the subject, newest first (a page: follow `next_cursor`).
+    pub regulations: Vec<SubjectRegulation>,
+    #[schema(required)]
+    pub next_cursor: Option<String>,
+    pub links: PageLinks,
+}
+
+impl SubjectRegulation {
+    pub fn of(r: &DeletionRequest) -> Option<Self> {
+        let body = RegulationBody::of(r, None)?;
+        Some(SubjectRegulation {
+            id: body.id,
+            regulation: body.regulation,
+            status: body.status,
+            created_at: body.created_at,
+            finished_at: body.finished_at,
+            deadline: body.deadline,
+            stores: body.stores,
+            totals: body.totals,
+            links: body.links,
+        })
     }
 }
 

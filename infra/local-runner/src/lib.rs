@@ -66,16 +66,27 @@ pub struct Settings {
     pub receipt_key: String,
     /// The HMAC key callback secrets derive from (KMS's part in AWS).
     pub callback_key: String,
+    /// The HMAC key subjects' digests derive from (KMS's part in AWS).
+    pub subject_key: String,
     /// Sign with these KMS keys instead of the local ones, as in AWS.
     pub kms: Option<KmsKeys>,
 }
 
-/// The KMS HMAC keys of a deployment (the template's `ReceiptKey` and
-/// `CallbackKey`).
+/// The KMS HMAC keys of a deployment (the template's `ReceiptKey`,
+/// `CallbackKey` and `SubjectKey`).
 #[derive(Debug, Clone)]
 pub struct KmsKeys {
     pub receipts: String,
     pub callbacks: String,
+    pub subjects: String,
+}
+
+/// The key the intake derives subjects' digests from.
+fn subject_signer(settings: &Settings, clients: &Clients) -> Arc<dyn ReceiptSigner> {
+    match &settings.kms {
+        Some(keys) => Arc::new(KmsSigner::new(clients.kms.clone(), keys.subjects.clone())),
+        None => Arc::new(HmacSigner::new("subjects", settings.subject_key.as_bytes())),
+    }
 }
 
 /// The receipt and callback signers a function signs with.
@@ -174,6 +185,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
             Intake::new(
                 Requests::new(ledger_of(&functions.intake), clock.clone(), settings.periods),
                 Planner::new(S3Store::new(functions.intake.s3.clone()), settings.map.clone()),
+                subject_signer(&settings, &functions.intake),
             )
             .with_signer(signer)
             // Locally receivers listen on loopback, over plain http.

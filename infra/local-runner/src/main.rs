@@ -6,7 +6,7 @@
 //! (DynamoDB Local; its streams too), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
 //! `DATA_MAP_FILE` or `DATA_MAP`, `GRACE_SECONDS`, `PORT` (default 8787),
 //! `VERSIONED_BUCKETS` (comma-separated), `LOCAL_RECEIPT_KEY` and
-//! `LOCAL_CALLBACK_KEY` (development HMAC keys, KMS's part in AWS).
+//! `LOCAL_CALLBACK_KEY`, `LOCAL_SUBJECT_KEY` (development HMAC keys, KMS's part in AWS).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,6 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|_| "local-receipt-key-never-used-in-aws".to_owned()),
         callback_key: std::env::var("LOCAL_CALLBACK_KEY")
             .unwrap_or_else(|_| "local-callback-key-never-used-in-aws".to_owned()),
+        subject_key: std::env::var("LOCAL_SUBJECT_KEY")
+            .unwrap_or_else(|_| "local-subject-key-never-used-in-aws".to_owned()),
         versioned_buckets: std::env::var("VERSIONED_BUCKETS")
             .unwrap_or_default()
             .split(',')

@@ -22,7 +22,8 @@ use deletion_aws::dynamodb::keys;
 use deletion_core::ids::{IdempotencyKey, RequestId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Listing, Scope, Shard};
 use deletion_core::ports::{
-    Hold, Holds, Ledger, OpenShard, PendingPage, Regulations, RequestPage, Suppression, SweepMark, SweepMarks,
+    Hold, Holds, Ledger, OpenShard, PendingPage, Regulations, RequestPage, SubjectRecord, Suppression, SweepMark,
+    SweepMarks,
 };
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::testing::MemoryLedger;
@@ -406,6 +407,31 @@ impl Regulations for SimDynamo {
     async fn subjects(&self, id: &RequestId) -> Result<Subjects, LedgerError> {
         self.small_read(keys::request_pk(id)).await?;
         self.inner.subjects(id).await
+    }
+    async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError> {
+        self.small_write(keys::request_pk(id), 1.0).await?;
+        self.inner.forget_subjects(id).await
+    }
+    async fn put_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        for digest in digests {
+            self.small_write(keys::subject_pk(digest), 1.0).await?;
+        }
+        self.inner.put_subject_refs(regulation, created_at, digests).await
+    }
+    async fn subject_record(
+        &self,
+        digest: &str,
+        suppression_of: Option<(&WorkspaceId, &UserId)>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<SubjectRecord, LedgerError> {
+        self.small_read(keys::subject_pk(digest)).await?;
+        self.inner.subject_record(digest, suppression_of, limit, cursor).await
     }
     async fn set_suppressed(
         &self,

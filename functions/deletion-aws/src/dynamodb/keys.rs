@@ -25,7 +25,10 @@
 //! - `REQ#<id>` / `PAGE#<shard>#<seq>#<chunk>`: a regulation's older
 //!   versions to delete, recorded before their delete.
 //! - `REQ#<id>` / `RECEIPT#<write>#<nnnn>`: a chunk of a large receipt.
-//! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a chunk of a regulation's subject ids.
+//! - `REQ#<id>` / `SUBJECTS#<nnnn>`: a chunk of a regulation's subject ids
+//!   (deleted before the regulation completes).
+//! - `SUBJ#<digest>` / `REG#<created_at>#<id>`: a regulation that named
+//!   the subject of a keyed digest (never the raw id); read newest first.
 //! - `REQ#<id>` / `CALLBACK`: where its status callbacks stand; `gsi2pk =
 //!   CALLBACK_DUE`, `gsi2sk = <next attempt>#<id>` while a retry waits.
 //! - `LOCK#<scope>` / `LOCK`: the one active request of a scope.
@@ -193,6 +196,24 @@ pub fn subjects_sk(chunk: usize) -> String {
     format!("{SUBJECTS_PREFIX}{chunk:04}")
 }
 
+/// The partition of one subject's records: its keyed digest, never its id.
+pub fn subject_pk(digest: &str) -> String {
+    format!("SUBJ#{digest}")
+}
+
+pub const SUBJECT_REF_PREFIX: &str = "REG#";
+
+/// A regulation's record under its subject: by creation, then id.
+pub fn subject_ref_sk(created_at: DateTime<Utc>, id: &RequestId) -> String {
+    format!("{SUBJECT_REF_PREFIX}{}#{id}", millis(created_at))
+}
+
+/// The regulation a subject record's sort key names.
+pub fn regulation_of_subject_ref(sk: &str) -> Option<RequestId> {
+    let (_, id) = sk.strip_prefix(SUBJECT_REF_PREFIX)?.rsplit_once('#')?;
+    RequestId::parse(id).ok()
+}
+
 /// The lock of a scope: `scope.lock_key()` is the scope's identity.
 pub fn lock_pk(scope: &Scope) -> String {
     format!("LOCK#{}", scope.lock_key())
@@ -287,6 +308,13 @@ mod tests {
         assert!(page_sk(7, 12, 3).starts_with(&shard_pages_prefix(7)));
         assert_eq!(receipt_sk("w", 2), "RECEIPT#w#0002");
         assert_eq!(subjects_sk(1), "SUBJECTS#0001");
+        assert_eq!(subject_pk("ab12"), "SUBJ#ab12");
+        assert_eq!(
+            subject_ref_sk(at, &id),
+            "REG#2026-03-01T12:00:00.250Z#01a203ff-de33-7582-8458-9ba563005834"
+        );
+        assert_eq!(regulation_of_subject_ref(&subject_ref_sk(at, &id)), Some(id.clone()));
+        assert_eq!(regulation_of_subject_ref("REG#x#not-an-id"), None);
         let scope = Scope::Workspace { workspace: ws.clone() };
         assert_eq!(lock_pk(&scope), "LOCK#workspace#acme");
         assert_eq!(idem_pk(&IdempotencyKey::parse("v2.ab").unwrap()), "IDEM#v2.ab");

@@ -1,5 +1,7 @@
 //! What regulations keep in the ledger: their subject ids
-//! (`REQ#<id>` / `SUBJECTS#<nnnn>`, in chunks) and each workspace's
+//! (`REQ#<id>` / `SUBJECTS#<nnnn>`, in chunks, until the regulation
+//! completes), one record per subject and regulation under the subject's
+//! keyed digest (`SUBJ#<digest>` / `REG#<created_at>#<id>`) and each workspace's
 //! suppression list (`SUPP#<workspace>` / `U#<user id>`), each entry with
 //! the regulation that set it and its `stamp` (created_at#id), so the later
 //! regulation wins whatever the order the writes land in.
@@ -9,7 +11,7 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use deletion_core::ids::{RequestId, WorkspaceId};
-use deletion_core::ports::{Regulations, Suppression};
+use deletion_core::ports::{Regulations, SubjectRecord, Suppression};
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -42,6 +44,31 @@ struct SuppressionItem {
     gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi1sk: Option<String>,
+}
+
+/// One subject's record of a regulation that named it (immutable).
+#[derive(Serialize, Deserialize)]
+struct SubjectRefItem {
+    pk: String,
+    sk: String,
+    regulation: RequestId,
+    #[serde(with = "millis")]
+    created_at: DateTime<Utc>,
+}
+
+/// Where the next page of a subject's records starts: the last sort key.
+fn subject_cursor(sk: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
+}
+
+fn subject_start(digest: &str, cursor: &str) -> Result<Item, LedgerError> {
+    let sk = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|sk| keys::regulation_of_subject_ref(sk).is_some())
+        .ok_or(LedgerError::InvalidCursor)?;
+    Ok(key(keys::subject_pk(digest), sk))
 }
 
 /// The key a listing cursor names (when its entry was set, and who).
@@ -93,6 +120,60 @@ impl DynamoLedger {
             .condition_expression("attribute_not_exists(pk) OR stamp <= :stamp")
             .expression_attribute_values(":stamp", s(entry.stamp.clone()));
         written(put.send().await).map(|_| ())
+    }
+
+    /// Writes one subject's record unless it is there (it never changes).
+    async fn put_subject_ref(&self, entry: SubjectRefItem) -> Result<(), LedgerError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&entry, || entry.pk.clone())?))
+            .condition_expression("attribute_not_exists(pk)");
+        // Already there (a retried create): the same record.
+        written(put.send().await).map(|_| ())
+    }
+
+    /// A page of a subject's records, newest first: the regulations they
+    /// name, and where the next page starts.
+    async fn subject_refs(
+        &self,
+        digest: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<RequestId>, Option<String>), LedgerError> {
+        let start = cursor.map(|c| subject_start(digest, c)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
+            .expression_attribute_values(":p", s(keys::subject_pk(digest)))
+            .expression_attribute_values(":s", s(keys::SUBJECT_REF_PREFIX))
+            .projection_expression("sk")
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32)
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let ids = out
+            .items()
+            .iter()
+            .filter_map(|item| string_attr(item, "sk"))
+            .map(|sk| {
+                keys::regulation_of_subject_ref(&sk).ok_or_else(|| LedgerError::Corrupt {
+                    key: format!("{}/{sk}", keys::subject_pk(digest)),
+                    reason: "not a subject record's sort key".into(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| string_attr(k, "sk"))
+            .map(|sk| subject_cursor(&sk));
+        Ok((ids, next))
     }
 
     /// One BatchGetItem round after another until every key is answered;
@@ -156,6 +237,79 @@ impl Regulations for DynamoLedger {
             ids.extend(chunk);
         }
         Ok(Subjects::from_ids(ids))
+    }
+
+    async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError> {
+        for item in self.query_prefix(request_pk(id), keys::SUBJECTS_PREFIX).await? {
+            let attr = |name: &str| string_attr(&item, name).unwrap_or_default();
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(attr("pk"), attr("sk"))))
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        Ok(())
+    }
+
+    async fn put_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        let writes: Vec<_> = digests
+            .iter()
+            .map(|digest| {
+                self.put_subject_ref(SubjectRefItem {
+                    pk: keys::subject_pk(digest),
+                    sk: keys::subject_ref_sk(created_at, regulation),
+                    regulation: regulation.clone(),
+                    created_at,
+                })
+            })
+            .collect();
+        stream::iter(writes)
+            .buffer_unordered(SUPPRESSION_WRITES)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn subject_record(
+        &self,
+        digest: &str,
+        suppression_of: Option<(&WorkspaceId, &UserId)>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<SubjectRecord, LedgerError> {
+        let (ids, next) = self.subject_refs(digest, limit, cursor).await?;
+        // One more read: the regulations and the entry, together.
+        let mut wanted: Vec<Item> = ids.iter().map(|id| key(request_pk(id), keys::REQUEST_SK)).collect();
+        wanted.extend(suppression_of.map(|(w, u)| key(keys::suppression_pk(w), keys::suppression_sk(u))));
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(BATCH_GET) {
+            found.extend(self.batch_get(chunk.to_vec()).await?);
+        }
+        let mut record = SubjectRecord {
+            next,
+            ..SubjectRecord::default()
+        };
+        let mut regulations = Vec::new();
+        for item in found {
+            let pk = string_attr(&item, "pk").unwrap_or_default();
+            match suppression_of {
+                Some((workspace, _)) if pk == keys::suppression_pk(workspace) => {
+                    record.suppression = Some(decode_suppression(workspace, item)?);
+                }
+                _ => regulations.push(self.decode_request(&item).await?),
+            }
+        }
+        // Newest first, as the records are (a batch answers in any order).
+        regulations.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        record.regulations = regulations;
+        Ok(record)
     }
 
     async fn set_suppressed(

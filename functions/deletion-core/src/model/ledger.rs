@@ -112,6 +112,16 @@ pub struct Suppression {
     pub since: DateTime<Utc>,
     pub regulation: RequestId,
 }
+/// What the ledger holds about one subject (found by its keyed digest):
+/// a page of the regulations that named it, newest first, and, when asked
+/// for a user id, its suppression entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubjectRecord {
+    pub suppression: Option<Suppression>,
+    pub regulations: Vec<crate::model::DeletionRequest>,
+    /// Where the next page of regulations starts.
+    pub next: Option<String>,
+}
 /// Why a purge worker is woken, apart from the end of the grace. Each has
 /// its own one-shot timer, so none removes another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

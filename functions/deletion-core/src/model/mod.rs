@@ -214,6 +214,14 @@ impl Scope {
         }
     }
 
+    /// How many subjects a regulation names.
+    pub fn subject_count(&self) -> Option<usize> {
+        match self {
+            Scope::Regulation { subject_count, .. } => Some(*subject_count),
+            _ => None,
+        }
+    }
+
     /// A regulation's subject type.
     pub fn subject_type(&self) -> Option<&SubjectType> {
         match self {
@@ -510,6 +518,14 @@ pub struct DeletionRequest {
     /// no longer needed, and expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_progress: Option<Progress>,
+    /// For a regulation: when the subject made the request, if the caller
+    /// said (the deadline counts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// For a regulation: when its raw subject ids left the ledger (only
+    /// their keyed digests stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects_forgotten_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -397,7 +397,17 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             return self.purge_shard(mine, request.scope.workspace(), deadline).await;
         }
         if subjects.is_none() {
-            *subjects = Some(self.ledger.subjects(&request.id).await?);
+            let stored = self.ledger.subjects(&request.id).await?;
+            // Never a rewrite with fewer ids than asked: it would find
+            // nothing to remove and report the subjects deleted.
+            let asked = request.scope.subject_count().unwrap_or_default();
+            if stored.len() != asked {
+                return Err(ShardStop::Refused(format!(
+                    "the regulation names {asked} subject(s) but the ledger holds {} of their ids: nothing rewritten",
+                    stored.len()
+                )));
+            }
+            *subjects = Some(stored);
         }
         let ids = subjects.as_ref().map(Subjects::ids).unwrap_or_default();
         let subject_type = request.scope.subject_type().cloned().unwrap_or_default();

@@ -104,6 +104,13 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         let mut next = request.complete(self.clock.now(), owner, receipt.clone())?;
         next.final_progress = Some(Progress::from_shards(&shards));
+        if request.scope.regulation().is_some() {
+            // Before it says complete: a finished regulation keeps only its
+            // subjects' keyed digests (recorded when it was created). A
+            // worker that finds the ids gone later refuses to rewrite.
+            self.ledger.forget_subjects(&request.id).await?;
+            next.subjects_forgotten_at = Some(self.clock.now());
+        }
         if let Err(e) = self.ledger.update(&next).await {
             return lease_or_err(e);
         }

@@ -48,7 +48,7 @@ use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
     CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage,
-    RetentionLedger, Role, Suppression, SweepMark, SweepMarks, Undecodable,
+    RetentionLedger, Role, SubjectRecord, Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use crate::regulation::{Subjects, UserId};
 
@@ -105,6 +105,9 @@ struct State {
     members: BTreeMap<(AccountId, WorkspaceId), Role>,
     holds: HashMap<WorkspaceId, Hold>,
     subjects: HashMap<RequestId, Subjects>,
+    /// Per subject digest: (created_at in ms, regulation) of each
+    /// regulation that named it.
+    subject_refs: BTreeMap<String, Vec<Place>>,
     suppressions: BTreeMap<(WorkspaceId, UserId), Suppression>,
     callbacks: HashMap<RequestId, CallbackState>,
     mark: Option<SweepMark>,
@@ -679,6 +682,76 @@ impl Regulations for MemoryLedger {
             .get(id)
             .cloned()
             .unwrap_or_else(|| Subjects::from_ids(Vec::new())))
+    }
+
+    async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError> {
+        self.call(LedgerOp::Regulations)?.subjects.remove(id);
+        Ok(())
+    }
+
+    async fn put_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Regulations)?;
+        for digest in digests {
+            let refs = s.subject_refs.entry(digest.clone()).or_default();
+            let at = place(created_at, regulation);
+            if !refs.contains(&at) {
+                refs.push(at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn subject_record(
+        &self,
+        digest: &str,
+        suppression_of: Option<(&WorkspaceId, &UserId)>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<SubjectRecord, LedgerError> {
+        let s = self.call(LedgerOp::Regulations)?;
+        let after = cursor
+            .map(|c| {
+                let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or(LedgerError::InvalidCursor)?;
+                let (at, id) = text.split_once('\n').ok_or(LedgerError::InvalidCursor)?;
+                let at = at.parse::<i64>().map_err(|_| LedgerError::InvalidCursor)?;
+                let id = RequestId::parse(id).map_err(|_| LedgerError::InvalidCursor)?;
+                Ok((at, id))
+            })
+            .transpose()?;
+        let mut refs = s.subject_refs.get(digest).cloned().unwrap_or_default();
+        refs.sort_by(|a, b| b.cmp(a));
+        let limit = limit.clamp(1, 100) as usize;
+        let page: Vec<Place> = refs
+            .into_iter()
+            .filter(|p| after.as_ref().is_none_or(|a| p < a))
+            .take(limit)
+            .collect();
+        let next = (page.len() == limit).then(|| {
+            let (at, id) = &page[limit - 1];
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}\n{id}"))
+        });
+        let regulations = page
+            .iter()
+            .filter_map(|(_, id)| match s.requests.get(id) {
+                Some(Slot::Request(r)) => Some((**r).clone()),
+                _ => None,
+            })
+            .collect();
+        let suppression = suppression_of.and_then(|(w, u)| s.suppressions.get(&(w.clone(), u.clone())).cloned());
+        Ok(SubjectRecord {
+            suppression,
+            regulations,
+            next,
+        })
     }
 
     async fn set_suppressed(

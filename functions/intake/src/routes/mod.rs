@@ -89,6 +89,7 @@ macro_rules! with_operations {
             regulations::list_suppressions,
             regulations::get_suppression,
             regulations::check_suppressions,
+            regulations::get_subject,
             holds::get_hold,
             holds::place_hold,
             holds::release_hold,
@@ -229,6 +230,17 @@ pub struct UserIdParam {
     /// An end user's id, percent-encoded (`a%2Fb` for `a/b`).
     #[param(value_type = s::UserId)]
     pub user_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SubjectParams {
+    /// `USER_ID`, `ANONYMOUS_ID` or an identifier the data map declares.
+    #[param(pattern = "^[A-Z][A-Z0-9_]{0,31}$")]
+    pub subject_type: String,
+    /// The subject's id, percent-encoded (`a%2Fb` for `a/b`).
+    #[param(value_type = s::UserId)]
+    pub subject_id: String,
 }
 
 /// `dry_run` and `Idempotency-Key`, which every create takes.

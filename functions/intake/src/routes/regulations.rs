@@ -7,12 +7,13 @@ use axum::response::Response;
 
 use deletion_core::listings::Listing;
 use deletion_core::model::Scope;
-use deletion_core::regulation::{RegulationType, SubjectType, Subjects, UserId, MAX_SUBJECTS};
+use deletion_core::regulation::{RegulationStatus, RegulationType, SubjectType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Regulated;
 use deletion_core::{inspect, suppressions, ServiceError};
 
 use super::{
-    page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, UserIdParam, WorkspaceParam,
+    page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, SubjectParams, UserIdParam,
+    WorkspaceParam,
 };
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader, SuppressionState};
 use crate::input::{CheckBody, RegulationBody};
@@ -21,7 +22,8 @@ use crate::problem::{
 };
 use crate::state::{json, located, App, Backend, Store, Tick};
 use crate::views::{
-    PageLinks, RegulationBody as RegulationView, RegulationPage, SuppressionBody, SuppressionCheck, SuppressionPage,
+    PageLinks, RegulationBody as RegulationView, RegulationPage, SubjectBody, SubjectRegulation, SuppressionBody,
+    SuppressionCheck, SuppressionPage,
 };
 
 /// Largest accepted regulation body (the API's published limit).
@@ -30,6 +32,35 @@ pub const MAX_REGULATION_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_CHECK_IDS: usize = 1000;
 /// Largest accepted suppression-check body.
 pub const MAX_CHECK_BODY_BYTES: usize = 1024 * 1024;
+
+/// A subject type the data map's stores hold (`known`), or a 400 naming them.
+fn known_type(
+    value: &str,
+    field: &str,
+    known: &std::collections::BTreeSet<SubjectType>,
+) -> Result<SubjectType, Problem> {
+    SubjectType::parse(value)
+        .ok()
+        .filter(|t| known.contains(t))
+        .ok_or_else(|| {
+            let names = known.iter().map(SubjectType::as_str).collect::<Vec<_>>().join(", ");
+            Problem::bad_request(format!(
+                "{field} {value:?} is not held by any store of the data map; use one of {names}"
+            ))
+        })
+}
+
+/// A regulation's `submitted_at`: an RFC 3339 time.
+fn submitted_at(body: &RegulationBody) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
+    body.submitted_at
+        .as_deref()
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| Problem::bad_request(format!("submitted_at must be an RFC 3339 time (got {v:?})")))
+        })
+        .transpose()
+}
 
 /// The regulation in `body`, checked against the subject types the data
 /// map's stores hold (`known`).
@@ -45,17 +76,7 @@ fn regulation_of(
             known.join(", ")
         )));
     };
-    let names = || known.iter().map(SubjectType::as_str).collect::<Vec<_>>().join(", ");
-    let subject_type = SubjectType::parse(&body.subject_type)
-        .ok()
-        .filter(|t| known.contains(t))
-        .ok_or_else(|| {
-            Problem::bad_request(format!(
-                "subject_type {:?} is not held by any store of the data map; use one of {}",
-                body.subject_type,
-                names()
-            ))
-        })?;
+    let subject_type = known_type(&body.subject_type, "subject_type", known)?;
     if regulation.suppression().is_some() && !subject_type.is_user_id() {
         return Err(Problem::bad_request(format!(
             "{regulation} suppresses user ids, so its subject_type must be USER_ID; for {subject_type} use \
@@ -100,7 +121,7 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
     headers: HeaderMap,
     body: JsonRequest,
 ) -> Result<Response, Problem> {
-    let key = idempotency_key(&headers)?;
+    let idempotency = idempotency_key(&headers)?;
     if asked.dry_run()? {
         return Err(Problem::bad_request(
             "regulations have no dry run: a regulation is carried out when created",
@@ -111,6 +132,7 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
         r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
     )?;
     let (regulation, subject_type, subjects) = regulation_of(&body, &app.planner.map().subject_types())?;
+    let submitted_at = submitted_at(&body)?;
     let ask = app.ask(None, body.callback_url)?;
     let probe = Scope::Regulation {
         workspace: workspace.clone(),
@@ -122,6 +144,7 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
     if !app.planner.map().reaches(&probe) {
         return Err(ServiceError::NotInDataMap("regulation (no store declares user_records)".into()).into());
     }
+    let key = app.subject_key().await?;
     let created = app
         .requests
         .create_regulation(
@@ -130,9 +153,11 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
                 regulation,
                 subject_type,
                 subjects: &subjects,
+                submitted_at,
             },
+            key,
             &caller.subject,
-            key.as_ref(),
+            idempotency.as_ref(),
             ask.callback.as_ref(),
         )
         .await?;
@@ -353,4 +378,71 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
         .collect::<Result<Vec<_>, _>>()?;
     let results = suppressions::check(app.requests.ledger(), &workspace, &ids).await?;
     Ok(json(StatusCode::OK, &SuppressionCheck::of(&workspace, results)))
+}
+
+/// "Was this person deleted?": whether a subject is suppressed, and every
+/// regulation that named it with its status and per-store results.
+#[utoipa::path(
+    get, path = "/v1/workspaces/{workspace}/subjects/{subject_type}/{subject_id}", tag = "suppressions",
+    operation_id = "getSubject",
+    params(WorkspaceParam, SubjectParams, PageParams),
+    responses(
+        (status = 200, description = "What the ledger holds about the subject (two reads); the regulations a page, \
+            newest first, follow `next_cursor`. `deleted` is about the regulations of this page.", body = SubjectBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn get_subject<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    SuppressionReader { workspace, .. }: SuppressionReader,
+    params: Params,
+    asked: Asked,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    let raw_type = params.parse("subject_type", |v| Ok(v.to_owned()))?;
+    let subject_type = known_type(&raw_type, "subject_type", &app.planner.map().subject_types())?;
+    let id = params.parse("subject_id", UserId::parse)?;
+    let (limit, cursor) = asked.page()?;
+    let key = app.subject_key().await?;
+    let found = suppressions::lookup(
+        app.requests.ledger(),
+        key,
+        &workspace,
+        &subject_type,
+        &id,
+        (limit, cursor.as_deref()),
+    )
+    .await?;
+    let record = &found.record;
+    let regulations: Vec<SubjectRegulation> = record.regulations.iter().filter_map(SubjectRegulation::of).collect();
+    // Deleted from every store: a regulation that deletes beyond the
+    // archive, finished with no object failed (newest first: the latest).
+    let deleted_at = regulations
+        .iter()
+        .find(|v| v.regulation.deletes() && !v.regulation.archive_only() && v.status == RegulationStatus::Finished)
+        .and_then(|v| v.finished_at.clone());
+    let suppression = subject_type
+        .is_user_id()
+        .then(|| SuppressionBody::of(&workspace, &id, record.suppression.as_ref()));
+    let next = record
+        .next
+        .as_ref()
+        .map(|c| format!("{}?limit={limit}&cursor={c}", uri.path()));
+    Ok(json(
+        StatusCode::OK,
+        &SubjectBody {
+            suppressed: suppression.as_ref().is_some_and(|s| s.suppressed),
+            suppression,
+            workspace,
+            subject_type: subject_type.to_string(),
+            subject_id: id.to_string(),
+            subject_digest: found.digest,
+            deleted: deleted_at.is_some(),
+            deleted_at,
+            regulations,
+            next_cursor: record.next.clone(),
+            links: PageLinks { next },
+        },
+    ))
 }

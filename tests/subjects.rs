@@ -1,0 +1,293 @@
+//! "Was this person deleted?" and forgetting the ids, against DynamoDB
+//! Local and moto: the lookup by keyed digest, before and after a
+//! regulation's raw subject ids leave the ledger, the deadline counted from
+//! the subject's own request, and a worker that refuses to rewrite without
+//! the ids.
+
+use std::io::Write;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use deletion_aws::provision;
+use deletion_core::ids::RequestId;
+use deletion_core::ports::{Clock, Regulations};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use integration_tests::{env, Env, Versioning};
+use serde_json::{json, Value};
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn events(users: &[&str]) -> String {
+    users
+        .iter()
+        .enumerate()
+        .map(|(n, u)| format!("{{\"userId\":\"{u}\",\"event\":\"Viewed\",\"properties\":{{\"n\":{n}}}}}\n"))
+        .collect()
+}
+
+async fn seed(env: &Env, key: &str, users: &[&str]) {
+    provision::put_object(&env.clients, &env.archive, key, &gz(&events(users)))
+        .await
+        .expect("put object");
+}
+
+async fn regulate(env: &Env, ws: &str, body: Value) -> Value {
+    let a = env
+        .call(
+            "POST",
+            &format!("/v1/workspaces/{ws}/regulations"),
+            Some(&body.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    a.body
+}
+
+fn id_of(body: &Value) -> RequestId {
+    RequestId::parse(body["id"].as_str().expect("id")).expect("request id")
+}
+
+async fn lookup(env: &Env, path: &str) -> Value {
+    let a = env.call("GET", path, None, &[]).await;
+    assert_eq!(a.status, 200, "{path}: {:#}", a.body);
+    a.body
+}
+
+/// Every item of the deployment's ledger, each as its keys and text.
+async fn every_item(env: &Env) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let out = env
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&env.stack.settings.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in out.items() {
+            let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            found.push((attr("pk"), attr("sk"), format!("{item:?}")));
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return found;
+        }
+    }
+}
+
+/// The items in which `needle` appears, anywhere (keys or attributes).
+async fn items_holding(env: &Env, needle: &str) -> Vec<(String, String)> {
+    every_item(env)
+        .await
+        .into_iter()
+        .filter(|(pk, sk, text)| pk.contains(needle) || sk.contains(needle) || text.contains(needle))
+        .map(|(pk, sk, _)| (pk, sk))
+        .collect()
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn a_subject_is_found_by_digest_before_and_after_its_ids_are_forgotten() {
+    let env = env(Versioning::None).await;
+    seed(
+        &env,
+        "acme/web/2024-01-01/a.json.gz",
+        &["bob-5e1f", "ann", "carl-77aa", "bobby"],
+    )
+    .await;
+    seed(&env, "acme/ios/2024-01-01/b.json.gz", &["dora-c3d4", "ann"]).await;
+    let asked_at = env.clock.now() - Duration::days(10);
+    let suppress = regulate(
+        &env,
+        "acme",
+        json!({"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["bob-5e1f", "carl-77aa"],
+               "submitted_at": ts(asked_at)}),
+    )
+    .await;
+    // The deadline counts from the subject's own request.
+    assert_eq!(suppress["submitted_at"], json!(ts(asked_at)), "{suppress:#}");
+    assert_eq!(suppress["deadline"], json!(ts(asked_at + Duration::days(30))));
+    let delete = regulate(
+        &env,
+        "acme",
+        json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["dora-c3d4"]}),
+    )
+    .await;
+    assert_eq!(delete["submitted_at"], Value::Null);
+    assert_eq!(delete["deadline"], json!(ts(env.clock.now() + Duration::days(30))));
+
+    let bob = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/bob-5e1f").await;
+    assert_eq!(bob["suppressed"], true, "{bob:#}");
+    assert_eq!(bob["suppression"]["regulation_id"], suppress["id"]);
+    assert_eq!(bob["deleted"], false, "not yet");
+    assert_eq!(bob["regulations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(bob["regulations"][0]["id"], suppress["id"]);
+    assert_eq!(bob["regulations"][0]["status"], "INITIALIZED");
+    let digest = bob["subject_digest"].as_str().expect("digest").to_owned();
+    assert_eq!(digest.len(), 64);
+    assert!(!digest.contains("bob"));
+    // A neighbour, another workspace, another type: nobody named them.
+    for path in [
+        "/v1/workspaces/acme/subjects/USER_ID/bobby",
+        "/v1/workspaces/acme-corp/subjects/USER_ID/bob-5e1f",
+        "/v1/workspaces/acme/subjects/ANONYMOUS_ID/bob-5e1f",
+    ] {
+        let other = lookup(&env, path).await;
+        assert_eq!(other["regulations"], json!([]), "{path}: {other:#}");
+        assert_eq!(other["suppressed"], false);
+        assert_ne!(other["subject_digest"], json!(digest));
+    }
+    assert_eq!(
+        lookup(&env, "/v1/workspaces/acme/subjects/ANONYMOUS_ID/bob-5e1f").await["suppression"],
+        Value::Null,
+        "only user ids are suppressed"
+    );
+
+    // Until it is done, a regulation's ids are kept beside it (a worker needs them).
+    let kept = items_holding(&env, "dora-c3d4").await;
+    assert_eq!(
+        kept,
+        [(format!("REQ#{}", id_of(&delete)), "SUBJECTS#0000".to_owned())],
+        "the raw ids, only beside their regulation"
+    );
+
+    env.settle().await;
+
+    for id in [id_of(&suppress), id_of(&delete)] {
+        let a = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await;
+        assert_eq!(a.body["status"], "FINISHED", "{:#}", a.body);
+        assert!(a.body["subject_ids_forgotten_at"].is_string(), "{:#}", a.body);
+    }
+    // The raw ids left the ledger: only the suppression entries (which
+    // must block the id) still hold those they suppress.
+    assert_eq!(items_holding(&env, "dora-c3d4").await, Vec::<(String, String)>::new());
+    for user in ["bob-5e1f", "carl-77aa"] {
+        let holding = items_holding(&env, user).await;
+        assert_eq!(holding, [("SUPP#acme".to_owned(), format!("U#{user}"))], "{user}");
+    }
+    // And the answer stands, by digest.
+    let bob = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/bob-5e1f").await;
+    assert_eq!(bob["subject_digest"], json!(digest));
+    assert_eq!(bob["deleted"], true, "{bob:#}");
+    assert!(bob["deleted_at"].is_string());
+    let shown = &bob["regulations"][0];
+    assert_eq!(shown["status"], "FINISHED");
+    assert_eq!(shown["totals"]["events_removed"], 2, "bob and carl: {shown:#}");
+    assert_eq!(shown["stores"][0]["store"], "archive");
+    let dora = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/dora-c3d4").await;
+    assert_eq!(dora["deleted"], true, "{dora:#}");
+    assert_eq!(dora["suppressed"], false, "DELETE_ONLY does not suppress");
+    assert_eq!(dora["regulations"][0]["id"], delete["id"]);
+}
+
+#[tokio::test]
+async fn a_subject_s_regulations_page_newest_first_and_only_deleting_ones_count_as_deleted() {
+    let env = env(Versioning::None).await;
+    let mut ids = Vec::new();
+    for kind in ["SUPPRESS_ONLY", "UNSUPPRESS", "DELETE_ARCHIVE_ONLY"] {
+        ids.push(
+            regulate(
+                &env,
+                "acme",
+                json!({"type": kind, "subject_type": "USER_ID", "subject_ids": ["eve"]}),
+            )
+            .await["id"]
+                .clone(),
+        );
+        env.clock.advance(Duration::minutes(1));
+    }
+    env.settle().await;
+    let (mut seen, mut next) = (
+        Vec::new(),
+        Some("/v1/workspaces/acme/subjects/USER_ID/eve?limit=2".to_owned()),
+    );
+    while let Some(at) = next.take() {
+        let page = lookup(&env, &at).await;
+        assert_eq!(
+            page["deleted"], false,
+            "an archive-only deletion is not every store: {page:#}"
+        );
+        assert_eq!(page["suppressed"], false, "lifted by the later one");
+        seen.extend(page["regulations"].as_array().unwrap().iter().map(|r| r["id"].clone()));
+        next = page["links"]["next"].as_str().map(str::to_owned);
+    }
+    ids.reverse();
+    assert_eq!(seen, ids, "newest first, page by page");
+}
+
+#[tokio::test]
+async fn the_lookup_is_for_admins_and_suppression_readers_and_refuses_bad_input() {
+    let env = env(Versioning::None).await;
+    let reader = ("ingest", &[deletion_core::access::SUPPRESSION_READ_SCOPE][..]);
+    let path = "/v1/workspaces/acme/subjects/USER_ID/u1";
+    let a = env.call_as(Some(reader), "GET", path, None, &[]).await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    env.member("acme", "bob", "member").await;
+    env.call_as(Some(("bob", &[])), "GET", path, None, &[])
+        .await
+        .problem(403);
+    env.call_as(None, "GET", path, None, &[]).await.problem(401);
+    for bad in [
+        "/v1/workspaces/acme/subjects/user_id/u1",
+        "/v1/workspaces/acme/subjects/PHONE/u1",
+        "/v1/workspaces/acme/subjects/USER_ID/a%0Ab",
+        "/v1/workspaces/acme/subjects/USER_ID/u1?limit=0",
+        "/v1/workspaces/acme/subjects/USER_ID/u1?cursor=bm9wZQ",
+    ] {
+        env.call("GET", bad, None, &[]).await.problem(400);
+    }
+    let future = ts(env.clock.now() + Duration::hours(1));
+    for submitted in [json!("yesterday"), json!(future), json!(7)] {
+        let body =
+            json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["u1"], "submitted_at": submitted});
+        env.call("POST", "/v1/workspaces/acme/regulations", Some(&body.to_string()), &[])
+            .await
+            .problem(400);
+    }
+    assert_eq!(
+        items_holding(&env, "u1").await,
+        Vec::<(String, String)>::new(),
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_finds_the_ids_gone_rewrites_nothing_and_says_why() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme/web/2024-01-01/a.json.gz", &["bob", "ann"]).await;
+    let before = provision::get_object(&env.clients, &env.archive, "acme/web/2024-01-01/a.json.gz", None)
+        .await
+        .expect("get");
+    let body = regulate(
+        &env,
+        "acme",
+        json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}),
+    )
+    .await;
+    let id = id_of(&body);
+    env.stack.ledger.forget_subjects(&id).await.expect("forget");
+    env.settle().await;
+    let a = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_ne!(a.body["status"], "FINISHED", "{:#}", a.body);
+    let failure = a.body["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("names 1 subject(s) but the ledger holds 0"),
+        "{:#}",
+        a.body
+    );
+    let after = provision::get_object(&env.clients, &env.archive, "acme/web/2024-01-01/a.json.gz", None)
+        .await
+        .expect("get");
+    assert_eq!(after, before, "nothing rewritten");
+}
