@@ -353,7 +353,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 31, "{statuses:?}");
+    assert_eq!(statuses.len(), 32, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -363,6 +363,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ("getSubject", 200),
         ("getSuppression", 200),
         ("getDeletion", 404),
+        ("cancelRegulation", 404),
         ("verifyReceipt", 400),
     ] {
         assert_eq!(statuses[id], expected, "{id}: {statuses:?}");
@@ -516,6 +517,17 @@ async fn regulations_suppressions_and_holds(api: &Api, purged_id: &str) {
     assert_eq!(list.body["items"].as_array().map(Vec::len), Some(1));
     let bob = api.get("/v1/workspaces/acme/suppressions/bob").await;
     assert_eq!(bob.body["suppressed"], true, "{:#}", bob.body);
+    let subject = api.get("/v1/workspaces/acme/subjects/USER_ID/bob").await;
+    assert_eq!(subject.body["deleted"], true, "{:#}", subject.body);
+    api.delete(&format!("/v1/regulations/{reg_id}")).await.problem(409);
+    let queued = api
+        .post(
+            regs,
+            Some(r#"{"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["ann"]}"#),
+        )
+        .await;
+    let cancelled = api.delete(&format!("/v1/regulations/{}", id_of(&queued))).await;
+    assert_eq!(cancelled.body["status"], "CANCELLED", "{:#}", cancelled.body);
     let hold = "/v1/workspaces/acme/hold";
     assert_eq!(api.put(hold, r#"{"reason": "litigation"}"#).await.status, 200);
     assert_eq!(api.get(hold).await.status, 200);

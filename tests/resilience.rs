@@ -944,6 +944,14 @@ impl deletion_core::ports::Regulations for Meddled {
     ) -> Result<(), deletion_core::LedgerError> {
         self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
     }
+    async fn lift_suppressions(
+        &self,
+        w: &deletion_core::ids::WorkspaceId,
+        ids: &[deletion_core::regulation::UserId],
+        regulation: &RequestId,
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.lift_suppressions(w, ids, regulation).await
+    }
     async fn suppression(
         &self,
         w: &deletion_core::ids::WorkspaceId,

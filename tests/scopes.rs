@@ -537,6 +537,14 @@ mod interrupted {
         ) -> Result<(), LedgerError> {
             self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
         }
+        async fn lift_suppressions(
+            &self,
+            w: &WorkspaceId,
+            ids: &[UserId],
+            regulation: &RequestId,
+        ) -> Result<(), LedgerError> {
+            self.inner.lift_suppressions(w, ids, regulation).await
+        }
         async fn suppression(&self, w: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
             self.inner.suppression(w, id).await
         }

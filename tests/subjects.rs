@@ -291,3 +291,144 @@ async fn a_worker_that_finds_the_ids_gone_rewrites_nothing_and_says_why() {
         .expect("get");
     assert_eq!(after, before, "nothing rewritten");
 }
+
+async fn suppressed(env: &Env, user: &str) -> bool {
+    lookup(&env, &format!("/v1/workspaces/acme/subjects/USER_ID/{user}")).await["suppressed"]
+        .as_bool()
+        .expect("suppressed")
+}
+
+#[tokio::test]
+async fn a_queued_regulation_is_cancelled_lifting_only_what_it_set_and_forgetting_its_ids() {
+    let env = env(Versioning::None).await;
+    let key = "acme/web/2024-01-01/a.json.gz";
+    seed(&env, key, &["bob", "ann", "carol", "dave"]).await;
+    let before = provision::get_object(&env.clients, &env.archive, key, None)
+        .await
+        .expect("get");
+    let suppress = |ids: &[&str]| json!({"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ids});
+    regulate(&env, "acme", suppress(&["carol"])).await;
+    env.clock.advance(Duration::seconds(1));
+    let body =
+        json!({"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["bob", "carol", "dave"]});
+    let queued = regulate(&env, "acme", body).await;
+    let id = id_of(&queued);
+    env.clock.advance(Duration::seconds(1));
+    regulate(&env, "acme", suppress(&["dave"])).await;
+    assert!(suppressed(&env, "bob").await && suppressed(&env, "carol").await);
+
+    let a = env.call("DELETE", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    assert_eq!(a.body["status"], "CANCELLED");
+    assert_eq!(
+        a.body["history"].as_array().unwrap().last().unwrap()["note"],
+        "cancelled"
+    );
+    // What it set is lifted; what a later regulation set stays.
+    assert!(!suppressed(&env, "bob").await);
+    assert!(!suppressed(&env, "carol").await, "it had set carol's entry last");
+    assert!(suppressed(&env, "dave").await, "set by a later regulation");
+    let beside: Vec<_> = every_item(&env)
+        .await
+        .into_iter()
+        .filter(|(pk, sk, _)| pk == &format!("REQ#{id}") && sk.starts_with("SUBJECTS#"))
+        .collect();
+    assert!(beside.is_empty(), "its ids are forgotten: {beside:?}");
+
+    env.settle().await;
+    let after = provision::get_object(&env.clients, &env.archive, key, None)
+        .await
+        .expect("get");
+    assert_eq!(after, before, "a cancelled regulation rewrites nothing");
+    let shown = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_eq!(shown.body["status"], "CANCELLED", "{:#}", shown.body);
+    let again = env.call("DELETE", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_eq!(
+        (again.status.as_u16(), &again.body["status"]),
+        (200, &json!("CANCELLED"))
+    );
+    let listed = lookup(&env, "/v1/workspaces/acme/regulations?status=CANCELLED").await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed:#}");
+    let bob = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/bob").await;
+    assert_eq!(bob["regulations"][0]["status"], "CANCELLED");
+    assert_eq!(bob["deleted"], false);
+}
+
+#[tokio::test]
+async fn a_regulation_a_worker_took_is_not_cancelled_and_only_its_admins_may_try() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme/web/2024-01-01/a.json.gz", &["bob", "ann"]).await;
+    let done = regulate(
+        &env,
+        "acme",
+        json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}),
+    )
+    .await;
+    env.settle().await;
+    let path = format!("/v1/regulations/{}", id_of(&done));
+    let refused = env.call("DELETE", &path, None, &[]).await;
+    let problem = refused.problem(409);
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("not-cancellable"),
+        "{problem:#}"
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("FINISHED"), "{problem:#}");
+    assert_eq!(env.call("GET", &path, None, &[]).await.body["status"], "FINISHED");
+
+    let queued = regulate(
+        &env,
+        "acme",
+        json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["ann"]}),
+    )
+    .await;
+    let path = format!("/v1/regulations/{}", id_of(&queued));
+    env.member("acme", "mo", "member").await;
+    env.call_as(Some(("mo", &[])), "DELETE", &path, None, &[])
+        .await
+        .problem(403);
+    env.call_as(None, "DELETE", &path, None, &[]).await.problem(401);
+    assert_eq!(
+        env.call("GET", &path, None, &[]).await.body["status"],
+        "INITIALIZED",
+        "nothing changed"
+    );
+    env.call("DELETE", "/v1/regulations/not-an-id", None, &[])
+        .await
+        .problem(400);
+    env.call("DELETE", &format!("/v1/regulations/{}", RequestId::new()), None, &[])
+        .await
+        .problem(404);
+    let deletion = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
+    assert_eq!(deletion.status, 202, "{:#}", deletion.body);
+    env.call(
+        "DELETE",
+        &format!("/v1/regulations/{}", id_of(&deletion.body)),
+        None,
+        &[],
+    )
+    .await
+    .problem(404);
+}
+
+#[tokio::test]
+async fn a_cancel_interrupted_after_its_write_is_finished_by_asking_again() {
+    use deletion_core::ports::Ledger;
+    let env = env(Versioning::None).await;
+    let body = json!({"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["zed"]});
+    let id = id_of(&regulate(&env, "acme", body).await);
+    // The cancel's write landed; then the intake stopped.
+    let stored = env.stack.ledger.get(&id).await.expect("get").expect("stored");
+    let cancelled = stored.cancel(env.clock.now(), "ops").expect("cancellable");
+    env.stack.ledger.update(&cancelled).await.expect("update");
+    assert!(suppressed(&env, "zed").await, "not lifted yet");
+    let a = env.call("DELETE", &format!("/v1/regulations/{id}"), None, &[]).await;
+    assert_eq!(
+        (a.status.as_u16(), &a.body["status"]),
+        (200, &json!("CANCELLED")),
+        "{:#}",
+        a.body
+    );
+    assert!(!suppressed(&env, "zed").await, "lifted by the retry");
+    let subjects = env.stack.ledger.subjects(&id).await.expect("subjects");
+    assert!(subjects.is_empty(), "and forgotten");
+}

@@ -128,6 +128,9 @@ pub enum ServiceError {
     Irreversible { id: String, grace_ended_at: String },
     #[error("the deletion request {id} is {status} and can no longer change that way")]
     InvalidTransition { id: String, status: Status },
+    /// A regulation a worker already took (or that ended).
+    #[error("the regulation {id} is {shown}: {why}; it can no longer be cancelled")]
+    NotCancellable { id: String, shown: String, why: String },
     #[error("the Idempotency-Key was already used for another deletion ({holder})")]
     IdempotencyKeyReused { holder: String },
     #[error("the request {id} changed concurrently too often; try again")]

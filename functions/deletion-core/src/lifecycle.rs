@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::ServiceError;
 use crate::ids::RequestId;
 use crate::model::{DeletionRequest, Lease, Receipt, Scope, Status, Transition};
+use crate::regulation::RegulationStatus;
 
 /// The periods that shape a new request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +204,36 @@ impl DeletionRequest {
                 id: self.id.to_string(),
                 grace_ended_at: self.grace_ends_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
+        }
+    }
+
+    /// Cancels a regulation no worker has taken yet (`REVOKED`, shown as
+    /// `CANCELLED`): one still `SCHEDULED`, or waiting `ON_HOLD`, whose
+    /// rewrite never started.
+    pub fn cancel(&self, now: DateTime<Utc>, by: &str) -> Result<Self, ServiceError> {
+        let not = |why: String| ServiceError::NotCancellable {
+            id: self.id.to_string(),
+            shown: RegulationStatus::from_request(self.status, 0).as_str().to_owned(),
+            why,
+        };
+        match (self.status, self.purge_started_at) {
+            _ if self.scope.regulation().is_none() => Err(ServiceError::InvalidTransition {
+                id: self.id.to_string(),
+                status: self.status,
+            }),
+            (Status::Scheduled | Status::OnHold, None) => {
+                let mut next = self.advance(Status::Revoked, now, by, Some("cancelled".into()));
+                next.held_since = None;
+                Ok(next)
+            }
+            (Status::Revoked, _) => Err(ServiceError::AlreadyRevoked {
+                id: self.id.to_string(),
+            }),
+            (_, Some(at)) => Err(not(format!(
+                "its rewrite started at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ))),
+            (status, None) => Err(not(format!("its request is {status}"))),
         }
     }
 
@@ -411,6 +442,54 @@ mod tests {
         assert_eq!(r.grace_ends_at, t0() + Duration::days(5));
         assert_eq!(r.deadline, t0() + Duration::days(30));
         assert_eq!(r.history.len(), 1);
+    }
+
+    fn regulation() -> DeletionRequest {
+        let scope = Scope::Regulation {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            regulation: crate::regulation::RegulationType::DeleteOnly,
+            subject_count: 1,
+            digest: "d".into(),
+            subject_type: Default::default(),
+        };
+        DeletionRequest::new(scope, "alice", None, t0(), Periods::default())
+    }
+
+    #[test]
+    fn a_regulation_is_cancelled_only_before_any_worker_took_it() {
+        let r = regulation();
+        let now = t0() + Duration::hours(1);
+        let cancelled = r.cancel(now, "bob").unwrap();
+        assert_eq!((cancelled.status, cancelled.version), (Status::Revoked, 2));
+        assert_eq!(cancelled.history.last().unwrap().note.as_deref(), Some("cancelled"));
+        assert!(matches!(
+            cancelled.cancel(now, "bob"),
+            Err(ServiceError::AlreadyRevoked { .. })
+        ));
+        // Held before it began: still nobody took it.
+        let held = r.put_on_hold(now, "ops", "litigation").unwrap();
+        assert_eq!(held.cancel(now, "bob").unwrap().held_since, None);
+        // Taken: no more.
+        let Claim::Granted { next: taken, .. } = r.claim(now, "w1", Duration::minutes(15), false) else {
+            panic!("claim")
+        };
+        let err = taken.cancel(now, "bob").unwrap_err().to_string();
+        assert!(err.contains("RUNNING") && err.contains("started at"), "{err}");
+        let held_mid_way = taken.put_on_hold(now, "ops", "litigation").unwrap();
+        assert!(matches!(
+            held_mid_way.cancel(now, "bob"),
+            Err(ServiceError::NotCancellable { .. })
+        ));
+        let released = held_mid_way.release(now, "ops").unwrap();
+        assert!(
+            matches!(released.cancel(now, "bob"), Err(ServiceError::NotCancellable { .. })),
+            "resumed, not new"
+        );
+        // Not a regulation: revoke, not cancel.
+        assert!(matches!(
+            request().cancel(now, "bob"),
+            Err(ServiceError::InvalidTransition { .. })
+        ));
     }
 
     #[test]

@@ -336,6 +336,16 @@ pub trait Regulations: Send + Sync {
         since: DateTime<Utc>,
     ) -> Result<(), LedgerError>;
 
+    /// Lifts each id's suppression that `regulation` set (an entry a later
+    /// regulation set, or none, is left as it is): a cancelled regulation
+    /// takes back what it did.
+    async fn lift_suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        regulation: &RequestId,
+    ) -> Result<(), LedgerError>;
+
     /// One user's entry, in one read.
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError>;
 

@@ -643,6 +643,37 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
     }
 
+    /// Cancels a regulation no worker has taken yet; then lifts the
+    /// suppressions it set (those a later regulation set stay) and forgets
+    /// its ids. Asked again, it finishes that work and answers the same:
+    /// an interrupted cancel is completed by a retry.
+    pub async fn cancel_regulation(&self, id: &RequestId, actor: &str) -> Result<DeletionRequest, ServiceError> {
+        let cancelled = retry_on_conflict(id, || async {
+            let current = self.fetch(id).await?;
+            match current.cancel(self.clock.now(), actor) {
+                Ok(next) => {
+                    self.ledger.update(&next).await?;
+                    Ok(next)
+                }
+                Err(ServiceError::AlreadyRevoked { .. }) => Ok(current),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        let Scope::Regulation {
+            workspace, regulation, ..
+        } = &cancelled.scope
+        else {
+            return Ok(cancelled);
+        };
+        if regulation.suppression() == Some(true) {
+            let subjects = self.ledger.subjects(id).await?;
+            self.ledger.lift_suppressions(workspace, subjects.ids(), id).await?;
+        }
+        self.ledger.forget_subjects(id).await?;
+        Ok(cancelled)
+    }
+
     async fn revoke_one(&self, id: &RequestId, actor: &str) -> Result<DeletionRequest, ServiceError> {
         // Someone else changed it (a purge claim?): judged again.
         retry_on_conflict(id, || async {

@@ -241,6 +241,12 @@ impl From<ServiceError> for Problem {
                 "The deletion was already revoked",
                 detail,
             ),
+            ServiceError::NotCancellable { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "not-cancellable",
+                "The regulation can no longer be cancelled",
+                detail,
+            ),
             ServiceError::Irreversible { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "irreversible",

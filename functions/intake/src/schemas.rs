@@ -115,6 +115,7 @@ pub enum RegulationStatus {
     PartialSuccess,
     Failed,
     OnHold,
+    Cancelled,
 }
 
 /// A workspace member's role.

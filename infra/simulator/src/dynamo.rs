@@ -447,6 +447,16 @@ impl Regulations for SimDynamo {
             .set_suppressed(workspace, ids, suppressed, regulation, since)
             .await
     }
+    async fn lift_suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        regulation: &RequestId,
+    ) -> Result<(), LedgerError> {
+        self.small_write(format!("SUPP#{workspace}"), ids.len().max(1) as f64)
+            .await?;
+        self.inner.lift_suppressions(workspace, ids, regulation).await
+    }
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
         self.small_read(format!("SUPP#{workspace}")).await?;
         self.inner.suppression(workspace, id).await

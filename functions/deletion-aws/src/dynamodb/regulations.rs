@@ -122,6 +122,32 @@ impl DynamoLedger {
         written(put.send().await).map(|_| ())
     }
 
+    /// Lifts one user's entry if `regulation` set it: the same entry (its
+    /// stamp and place kept, so a later regulation still wins), lifted.
+    async fn lift_one(&self, workspace: &WorkspaceId, id: &UserId, regulation: &RequestId) -> Result<(), LedgerError> {
+        let Some(item) = self
+            .get_item(keys::suppression_pk(workspace), &keys::suppression_sk(id))
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut entry: SuppressionItem = from_item(item, || keys::suppression_pk(workspace))?;
+        if &entry.regulation != regulation || !entry.suppressed {
+            return Ok(());
+        }
+        entry.suppressed = false;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&entry, || entry.pk.clone())?))
+            // Unless a later regulation's state landed meanwhile.
+            .condition_expression("regulation = :me AND stamp = :stamp")
+            .expression_attribute_values(":me", s(regulation.to_string()))
+            .expression_attribute_values(":stamp", s(entry.stamp.clone()));
+        written(put.send().await).map(|_| ())
+    }
+
     /// Writes one subject's record unless it is there (it never changes).
     async fn put_subject_ref(&self, entry: SubjectRefItem) -> Result<(), LedgerError> {
         let put = self
@@ -338,6 +364,20 @@ impl Regulations for DynamoLedger {
             })
             .collect();
         stream::iter(writes)
+            .buffer_unordered(SUPPRESSION_WRITES)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn lift_suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        regulation: &RequestId,
+    ) -> Result<(), LedgerError> {
+        let lifts: Vec<_> = ids.iter().map(|id| self.lift_one(workspace, id, regulation)).collect();
+        stream::iter(lifts)
             .buffer_unordered(SUPPRESSION_WRITES)
             .try_collect::<Vec<()>>()
             .await?;

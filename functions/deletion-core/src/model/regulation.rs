@@ -275,9 +275,24 @@ pub enum RegulationStatus {
     Failed,
     /// Waiting for a legal hold on the workspace to be released.
     OnHold,
+    /// Cancelled before any worker took it (its request `REVOKED`).
+    Cancelled,
 }
 
 impl RegulationStatus {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegulationStatus::Initialized => "INITIALIZED",
+            RegulationStatus::Running => "RUNNING",
+            RegulationStatus::Finished => "FINISHED",
+            RegulationStatus::PartialSuccess => "PARTIAL_SUCCESS",
+            RegulationStatus::Failed => "FAILED",
+            RegulationStatus::OnHold => "ON_HOLD",
+            RegulationStatus::Cancelled => "CANCELLED",
+        }
+    }
+
     /// `object_failures`: objects the workers could not rewrite.
     pub fn from_request(status: Status, object_failures: u64) -> RegulationStatus {
         match status {
@@ -285,8 +300,8 @@ impl RegulationStatus {
             Status::Purging | Status::Verifying => RegulationStatus::Running,
             Status::Completed if object_failures > 0 => RegulationStatus::PartialSuccess,
             Status::Completed => RegulationStatus::Finished,
-            // A regulation is never revoked; shown as failed if it were.
-            Status::Failed | Status::Revoked => RegulationStatus::Failed,
+            Status::Failed => RegulationStatus::Failed,
+            Status::Revoked => RegulationStatus::Cancelled,
             Status::OnHold => RegulationStatus::OnHold,
         }
     }
@@ -401,5 +416,17 @@ mod tests {
         assert_eq!(RegulationStatus::from_request(Status::Completed, 0), Finished);
         assert_eq!(RegulationStatus::from_request(Status::Completed, 2), PartialSuccess);
         assert_eq!(RegulationStatus::from_request(Status::Failed, 0), Failed);
+        assert_eq!(RegulationStatus::from_request(Status::Revoked, 0), Cancelled);
+        for s in [
+            Initialized,
+            Running,
+            Finished,
+            PartialSuccess,
+            Failed,
+            OnHold,
+            Cancelled,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str(), "named as it serialises");
+        }
     }
 }

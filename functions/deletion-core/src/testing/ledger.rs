@@ -779,6 +779,23 @@ impl Regulations for MemoryLedger {
         Ok(())
     }
 
+    async fn lift_suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        ids: &[UserId],
+        regulation: &RequestId,
+    ) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Regulations)?;
+        for id in ids {
+            if let Some(entry) = s.suppressions.get_mut(&(workspace.clone(), id.clone())) {
+                if &entry.regulation == regulation {
+                    entry.suppressed = false;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
         let s = self.call(LedgerOp::Regulations)?;
         Ok(s.suppressions.get(&(workspace.clone(), id.clone())).cloned())

@@ -86,6 +86,7 @@ macro_rules! with_operations {
             regulations::list_regulations,
             regulations::create_regulation,
             regulations::get_regulation,
+            regulations::cancel_regulation,
             regulations::list_suppressions,
             regulations::get_suppression,
             regulations::check_suppressions,

@@ -177,13 +177,14 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
 }
 
 /// The statuses a regulation shows.
-const REGULATION_STATUSES: [&str; 6] = [
+const REGULATION_STATUSES: [&str; 7] = [
     "INITIALIZED",
     "RUNNING",
     "FINISHED",
     "PARTIAL_SUCCESS",
     "FAILED",
     "ON_HOLD",
+    "CANCELLED",
 ];
 
 /// A value's JSON name (`PARTIAL_SUCCESS`).
@@ -261,6 +262,35 @@ pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
     let mut view = RegulationView::of(&request, Some(&shards))
         .ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
     view.callbacks = app.callback_status(&request).await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+/// Cancels a regulation no worker has taken yet: it ends `CANCELLED`, the
+/// suppressions it set are lifted (those a later regulation set stay) and
+/// its subject ids are forgotten. Asked again, the same answer.
+#[utoipa::path(
+    delete, path = "/v1/regulations/{regulation_id}", tag = "regulations", operation_id = "cancelRegulation",
+    params(RegulationIdParam),
+    responses(
+        (status = 200, description = "Cancelled (now or before).", body = RegulationView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 503, response = Unavailable),
+    )
+)]
+pub async fn cancel_regulation<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    Named { request, caller }: Named,
+) -> Result<Response, Problem> {
+    let id = &request.id;
+    if request.scope.regulation().is_none() {
+        return Err(Problem::not_found(format!(
+            "{id} is a deletion, not a regulation: revoke it with DELETE /v1/deletions/{id}"
+        )));
+    }
+    let cancelled = app.requests.cancel_regulation(id, &caller.subject).await?;
+    let view =
+        RegulationView::of(&cancelled, None).ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
     Ok(json(StatusCode::OK, &view))
 }
 
