@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 21, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 22, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -328,7 +328,11 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             "createRegulation",
             r#"{"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#,
         ),
-        ("checkSuppressions", r#"{"user_ids": ["bob"]}"#),
+        (
+            "createSourceRegulation",
+            r#"{"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["bob"]}"#,
+        ),
+        ("checkSuppressions", r#"{"user_ids": ["bob"], "source": "web"}"#),
         ("placeHold", r#"{"reason": "litigation"}"#),
         (
             "setRetention",
@@ -353,7 +357,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 32, "{statuses:?}");
+    assert_eq!(statuses.len(), 33, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [

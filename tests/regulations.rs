@@ -396,6 +396,7 @@ async fn suppression_blocks_at_once_answers_in_batches_and_the_later_regulation_
         .ledger
         .set_suppressed(
             &WorkspaceId::parse("acme").unwrap(),
+            None,
             &[UserId::parse("u1").unwrap()],
             true,
             &first,

@@ -921,9 +921,10 @@ impl deletion_core::ports::Regulations for Meddled {
         &self,
         id: &RequestId,
         at: chrono::DateTime<chrono::Utc>,
+        source: Option<&deletion_core::ids::SourceId>,
         digests: &[String],
     ) -> Result<(), deletion_core::LedgerError> {
-        self.inner.put_subject_refs(id, at, digests).await
+        self.inner.put_subject_refs(id, at, source, digests).await
     }
     async fn subject_record(
         &self,
@@ -937,20 +938,24 @@ impl deletion_core::ports::Regulations for Meddled {
     async fn set_suppressed(
         &self,
         w: &deletion_core::ids::WorkspaceId,
+        source: Option<&deletion_core::ids::SourceId>,
         ids: &[deletion_core::regulation::UserId],
         suppressed: bool,
         regulation: &RequestId,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), deletion_core::LedgerError> {
-        self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
+        self.inner
+            .set_suppressed(w, source, ids, suppressed, regulation, since)
+            .await
     }
     async fn lift_suppressions(
         &self,
         w: &deletion_core::ids::WorkspaceId,
+        source: Option<&deletion_core::ids::SourceId>,
         ids: &[deletion_core::regulation::UserId],
         regulation: &RequestId,
     ) -> Result<(), deletion_core::LedgerError> {
-        self.inner.lift_suppressions(w, ids, regulation).await
+        self.inner.lift_suppressions(w, source, ids, regulation).await
     }
     async fn suppression(
         &self,
@@ -962,9 +967,10 @@ impl deletion_core::ports::Regulations for Meddled {
     async fn suppressions(
         &self,
         w: &deletion_core::ids::WorkspaceId,
+        source: Option<&deletion_core::ids::SourceId>,
         ids: &[deletion_core::regulation::UserId],
     ) -> Result<Vec<deletion_core::ports::Suppression>, deletion_core::LedgerError> {
-        self.inner.suppressions(w, ids).await
+        self.inner.suppressions(w, source, ids).await
     }
     async fn suppression_page(
         &self,

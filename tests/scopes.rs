@@ -514,9 +514,10 @@ mod interrupted {
             &self,
             id: &RequestId,
             at: DateTime<Utc>,
+            source: Option<&deletion_core::ids::SourceId>,
             digests: &[String],
         ) -> Result<(), LedgerError> {
-            self.inner.put_subject_refs(id, at, digests).await
+            self.inner.put_subject_refs(id, at, source, digests).await
         }
         async fn subject_record(
             &self,
@@ -530,26 +531,35 @@ mod interrupted {
         async fn set_suppressed(
             &self,
             w: &WorkspaceId,
+            source: Option<&deletion_core::ids::SourceId>,
             ids: &[UserId],
             suppressed: bool,
             regulation: &RequestId,
             since: DateTime<Utc>,
         ) -> Result<(), LedgerError> {
-            self.inner.set_suppressed(w, ids, suppressed, regulation, since).await
+            self.inner
+                .set_suppressed(w, source, ids, suppressed, regulation, since)
+                .await
         }
         async fn lift_suppressions(
             &self,
             w: &WorkspaceId,
+            source: Option<&deletion_core::ids::SourceId>,
             ids: &[UserId],
             regulation: &RequestId,
         ) -> Result<(), LedgerError> {
-            self.inner.lift_suppressions(w, ids, regulation).await
+            self.inner.lift_suppressions(w, source, ids, regulation).await
         }
         async fn suppression(&self, w: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
             self.inner.suppression(w, id).await
         }
-        async fn suppressions(&self, w: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
-            self.inner.suppressions(w, ids).await
+        async fn suppressions(
+            &self,
+            w: &WorkspaceId,
+            source: Option<&deletion_core::ids::SourceId>,
+            ids: &[UserId],
+        ) -> Result<Vec<Suppression>, LedgerError> {
+            self.inner.suppressions(w, source, ids).await
         }
         async fn suppression_page(
             &self,

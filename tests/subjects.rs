@@ -293,7 +293,7 @@ async fn a_worker_that_finds_the_ids_gone_rewrites_nothing_and_says_why() {
 }
 
 async fn suppressed(env: &Env, user: &str) -> bool {
-    lookup(&env, &format!("/v1/workspaces/acme/subjects/USER_ID/{user}")).await["suppressed"]
+    lookup(env, &format!("/v1/workspaces/acme/subjects/USER_ID/{user}")).await["suppressed"]
         .as_bool()
         .expect("suppressed")
 }
@@ -431,4 +431,174 @@ async fn a_cancel_interrupted_after_its_write_is_finished_by_asking_again() {
     assert!(!suppressed(&env, "zed").await, "lifted by the retry");
     let subjects = env.stack.ledger.subjects(&id).await.expect("subjects");
     assert!(subjects.is_empty(), "and forgotten");
+}
+
+async fn suppressed_in(env: &Env, user: &str, query: &str) -> (bool, Value) {
+    let body = lookup(env, &format!("/v1/workspaces/acme/suppressions/{user}{query}")).await;
+    (body["suppressed"].as_bool().expect("suppressed"), body)
+}
+
+#[tokio::test]
+async fn a_source_s_regulation_deletes_and_suppresses_only_within_that_source() {
+    let env = env(Versioning::None).await;
+    for (key, users) in [
+        ("acme/web/2024-01-01/a.json.gz", &["bob", "ann"][..]),
+        ("acme/ios/2024-01-01/b.json.gz", &["bob", "ann"][..]),
+        ("acme/webx/2024-01-01/c.json.gz", &["bob"][..]),
+        ("acme-corp/web/2024-01-01/d.json.gz", &["bob"][..]),
+    ] {
+        seed(&env, key, users).await;
+    }
+    let untouched = |key: &'static str| {
+        let env = &env;
+        async move {
+            provision::get_object(&env.clients, &env.archive, key, None)
+                .await
+                .expect("get")
+        }
+    };
+    let before = [
+        untouched("acme/ios/2024-01-01/b.json.gz").await,
+        untouched("acme/webx/2024-01-01/c.json.gz").await,
+        untouched("acme-corp/web/2024-01-01/d.json.gz").await,
+    ];
+    let path = "/v1/workspaces/acme/sources/web/regulations";
+    let body = json!({"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["bob"]});
+    let a = env.call("POST", path, Some(&body.to_string()), &[]).await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.body["source"], "web");
+    let id = id_of(&a.body);
+    // Its own list: blocked in web, not elsewhere, not workspace-wide.
+    assert!(!suppressed_in(&env, "bob", "").await.0);
+    let (in_web, entry) = suppressed_in(&env, "bob", "?source=web").await;
+    assert!(in_web, "{entry:#}");
+    assert_eq!(entry["source"], "web");
+    assert!(!suppressed_in(&env, "bob", "?source=ios").await.0);
+    let check = |source: Value| {
+        let env = &env;
+        async move {
+            let body = json!({"user_ids": ["bob", "ann"], "source": source}).to_string();
+            let a = env
+                .call("POST", "/v1/workspaces/acme/suppressions:check", Some(&body), &[])
+                .await;
+            assert_eq!(a.status, 200, "{:#}", a.body);
+            a.body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["suppressed"].as_bool().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(check(json!("web")).await, [true, false]);
+    assert_eq!(check(Value::Null).await, [false, false]);
+
+    env.settle().await;
+    let view = env.call("GET", &format!("/v1/regulations/{id}"), None, &[]).await.body;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    assert_eq!(view["stores"].as_array().map(Vec::len), Some(1), "{view:#}");
+    assert_eq!(view["stores"][0]["prefix"], "acme/web/");
+    assert_eq!(view["totals"]["events_removed"], 1);
+    let web = provision::get_object(&env.clients, &env.archive, "acme/web/2024-01-01/a.json.gz", None)
+        .await
+        .expect("get");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&web[..]), &mut text).expect("gunzip");
+    assert!(!text.contains("bob") && text.contains("ann"), "{text}");
+    let after = [
+        untouched("acme/ios/2024-01-01/b.json.gz").await,
+        untouched("acme/webx/2024-01-01/c.json.gz").await,
+        untouched("acme-corp/web/2024-01-01/d.json.gz").await,
+    ];
+    assert_eq!(
+        after, before,
+        "other sources, a neighbouring prefix and workspace untouched"
+    );
+
+    let bob = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/bob").await;
+    assert_eq!(bob["suppressed"], false, "{bob:#}");
+    assert_eq!(bob["source_suppressions"][0]["source"], "web");
+    assert_eq!(bob["source_suppressions"][0]["suppressed"], true);
+    assert_eq!(bob["regulations"][0]["source"], "web");
+    assert_eq!(bob["deleted"], false, "one source is not every store");
+}
+
+#[tokio::test]
+async fn a_workspace_suppression_wins_over_a_source_s_and_a_source_s_cancel_lifts_only_its_own() {
+    let env = env(Versioning::None).await;
+    let ws = |kind: &str, ids: &[&str]| json!({"type": kind, "subject_type": "USER_ID", "subject_ids": ids});
+    regulate(&env, "acme", ws("SUPPRESS_ONLY", &["ann"])).await;
+    env.clock.advance(Duration::seconds(1));
+    let post = |source: &'static str, body: Value| {
+        let env = &env;
+        async move {
+            let a = env
+                .call(
+                    "POST",
+                    &format!("/v1/workspaces/acme/sources/{source}/regulations"),
+                    Some(&body.to_string()),
+                    &[],
+                )
+                .await;
+            assert_eq!(a.status, 202, "{:#}", a.body);
+            a.body
+        }
+    };
+    post("web", ws("UNSUPPRESS", &["ann"])).await;
+    assert!(
+        suppressed_in(&env, "ann", "?source=web").await.0,
+        "the workspace's suppression wins"
+    );
+    let carl = post("ios", ws("SUPPRESS_ONLY", &["carl"])).await;
+    post("web", ws("SUPPRESS_ONLY", &["carl"])).await;
+    assert!(suppressed_in(&env, "carl", "?source=ios").await.0);
+    let a = env
+        .call("DELETE", &format!("/v1/regulations/{}", id_of(&carl)), None, &[])
+        .await;
+    assert_eq!(a.body["status"], "CANCELLED", "{:#}", a.body);
+    assert!(
+        !suppressed_in(&env, "carl", "?source=ios").await.0,
+        "its own list lifted"
+    );
+    assert!(
+        suppressed_in(&env, "carl", "?source=web").await.0,
+        "another source's stays"
+    );
+    // The list pages every entry, with its source, one a page.
+    let (mut seen, mut next) = (
+        Vec::new(),
+        Some("/v1/workspaces/acme/suppressions?state=all&limit=1".to_owned()),
+    );
+    while let Some(at) = next.take() {
+        let page = lookup(&env, &at).await;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(format!(
+                "{}@{}",
+                item["user_id"].as_str().unwrap(),
+                item["source"].as_str().unwrap_or("*")
+            ));
+        }
+        next = page["links"]["next"].as_str().map(str::to_owned);
+    }
+    seen.sort();
+    assert_eq!(seen, ["ann@*", "ann@web", "carl@ios", "carl@web"]);
+    for bad in ["-web", "we%2Fb", "x".repeat(200).as_str()] {
+        let a = env
+            .call(
+                "POST",
+                &format!("/v1/workspaces/acme/sources/{bad}/regulations"),
+                Some(&ws("DELETE_ONLY", &["z"]).to_string()),
+                &[],
+            )
+            .await;
+        a.problem(400);
+    }
+    env.call("GET", "/v1/workspaces/acme/suppressions/ann?source=-web", None, &[])
+        .await
+        .problem(400);
+    assert_eq!(
+        items_holding(&env, "\"z\"").await,
+        Vec::<(String, String)>::new(),
+        "nothing written"
+    );
 }

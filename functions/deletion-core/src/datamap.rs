@@ -615,6 +615,7 @@ mod tests {
             subject_count: 1,
             digest: "d".into(),
             subject_type: SubjectType::user_id(),
+            source: None,
         };
         let stores = |t| {
             map.expand(&scope(t))
@@ -635,6 +636,14 @@ mod tests {
         );
         assert!(stores(RegulationType::SuppressOnly).is_empty());
         assert!(map.reaches(&scope(RegulationType::SuppressOnly)));
+        // A source's regulation: only the stores whose layout names sources.
+        let mut of_web = scope(RegulationType::DeleteOnly);
+        if let Scope::Regulation { source, .. } = &mut of_web {
+            *source = Some(crate::ids::SourceId::parse("web").unwrap());
+        }
+        let reached: Vec<_> = map.expand(&of_web).into_iter().map(|p| (p.store, p.prefix)).collect();
+        assert_eq!(reached, [("archive".to_owned(), "acme/web/".to_owned())]);
+        assert_ne!(of_web.lock_key(), scope(RegulationType::DeleteOnly).lock_key());
         assert_eq!(
             map.store("events")
                 .unwrap()
@@ -700,6 +709,7 @@ mod tests {
             subject_count: 1,
             digest: "d".into(),
             subject_type,
+            source: None,
         };
         let stores = |s| map.expand(&scope(s)).into_iter().map(|p| p.store).collect::<Vec<_>>();
         assert_eq!(

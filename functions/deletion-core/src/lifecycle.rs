@@ -451,6 +451,7 @@ mod tests {
             subject_count: 1,
             digest: "d".into(),
             subject_type: Default::default(),
+            source: None,
         };
         DeletionRequest::new(scope, "alice", None, t0(), Periods::default())
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::SignError;
 use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
-use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use crate::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
 use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
@@ -288,7 +288,8 @@ pub trait RetentionLedger: Send + Sync {
 }
 
 /// What the ledger keeps for regulations: their subject ids, and each
-/// workspace's suppression list (one item per user, read in one call).
+/// workspace's suppression list (one item per user, read in one call), at
+/// the workspace's level (`source: None`) and per source.
 #[async_trait]
 pub trait Regulations: Send + Sync {
     /// Stores a regulation's subject ids (before the request itself).
@@ -300,21 +301,24 @@ pub trait Regulations: Send + Sync {
     /// Removes a regulation's raw subject ids (none left is success).
     async fn forget_subjects(&self, id: &RequestId) -> Result<(), LedgerError>;
 
-    /// Records that `regulation` (created at `created_at`) names the
-    /// subject of each keyed digest, before the regulation is written, so
-    /// the lookup never misses one; the raw ids are not in these records.
+    /// Records that `regulation` (created at `created_at`, scoped to
+    /// `source` if given) names the subject of each keyed digest, before
+    /// the regulation is written, so the lookup never misses one; the raw
+    /// ids are not in these records.
     async fn put_subject_refs(
         &self,
         regulation: &RequestId,
         created_at: DateTime<Utc>,
+        source: Option<&SourceId>,
         digests: &[String],
     ) -> Result<(), LedgerError>;
 
     /// What the ledger holds about the subject of `digest`: a page of the
     /// regulations that named it (newest first; a record whose regulation
     /// was never written is left out) and, for a user id (`suppression_of`),
-    /// its suppression entry. Two reads: the records, then the regulations
-    /// and the entry together.
+    /// its workspace entry and those of the sources the page's regulations
+    /// were scoped to. Two reads: the records, then the regulations and the
+    /// entries together.
     async fn subject_record(
         &self,
         digest: &str,
@@ -323,37 +327,47 @@ pub trait Regulations: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<SubjectRecord, LedgerError>;
 
-    /// Sets each id's state as `regulation` (created at `since`) says,
-    /// unless a regulation created later already set it: of two
-    /// regulations about one user, the later one wins whatever the order
-    /// their writes land in.
+    /// Sets each id's state in the workspace's list (or `source`'s) as
+    /// `regulation` (created at `since`) says, unless a regulation created
+    /// later already set it: of two regulations about one user, the later
+    /// one wins whatever the order their writes land in.
     async fn set_suppressed(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         suppressed: bool,
         regulation: &RequestId,
         since: DateTime<Utc>,
     ) -> Result<(), LedgerError>;
 
-    /// Lifts each id's suppression that `regulation` set (an entry a later
-    /// regulation set, or none, is left as it is): a cancelled regulation
-    /// takes back what it did.
+    /// Lifts each id's suppression (in the workspace's list, or
+    /// `source`'s) that `regulation` set (an entry a later regulation set,
+    /// or none, is left as it is): a cancelled regulation takes back what
+    /// it did.
     async fn lift_suppressions(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         regulation: &RequestId,
     ) -> Result<(), LedgerError>;
 
-    /// One user's entry, in one read.
+    /// One user's workspace entry, in one read.
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError>;
 
-    /// The entries of several users (those that have one).
-    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError>;
+    /// The entries of several users (those that have one): the workspace's
+    /// and, with `source`, that source's, in one batch.
+    async fn suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        source: Option<&SourceId>,
+        ids: &[UserId],
+    ) -> Result<Vec<Suppression>, LedgerError>;
 
-    /// A page of a workspace's entries, the latest set first (by `since`,
-    /// then id), and where the next page starts.
+    /// A page of a workspace's entries (its own and its sources'), the
+    /// latest set first (by `since`, then id), and where the next page
+    /// starts.
     async fn suppression_page(
         &self,
         workspace: &WorkspaceId,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::{InputError, LedgerError, ServiceError};
-use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use crate::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use crate::lifecycle::{summarize, Periods};
 use crate::model::callbacks::CallbackUrl;
 use crate::model::{DeletionRequest, Listing, Progress, Scope, Status};
@@ -55,6 +55,9 @@ pub struct Regulated<'a> {
     /// When the subject made the request, if the caller knows (not after
     /// now): the deadline counts from it.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// Only this source's data and suppression list; `None`: the
+    /// workspace's.
+    pub source: Option<SourceId>,
 }
 
 /// The outcome of a create: a new request, or the one already in place.
@@ -157,7 +160,10 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
     now: DateTime<Utc>,
 ) -> Result<DeletionRequest, ServiceError> {
     let Scope::Regulation {
-        workspace, regulation, ..
+        workspace,
+        regulation,
+        source,
+        ..
     } = &request.scope
     else {
         return Ok(request);
@@ -177,7 +183,14 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
         }
     };
     ledger
-        .set_suppressed(workspace, subjects.ids(), suppressed, &request.id, request.created_at)
+        .set_suppressed(
+            workspace,
+            source.as_ref(),
+            subjects.ids(),
+            suppressed,
+            &request.id,
+            request.created_at,
+        )
         .await?;
     // The first attempt judges the request as given, later ones a fresh read.
     let id = request.id.clone();
@@ -333,6 +346,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             subject_type,
             subjects,
             submitted_at,
+            source,
         } = asked;
         if submitted_at.is_some_and(|at| at > self.clock.now() + SUBMITTED_AT_SKEW) {
             return Err(InputError::InvalidBody("submitted_at is in the future".into()).into());
@@ -344,6 +358,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             regulation,
             subject_count: subjects.len(),
             subject_type,
+            source,
         };
         let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
         let created = self
@@ -406,7 +421,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 // without its digests.
                 self.ledger.put_subjects(&request.id, subjects).await?;
                 self.ledger
-                    .put_subject_refs(&request.id, request.created_at, digests)
+                    .put_subject_refs(&request.id, request.created_at, scope.regulation_source(), digests)
                     .await?;
             }
             match self.ledger.insert(&request, idempotency_key).await {
@@ -661,14 +676,19 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
         })
         .await?;
         let Scope::Regulation {
-            workspace, regulation, ..
+            workspace,
+            regulation,
+            source,
+            ..
         } = &cancelled.scope
         else {
             return Ok(cancelled);
         };
         if regulation.suppression() == Some(true) {
             let subjects = self.ledger.subjects(id).await?;
-            self.ledger.lift_suppressions(workspace, subjects.ids(), id).await?;
+            self.ledger
+                .lift_suppressions(workspace, source.as_ref(), subjects.ids(), id)
+                .await?;
         }
         self.ledger.forget_subjects(id).await?;
         Ok(cancelled)

@@ -8,7 +8,7 @@
 //! A lookup finds a subject by its keyed digest only, so it answers the
 //! same before and after the regulation's raw ids are forgotten.
 
-use crate::ids::WorkspaceId;
+use crate::ids::{SourceId, WorkspaceId};
 use crate::ports::{Regulations, SubjectRecord, Suppression};
 use crate::regulation::{SubjectType, UserId};
 use crate::subject_key::SubjectKey;
@@ -66,18 +66,45 @@ pub async fn page<R: Regulations + ?Sized>(
     Ok((entries, next))
 }
 
-/// Whether each of `ids` is suppressed, in the order asked.
+/// The entry that decides whether `user` is blocked in `workspace` (in
+/// `source`'s data, if given), in one read: the workspace's entry if it
+/// suppresses (a workspace's suppression wins), else the source's if it
+/// does, else whichever exists (lifted).
+pub async fn entry_in<R: Regulations + ?Sized>(
+    store: &R,
+    workspace: &WorkspaceId,
+    source: Option<&SourceId>,
+    user: &UserId,
+) -> Result<Option<Suppression>, ServiceError> {
+    let found = store
+        .suppressions(workspace, source, std::slice::from_ref(user))
+        .await?;
+    Ok(deciding(&found, user).cloned())
+}
+
+fn deciding<'a>(found: &'a [Suppression], user: &UserId) -> Option<&'a Suppression> {
+    let mine = || found.iter().filter(move |s| &s.user_id == user);
+    mine()
+        .find(|s| s.suppressed && s.source.is_none())
+        .or_else(|| mine().find(|s| s.suppressed))
+        .or_else(|| mine().find(|s| s.source.is_none()))
+        .or_else(|| mine().next())
+}
+
+/// Whether each of `ids` is suppressed (in the workspace, or in
+/// `source`'s data: either list blocks), in the order asked.
 pub async fn check<R: Regulations + ?Sized>(
     store: &R,
     workspace: &WorkspaceId,
+    source: Option<&SourceId>,
     ids: &[UserId],
 ) -> Result<Vec<(UserId, bool)>, ServiceError> {
     let mut unique = ids.to_vec();
     unique.sort();
     unique.dedup();
-    let found = store.suppressions(workspace, &unique).await?;
+    let found = store.suppressions(workspace, source, &unique).await?;
     Ok(ids
         .iter()
-        .map(|id| (id.clone(), found.iter().any(|s| &s.user_id == id && s.suppressed)))
+        .map(|id| (id.clone(), deciding(&found, id).is_some_and(|s| s.suppressed)))
         .collect())
 }

@@ -179,6 +179,7 @@ pub struct Asked {
     created_before: Option<String>,
     subject_type: Option<String>,
     state: Option<String>,
+    source: Option<String>,
 }
 
 /// Which entries a listing of the suppression list shows.
@@ -306,6 +307,14 @@ impl Asked {
             }
         }
         Ok(filters)
+    }
+
+    /// The `source` a suppression check is about, if any.
+    pub fn source(&self) -> Result<Option<deletion_core::ids::SourceId>, Problem> {
+        self.source
+            .as_deref()
+            .map(|s| deletion_core::ids::SourceId::parse(s).map_err(|e| Problem::bad_request(format!("source: {e}"))))
+            .transpose()
     }
 
     /// What a listing of the suppression list shows: `state` (default

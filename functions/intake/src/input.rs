@@ -118,6 +118,10 @@ pub struct CheckBody {
     /// 1 to 1,000 ids.
     #[schema(value_type = Vec<s::UserId>, min_items = 1, max_items = 1000)]
     pub user_ids: Vec<String>,
+    /// Check against this source's list too (either list blocks); absent: the workspace's only.
+    #[serde(default)]
+    #[schema(value_type = Option<s::Id>)]
+    pub source: Option<String>,
 }
 
 /// A reason of at most `MAX_REASON_CHARS` without control characters; a

@@ -102,7 +102,9 @@ impl ScopeView {
                 subject_count,
                 digest,
                 subject_type,
+                source,
             } => {
+                v.source = source.as_ref().map(|s| s.to_string());
                 v.workspace = Some(workspace.clone());
                 v.regulation = Some(*regulation);
                 v.subject_count = Some(*subject_count);
@@ -553,6 +555,9 @@ pub struct RegulationBody {
     /// What kind of ids the subjects are: `USER_ID`, `ANONYMOUS_ID` or an identifier the data map declares.
     #[schema(pattern = "^[A-Z][A-Z0-9_]{0,31}$")]
     pub subject_type: String,
+    /// The one source it is scoped to (its archive and suppression list); null: the whole workspace.
+    #[schema(value_type = Option<s::Id>, required)]
+    pub source: Option<String>,
     #[schema(value_type = u64)]
     pub subject_count: usize,
     #[schema(value_type = s::RegulationStatus)]
@@ -655,6 +660,7 @@ impl RegulationBody {
             regulation,
             subject_count,
             subject_type,
+            source,
             ..
         } = &r.scope
         else {
@@ -701,6 +707,7 @@ impl RegulationBody {
             workspace: workspace.clone(),
             regulation: *regulation,
             subject_type: subject_type.to_string(),
+            source: source.as_ref().map(|s| s.to_string()),
             subject_count: *subject_count,
             status: RegulationStatus::from_request(r.status, totals.objects_failed),
             requested_by: r.requested_by.clone(),
@@ -735,6 +742,9 @@ pub struct SuppressionBody {
     pub workspace: WorkspaceId,
     #[schema(value_type = String)]
     pub user_id: UserId,
+    /// The source whose list the entry is in; null: the workspace's (blocks every source).
+    #[schema(value_type = Option<s::Id>, required)]
+    pub source: Option<String>,
     pub suppressed: bool,
     #[schema(value_type = Option<s::Timestamp>, required)]
     pub since: Option<String>,
@@ -747,6 +757,7 @@ impl SuppressionBody {
         SuppressionBody {
             workspace: workspace.clone(),
             user_id: user.clone(),
+            source: entry.and_then(|e| e.source.as_ref()).map(|s| s.to_string()),
             suppressed: entry.is_some_and(|e| e.suppressed),
             since: entry.map(|e| ts(e.since)),
             regulation_id: entry.map(|e| e.regulation.to_string()),
@@ -764,6 +775,9 @@ pub struct SubjectRegulation {
     #[serde(rename = "type")]
     #[schema(value_type = s::RegulationType)]
     pub regulation: RegulationType,
+    /// The one source it was scoped to; null: the whole workspace.
+    #[schema(value_type = Option<s::Id>, required)]
+    pub source: Option<String>,
     #[schema(value_type = s::RegulationStatus)]
     pub status: RegulationStatus,
     #[schema(value_type = s::Timestamp)]
@@ -792,12 +806,16 @@ pub struct SubjectBody {
     /// HMAC-SHA-256 of (workspace, type, id) under the deployment's subject key: what the ledger keeps.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub subject_digest: String,
-    /// Whether the subject is suppressed (new data blocked); always false for types other than `USER_ID`.
+    /// Whether the workspace's list suppresses the subject (new data blocked in every source); always
+    /// false for types other than `USER_ID`.
     pub suppressed: bool,
-    /// The subject's suppression entry (`USER_ID` only), if it has one.
+    /// The subject's entry in the workspace's list (`USER_ID` only), if it has one.
     #[schema(required)]
     pub suppression: Option<SuppressionBody>,
-    /// Whether a regulation that deletes named the subject and finished (every store rewritten).
+    /// Its entries in the lists of the sources this page's regulations were scoped to.
+    pub source_suppressions: Vec<SuppressionBody>,
+    /// Whether a regulation of the whole workspace that deletes from every store named the subject and
+    /// finished (every store rewritten).
     pub deleted: bool,
     /// When the latest such regulation finished.
     #[schema(value_type = Option<s::Timestamp>, required)]
@@ -815,6 +833,7 @@ impl SubjectRegulation {
         Some(SubjectRegulation {
             id: body.id,
             regulation: body.regulation,
+            source: body.source,
             status: body.status,
             created_at: body.created_at,
             finished_at: body.finished_at,

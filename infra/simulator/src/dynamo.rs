@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deletion_aws::dynamodb::cost::{charges, Call, Charge};
 use deletion_aws::dynamodb::keys;
-use deletion_core::ids::{IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::ids::{IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use deletion_core::model::{DeletionRequest, Listing, Scope, Shard};
 use deletion_core::ports::{
     Hold, Holds, Ledger, OpenShard, PendingPage, Regulations, RequestPage, SubjectRecord, Suppression, SweepMark,
@@ -416,12 +416,15 @@ impl Regulations for SimDynamo {
         &self,
         regulation: &RequestId,
         created_at: DateTime<Utc>,
+        source: Option<&SourceId>,
         digests: &[String],
     ) -> Result<(), LedgerError> {
         for digest in digests {
             self.small_write(keys::subject_pk(digest), 1.0).await?;
         }
-        self.inner.put_subject_refs(regulation, created_at, digests).await
+        self.inner
+            .put_subject_refs(regulation, created_at, source, digests)
+            .await
     }
     async fn subject_record(
         &self,
@@ -436,6 +439,7 @@ impl Regulations for SimDynamo {
     async fn set_suppressed(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         suppressed: bool,
         regulation: &RequestId,
@@ -444,26 +448,32 @@ impl Regulations for SimDynamo {
         self.small_write(format!("SUPP#{workspace}"), ids.len().max(1) as f64)
             .await?;
         self.inner
-            .set_suppressed(workspace, ids, suppressed, regulation, since)
+            .set_suppressed(workspace, source, ids, suppressed, regulation, since)
             .await
     }
     async fn lift_suppressions(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         regulation: &RequestId,
     ) -> Result<(), LedgerError> {
         self.small_write(format!("SUPP#{workspace}"), ids.len().max(1) as f64)
             .await?;
-        self.inner.lift_suppressions(workspace, ids, regulation).await
+        self.inner.lift_suppressions(workspace, source, ids, regulation).await
     }
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
         self.small_read(format!("SUPP#{workspace}")).await?;
         self.inner.suppression(workspace, id).await
     }
-    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
+    async fn suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        source: Option<&SourceId>,
+        ids: &[UserId],
+    ) -> Result<Vec<Suppression>, LedgerError> {
         self.small_read(format!("SUPP#{workspace}")).await?;
-        self.inner.suppressions(workspace, ids).await
+        self.inner.suppressions(workspace, source, ids).await
     }
     async fn suppression_page(
         &self,

@@ -35,7 +35,8 @@
 //! - `IDEM#<key>` / `IDEM`: the request an idempotency key created.
 //! - `ACCOUNT#<account>` / `MEMBER#<workspace>`: a membership.
 //! - `HOLD#<workspace>` / `HOLD`: a legal hold.
-//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state;
+//! - `SUPP#<workspace>` / `U#<user id>`: a user's suppression state
+//!   (`SRC#<source>#U#<user id>`: in one source's list);
 //!   `gsi1pk = SUPPS#<workspace>`, `gsi1sk = <since>#<user id>` (listed
 //!   newest first in `by-workspace`; entries written before that carry
 //!   none and are not listed).
@@ -45,7 +46,7 @@
 //!   enforcement).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use deletion_core::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use deletion_core::model::{Listing, Scope};
 use deletion_core::regulation::UserId;
 
@@ -255,6 +256,28 @@ pub fn suppression_sk(user: &UserId) -> String {
     format!("U#{}", user.as_str())
 }
 
+/// A user's entry in one source's list (a source id holds no `#`).
+pub fn source_suppression_sk(source: &SourceId, user: &UserId) -> String {
+    format!("SRC#{source}#U#{}", user.as_str())
+}
+
+/// The entry of `user` in the workspace's list, or in `source`'s.
+pub fn entry_sk(source: Option<&SourceId>, user: &UserId) -> String {
+    match source {
+        Some(source) => source_suppression_sk(source, user),
+        None => suppression_sk(user),
+    }
+}
+
+/// The list and user a suppression entry's sort key names.
+pub fn parse_entry_sk(sk: &str) -> Option<(Option<SourceId>, UserId)> {
+    if let Some(user) = sk.strip_prefix("U#") {
+        return Some((None, UserId::parse(user).ok()?));
+    }
+    let (source, user) = sk.strip_prefix("SRC#")?.split_once("#U#")?;
+    Some((Some(SourceId::parse(source).ok()?), UserId::parse(user).ok()?))
+}
+
 /// The `by-workspace` partition of a workspace's suppression entries
 /// (newest first, beside its listings of requests).
 pub fn suppression_listing_pk(workspace: &WorkspaceId) -> String {
@@ -325,6 +348,15 @@ mod tests {
         assert_eq!((RETENTION_PK, retention_sk(&ws).as_str()), ("RETENTION", "WS#acme"));
         assert_eq!(workspace_of_retention_sk(&retention_sk(&ws)), Some("acme"));
         assert_eq!(suppression_sk(&UserId::parse("bob").unwrap()), "U#bob");
+        let web = SourceId::parse("web").unwrap();
+        let odd = UserId::parse("a#U#b").unwrap();
+        assert_eq!(source_suppression_sk(&web, &odd), "SRC#web#U#a#U#b");
+        assert_eq!(
+            parse_entry_sk("SRC#web#U#a#U#b"),
+            Some((Some(web.clone()), odd.clone()))
+        );
+        assert_eq!(parse_entry_sk("U#a#U#b"), Some((None, odd)));
+        assert_eq!(parse_entry_sk("SRC#we/b#U#x"), None);
         assert_eq!(suppression_listing_pk(&ws), "SUPPS#acme");
         assert_eq!(
             suppression_listing_sk(at, &UserId::parse("bob").unwrap()),

@@ -2,7 +2,8 @@
 //! (`REQ#<id>` / `SUBJECTS#<nnnn>`, in chunks, until the regulation
 //! completes), one record per subject and regulation under the subject's
 //! keyed digest (`SUBJ#<digest>` / `REG#<created_at>#<id>`) and each workspace's
-//! suppression list (`SUPP#<workspace>` / `U#<user id>`), each entry with
+//! suppression list (`SUPP#<workspace>` / `U#<user id>`, and per source
+//! `SRC#<source>#U#<user id>`), each entry with
 //! the regulation that set it and its `stamp` (created_at#id), so the later
 //! regulation wins whatever the order the writes land in.
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use deletion_core::ids::{RequestId, WorkspaceId};
+use deletion_core::ids::{RequestId, SourceId, WorkspaceId};
 use deletion_core::ports::{Regulations, SubjectRecord, Suppression};
 use deletion_core::regulation::{Subjects, UserId};
 use deletion_core::LedgerError;
@@ -34,6 +35,9 @@ struct SuppressionItem {
     pk: String,
     sk: String,
     user_id: UserId,
+    /// The source whose list it is in (absent: the workspace's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<SourceId>,
     suppressed: bool,
     #[serde(with = "millis")]
     since: DateTime<Utc>,
@@ -54,6 +58,9 @@ struct SubjectRefItem {
     regulation: RequestId,
     #[serde(with = "millis")]
     created_at: DateTime<Utc>,
+    /// The source the regulation was scoped to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<SourceId>,
 }
 
 /// Where the next page of a subject's records starts: the last sort key.
@@ -87,7 +94,15 @@ fn listing_start(workspace: &WorkspaceId, cursor: &str) -> Result<Item, LedgerEr
         .map_err(|_| LedgerError::InvalidCursor)?
         .with_timezone(&Utc);
     let user = UserId::parse(field("u")?).map_err(|_| LedgerError::InvalidCursor)?;
-    let mut start = key(keys::suppression_pk(workspace), keys::suppression_sk(&user));
+    let source = match value.get("s") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(|s| SourceId::parse(s).ok())
+                .ok_or(LedgerError::InvalidCursor)?,
+        ),
+    };
+    let mut start = key(keys::suppression_pk(workspace), keys::entry_sk(source.as_ref(), &user));
     start.insert("gsi1pk".into(), s(keys::suppression_listing_pk(workspace)));
     start.insert("gsi1sk".into(), s(keys::suppression_listing_sk(since, &user)));
     Ok(start)
@@ -102,6 +117,7 @@ fn decode_suppression(workspace: &WorkspaceId, item: Item) -> Result<Suppression
     let entry: SuppressionItem = from_item(item, || keys::suppression_pk(workspace))?;
     Ok(Suppression {
         user_id: entry.user_id,
+        source: entry.source,
         suppressed: entry.suppressed,
         since: entry.since,
         regulation: entry.regulation,
@@ -124,9 +140,15 @@ impl DynamoLedger {
 
     /// Lifts one user's entry if `regulation` set it: the same entry (its
     /// stamp and place kept, so a later regulation still wins), lifted.
-    async fn lift_one(&self, workspace: &WorkspaceId, id: &UserId, regulation: &RequestId) -> Result<(), LedgerError> {
+    async fn lift_one(
+        &self,
+        workspace: &WorkspaceId,
+        source: Option<&SourceId>,
+        id: &UserId,
+        regulation: &RequestId,
+    ) -> Result<(), LedgerError> {
         let Some(item) = self
-            .get_item(keys::suppression_pk(workspace), &keys::suppression_sk(id))
+            .get_item(keys::suppression_pk(workspace), &keys::entry_sk(source, id))
             .await?
         else {
             return Ok(());
@@ -167,7 +189,7 @@ impl DynamoLedger {
         digest: &str,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<(Vec<RequestId>, Option<String>), LedgerError> {
+    ) -> Result<(Vec<(RequestId, Option<SourceId>)>, Option<String>), LedgerError> {
         let start = cursor.map(|c| subject_start(digest, c)).transpose()?;
         let out = self
             .client
@@ -176,7 +198,8 @@ impl DynamoLedger {
             .key_condition_expression("pk = :p AND begins_with(sk, :s)")
             .expression_attribute_values(":p", s(keys::subject_pk(digest)))
             .expression_attribute_values(":s", s(keys::SUBJECT_REF_PREFIX))
-            .projection_expression("sk")
+            .projection_expression("sk, #source")
+            .expression_attribute_names("#source", "source")
             .scan_index_forward(false)
             .limit(limit.clamp(1, 100) as i32)
             .set_exclusive_start_key(start)
@@ -184,17 +207,22 @@ impl DynamoLedger {
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
+        let corrupt = |sk: &str, reason: &str| LedgerError::Corrupt {
+            key: format!("{}/{sk}", keys::subject_pk(digest)),
+            reason: reason.into(),
+        };
         let ids = out
             .items()
             .iter()
-            .filter_map(|item| string_attr(item, "sk"))
-            .map(|sk| {
-                keys::regulation_of_subject_ref(&sk).ok_or_else(|| LedgerError::Corrupt {
-                    key: format!("{}/{sk}", keys::subject_pk(digest)),
-                    reason: "not a subject record's sort key".into(),
-                })
+            .map(|item| {
+                let sk = string_attr(item, "sk").unwrap_or_default();
+                let id = keys::regulation_of_subject_ref(&sk).ok_or_else(|| corrupt(&sk, "not a record's sort key"))?;
+                let source = string_attr(item, "source")
+                    .map(|s| SourceId::parse(&s).map_err(|_| corrupt(&sk, "not a source id")))
+                    .transpose()?;
+                Ok((id, source))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, LedgerError>>()?;
         let next = out
             .last_evaluated_key()
             .and_then(|k| string_attr(k, "sk"))
@@ -283,6 +311,7 @@ impl Regulations for DynamoLedger {
         &self,
         regulation: &RequestId,
         created_at: DateTime<Utc>,
+        source: Option<&SourceId>,
         digests: &[String],
     ) -> Result<(), LedgerError> {
         let writes: Vec<_> = digests
@@ -293,6 +322,7 @@ impl Regulations for DynamoLedger {
                     sk: keys::subject_ref_sk(created_at, regulation),
                     regulation: regulation.clone(),
                     created_at,
+                    source: source.cloned(),
                 })
             })
             .collect();
@@ -310,10 +340,21 @@ impl Regulations for DynamoLedger {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<SubjectRecord, LedgerError> {
-        let (ids, next) = self.subject_refs(digest, limit, cursor).await?;
-        // One more read: the regulations and the entry, together.
-        let mut wanted: Vec<Item> = ids.iter().map(|id| key(request_pk(id), keys::REQUEST_SK)).collect();
-        wanted.extend(suppression_of.map(|(w, u)| key(keys::suppression_pk(w), keys::suppression_sk(u))));
+        let (refs, next) = self.subject_refs(digest, limit, cursor).await?;
+        // One more read: the regulations and the entries, together.
+        let mut wanted: Vec<Item> = refs
+            .iter()
+            .map(|(id, _)| key(request_pk(id), keys::REQUEST_SK))
+            .collect();
+        if let Some((workspace, user)) = suppression_of {
+            let mut lists: Vec<Option<&SourceId>> = refs.iter().filter_map(|(_, s)| s.as_ref()).map(Some).collect();
+            lists.sort();
+            lists.dedup();
+            lists.insert(0, None);
+            for list in lists {
+                wanted.push(key(keys::suppression_pk(workspace), keys::entry_sk(list, user)));
+            }
+        }
         let mut found = Vec::new();
         for chunk in wanted.chunks(BATCH_GET) {
             found.extend(self.batch_get(chunk.to_vec()).await?);
@@ -327,13 +368,18 @@ impl Regulations for DynamoLedger {
             let pk = string_attr(&item, "pk").unwrap_or_default();
             match suppression_of {
                 Some((workspace, _)) if pk == keys::suppression_pk(workspace) => {
-                    record.suppression = Some(decode_suppression(workspace, item)?);
+                    let entry = decode_suppression(workspace, item)?;
+                    match entry.source {
+                        None => record.suppression = Some(entry),
+                        Some(_) => record.source_suppressions.push(entry),
+                    }
                 }
                 _ => regulations.push(self.decode_request(&item).await?),
             }
         }
         // Newest first, as the records are (a batch answers in any order).
         regulations.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        record.source_suppressions.sort_by(|a, b| a.source.cmp(&b.source));
         record.regulations = regulations;
         Ok(record)
     }
@@ -341,6 +387,7 @@ impl Regulations for DynamoLedger {
     async fn set_suppressed(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         suppressed: bool,
         regulation: &RequestId,
@@ -352,8 +399,9 @@ impl Regulations for DynamoLedger {
             .map(|id| {
                 self.put_suppression(SuppressionItem {
                     pk: keys::suppression_pk(workspace),
-                    sk: keys::suppression_sk(id),
+                    sk: keys::entry_sk(source, id),
                     user_id: id.clone(),
+                    source: source.cloned(),
                     suppressed,
                     since,
                     regulation: regulation.clone(),
@@ -373,10 +421,14 @@ impl Regulations for DynamoLedger {
     async fn lift_suppressions(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         regulation: &RequestId,
     ) -> Result<(), LedgerError> {
-        let lifts: Vec<_> = ids.iter().map(|id| self.lift_one(workspace, id, regulation)).collect();
+        let lifts: Vec<_> = ids
+            .iter()
+            .map(|id| self.lift_one(workspace, source, id, regulation))
+            .collect();
         stream::iter(lifts)
             .buffer_unordered(SUPPRESSION_WRITES)
             .try_collect::<Vec<()>>()
@@ -418,21 +470,36 @@ impl Regulations for DynamoLedger {
             .collect::<Result<Vec<_>, _>>()?;
         let next = out.last_evaluated_key().and_then(|key| {
             let since = string_attr(key, "gsi1sk")?.split_once('#')?.0.to_owned();
-            let user = string_attr(key, "sk")?.strip_prefix("U#")?.to_owned();
-            let text = serde_json::json!({"t": since, "u": user}).to_string();
+            let (source, user) = keys::parse_entry_sk(&string_attr(key, "sk")?)?;
+            let mut text = serde_json::json!({"t": since, "u": user.as_str()});
+            if let Some(source) = source {
+                text["s"] = serde_json::json!(source.as_str());
+            }
+            let text = text.to_string();
             Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text))
         });
         Ok((entries, next))
     }
 
-    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
+    async fn suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        source: Option<&SourceId>,
+        ids: &[UserId],
+    ) -> Result<Vec<Suppression>, LedgerError> {
+        let mut wanted: Vec<Item> = Vec::with_capacity(ids.len() * 2);
+        for id in ids {
+            wanted.push(key(keys::suppression_pk(workspace), keys::suppression_sk(id)));
+            if let Some(source) = source {
+                wanted.push(key(
+                    keys::suppression_pk(workspace),
+                    keys::source_suppression_sk(source, id),
+                ));
+            }
+        }
         let mut found = Vec::new();
-        for chunk in ids.chunks(BATCH_GET) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|id| key(keys::suppression_pk(workspace), keys::suppression_sk(id)))
-                .collect();
-            for item in self.batch_get(keys).await? {
+        for chunk in wanted.chunks(BATCH_GET) {
+            for item in self.batch_get(chunk.to_vec()).await? {
                 found.push(decode_suppression(workspace, item)?);
             }
         }

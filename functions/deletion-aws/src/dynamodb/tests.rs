@@ -428,7 +428,10 @@ mod mapped {
                         .build()
                 })
         };
-        let found = ledger(&[&first, &second]).suppressions(&ws, &users).await.unwrap();
+        let found = ledger(&[&first, &second])
+            .suppressions(&ws, None, &users)
+            .await
+            .unwrap();
         let ids: Vec<&str> = found.iter().map(|f| f.user_id.as_str()).collect();
         assert_eq!(ids, ["ann", "bob"]);
         assert_eq!(second.num_calls(), 1, "the unprocessed key, asked again");
@@ -449,7 +452,7 @@ mod mapped {
                 PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
             });
         ledger(&[&later])
-            .set_suppressed(&ws, &users, true, &RequestId::new(), Utc::now())
+            .set_suppressed(&ws, None, &users, true, &RequestId::new(), Utc::now())
             .await
             .unwrap();
         assert_eq!(later.num_calls(), 1);
@@ -460,7 +463,7 @@ mod mapped {
         });
         assert!(matches!(
             ledger(&[&throttled])
-                .set_suppressed(&ws, &users, false, &RequestId::new(), Utc::now())
+                .set_suppressed(&ws, None, &users, false, &RequestId::new(), Utc::now())
                 .await,
             Err(LedgerError::Unavailable(_))
         ));

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::store::Entry;
 use super::DeletionRequest;
-use crate::ids::{RequestId, WorkspaceId};
+use crate::ids::{RequestId, SourceId, WorkspaceId};
 use crate::regulation::UserId;
 
 /// How long an idempotency key names its request: a retry within it is
@@ -107,6 +107,8 @@ pub struct Hold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
     pub user_id: UserId,
+    /// The source whose data it blocks; `None`: the whole workspace's.
+    pub source: Option<SourceId>,
     pub suppressed: bool,
     /// When the regulation that set this state was created.
     pub since: DateTime<Utc>,
@@ -117,7 +119,11 @@ pub struct Suppression {
 /// for a user id, its suppression entry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubjectRecord {
+    /// The workspace's entry, if any.
     pub suppression: Option<Suppression>,
+    /// The entries of the sources whose regulations on this page named the
+    /// subject (suppressing or not), those that exist.
+    pub source_suppressions: Vec<Suppression>,
     pub regulations: Vec<crate::model::DeletionRequest>,
     /// Where the next page of regulations starts.
     pub next: Option<String>,

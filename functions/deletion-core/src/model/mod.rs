@@ -50,6 +50,10 @@ pub enum Scope {
         /// regulation was before there were others).
         #[serde(default, skip_serializing_if = "SubjectType::is_user_id")]
         subject_type: SubjectType,
+        /// Only this source's data (its archive, its suppression list);
+        /// absent: the whole workspace.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<SourceId>,
     },
 }
 
@@ -110,6 +114,15 @@ impl Scope {
             Scope::Account { account } => format!("account#{account}"),
             Scope::WorkspacePurge { workspace } => format!("workspace_purge#{workspace}"),
             // The same ids asked again while one is under way find it.
+            // A source's: its own key (a type is upper case, never `source:`).
+            Scope::Regulation {
+                workspace,
+                regulation,
+                digest,
+                subject_type,
+                source: Some(source),
+                ..
+            } => format!("regulation#{workspace}#source:{source}#{regulation}#{subject_type}#{digest}"),
             Scope::Regulation {
                 workspace,
                 regulation,
@@ -160,6 +173,7 @@ impl Scope {
                 regulation,
                 subject_count,
                 subject_type,
+                source,
                 ..
             } => {
                 let whom = if subject_type.is_user_id() {
@@ -167,7 +181,12 @@ impl Scope {
                 } else {
                     format!("{subject_type}(s)")
                 };
-                format!("regulation {regulation} of {subject_count} {whom} of workspace {workspace}")
+                match source {
+                    Some(source) => format!(
+                        "regulation {regulation} of {subject_count} {whom} of source {source} of workspace {workspace}"
+                    ),
+                    None => format!("regulation {regulation} of {subject_count} {whom} of workspace {workspace}"),
+                }
             }
         }
     }
@@ -199,6 +218,13 @@ impl Scope {
                     ])
                 })
                 .collect(),
+            // A source's reaches only the stores whose layout names sources.
+            Scope::Regulation {
+                workspace,
+                regulation,
+                source: Some(source),
+                ..
+            } if regulation.deletes() => vec![BTreeMap::from([ws(workspace), ("source", source.as_str().to_owned())])],
             Scope::Regulation {
                 workspace, regulation, ..
             } if regulation.deletes() => vec![BTreeMap::from([ws(workspace)])],
@@ -218,6 +244,14 @@ impl Scope {
     pub fn subject_count(&self) -> Option<usize> {
         match self {
             Scope::Regulation { subject_count, .. } => Some(*subject_count),
+            _ => None,
+        }
+    }
+
+    /// A source-scoped regulation's source.
+    pub fn regulation_source(&self) -> Option<&SourceId> {
+        match self {
+            Scope::Regulation { source, .. } => source.as_ref(),
             _ => None,
         }
     }

@@ -41,7 +41,7 @@ use chrono::{DateTime, Utc};
 
 use super::{lock, Faults, MakeError};
 use crate::error::LedgerError;
-use crate::ids::{AccountId, IdempotencyKey, RequestId, WorkspaceId};
+use crate::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
 use crate::model::ledger::IDEMPOTENCY_KEY_LIFETIME;
 use crate::model::retention::Retention;
@@ -107,8 +107,9 @@ struct State {
     subjects: HashMap<RequestId, Subjects>,
     /// Per subject digest: (created_at in ms, regulation) of each
     /// regulation that named it.
-    subject_refs: BTreeMap<String, Vec<Place>>,
-    suppressions: BTreeMap<(WorkspaceId, UserId), Suppression>,
+    subject_refs: BTreeMap<String, Vec<(Place, Option<SourceId>)>>,
+    /// Per workspace, list (`None`: the workspace's; or a source's) and user.
+    suppressions: BTreeMap<(WorkspaceId, Option<SourceId>, UserId), Suppression>,
     callbacks: HashMap<RequestId, CallbackState>,
     mark: Option<SweepMark>,
     retention: BTreeMap<WorkspaceId, Retention>,
@@ -693,12 +694,13 @@ impl Regulations for MemoryLedger {
         &self,
         regulation: &RequestId,
         created_at: DateTime<Utc>,
+        source: Option<&SourceId>,
         digests: &[String],
     ) -> Result<(), LedgerError> {
         let mut s = self.call(LedgerOp::Regulations)?;
         for digest in digests {
             let refs = s.subject_refs.entry(digest.clone()).or_default();
-            let at = place(created_at, regulation);
+            let at = (place(created_at, regulation), source.cloned());
             if !refs.contains(&at) {
                 refs.push(at);
             }
@@ -728,27 +730,40 @@ impl Regulations for MemoryLedger {
             })
             .transpose()?;
         let mut refs = s.subject_refs.get(digest).cloned().unwrap_or_default();
-        refs.sort_by(|a, b| b.cmp(a));
+        refs.sort_by(|a, b| b.0.cmp(&a.0));
         let limit = limit.clamp(1, 100) as usize;
-        let page: Vec<Place> = refs
+        let page: Vec<(Place, Option<SourceId>)> = refs
             .into_iter()
-            .filter(|p| after.as_ref().is_none_or(|a| p < a))
+            .filter(|(p, _)| after.as_ref().is_none_or(|a| p < a))
             .take(limit)
             .collect();
         let next = (page.len() == limit).then(|| {
-            let (at, id) = &page[limit - 1];
+            let ((at, id), _) = &page[limit - 1];
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}\n{id}"))
         });
         let regulations = page
             .iter()
-            .filter_map(|(_, id)| match s.requests.get(id) {
+            .filter_map(|((_, id), _)| match s.requests.get(id) {
                 Some(Slot::Request(r)) => Some((**r).clone()),
                 _ => None,
             })
             .collect();
-        let suppression = suppression_of.and_then(|(w, u)| s.suppressions.get(&(w.clone(), u.clone())).cloned());
+        let entry = |w: &WorkspaceId, source: Option<&SourceId>, u: &UserId| {
+            s.suppressions.get(&(w.clone(), source.cloned(), u.clone())).cloned()
+        };
+        let (suppression, source_suppressions) = match suppression_of {
+            None => (None, Vec::new()),
+            Some((w, u)) => {
+                let mut sources: Vec<&SourceId> = page.iter().filter_map(|(_, src)| src.as_ref()).collect();
+                sources.sort();
+                sources.dedup();
+                let of_sources = sources.into_iter().filter_map(|src| entry(w, Some(src), u)).collect();
+                (entry(w, None, u), of_sources)
+            }
+        };
         Ok(SubjectRecord {
             suppression,
+            source_suppressions,
             regulations,
             next,
         })
@@ -757,6 +772,7 @@ impl Regulations for MemoryLedger {
     async fn set_suppressed(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         suppressed: bool,
         regulation: &RequestId,
@@ -766,11 +782,12 @@ impl Regulations for MemoryLedger {
         for id in ids {
             let entry = Suppression {
                 user_id: id.clone(),
+                source: source.cloned(),
                 suppressed,
                 since,
                 regulation: regulation.clone(),
             };
-            let key = (workspace.clone(), id.clone());
+            let key = (workspace.clone(), source.cloned(), id.clone());
             // A later regulation's state stands.
             if s.suppressions.get(&key).is_none_or(|old| stamp(old) <= stamp(&entry)) {
                 s.suppressions.insert(key, entry);
@@ -782,12 +799,16 @@ impl Regulations for MemoryLedger {
     async fn lift_suppressions(
         &self,
         workspace: &WorkspaceId,
+        source: Option<&SourceId>,
         ids: &[UserId],
         regulation: &RequestId,
     ) -> Result<(), LedgerError> {
         let mut s = self.call(LedgerOp::Regulations)?;
         for id in ids {
-            if let Some(entry) = s.suppressions.get_mut(&(workspace.clone(), id.clone())) {
+            if let Some(entry) = s
+                .suppressions
+                .get_mut(&(workspace.clone(), source.cloned(), id.clone()))
+            {
                 if &entry.regulation == regulation {
                     entry.suppressed = false;
                 }
@@ -798,7 +819,7 @@ impl Regulations for MemoryLedger {
 
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
         let s = self.call(LedgerOp::Regulations)?;
-        Ok(s.suppressions.get(&(workspace.clone(), id.clone())).cloned())
+        Ok(s.suppressions.get(&(workspace.clone(), None, id.clone())).cloned())
     }
 
     async fn suppression_page(
@@ -808,7 +829,13 @@ impl Regulations for MemoryLedger {
         cursor: Option<&str>,
     ) -> Result<(Vec<Suppression>, Option<String>), LedgerError> {
         let s = self.call(LedgerOp::Regulations)?;
-        let place = |e: &Suppression| (e.since.timestamp_millis(), e.user_id.as_str().to_owned());
+        let place = |e: &Suppression| {
+            (
+                e.since.timestamp_millis(),
+                e.user_id.as_str().to_owned(),
+                e.source.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            )
+        };
         let after = cursor
             .map(|c| {
                 let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -816,17 +843,22 @@ impl Regulations for MemoryLedger {
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or(LedgerError::InvalidCursor)?;
-                let (at, id) = text.split_once('\n').ok_or(LedgerError::InvalidCursor)?;
+                let mut parts = text.split('\n');
+                let (Some(at), Some(id), Some(source), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(LedgerError::InvalidCursor);
+                };
                 Ok((
                     at.parse::<i64>().map_err(|_| LedgerError::InvalidCursor)?,
                     id.to_owned(),
+                    source.to_owned(),
                 ))
             })
             .transpose()?;
         let mut entries: Vec<&Suppression> = s
             .suppressions
             .iter()
-            .filter(|((w, _), _)| w == workspace)
+            .filter(|((w, _, _), _)| w == workspace)
             .map(|(_, e)| e)
             .collect();
         entries.sort_by_key(|e| std::cmp::Reverse(place(e)));
@@ -838,19 +870,27 @@ impl Regulations for MemoryLedger {
             .cloned()
             .collect();
         let next = (page.len() == limit).then(|| {
-            let (at, id) = place(&page[limit - 1]);
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}\n{id}"))
+            let (at, id, source) = place(&page[limit - 1]);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}\n{id}\n{source}"))
         });
         Ok((page, next))
     }
 
-    async fn suppressions(&self, workspace: &WorkspaceId, ids: &[UserId]) -> Result<Vec<Suppression>, LedgerError> {
+    async fn suppressions(
+        &self,
+        workspace: &WorkspaceId,
+        source: Option<&SourceId>,
+        ids: &[UserId],
+    ) -> Result<Vec<Suppression>, LedgerError> {
         let s = self.call(LedgerOp::Regulations)?;
         let mut found: Vec<Suppression> = Vec::new();
+        let lists = [None, source.cloned()];
         for id in ids {
-            if let Some(entry) = s.suppressions.get(&(workspace.clone(), id.clone())) {
-                if !found.iter().any(|f| &f.user_id == id) {
-                    found.push(entry.clone());
+            for list in lists.iter().take(if source.is_some() { 2 } else { 1 }) {
+                if let Some(entry) = s.suppressions.get(&(workspace.clone(), list.clone(), id.clone())) {
+                    if !found.iter().any(|f| &f.user_id == id && f.source == entry.source) {
+                        found.push(entry.clone());
+                    }
                 }
             }
         }

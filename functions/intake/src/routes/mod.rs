@@ -85,6 +85,7 @@ macro_rules! with_operations {
             deletions::get_deletion_plan,
             regulations::list_regulations,
             regulations::create_regulation,
+            regulations::create_source_regulation,
             regulations::get_regulation,
             regulations::cancel_regulation,
             regulations::list_suppressions,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 
+use deletion_core::ids::{SourceId, WorkspaceId};
 use deletion_core::listings::Listing;
 use deletion_core::model::Scope;
 use deletion_core::regulation::{RegulationStatus, RegulationType, SubjectType, Subjects, UserId, MAX_SUBJECTS};
@@ -12,14 +13,15 @@ use deletion_core::requests::Regulated;
 use deletion_core::{inspect, suppressions, ServiceError};
 
 use super::{
-    page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, SubjectParams, UserIdParam,
-    WorkspaceParam,
+    page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, SourceParam, SubjectParams,
+    UserIdParam, WorkspaceParam,
 };
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader, SuppressionState};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
     BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
+use crate::schemas as s;
 use crate::state::{json, located, App, Backend, Store, Tick};
 use crate::views::{
     PageLinks, RegulationBody as RegulationView, RegulationPage, SubjectBody, SubjectRegulation, SuppressionBody,
@@ -121,8 +123,67 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
     headers: HeaderMap,
     body: JsonRequest,
 ) -> Result<Response, Problem> {
-    let idempotency = idempotency_key(&headers)?;
-    if asked.dry_run()? {
+    let asking = Creating {
+        caller: &caller.subject,
+        asked: &asked,
+        headers: &headers,
+    };
+    create(&app, asking, workspace, None, body).await
+}
+
+/// Delete and/or suppress end users' data in one source of a workspace: its
+/// archive only (the stores whose layout names sources), and its own
+/// suppression list (a workspace's suppression still blocks the user there).
+#[utoipa::path(
+    post, path = "/v1/workspaces/{workspace}/sources/{source}/regulations", tag = "regulations",
+    operation_id = "createSourceRegulation",
+    params(WorkspaceParam, SourceParam, IdempotencyParam),
+    request_body(content = RegulationBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The same regulation already under way.", body = RegulationView,
+            headers(("Location" = String, description = "The regulation: `/v1/regulations/{id}`."))),
+        (status = 202, description = "Created; its suppression already applied.", body = RegulationView,
+            headers(("Location" = String, description = "The regulation: `/v1/regulations/{id}`."))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 409, response = Conflict),
+        (status = 415, response = UnsupportedMediaType), (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn create_source_regulation<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+    Admin { caller, workspace }: Admin,
+    params: Params,
+    asked: Asked,
+    headers: HeaderMap,
+    body: JsonRequest,
+) -> Result<Response, Problem> {
+    let source = params.parse("source", SourceId::parse)?;
+    let asking = Creating {
+        caller: &caller.subject,
+        asked: &asked,
+        headers: &headers,
+    };
+    create(&app, asking, workspace, Some(source), body).await
+}
+
+/// Who asks a create, and with what query and headers.
+struct Creating<'a> {
+    caller: &'a str,
+    asked: &'a Asked,
+    headers: &'a HeaderMap,
+}
+
+/// Creates a regulation of the workspace, or of one of its sources.
+async fn create<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+    asking: Creating<'_>,
+    workspace: WorkspaceId,
+    source: Option<SourceId>,
+    body: JsonRequest,
+) -> Result<Response, Problem> {
+    let idempotency = idempotency_key(asking.headers)?;
+    if asking.asked.dry_run()? {
         return Err(Problem::bad_request(
             "regulations have no dry run: a regulation is carried out when created",
         ));
@@ -140,23 +201,30 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
         subject_count: subjects.len(),
         digest: String::new(),
         subject_type: subject_type.clone(),
+        source: source.clone(),
     };
     if !app.planner.map().reaches(&probe) {
-        return Err(ServiceError::NotInDataMap("regulation (no store declares user_records)".into()).into());
+        let what = match &source {
+            Some(_) => "source's regulation (no store with user_records has sources in its layout)",
+            None => "regulation (no store declares user_records)",
+        };
+        return Err(ServiceError::NotInDataMap(what.into()).into());
     }
     let key = app.subject_key().await?;
+    let asked = Regulated {
+        regulation,
+        subject_type,
+        subjects: &subjects,
+        submitted_at,
+        source,
+    };
     let created = app
         .requests
         .create_regulation(
             workspace,
-            Regulated {
-                regulation,
-                subject_type,
-                subjects: &subjects,
-                submitted_at,
-            },
+            asked,
             key,
-            &caller.subject,
+            asking.caller,
             idempotency.as_ref(),
             ask.callback.as_ref(),
         )
@@ -294,6 +362,16 @@ pub async fn cancel_regulation<L: Backend, S: Store, C: Tick>(
     Ok(json(StatusCode::OK, &view))
 }
 
+/// Which list a suppression check reads besides the workspace's.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionSourceParam {
+    /// Check this source's list too (either list blocks: a workspace's suppression wins); absent: the
+    /// workspace's only.
+    #[param(value_type = Option<s::Id>)]
+    pub source: Option<String>,
+}
+
 /// Which entries of the suppression list a listing shows.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -356,7 +434,7 @@ pub async fn list_suppressions<L: Backend, S: Store, C: Tick>(
 /// Whether one end user is suppressed (one read).
 #[utoipa::path(
     get, path = "/v1/workspaces/{workspace}/suppressions/{user_id}", tag = "suppressions", operation_id = "getSuppression",
-    params(WorkspaceParam, UserIdParam),
+    params(WorkspaceParam, UserIdParam, SuppressionSourceParam),
     responses(
         (status = 200, description = "The user's state.", body = SuppressionBody),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
@@ -367,9 +445,14 @@ pub async fn get_suppression<L: Backend, S: Store, C: Tick>(
     State(app): State<App<L, S, C>>,
     SuppressionReader { workspace, .. }: SuppressionReader,
     params: Params,
+    asked: Asked,
 ) -> Result<Response, Problem> {
     let user = params.parse("user_id", UserId::parse)?;
-    let entry = suppressions::entry(app.requests.ledger(), &workspace, &user).await?;
+    let source = asked.source()?;
+    let entry = match &source {
+        None => suppressions::entry(app.requests.ledger(), &workspace, &user).await?,
+        Some(source) => suppressions::entry_in(app.requests.ledger(), &workspace, Some(source), &user).await?,
+    };
     Ok(json(
         StatusCode::OK,
         &SuppressionBody::of(&workspace, &user, entry.as_ref()),
@@ -406,7 +489,12 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
         .enumerate()
         .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let results = suppressions::check(app.requests.ledger(), &workspace, &ids).await?;
+    let source = body
+        .source
+        .as_deref()
+        .map(|s| SourceId::parse(s).map_err(|e| Problem::bad_request(format!("source: {e}"))))
+        .transpose()?;
+    let results = suppressions::check(app.requests.ledger(), &workspace, source.as_ref(), &ids).await?;
     Ok(json(StatusCode::OK, &SuppressionCheck::of(&workspace, results)))
 }
 
@@ -450,7 +538,12 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
     // archive, finished with no object failed (newest first: the latest).
     let deleted_at = regulations
         .iter()
-        .find(|v| v.regulation.deletes() && !v.regulation.archive_only() && v.status == RegulationStatus::Finished)
+        .find(|v| {
+            v.regulation.deletes()
+                && !v.regulation.archive_only()
+                && v.source.is_none()
+                && v.status == RegulationStatus::Finished
+        })
         .and_then(|v| v.finished_at.clone());
     let suppression = subject_type
         .is_user_id()
@@ -464,6 +557,11 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
         &SubjectBody {
             suppressed: suppression.as_ref().is_some_and(|s| s.suppressed),
             suppression,
+            source_suppressions: record
+                .source_suppressions
+                .iter()
+                .map(|e| SuppressionBody::of(&workspace, &id, Some(e)))
+                .collect(),
             workspace,
             subject_type: subject_type.to_string(),
             subject_id: id.to_string(),
