@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 22, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 24, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -335,6 +335,10 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ("checkSuppressions", r#"{"user_ids": ["bob"], "source": "web"}"#),
         ("placeHold", r#"{"reason": "litigation"}"#),
         (
+            "setQuotas",
+            r#"{"requests_per_minute": 600, "subjects_per_month": 110000}"#,
+        ),
+        (
             "setRetention",
             r#"{"default_days": 90, "sources": {"web": 30, "ios": null}}"#,
         ),
@@ -357,7 +361,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 33, "{statuses:?}");
+    assert_eq!(statuses.len(), 35, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -365,6 +369,8 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ("putMember", 200),
         ("checkSuppressions", 200),
         ("getSubject", 200),
+        ("getUsage", 200),
+        ("setQuotas", 200),
         ("getSuppression", 200),
         ("getDeletion", 404),
         ("cancelRegulation", 404),

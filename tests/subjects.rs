@@ -602,3 +602,133 @@ async fn a_workspace_suppression_wins_over_a_source_s_and_a_source_s_cancel_lift
         "nothing written"
     );
 }
+
+#[tokio::test]
+async fn quotas_limit_a_workspace_s_calls_and_refuse_a_regulation_that_would_pass_the_month_whole() {
+    let env = env(Versioning::None).await;
+    let quotas = json!({"requests_per_minute": 3, "subjects_per_month": 5}).to_string();
+    env.member("acme", "ann", "admin").await;
+    let ann = ("ann", &[][..]);
+    env.call_as(Some(ann), "PUT", "/v1/workspaces/acme/quotas", Some(&quotas), &[])
+        .await
+        .problem(403);
+    let set = env.call("PUT", "/v1/workspaces/acme/quotas", Some(&quotas), &[]).await;
+    assert_eq!(set.status, 200, "{:#}", set.body);
+    assert_eq!(
+        (
+            set.body["requests_per_minute"].as_u64(),
+            set.body["quotas_set_by"].as_str()
+        ),
+        (Some(3), Some("ops"))
+    );
+    for bad in [
+        json!({"requests_per_minute": 0, "subjects_per_month": 5}),
+        json!({"requests_per_minute": 3}),
+        json!({"requests_per_minute": 3, "subjects_per_month": 5, "burst": 9}),
+        json!({"requests_per_minute": -1, "subjects_per_month": 5}),
+    ] {
+        env.call("PUT", "/v1/workspaces/acme/quotas", Some(&bad.to_string()), &[])
+            .await
+            .problem(400);
+    }
+
+    // Three subjects of five: accepted, counted; the headers say what is left.
+    let body = |ids: &[&str]| json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ids}).to_string();
+    let a = env
+        .call_as(
+            Some(ann),
+            "POST",
+            "/v1/workspaces/acme/regulations",
+            Some(&body(&["a", "b", "c"])),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    assert_eq!(a.headers["ratelimit-limit"], "3");
+    assert_eq!(a.headers["ratelimit-remaining"], "2");
+    // The same ids again: the one under way, counted once.
+    let again = env
+        .call_as(
+            Some(ann),
+            "POST",
+            "/v1/workspaces/acme/regulations",
+            Some(&body(&["c", "b", "a"])),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, 200, "{:#}", again.body);
+    // Three more would pass five: refused whole, nothing written.
+    let over = env
+        .call_as(
+            Some(ann),
+            "POST",
+            "/v1/workspaces/acme/regulations",
+            Some(&body(&["d", "e", "f"])),
+            &[],
+        )
+        .await;
+    let problem = over.problem(429);
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("quota-exceeded"),
+        "{problem:#}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("named 3 of its 5"),
+        "{problem:#}"
+    );
+    assert!(over.headers.contains_key("retry-after"));
+    assert_eq!(
+        items_holding(&env, "REQ#").await.len(),
+        2,
+        "only the first regulation and its subjects"
+    );
+    // The minute's calls are used up: refused with when to come back.
+    let limited = env
+        .call_as(Some(ann), "GET", "/v1/workspaces/acme/regulations", None, &[])
+        .await;
+    let problem = limited.problem(429);
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("rate-limited"),
+        "{problem:#}"
+    );
+    let retry: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(limited.headers["ratelimit-remaining"], "0");
+    // Suppression checks (the ingest path) are not counted; nor is another workspace.
+    let check = json!({"user_ids": ["a"]}).to_string();
+    let a = env
+        .call("POST", "/v1/workspaces/acme/suppressions:check", Some(&check), &[])
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        env.call("GET", "/v1/workspaces/acme-corp/regulations", None, &[])
+            .await
+            .status,
+        200
+    );
+
+    let usage = lookup(&env, "/v1/workspaces/acme/usage").await;
+    assert_eq!(usage["subjects"], 3, "{usage:#}");
+    assert_eq!(usage["regulations"], 1);
+    assert_eq!(usage["subjects_left"], 2);
+    assert_eq!(usage["requests_this_minute"], 3);
+    // A new minute: calls again (the month still counts).
+    env.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        env.call_as(Some(ann), "GET", "/v1/workspaces/acme/regulations", None, &[])
+            .await
+            .status,
+        200
+    );
+    let two = env
+        .call_as(
+            Some(ann),
+            "POST",
+            "/v1/workspaces/acme/regulations",
+            Some(&body(&["d", "e"])),
+            &[],
+        )
+        .await;
+    assert_eq!(two.status, 202, "exactly the quota: {:#}", two.body);
+    assert_eq!(lookup(&env, "/v1/workspaces/acme/usage").await["subjects_left"], 0);
+}

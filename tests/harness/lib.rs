@@ -236,6 +236,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         receipt_key: format!("receipts-{suffix}"),
         callback_key: format!("callbacks-{suffix}"),
         subject_key: format!("subjects-{suffix}"),
+        limits: Default::default(),
         versioned_buckets: match versioning {
             Versioning::None => vec![],
             Versioning::Profiles => vec![profiles.clone()],

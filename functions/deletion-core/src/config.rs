@@ -6,6 +6,9 @@ use thiserror::Error;
 
 use crate::datamap::DataMapError;
 use crate::lifecycle::Periods;
+use crate::model::quota::{
+    Limits, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_SUBJECTS_PER_MONTH, MAX_REQUESTS_PER_MINUTE, MAX_SUBJECTS_PER_MONTH,
+};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -47,6 +50,41 @@ pub fn seconds(name: &'static str, default: i64, min: i64, max: i64) -> Result<D
             reason: "must be a whole number of seconds",
         }),
     }
+}
+
+/// A whole number within bounds, or the default.
+pub fn whole(name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value,
+            reason: "must be a whole number in the allowed range",
+        }),
+    }
+}
+
+/// The deployment's default quotas: `REQUESTS_PER_MINUTE` (600) and
+/// `SUBJECTS_PER_MONTH` (110,000), per workspace.
+pub fn limits_from_env() -> Result<Limits, ConfigError> {
+    let requests = whole(
+        "REQUESTS_PER_MINUTE",
+        u64::from(DEFAULT_REQUESTS_PER_MINUTE),
+        1,
+        u64::from(MAX_REQUESTS_PER_MINUTE),
+    )?;
+    Ok(Limits {
+        requests_per_minute: u32::try_from(requests).unwrap_or(MAX_REQUESTS_PER_MINUTE),
+        subjects_per_month: whole(
+            "SUBJECTS_PER_MONTH",
+            DEFAULT_SUBJECTS_PER_MONTH,
+            1,
+            MAX_SUBJECTS_PER_MONTH,
+        )?,
+    })
 }
 
 /// `GRACE_SECONDS` (default 5 days) and `DEADLINE_DAYS` (default 30).

@@ -128,6 +128,23 @@ pub enum ServiceError {
     Irreversible { id: String, grace_ended_at: String },
     #[error("the deletion request {id} is {status} and can no longer change that way")]
     InvalidTransition { id: String, status: Status },
+    /// The workspace's calls of this minute are used up.
+    #[error("workspace {workspace} made {limit} calls of the regulations API this minute, its limit; try again in {retry_after_s} s")]
+    RateLimited {
+        workspace: String,
+        limit: u32,
+        retry_after_s: u64,
+    },
+    /// The regulation would pass the workspace's monthly subject quota.
+    #[error("workspace {workspace} named {used} of its {limit} subjects this month ({month}); this regulation names {asked}, so none of it was accepted; the quota renews in {retry_after_s} s")]
+    QuotaExceeded {
+        workspace: String,
+        month: String,
+        limit: u64,
+        used: u64,
+        asked: u64,
+        retry_after_s: u64,
+    },
     /// A regulation a worker already took (or that ended).
     #[error("the regulation {id} is {shown}: {why}; it can no longer be cancelled")]
     NotCancellable { id: String, shown: String, why: String },

@@ -54,6 +54,7 @@ pub mod listings;
 pub mod memberships;
 pub mod plan;
 pub mod purge;
+pub mod quotas;
 pub mod requests;
 pub mod retention;
 pub mod retry;

@@ -13,6 +13,7 @@ use crate::error::SignError;
 use crate::error::{DeliveryError, LedgerError, StoreError, TimerError};
 use crate::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
+use crate::model::quota::{MonthUsage, Quota};
 use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, ReceiptSignature, Scope, Shard};
 
@@ -374,6 +375,47 @@ pub trait Regulations: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<(Vec<Suppression>, Option<String>), LedgerError>;
+}
+
+/// Each workspace's quotas and what it used: calls of the regulations API
+/// per minute, subjects named by regulations per UTC month.
+#[async_trait]
+pub trait QuotaLedger: Send + Sync {
+    /// The quotas an operator set for the workspace, if any.
+    async fn quota(&self, workspace: &WorkspaceId) -> Result<Option<Quota>, LedgerError>;
+
+    /// Writes `next` if the stored one is at `next.version - 1` (none
+    /// stored: version 0); else `Conflict`.
+    async fn put_quota(&self, next: &Quota) -> Result<(), LedgerError>;
+
+    /// Counts one call in `minute` unless `limit` are counted already: the
+    /// count with it, or `None` (nothing counted).
+    async fn count_call(
+        &self,
+        workspace: &WorkspaceId,
+        minute: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Option<u32>, LedgerError>;
+
+    /// The calls counted in `minute`.
+    async fn calls(&self, workspace: &WorkspaceId, minute: DateTime<Utc>) -> Result<u32, LedgerError>;
+
+    /// Adds one regulation of `subjects` to `month`'s use unless the
+    /// subjects would pass `limit`: the use with it, or the use as it
+    /// stands (nothing added).
+    async fn reserve_subjects(
+        &self,
+        workspace: &WorkspaceId,
+        month: &str,
+        subjects: u64,
+        limit: u64,
+    ) -> Result<Result<MonthUsage, MonthUsage>, LedgerError>;
+
+    /// Takes back a reservation whose regulation was not created.
+    async fn release_subjects(&self, workspace: &WorkspaceId, month: &str, subjects: u64) -> Result<(), LedgerError>;
+
+    /// `month`'s use.
+    async fn month_usage(&self, workspace: &WorkspaceId, month: &str) -> Result<MonthUsage, LedgerError>;
 }
 
 /// One-shot timers that start the purge.

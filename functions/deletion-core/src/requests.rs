@@ -352,14 +352,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             return Err(InputError::InvalidBody("submitted_at is in the future".into()).into());
         }
         let digests = key.digests(&workspace, &subject_type, subjects);
-        let scope = Scope::Regulation {
-            digest: key.set_digest(&workspace, &subject_type, subjects),
-            workspace,
-            regulation,
-            subject_count: subjects.len(),
-            subject_type,
-            source,
-        };
+        let scope = regulation_scope(workspace, regulation, subject_type, subjects, source, key);
         let key = idempotency_key.map(|k| scoped_key(actor, &scope, k)).transpose()?;
         let created = self
             .create_with(
@@ -377,6 +370,35 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             .await?;
         let request = apply_suppression(&self.ledger, created.request, Some(subjects), self.clock.now()).await?;
         Ok(Created { request, ..created })
+    }
+
+    /// Whether asking for this regulation would find one in place rather
+    /// than make one: the same type and ids under way, or the one the
+    /// caller's idempotency key made for them.
+    pub async fn regulation_in_place(
+        &self,
+        workspace: &WorkspaceId,
+        asked: &Regulated<'_>,
+        key: &SubjectKey,
+        actor: &str,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<bool, ServiceError> {
+        let scope = regulation_scope(
+            workspace.clone(),
+            asked.regulation,
+            asked.subject_type.clone(),
+            asked.subjects,
+            asked.source.clone(),
+            key,
+        );
+        if self.ledger.active_for(&scope).await?.is_some() {
+            return Ok(true);
+        }
+        let Some(idempotency_key) = idempotency_key else {
+            return Ok(false);
+        };
+        let scoped = scoped_key(actor, &scope, idempotency_key)?;
+        Ok(self.replay(&scoped, &scope).await?.is_some())
     }
 
     async fn create_with(
@@ -424,7 +446,15 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                     .put_subject_refs(&request.id, request.created_at, scope.regulation_source(), digests)
                     .await?;
             }
-            match self.ledger.insert(&request, idempotency_key).await {
+            let inserted = self.ledger.insert(&request, idempotency_key).await;
+            if inserted.is_err() && subjects.is_some() {
+                // Not created: the ids written for it go (no raw id is
+                // kept for a regulation that does not exist).
+                if let Err(e) = self.ledger.forget_subjects(&request.id).await {
+                    tracing::warn!(request_id = %request.id, error = %e, "the ids of a regulation not created were not removed");
+                }
+            }
+            match inserted {
                 Ok(()) => Ok(Created {
                     request,
                     created: true,
@@ -819,6 +849,25 @@ fn digest(parts: &[&str]) -> [u8; 32] {
 
 /// What an `Idempotency-Key` is stored under: the caller's own key for one
 /// scope (a digest, so any caller subject fits the ledger's key).
+/// A regulation's scope: its subjects named by their keyed set digest.
+fn regulation_scope(
+    workspace: WorkspaceId,
+    regulation: RegulationType,
+    subject_type: SubjectType,
+    subjects: &Subjects,
+    source: Option<SourceId>,
+    key: &SubjectKey,
+) -> Scope {
+    Scope::Regulation {
+        digest: key.set_digest(&workspace, &subject_type, subjects),
+        workspace,
+        regulation,
+        subject_count: subjects.len(),
+        subject_type,
+        source,
+    }
+}
+
 fn scoped_key(actor: &str, scope: &Scope, key: &IdempotencyKey) -> Result<IdempotencyKey, ServiceError> {
     let hex: String = digest(&["idempotency/v2", actor, &scope.lock_key(), key.as_str()])
         .iter()

@@ -12,8 +12,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 
 use crate::problem::{
-    BadRequest, BodyTooLarge, Conflict, Forbidden, GatewayUnauthorized, NotFound, ProblemBody, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, BodyTooLarge, Conflict, Forbidden, GatewayUnauthorized, NotFound, ProblemBody, TooManyRequests,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::schemas::StatusChangedEvent;
 
@@ -39,7 +39,7 @@ use crate::schemas::StatusChangedEvent;
     ),
     components(
         schemas(ProblemBody, GatewayUnauthorized, StatusChangedEvent),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, BodyTooLarge, UnsupportedMediaType, Unprocessable, Unavailable),
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, BodyTooLarge, UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable),
     ),
     modifiers(&Bearer),
 )]

@@ -101,6 +101,19 @@ pub struct RegulationBody {
     pub submitted_at: Option<String>,
 }
 
+/// A workspace's quotas.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SetQuotas)]
+pub struct QuotaBody {
+    /// Calls of the regulations API a minute (1 to 1,000,000).
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub requests_per_minute: u32,
+    /// Subjects named by regulations a UTC month (1 to 1,000,000,000).
+    #[schema(minimum = 1, maximum = 1000000000)]
+    pub subjects_per_month: u64,
+}
+
 /// A legal hold's reason.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -29,6 +29,7 @@ async fn main() -> Result<(), Error> {
         Arc::new(KmsSigner::new(clients.kms.clone(), subject_key)),
     )
     .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)))
+    .with_limits(config::limits_from_env()?)
     .with_callbacks(CallbackConfig {
         policy: UrlPolicy::default(),
         key: Arc::new(KmsSigner::new(clients.kms.clone(), callback_key)),

@@ -27,6 +27,8 @@ pub struct Problem {
     pub detail: String,
     /// Methods for a 405.
     pub allow: Option<String>,
+    /// More headers (a 429's `Retry-After` and `RateLimit-*`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Problem {
@@ -37,6 +39,27 @@ impl Problem {
             title,
             detail: detail.into(),
             allow: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A `429`: `Retry-After` (and, for a rate limit, `RateLimit-*`).
+    fn too_many(
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+        retry_after_s: u64,
+        limit: Option<u32>,
+    ) -> Self {
+        let mut headers = vec![("retry-after", retry_after_s.to_string())];
+        if let Some(limit) = limit {
+            headers.push(("ratelimit-limit", limit.to_string()));
+            headers.push(("ratelimit-remaining", "0".to_owned()));
+            headers.push(("ratelimit-reset", retry_after_s.to_string()));
+        }
+        Problem {
+            headers,
+            ..Problem::new(StatusCode::TOO_MANY_REQUESTS, kind, title, detail)
         }
     }
 
@@ -91,6 +114,11 @@ impl Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
             headers.insert(header::ALLOW, allow);
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -173,6 +201,27 @@ problem_responses! {
     Unavailable: "`unavailable`: a dependency failed; nothing was changed, try again.";
 }
 
+/// A `429`: the workspace's calls of this minute, or its month's subjects.
+pub struct TooManyRequests;
+
+impl<'s> utoipa::ToResponse<'s> for TooManyRequests {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let header = |description: &str| {
+            HeaderBuilder::new()
+                .schema(utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+                .description(Some(description))
+                .build()
+        };
+        let response = problem_response(
+            "`rate-limited`: the workspace made its calls of this minute (with `RateLimit-Limit`, `RateLimit-Remaining`, \
+             `RateLimit-Reset`); `quota-exceeded`: the regulation would pass the workspace's subjects of this month \
+             (refused whole, nothing written).",
+        )
+        .header("Retry-After", header("Seconds until the minute (or month) renews."));
+        ("TooManyRequests", response.build().into())
+    }
+}
+
 /// No verified token: the intake's problem, or the authorizer's own body.
 pub struct Unauthorized;
 
@@ -240,6 +289,22 @@ impl From<ServiceError> for Problem {
                 "already-revoked",
                 "The deletion was already revoked",
                 detail,
+            ),
+            ServiceError::RateLimited {
+                limit, retry_after_s, ..
+            } => Problem::too_many(
+                "rate-limited",
+                "Too many calls for this workspace this minute",
+                detail,
+                retry_after_s,
+                Some(limit),
+            ),
+            ServiceError::QuotaExceeded { retry_after_s, .. } => Problem::too_many(
+                "quota-exceeded",
+                "The workspace's monthly subject quota would be exceeded",
+                detail,
+                retry_after_s,
+                None,
             ),
             ServiceError::NotCancellable { .. } => Problem::new(
                 StatusCode::CONFLICT,

@@ -13,10 +13,12 @@ use axum::response::{IntoResponse, Response};
 use deletion_core::access::{Caller, Need};
 use deletion_core::authorization;
 use deletion_core::callbacks::{self, CallbackUrl, UrlPolicy};
+use deletion_core::model::quota::Limits;
 use deletion_core::plan::Planner;
 use deletion_core::ports::{
-    CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, Regulations, RetentionLedger,
+    CallbackLedger, Clock, Directory, Holds, Ledger, ObjectStore, QuotaLedger, Regulations, RetentionLedger,
 };
+use deletion_core::quotas::{self, Admitted};
 use deletion_core::requests::{Created, Requests};
 use deletion_core::signing::ReceiptSigner;
 use deletion_core::subject_key::{SubjectKey, SubjectKeys};
@@ -26,8 +28,14 @@ use crate::problem::Problem;
 use crate::views::{CallbackSecret, CallbackStatus};
 
 /// What the intake's ledger must be.
-pub trait Backend: Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + 'static {}
-impl<T: Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + 'static> Backend for T {}
+pub trait Backend:
+    Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + QuotaLedger + 'static
+{
+}
+impl<T: Ledger + Directory + Regulations + Holds + CallbackLedger + RetentionLedger + QuotaLedger + 'static> Backend
+    for T
+{
+}
 /// What the intake's object store must be.
 pub trait Store: ObjectStore + 'static {}
 impl<T: ObjectStore + 'static> Store for T {}
@@ -47,6 +55,8 @@ pub struct Intake<L, S, C> {
     /// The key of the subjects' digests (what the ledger keeps of a
     /// regulation's subjects once it is done, and finds them by).
     subjects: SubjectKeys,
+    /// The quotas a workspace is held to unless an operator set its own.
+    pub(crate) limits: Limits,
 }
 
 /// What status callbacks need at intake: which URLs are accepted, and the
@@ -71,7 +81,37 @@ impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {
             signer: None,
             callbacks: None,
             subjects: SubjectKeys::new(subject_key),
+            limits: Limits::default(),
         }
+    }
+
+    /// Holds workspaces to `limits` unless an operator set their own.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// `response` with the minute's limit, what is left of it and when it
+    /// renews (`RateLimit-*`, in seconds).
+    pub(crate) fn rated(&self, mut response: Response, admitted: &Admitted) -> Response {
+        let reset = (admitted.reset_at - self.now()).num_seconds().max(0);
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("ratelimit-limit", admitted.limit.to_string()),
+            ("ratelimit-remaining", admitted.remaining.to_string()),
+            ("ratelimit-reset", reset.to_string()),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+
+    /// Counts one call of the regulations API for `workspace`, or refuses
+    /// it (`429`).
+    pub(crate) async fn admit(&self, workspace: &deletion_core::ids::WorkspaceId) -> Result<Admitted, Problem> {
+        Ok(quotas::admit(self.requests.ledger(), self.limits, workspace, self.now()).await?)
     }
 
     /// The key of the subjects' digests (derived on first use).

@@ -845,6 +845,52 @@ impl SubjectRegulation {
     }
 }
 
+/// A workspace's use of the regulations API against its quotas.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Usage)]
+pub struct UsageBody {
+    #[schema(value_type = s::Id)]
+    pub workspace: WorkspaceId,
+    /// The UTC month counted (`2026-12`).
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}$")]
+    pub month: String,
+    pub regulations: u64,
+    pub subjects: u64,
+    pub subjects_per_month: u64,
+    pub subjects_left: u64,
+    #[schema(value_type = s::Timestamp)]
+    pub month_resets_at: String,
+    pub requests_per_minute: u32,
+    pub requests_this_minute: u32,
+    #[schema(value_type = s::Timestamp)]
+    pub minute_resets_at: String,
+    /// Who set the workspace's own quotas, and when; null: the deployment's defaults hold.
+    #[schema(required)]
+    pub quotas_set_by: Option<String>,
+    #[schema(value_type = Option<s::Timestamp>, required)]
+    pub quotas_set_at: Option<String>,
+}
+
+impl UsageBody {
+    pub fn of(workspace: &WorkspaceId, u: &deletion_core::quotas::Usage) -> Self {
+        UsageBody {
+            workspace: workspace.clone(),
+            month: u.month.clone(),
+            regulations: u.used.regulations,
+            subjects: u.used.subjects,
+            subjects_per_month: u.limits.subjects_per_month,
+            subjects_left: u.limits.subjects_per_month.saturating_sub(u.used.subjects),
+            month_resets_at: ts(u.month_resets_at),
+            requests_per_minute: u.limits.requests_per_minute,
+            requests_this_minute: u.calls_this_minute,
+            minute_resets_at: ts(u.minute_resets_at),
+            quotas_set_by: u.custom.as_ref().map(|q| q.set_by.clone()),
+            quotas_set_at: u.custom.as_ref().map(|q| ts(q.set_at)),
+        }
+    }
+}
+
 /// A page of a workspace's suppression list.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

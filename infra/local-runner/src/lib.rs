@@ -68,6 +68,8 @@ pub struct Settings {
     pub callback_key: String,
     /// The HMAC key subjects' digests derive from (KMS's part in AWS).
     pub subject_key: String,
+    /// The quotas of a workspace without its own.
+    pub limits: deletion_core::model::quota::Limits,
     /// Sign with these KMS keys instead of the local ones, as in AWS.
     pub kms: Option<KmsKeys>,
 }
@@ -188,6 +190,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
                 subject_signer(&settings, &functions.intake),
             )
             .with_signer(signer)
+            .with_limits(settings.limits)
             // Locally receivers listen on loopback, over plain http.
             .with_callbacks(CallbackConfig {
                 policy: UrlPolicy { allow_private: true },

@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|_| "local-receipt-key-never-used-in-aws".to_owned()),
         callback_key: std::env::var("LOCAL_CALLBACK_KEY")
             .unwrap_or_else(|_| "local-callback-key-never-used-in-aws".to_owned()),
+        limits: config::limits_from_env()?,
         subject_key: std::env::var("LOCAL_SUBJECT_KEY")
             .unwrap_or_else(|_| "local-subject-key-never-used-in-aws".to_owned()),
         versioned_buckets: std::env::var("VERSIONED_BUCKETS")

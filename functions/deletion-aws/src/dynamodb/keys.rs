@@ -41,6 +41,10 @@
 //!   newest first in `by-workspace`; entries written before that carry
 //!   none and are not listed).
 //! - `SWEEP` / `MARK`: where the last sweep stopped.
+//! - `QUOTA#<workspace>` / `QUOTA`: an operator's quotas for a workspace.
+//! - `USAGE#<workspace>` / `MINUTE#<minute>`: calls of the regulations API
+//!   in that minute (TTL an hour on); `MONTH#<yyyy-mm>`: subjects and
+//!   regulations of that UTC month (TTL 400 days on).
 //! - `RETENTION` / `WS#<workspace>`: a workspace's retention policy, change
 //!   in grace, history and last run (one partition: listed by the daily
 //!   enforcement).
@@ -215,6 +219,28 @@ pub fn regulation_of_subject_ref(sk: &str) -> Option<RequestId> {
     RequestId::parse(id).ok()
 }
 
+/// An operator's quotas for a workspace.
+pub fn quota_pk(workspace: &WorkspaceId) -> String {
+    format!("QUOTA#{workspace}")
+}
+
+pub const QUOTA_SK: &str = "QUOTA";
+
+/// The partition of a workspace's use counters.
+pub fn usage_pk(workspace: &WorkspaceId) -> String {
+    format!("USAGE#{workspace}")
+}
+
+/// The calls of one minute.
+pub fn minute_sk(minute: DateTime<Utc>) -> String {
+    format!("MINUTE#{}", millis(minute))
+}
+
+/// The use of one UTC month (`2026-12`).
+pub fn month_sk(month: &str) -> String {
+    format!("MONTH#{month}")
+}
+
 /// The lock of a scope: `scope.lock_key()` is the scope's identity.
 pub fn lock_pk(scope: &Scope) -> String {
     format!("LOCK#{}", scope.lock_key())
@@ -332,6 +358,10 @@ mod tests {
         assert_eq!(receipt_sk("w", 2), "RECEIPT#w#0002");
         assert_eq!(subjects_sk(1), "SUBJECTS#0001");
         assert_eq!(subject_pk("ab12"), "SUBJ#ab12");
+        assert_eq!((quota_pk(&ws), QUOTA_SK), ("QUOTA#acme".to_owned(), "QUOTA"));
+        assert_eq!(usage_pk(&ws), "USAGE#acme");
+        assert_eq!(minute_sk(at), "MINUTE#2026-03-01T12:00:00.250Z");
+        assert_eq!(month_sk("2026-12"), "MONTH#2026-12");
         assert_eq!(
             subject_ref_sk(at, &id),
             "REG#2026-03-01T12:00:00.250Z#01a203ff-de33-7582-8458-9ba563005834"

@@ -25,6 +25,7 @@ mod items;
 pub mod keys;
 mod layout;
 mod listing;
+mod quotas;
 mod regulations;
 mod requests;
 mod retention;

@@ -11,6 +11,7 @@ pub use crate::status::Status;
 
 pub mod callbacks;
 pub mod ledger;
+pub mod quota;
 pub mod regulation;
 pub mod retention;
 pub mod store;

@@ -44,11 +44,12 @@ use crate::error::LedgerError;
 use crate::ids::{AccountId, IdempotencyKey, RequestId, SourceId, WorkspaceId};
 use crate::model::callbacks::CallbackState;
 use crate::model::ledger::IDEMPOTENCY_KEY_LIFETIME;
+use crate::model::quota::{MonthUsage, Quota};
 use crate::model::retention::Retention;
 use crate::model::{DeletionRequest, Listing, Scope, Shard};
 use crate::ports::{
-    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, Regulations, RequestPage,
-    RetentionLedger, Role, SubjectRecord, Suppression, SweepMark, SweepMarks, Undecodable,
+    CallbackLedger, Directory, Hold, Holds, Ledger, Membership, OpenShard, PendingPage, QuotaLedger, Regulations,
+    RequestPage, RetentionLedger, Role, SubjectRecord, Suppression, SweepMark, SweepMarks, Undecodable,
 };
 use crate::regulation::{Subjects, UserId};
 
@@ -80,6 +81,7 @@ pub enum LedgerOp {
     SweepMark,
     PutSweepMark,
     Retention,
+    Quotas,
 }
 
 /// A stored request, or an item in its place that does not decode.
@@ -113,6 +115,11 @@ struct State {
     callbacks: HashMap<RequestId, CallbackState>,
     mark: Option<SweepMark>,
     retention: BTreeMap<WorkspaceId, Retention>,
+    quotas: BTreeMap<WorkspaceId, Quota>,
+    /// Calls per workspace and minute.
+    calls: BTreeMap<(WorkspaceId, DateTime<Utc>), u32>,
+    /// Use per workspace and month.
+    months: BTreeMap<(WorkspaceId, String), MonthUsage>,
     /// Shards marked to expire (`expire_work`), and when.
     expiring: BTreeMap<(RequestId, u32), DateTime<Utc>>,
     faults: Faults<LedgerOp, LedgerError>,
@@ -984,6 +991,76 @@ impl RetentionLedger for MemoryLedger {
             .collect();
         let next = (items.len() == limit).then(|| items[limit - 1].workspace.to_string());
         Ok((items, next))
+    }
+}
+
+#[async_trait]
+impl QuotaLedger for MemoryLedger {
+    async fn quota(&self, workspace: &WorkspaceId) -> Result<Option<Quota>, LedgerError> {
+        Ok(self.call(LedgerOp::Quotas)?.quotas.get(workspace).cloned())
+    }
+
+    async fn put_quota(&self, next: &Quota) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Quotas)?;
+        let stored = s.quotas.get(&next.workspace).map_or(0, |q| q.version);
+        if next.version != stored + 1 {
+            return Err(LedgerError::Conflict);
+        }
+        s.quotas.insert(next.workspace.clone(), next.clone());
+        Ok(())
+    }
+
+    async fn count_call(
+        &self,
+        workspace: &WorkspaceId,
+        minute: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Option<u32>, LedgerError> {
+        let mut s = self.call(LedgerOp::Quotas)?;
+        let count = s.calls.entry((workspace.clone(), minute)).or_default();
+        if *count >= limit {
+            return Ok(None);
+        }
+        *count += 1;
+        Ok(Some(*count))
+    }
+
+    async fn calls(&self, workspace: &WorkspaceId, minute: DateTime<Utc>) -> Result<u32, LedgerError> {
+        let s = self.call(LedgerOp::Quotas)?;
+        Ok(s.calls.get(&(workspace.clone(), minute)).copied().unwrap_or_default())
+    }
+
+    async fn reserve_subjects(
+        &self,
+        workspace: &WorkspaceId,
+        month: &str,
+        subjects: u64,
+        limit: u64,
+    ) -> Result<Result<MonthUsage, MonthUsage>, LedgerError> {
+        let mut s = self.call(LedgerOp::Quotas)?;
+        let used = s.months.entry((workspace.clone(), month.to_owned())).or_default();
+        if used.subjects + subjects > limit {
+            return Ok(Err(used.clone()));
+        }
+        used.subjects += subjects;
+        used.regulations += 1;
+        Ok(Ok(used.clone()))
+    }
+
+    async fn release_subjects(&self, workspace: &WorkspaceId, month: &str, subjects: u64) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Quotas)?;
+        let used = s.months.entry((workspace.clone(), month.to_owned())).or_default();
+        used.subjects = used.subjects.saturating_sub(subjects);
+        used.regulations = used.regulations.saturating_sub(1);
+        Ok(())
+    }
+
+    async fn month_usage(&self, workspace: &WorkspaceId, month: &str) -> Result<MonthUsage, LedgerError> {
+        let s = self.call(LedgerOp::Quotas)?;
+        Ok(s.months
+            .get(&(workspace.clone(), month.to_owned()))
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

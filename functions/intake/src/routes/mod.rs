@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod deletions;
 pub mod holds;
 pub mod members;
+pub mod quotas;
 pub mod receipts;
 pub mod regulations;
 pub mod retention;
@@ -92,6 +93,8 @@ macro_rules! with_operations {
             regulations::get_suppression,
             regulations::check_suppressions,
             regulations::get_subject,
+            quotas::get_usage,
+            quotas::set_quotas,
             holds::get_hold,
             holds::place_hold,
             holds::release_hold,

@@ -10,7 +10,7 @@ use deletion_core::listings::Listing;
 use deletion_core::model::Scope;
 use deletion_core::regulation::{RegulationStatus, RegulationType, SubjectType, Subjects, UserId, MAX_SUBJECTS};
 use deletion_core::requests::Regulated;
-use deletion_core::{inspect, suppressions, ServiceError};
+use deletion_core::{inspect, quotas, suppressions, ServiceError};
 
 use super::{
     page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, SourceParam, SubjectParams,
@@ -19,7 +19,8 @@ use super::{
 use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader, SuppressionState};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
-    BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, NotFound, Problem, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
 };
 use crate::schemas as s;
 use crate::state::{json, located, App, Backend, Store, Tick};
@@ -52,16 +53,21 @@ fn known_type(
         })
 }
 
-/// A regulation's `submitted_at`: an RFC 3339 time.
-fn submitted_at(body: &RegulationBody) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
-    body.submitted_at
-        .as_deref()
-        .map(|v| {
-            chrono::DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| Problem::bad_request(format!("submitted_at must be an RFC 3339 time (got {v:?})")))
-        })
-        .transpose()
+/// A regulation's `submitted_at`: an RFC 3339 time, not after `now`.
+fn submitted_at(
+    body: &RegulationBody,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
+    let Some(v) = body.submitted_at.as_deref() else {
+        return Ok(None);
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| Problem::bad_request(format!("submitted_at must be an RFC 3339 time (got {v:?})")))?;
+    if at > now + deletion_core::requests::SUBMITTED_AT_SKEW {
+        return Err(Problem::bad_request(format!("submitted_at {v} is in the future")));
+    }
+    Ok(Some(at))
 }
 
 /// The regulation in `body`, checked against the subject types the data
@@ -113,7 +119,7 @@ fn regulation_of(
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 409, response = Conflict),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
+        (status = 429, response = TooManyRequests), (status = 429, response = TooManyRequests), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
@@ -147,7 +153,7 @@ pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 409, response = Conflict),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_source_regulation<L: Backend, S: Store, C: Tick>(
@@ -165,6 +171,14 @@ pub async fn create_source_regulation<L: Backend, S: Store, C: Tick>(
         headers: &headers,
     };
     create(&app, asking, workspace, Some(source), body).await
+}
+
+/// The workspace of a regulation (whose calls it counts).
+fn regulation_workspace(request: &deletion_core::model::DeletionRequest) -> Result<&WorkspaceId, Problem> {
+    request
+        .scope
+        .workspace()
+        .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", request.id)))
 }
 
 /// Who asks a create, and with what query and headers.
@@ -193,7 +207,7 @@ async fn create<L: Backend, S: Store, C: Tick>(
         r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
     )?;
     let (regulation, subject_type, subjects) = regulation_of(&body, &app.planner.map().subject_types())?;
-    let submitted_at = submitted_at(&body)?;
+    let submitted_at = submitted_at(&body, app.now())?;
     let ask = app.ask(None, body.callback_url)?;
     let probe = Scope::Regulation {
         workspace: workspace.clone(),
@@ -218,6 +232,23 @@ async fn create<L: Backend, S: Store, C: Tick>(
         submitted_at,
         source,
     };
+    let admitted = app.admit(&workspace).await?;
+    let ledger = app.requests.ledger();
+    let reservation = match quotas::reserve(ledger, app.limits, &workspace, subjects.len() as u64, app.now()).await {
+        Ok(reservation) => Some(reservation),
+        // Asked again (the same one under way, or a retry with its key):
+        // the regulation in place is answered, its subjects counted once.
+        Err(e @ ServiceError::QuotaExceeded { .. }) => {
+            let again = app
+                .requests
+                .regulation_in_place(&workspace, &asked, key, asking.caller, idempotency.as_ref());
+            if !again.await? {
+                return Err(e.into());
+            }
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let created = app
         .requests
         .create_regulation(
@@ -228,7 +259,16 @@ async fn create<L: Backend, S: Store, C: Tick>(
             idempotency.as_ref(),
             ask.callback.as_ref(),
         )
-        .await?;
+        .await;
+    // The subjects count only for a regulation this call created.
+    let created = match (created, reservation) {
+        (Ok(created), _) if created.created => created,
+        (other, Some(reservation)) => {
+            quotas::release(ledger, &reservation).await;
+            other?
+        }
+        (other, None) => other?,
+    };
     let status = if created.created {
         StatusCode::ACCEPTED
     } else {
@@ -237,11 +277,8 @@ async fn create<L: Backend, S: Store, C: Tick>(
     let mut view = RegulationView::of(&created.request, None)
         .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", created.request.id)))?;
     view.callback = app.callback_answer(&created).await?;
-    Ok(located(
-        status,
-        format!("/v1/regulations/{}", created.request.id),
-        &view,
-    ))
+    let answer = located(status, format!("/v1/regulations/{}", created.request.id), &view);
+    Ok(app.rated(answer, &admitted))
 }
 
 /// The statuses a regulation shows.
@@ -279,13 +316,14 @@ pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
     asked: Asked,
     uri: Uri,
 ) -> Result<Response, Problem> {
-    let listing = Listing::Regulations(workspace);
+    let listing = Listing::Regulations(workspace.clone());
     let types: Vec<&str> = RegulationType::ALL.iter().map(|t| t.as_str()).collect();
     let asking = Asking {
         asked: &asked,
         filters: asked.filters(&REGULATION_STATUSES, "type", &types)?,
         kind_param: "type",
     };
+    let admitted = app.admit(&workspace).await?;
     let show = |r: &_, _| RegulationView::of(r, None);
     let (items, next_cursor, links) = page(&app, &asking, uri.path(), listing, |_| true, show).await?;
     let f = &asking.filters;
@@ -295,14 +333,15 @@ pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
         .flatten()
         .filter(|v| named(&f.status, name_of(&v.status)) && named(&f.kind, v.regulation.as_str().to_owned()))
         .collect();
-    Ok(json(
+    let answer = json(
         StatusCode::OK,
         &RegulationPage {
             items,
             next_cursor,
             links,
         },
-    ))
+    );
+    Ok(app.rated(answer, &admitted))
 }
 
 /// A regulation's status, per-store results and errors.
@@ -326,11 +365,12 @@ pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
             "{id} is a deletion, not a regulation: see /v1/deletions/{id}"
         )));
     }
+    let admitted = app.admit(regulation_workspace(&request)?).await?;
     let shards = inspect::shards(app.requests.ledger(), &request).await?;
     let mut view = RegulationView::of(&request, Some(&shards))
         .ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
     view.callbacks = app.callback_status(&request).await?;
-    Ok(json(StatusCode::OK, &view))
+    Ok(app.rated(json(StatusCode::OK, &view), &admitted))
 }
 
 /// Cancels a regulation no worker has taken yet: it ends `CANCELLED`, the
@@ -343,7 +383,7 @@ pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
         (status = 200, description = "Cancelled (now or before).", body = RegulationView),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn cancel_regulation<L: Backend, S: Store, C: Tick>(
@@ -356,10 +396,11 @@ pub async fn cancel_regulation<L: Backend, S: Store, C: Tick>(
             "{id} is a deletion, not a regulation: revoke it with DELETE /v1/deletions/{id}"
         )));
     }
+    let admitted = app.admit(regulation_workspace(&request)?).await?;
     let cancelled = app.requests.cancel_regulation(id, &caller.subject).await?;
     let view =
         RegulationView::of(&cancelled, None).ok_or_else(|| Problem::not_found(format!("{id} is not a regulation")))?;
-    Ok(json(StatusCode::OK, &view))
+    Ok(app.rated(json(StatusCode::OK, &view), &admitted))
 }
 
 /// Which list a suppression check reads besides the workspace's.
@@ -391,7 +432,7 @@ pub struct SuppressionListParams {
     responses(
         (status = 200, description = "A page of entries; follow `next_cursor`.", body = SuppressionPage),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+        (status = 403, response = Forbidden), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list_suppressions<L: Backend, S: Store, C: Tick>(
@@ -402,6 +443,7 @@ pub async fn list_suppressions<L: Backend, S: Store, C: Tick>(
 ) -> Result<Response, Problem> {
     let (limit, cursor) = asked.page()?;
     let state = asked.suppression_state()?;
+    let admitted = app.admit(&workspace).await?;
     let suppressed_only = state == SuppressionState::Suppressed;
     let (mut entries, next_cursor) = suppressions::page(
         app.requests.ledger(),
@@ -421,14 +463,15 @@ pub async fn list_suppressions<L: Backend, S: Store, C: Tick>(
     let next = next_cursor
         .as_ref()
         .map(|c| format!("{}?limit={limit}&cursor={c}&state={}", uri.path(), state.as_str()));
-    Ok(json(
+    let answer = json(
         StatusCode::OK,
         &SuppressionPage {
             items,
             next_cursor,
             links: PageLinks { next },
         },
-    ))
+    );
+    Ok(app.rated(answer, &admitted))
 }
 
 /// Whether one end user is suppressed (one read).
@@ -508,7 +551,7 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
         (status = 200, description = "What the ledger holds about the subject (two reads); the regulations a page, \
             newest first, follow `next_cursor`. `deleted` is about the regulations of this page.", body = SubjectBody),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+        (status = 403, response = Forbidden), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn get_subject<L: Backend, S: Store, C: Tick>(
@@ -522,6 +565,7 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
     let subject_type = known_type(&raw_type, "subject_type", &app.planner.map().subject_types())?;
     let id = params.parse("subject_id", UserId::parse)?;
     let (limit, cursor) = asked.page()?;
+    let admitted = app.admit(&workspace).await?;
     let key = app.subject_key().await?;
     let found = suppressions::lookup(
         app.requests.ledger(),
@@ -552,7 +596,7 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
         .next
         .as_ref()
         .map(|c| format!("{}?limit={limit}&cursor={c}", uri.path()));
-    Ok(json(
+    let answer = json(
         StatusCode::OK,
         &SubjectBody {
             suppressed: suppression.as_ref().is_some_and(|s| s.suppressed),
@@ -572,5 +616,6 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
             next_cursor: record.next.clone(),
             links: PageLinks { next },
         },
-    ))
+    );
+    Ok(app.rated(answer, &admitted))
 }
