@@ -119,7 +119,7 @@ fn regulation_of(
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 409, response = Conflict),
         (status = 415, response = UnsupportedMediaType), (status = 422, response = Unprocessable),
-        (status = 429, response = TooManyRequests), (status = 429, response = TooManyRequests), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn create_regulation<L: Backend, S: Store, C: Tick>(
@@ -307,7 +307,7 @@ fn name_of(value: &impl serde::Serialize) -> String {
     responses(
         (status = 200, description = "A page of regulations; follow `next_cursor`.", body = RegulationPage),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 503, response = Unavailable),
+        (status = 403, response = Forbidden), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
@@ -352,7 +352,7 @@ pub async fn list_regulations<L: Backend, S: Store, C: Tick>(
         (status = 200, description = "The regulation.", body = RegulationView),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
+        (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
 )]
 pub async fn get_regulation<L: Backend, S: Store, C: Tick>(
