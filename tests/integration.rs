@@ -6,6 +6,7 @@
 
 mod access;
 mod callbacks;
+mod dashboard;
 mod holds;
 mod hostile;
 mod iam;

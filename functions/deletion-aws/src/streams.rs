@@ -37,6 +37,34 @@ pub fn request_changes(event: &StreamEvent) -> Vec<RequestChanged> {
         .collect()
 }
 
+/// How many requests entered each status in this batch: one for each
+/// record of a request item whose `status` is not its old image's (a new
+/// request enters its first). For the dashboard's requests by status.
+pub fn statuses_entered(event: &StreamEvent) -> BTreeMap<String, u64> {
+    let mut entered = BTreeMap::new();
+    for record in &event.records {
+        let key = |name: &str| match record.change.keys.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.as_str()),
+            _ => None,
+        };
+        let (Some(pk), Some(sk)) = (key("pk"), key("sk")) else {
+            continue;
+        };
+        if keys::request_of(pk, sk).is_none() {
+            continue;
+        }
+        let status = |image: &serde_dynamo::Item| match image.get("status") {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let (new, old) = (status(&record.change.new_image), status(&record.change.old_image));
+        if let Some(new) = new.filter(|n| old.as_ref() != Some(n)) {
+            *entered.entry(new).or_default() += 1;
+        }
+    }
+    entered
+}
+
 /// The partial batch answer that has `records` delivered again.
 pub fn batch_failures(records: impl IntoIterator<Item = String>) -> BatchResponse {
     let mut response = BatchResponse::default();
@@ -272,6 +300,42 @@ mod tests {
         assert_eq!(
             answer,
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439091"}]})
+        );
+    }
+
+    #[test]
+    fn each_request_that_entered_a_status_counts_once_for_it() {
+        let (a, b) = (RequestId::new(), RequestId::new());
+        let record = |pk: String, sk: &str, old: Option<&str>, new: Option<&str>| {
+            let mut change = serde_json::json!({
+                "Keys": {"pk": {"S": pk}, "sk": {"S": sk}},
+                "SequenceNumber": "1",
+                "SizeBytes": 40,
+                "StreamViewType": "NEW_AND_OLD_IMAGES"
+            });
+            if let Some(old) = old {
+                change["OldImage"] = serde_json::json!({"status": {"S": old}});
+            }
+            if let Some(new) = new {
+                change["NewImage"] = serde_json::json!({"status": {"S": new}});
+            }
+            serde_json::json!({"eventID": "e", "eventName": "MODIFY", "eventSource": "aws:dynamodb",
+                               "awsRegion": "us-east-1", "dynamodb": change})
+        };
+        let json = serde_json::json!({"Records": [
+            record(keys::request_pk(&a), "REQ", None, Some("SCHEDULED")),
+            record(keys::request_pk(&a), "REQ", Some("SCHEDULED"), Some("PURGING")),
+            record(keys::request_pk(&a), "REQ", Some("PURGING"), Some("PURGING")),
+            record(keys::request_pk(&b), "REQ", Some("SCHEDULED"), Some("PURGING")),
+            record(keys::request_pk(&b), &keys::shard_sk(0), None, Some("PURGING")),
+            record(keys::request_pk(&b), "REQ", Some("PURGING"), None),
+        ]});
+        let event: StreamEvent = serde_json::from_value(json).unwrap();
+        let entered = statuses_entered(&event);
+        assert_eq!(
+            entered,
+            BTreeMap::from([("PURGING".to_owned(), 2), ("SCHEDULED".to_owned(), 1)]),
+            "a write that keeps the status, a shard and a removal count for nothing"
         );
     }
 }

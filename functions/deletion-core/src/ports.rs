@@ -226,6 +226,13 @@ pub trait ObjectStore: Send + Sync {
         0
     }
 
+    /// How many object versions (and delete markers) this store's batch
+    /// deletes removed (or found gone already) so far. A store that cannot
+    /// tell says 0.
+    fn deleted(&self) -> u64 {
+        0
+    }
+
     /// Downloads an object (the given version, or the current one) into
     /// the file `to`, streaming. `None` when it is gone (no such key or
     /// version, or the current version is a delete marker).

@@ -107,6 +107,9 @@ impl<L: Ledger + Holds + SweepMarks + Clone, T: Timers + Clone, C: Clock + Clone
     /// Reconciles each request named in the batch once; reports the records
     /// of the requests that could not be reconciled, to be delivered again.
     pub async fn handle(&self, event: StreamEvent) -> BatchResponse {
+        for line in status_metric_lines(&streams::statuses_entered(&event)) {
+            println!("{line}");
+        }
         let changes = streams::request_changes(&event);
         let ignored = event.records.len() - changes.len();
         let by_request = stream::by_request(changes);
@@ -125,6 +128,16 @@ impl<L: Ledger + Holds + SweepMarks + Clone, T: Timers + Clone, C: Clock + Clone
         }
         streams::batch_failures(failures)
     }
+}
+
+/// One EMF line per status requests entered in a stream batch:
+/// `RequestsEnteredStatus` under the dimension `Status` (the dashboard's
+/// requests by status).
+pub fn status_metric_lines(entered: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
+    entered
+        .iter()
+        .map(|(status, n)| deletion_aws::metrics::line(&[("Status", status)], &[("RequestsEnteredStatus", *n)], &[]))
+        .collect()
 }
 
 /// A CloudWatch embedded-metric-format line: the template's alarm watches
@@ -169,5 +182,23 @@ mod tests {
         assert_eq!(line["SweepOutOfTime"], 1);
         let declared = line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
         assert!(declared.iter().any(|m| m["Name"] == "SweepFailures"));
+    }
+
+    #[test]
+    fn each_status_entered_is_a_line_of_its_own() {
+        let entered = std::collections::BTreeMap::from([("COMPLETED".to_owned(), 2), ("PURGING".to_owned(), 1)]);
+        let lines: Vec<serde_json::Value> = status_metric_lines(&entered)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[0]["Status"].clone(), lines[0]["RequestsEnteredStatus"].clone()),
+            ("COMPLETED".into(), 2.into())
+        );
+        assert_eq!(
+            lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Status"]])
+        );
     }
 }

@@ -42,6 +42,7 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
                 for (id, result) in &results {
                     log(id, result);
                 }
+                println!("{}", metric_line(results.iter().map(|(_, r)| r)));
                 serde_json::json!({"retried": results.len(), "failed": failed})
             }
             NotifierEvent::Stream(stream) => serde_json::to_value(self.handle(stream).await).unwrap_or_default(),
@@ -55,7 +56,9 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
         let by_request = stream::by_request(streams::request_changes(&event));
         let ids: Vec<_> = by_request.keys().cloned().collect();
         let mut failures = Vec::new();
-        for (id, result) in self.notifier.deliver_all(&ids).await {
+        let results = self.notifier.deliver_all(&ids).await;
+        println!("{}", metric_line(results.iter().map(|(_, r)| r)));
+        for (id, result) in results {
             log(&id, &result);
             if result.is_err() {
                 let records = by_request.get(&id).cloned().unwrap_or_default();
@@ -66,10 +69,65 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
     }
 }
 
+/// The EMF line of a round of deliveries: `CallbacksDelivered` (entries
+/// delivered), `CallbacksWaiting` (requests whose receiver failed, waiting
+/// for a retry) and `CallbackErrors` (rounds the ledger failed): the
+/// dashboard's callbacks failing.
+pub fn metric_line<'a>(results: impl Iterator<Item = &'a Result<Delivery, ServiceError>>) -> String {
+    let (mut delivered, mut waiting, mut errors) = (0u64, 0u64, 0u64);
+    for result in results {
+        match result {
+            Ok(Delivery::UpToDate { delivered: n }) => delivered += u64::from(*n),
+            Ok(Delivery::Waiting { delivered: n, .. }) => {
+                delivered += u64::from(*n);
+                waiting += 1;
+            }
+            Ok(Delivery::NoCallback | Delivery::Raced) => {}
+            Err(_) => errors += 1,
+        }
+    }
+    deletion_aws::metrics::line(
+        &[],
+        &[
+            ("CallbacksDelivered", delivered),
+            ("CallbacksWaiting", waiting),
+            ("CallbackErrors", errors),
+        ],
+        &[],
+    )
+}
+
 fn log(id: &deletion_core::ids::RequestId, result: &Result<Delivery, ServiceError>) {
     match result {
         Ok(Delivery::NoCallback) => {}
         Ok(delivery) => info!(request_id = %id, ?delivery, "callbacks"),
         Err(e) => warn!(request_id = %id, error = %e, "callbacks not delivered; will be tried again"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_counts_entries_delivered_requests_waiting_and_errors() {
+        let results: Vec<Result<Delivery, ServiceError>> = vec![
+            Ok(Delivery::UpToDate { delivered: 3 }),
+            Ok(Delivery::Waiting {
+                delivered: 1,
+                until: chrono::Utc::now(),
+            }),
+            Ok(Delivery::NoCallback),
+            Err(ServiceError::NotFound("r".into())),
+        ];
+        let line: serde_json::Value = serde_json::from_str(&metric_line(results.iter())).unwrap();
+        assert_eq!(
+            (
+                line["CallbacksDelivered"].clone(),
+                line["CallbacksWaiting"].clone(),
+                line["CallbackErrors"].clone()
+            ),
+            (4.into(), 1.into(), 1.into())
+        );
     }
 }

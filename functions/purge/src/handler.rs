@@ -118,7 +118,19 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         if event.remind {
             return self.remind(&id).await;
         }
-        let outcome = self.purger.run(&id, owner, event.retry, deadline).await?;
+        let store = self.purger.store();
+        let (deleted, slow_downs) = (store.deleted(), store.slow_downs());
+        let outcome = self.purger.run(&id, owner, event.retry, deadline).await;
+        let store = self.purger.store();
+        println!(
+            "{}",
+            invocation_metric_line(
+                store.deleted().saturating_sub(deleted),
+                store.slow_downs().saturating_sub(slow_downs),
+                &id
+            )
+        );
+        let outcome = outcome?;
         if let PurgeOutcome::Completed { receipt } = &outcome {
             self.count_retention_days(receipt).await;
         }
@@ -161,6 +173,22 @@ pub fn retention_days(request: &DeletionRequest) -> Option<u64> {
     }
 }
 
+/// The EMF line of one purge invocation: `PurgeInvocations` (one),
+/// `ObjectsDeleted` (versions and delete markers its batch deletes removed)
+/// and `S3SlowDowns` (S3's 503 answers it met, retried or not): the
+/// dashboard's purge rate and SlowDown share.
+pub fn invocation_metric_line(deleted: u64, slow_downs: u64, id: &RequestId) -> String {
+    metrics::line(
+        &[],
+        &[
+            ("PurgeInvocations", 1),
+            ("ObjectsDeleted", deleted),
+            ("S3SlowDowns", slow_downs),
+        ],
+        &[("request_id", id.to_string().into())],
+    )
+}
+
 /// The EMF line of `RetentionDaysPurged`.
 pub fn retention_metric_line(days: u64, id: &RequestId) -> String {
     metrics::line(
@@ -187,6 +215,24 @@ mod tests {
             to: day(3),
         };
         DeletionRequest::new(scope, by, None, Utc::now(), Periods::default())
+    }
+
+    #[test]
+    fn an_invocation_s_line_counts_what_it_deleted_and_the_slow_downs_it_met() {
+        let id = RequestId::new();
+        let line: serde_json::Value = serde_json::from_str(&invocation_metric_line(1000, 3, &id)).unwrap();
+        assert_eq!(
+            (line["PurgeInvocations"].clone(), line["ObjectsDeleted"].clone()),
+            (1.into(), 1000.into())
+        );
+        assert_eq!(line["S3SlowDowns"], 3);
+        let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["PurgeInvocations", "ObjectsDeleted", "S3SlowDowns"]);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct S3Store {
     client: Client,
     /// S3's 503 answers this client has seen, retried or not.
     slow_downs: SlowDowns,
+    /// Versions (and delete markers) its batch deletes removed.
+    deleted: Arc<AtomicU64>,
     /// The buckets known to have (had) versioning. A bucket not in it is
     /// asked again: its versioning may have been enabled since.
     versioned: Arc<Mutex<HashSet<String>>>,
@@ -192,6 +194,7 @@ impl S3Store {
         S3Store {
             client: Client::from_conf(config),
             slow_downs,
+            deleted: Arc::default(),
             versioned: Arc::default(),
             unversioned: Arc::default(),
             unversioned_for: UNVERSIONED_FOR,
@@ -431,7 +434,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| map_err(bucket, &e))?;
-        Ok(out
+        let failures: Vec<DeleteFailure> = out
             .errors()
             .iter()
             // A key or version already gone is what we wanted.
@@ -442,7 +445,10 @@ impl ObjectStore for S3Store {
                 code: e.code().unwrap_or("Unknown").to_owned(),
                 message: e.message().unwrap_or_default().to_owned(),
             })
-            .collect())
+            .collect();
+        let removed = entries.len().saturating_sub(failures.len()) as u64;
+        self.deleted.fetch_add(removed, Ordering::Relaxed);
+        Ok(failures)
     }
 
     async fn list_uploads(&self, bucket: &str, prefix: &str, cursor: Option<&str>) -> Result<UploadPage, StoreError> {
@@ -598,6 +604,10 @@ impl ObjectStore for S3Store {
 
     fn slow_downs(&self) -> u64 {
         self.slow_downs.0.load(Ordering::Relaxed)
+    }
+
+    fn deleted(&self) -> u64 {
+        self.deleted.load(Ordering::Relaxed)
     }
 
     async fn list_children(&self, bucket: &str, prefix: &str, cap: usize) -> Result<Children, StoreError> {

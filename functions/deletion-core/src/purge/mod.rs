@@ -211,6 +211,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
 
     /// Signs every receipt with `signer` (without one, receipts are
     /// unsigned: only for tests that do not look at them).
+    /// The store it purges (its counters say what an invocation did).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     pub fn with_signer(mut self, signer: Arc<dyn ReceiptSigner>) -> Self {
         self.signer = Some(signer);
         self
