@@ -926,6 +926,14 @@ impl deletion_core::ports::Regulations for Meddled {
     ) -> Result<(), deletion_core::LedgerError> {
         self.inner.put_subject_refs(id, at, source, digests).await
     }
+    async fn remove_subject_refs(
+        &self,
+        id: &RequestId,
+        at: chrono::DateTime<chrono::Utc>,
+        digests: &[String],
+    ) -> Result<(), deletion_core::LedgerError> {
+        self.inner.remove_subject_refs(id, at, digests).await
+    }
     async fn subject_record(
         &self,
         digest: &str,

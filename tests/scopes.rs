@@ -519,6 +519,14 @@ mod interrupted {
         ) -> Result<(), LedgerError> {
             self.inner.put_subject_refs(id, at, source, digests).await
         }
+        async fn remove_subject_refs(
+            &self,
+            id: &RequestId,
+            at: DateTime<Utc>,
+            digests: &[String],
+        ) -> Result<(), LedgerError> {
+            self.inner.remove_subject_refs(id, at, digests).await
+        }
         async fn subject_record(
             &self,
             digest: &str,

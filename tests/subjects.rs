@@ -682,6 +682,11 @@ async fn quotas_limit_a_workspace_s_calls_and_refuse_a_regulation_that_would_pas
         2,
         "only the first regulation and its subjects"
     );
+    assert_eq!(
+        items_holding(&env, "SUBJ#").await.len(),
+        3,
+        "one record per subject of the one regulation made (the ask found under way leaves none)"
+    );
     // The minute's calls are used up: refused with when to come back.
     let limited = env
         .call_as(Some(ann), "GET", "/v1/workspaces/acme/regulations", None, &[])
@@ -731,4 +736,41 @@ async fn quotas_limit_a_workspace_s_calls_and_refuse_a_regulation_that_would_pas
         .await;
     assert_eq!(two.status, 202, "exactly the quota: {:#}", two.body);
     assert_eq!(lookup(&env, "/v1/workspaces/acme/usage").await["subjects_left"], 0);
+}
+
+#[tokio::test]
+async fn a_suppression_reader_reads_the_lookup_and_nothing_else_of_the_new_routes() {
+    let env = env(Versioning::None).await;
+    let body = json!({"type": "SUPPRESS_ONLY", "subject_type": "USER_ID", "subject_ids": ["u1"]});
+    let id = id_of(&regulate(&env, "acme", body.clone()).await);
+    let reader = ("ingest", &[deletion_core::access::SUPPRESSION_READ_SCOPE][..]);
+    let quotas = json!({"requests_per_minute": 9, "subjects_per_month": 9}).to_string();
+    let regulation = body.to_string();
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/workspaces/acme/sources/web/regulations".to_owned(),
+            Some(regulation.as_str()),
+        ),
+        ("DELETE", format!("/v1/regulations/{id}"), None),
+        ("GET", "/v1/workspaces/acme/usage".to_owned(), None),
+        ("PUT", "/v1/workspaces/acme/quotas".to_owned(), Some(quotas.as_str())),
+    ] {
+        env.call_as(Some(reader), method, &path, body, &[]).await.problem(403);
+    }
+    let a = env
+        .call_as(
+            Some(reader),
+            "GET",
+            "/v1/workspaces/acme/subjects/USER_ID/u1",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    let usage = lookup(&env, "/v1/workspaces/acme/usage").await;
+    assert_eq!(usage["quotas_set_by"], Value::Null, "nothing written: {usage:#}");
+    assert_eq!(usage["regulations"], 1);
+    let shown = lookup(&env, &format!("/v1/regulations/{id}")).await;
+    assert_eq!(shown["status"], "INITIALIZED", "not cancelled");
 }

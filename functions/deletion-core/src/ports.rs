@@ -321,6 +321,15 @@ pub trait Regulations: Send + Sync {
         digests: &[String],
     ) -> Result<(), LedgerError>;
 
+    /// Removes the records `put_subject_refs` wrote for a regulation that
+    /// was then not created (none left is success).
+    async fn remove_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError>;
+
     /// What the ledger holds about the subject of `digest`: a page of the
     /// regulations that named it (newest first; a record whose regulation
     /// was never written is left out) and, for a user id (`suppression_of`),

@@ -447,11 +447,20 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                     .await?;
             }
             let inserted = self.ledger.insert(&request, idempotency_key).await;
-            if inserted.is_err() && subjects.is_some() {
-                // Not created: the ids written for it go (no raw id is
-                // kept for a regulation that does not exist).
-                if let Err(e) = self.ledger.forget_subjects(&request.id).await {
-                    tracing::warn!(request_id = %request.id, error = %e, "the ids of a regulation not created were not removed");
+            if let (Err(_), Some((_, digests))) = (&inserted, subjects) {
+                // Not created: what was written for it goes (no raw id is
+                // kept, nor a record naming it, for a regulation that does
+                // not exist).
+                let removed = match self.ledger.forget_subjects(&request.id).await {
+                    Ok(()) => {
+                        self.ledger
+                            .remove_subject_refs(&request.id, request.created_at, digests)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = removed {
+                    tracing::warn!(request_id = %request.id, error = %e, "what was written for a regulation not created was not removed");
                 }
             }
             match inserted {

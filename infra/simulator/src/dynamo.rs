@@ -426,6 +426,17 @@ impl Regulations for SimDynamo {
             .put_subject_refs(regulation, created_at, source, digests)
             .await
     }
+    async fn remove_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        for digest in digests {
+            self.small_write(keys::subject_pk(digest), 1.0).await?;
+        }
+        self.inner.remove_subject_refs(regulation, created_at, digests).await
+    }
     async fn subject_record(
         &self,
         digest: &str,

@@ -333,6 +333,31 @@ impl Regulations for DynamoLedger {
         Ok(())
     }
 
+    async fn remove_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        let sk = keys::subject_ref_sk(created_at, regulation);
+        let deletes: Vec<_> = digests
+            .iter()
+            .map(|digest| {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(keys::subject_pk(digest), sk.clone())))
+                    .send()
+            })
+            .collect();
+        stream::iter(deletes)
+            .buffer_unordered(SUPPRESSION_WRITES)
+            .map(|r| r.map(|_| ()).map_err(|e| unavailable(&e)))
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     async fn subject_record(
         &self,
         digest: &str,

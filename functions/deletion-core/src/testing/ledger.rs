@@ -715,6 +715,22 @@ impl Regulations for MemoryLedger {
         Ok(())
     }
 
+    async fn remove_subject_refs(
+        &self,
+        regulation: &RequestId,
+        created_at: DateTime<Utc>,
+        digests: &[String],
+    ) -> Result<(), LedgerError> {
+        let mut s = self.call(LedgerOp::Regulations)?;
+        let at = place(created_at, regulation);
+        for digest in digests {
+            if let Some(refs) = s.subject_refs.get_mut(digest) {
+                refs.retain(|(p, _)| p != &at);
+            }
+        }
+        Ok(())
+    }
+
     async fn subject_record(
         &self,
         digest: &str,
