@@ -181,6 +181,35 @@ fn regulation_workspace(request: &deletion_core::model::DeletionRequest) -> Resu
         .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", request.id)))
 }
 
+/// Reserves the regulation's subjects of the workspace's month, or (past
+/// the quota) finds it asked already: the same one under way, or a retry
+/// with its key, is answered with its subjects counted once (`None`).
+async fn reserve<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+    asking: &Creating<'_>,
+    workspace: &WorkspaceId,
+    asked: &Regulated<'_>,
+    key: &deletion_core::subject_key::SubjectKey,
+    idempotency: Option<&deletion_core::ids::IdempotencyKey>,
+) -> Result<Option<quotas::Reservation>, Problem> {
+    let ledger = app.requests.ledger();
+    let subjects = asked.subjects.len() as u64;
+    match quotas::reserve(ledger, app.limits, workspace, subjects, app.now()).await {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(e @ ServiceError::QuotaExceeded { .. }) => {
+            let again = app
+                .requests
+                .regulation_in_place(workspace, asked, key, asking.caller, idempotency);
+            if again.await? {
+                Ok(None)
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Who asks a create, and with what query and headers.
 struct Creating<'a> {
     caller: &'a str,
@@ -234,21 +263,7 @@ async fn create<L: Backend, S: Store, C: Tick>(
     };
     let admitted = app.admit(&workspace).await?;
     let ledger = app.requests.ledger();
-    let reservation = match quotas::reserve(ledger, app.limits, &workspace, subjects.len() as u64, app.now()).await {
-        Ok(reservation) => Some(reservation),
-        // Asked again (the same one under way, or a retry with its key):
-        // the regulation in place is answered, its subjects counted once.
-        Err(e @ ServiceError::QuotaExceeded { .. }) => {
-            let again = app
-                .requests
-                .regulation_in_place(&workspace, &asked, key, asking.caller, idempotency.as_ref());
-            if !again.await? {
-                return Err(e.into());
-            }
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let reservation = reserve(app, &asking, &workspace, &asked, key, idempotency.as_ref()).await?;
     let created = app
         .requests
         .create_regulation(
