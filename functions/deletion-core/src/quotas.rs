@@ -45,7 +45,9 @@ pub struct Usage {
     pub minute_resets_at: DateTime<Utc>,
 }
 
-fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
+/// Whole seconds from `now` until `at`, rounded up (at least one): what
+/// `Retry-After` and `RateLimit-Reset` say.
+pub fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
     let millis = (at - now).num_milliseconds().max(0) as u64;
     millis.div_ceil(1000).max(1)
 }

@@ -94,7 +94,7 @@ impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {
     /// `response` with the minute's limit, what is left of it and when it
     /// renews (`RateLimit-*`, in seconds).
     pub(crate) fn rated(&self, mut response: Response, admitted: &Admitted) -> Response {
-        let reset = (admitted.reset_at - self.now()).num_seconds().max(0);
+        let reset = quotas::seconds_until(self.now(), admitted.reset_at);
         let headers = response.headers_mut();
         for (name, value) in [
             ("ratelimit-limit", admitted.limit.to_string()),
