@@ -108,6 +108,19 @@ fn listing_start(workspace: &WorkspaceId, cursor: &str) -> Result<Item, LedgerEr
     Ok(start)
 }
 
+/// Runs `writes` with at most `SUPPRESSION_WRITES` in flight; the first
+/// error ends it.
+async fn in_flight<F>(writes: Vec<F>) -> Result<(), LedgerError>
+where
+    F: std::future::Future<Output = Result<(), LedgerError>>,
+{
+    stream::iter(writes)
+        .buffer_unordered(SUPPRESSION_WRITES)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
 /// Which regulation's write is later: its creation, then its id.
 fn stamp(regulation: &RequestId, since: DateTime<Utc>) -> String {
     format!("{}#{regulation}", since.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -326,11 +339,7 @@ impl Regulations for DynamoLedger {
                 })
             })
             .collect();
-        stream::iter(writes)
-            .buffer_unordered(SUPPRESSION_WRITES)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        in_flight(writes).await
     }
 
     async fn remove_subject_refs(
@@ -343,19 +352,15 @@ impl Regulations for DynamoLedger {
         let deletes: Vec<_> = digests
             .iter()
             .map(|digest| {
-                self.client
+                let delete = self
+                    .client
                     .delete_item()
                     .table_name(&self.table)
-                    .set_key(Some(key(keys::subject_pk(digest), sk.clone())))
-                    .send()
+                    .set_key(Some(key(keys::subject_pk(digest), sk.clone())));
+                async move { delete.send().await.map(|_| ()).map_err(|e| unavailable(&e)) }
             })
             .collect();
-        stream::iter(deletes)
-            .buffer_unordered(SUPPRESSION_WRITES)
-            .map(|r| r.map(|_| ()).map_err(|e| unavailable(&e)))
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        in_flight(deletes).await
     }
 
     async fn subject_record(
@@ -436,11 +441,7 @@ impl Regulations for DynamoLedger {
                 })
             })
             .collect();
-        stream::iter(writes)
-            .buffer_unordered(SUPPRESSION_WRITES)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        in_flight(writes).await
     }
 
     async fn lift_suppressions(
@@ -454,11 +455,7 @@ impl Regulations for DynamoLedger {
             .iter()
             .map(|id| self.lift_one(workspace, source, id, regulation))
             .collect();
-        stream::iter(lifts)
-            .buffer_unordered(SUPPRESSION_WRITES)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        in_flight(lifts).await
     }
 
     async fn suppression(&self, workspace: &WorkspaceId, id: &UserId) -> Result<Option<Suppression>, LedgerError> {
