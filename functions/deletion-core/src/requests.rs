@@ -192,10 +192,11 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
             request.created_at,
         )
         .await?;
+    let (workspace, source) = (workspace.clone(), source.clone());
     // The first attempt judges the request as given, later ones a fresh read.
     let id = request.id.clone();
     let mut given = Some(request);
-    retry_on_conflict(&id, || {
+    let settled = retry_on_conflict(&id, || {
         let given = given.take();
         let id = &id;
         async move {
@@ -206,7 +207,8 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
                     .await?
                     .ok_or_else(|| ServiceError::NotFound(id.to_string()))?,
             };
-            if current.suppression_applied_at.is_some() {
+            // Applied already, or cancelled meanwhile (taken back below).
+            if current.suppression_applied_at.is_some() || current.status == Status::Revoked {
                 return Ok(current);
             }
             let mut next = current;
@@ -216,7 +218,15 @@ pub async fn apply_suppression<L: Ledger + Regulations>(
             Ok(next)
         }
     })
-    .await
+    .await?;
+    if settled.status == Status::Revoked && suppressed {
+        // A cancel that landed while this was being written lifted what
+        // was there then: what was written after it goes too.
+        ledger
+            .lift_suppressions(&workspace, source.as_ref(), subjects.ids(), &id)
+            .await?;
+    }
+    Ok(settled)
 }
 
 impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
@@ -967,6 +977,41 @@ mod tests {
 
         fn stopped() -> LedgerError {
             LedgerError::Unavailable("the intake was stopped".into())
+        }
+
+        #[tokio::test]
+        async fn a_suppression_written_after_its_regulation_was_cancelled_is_taken_back() {
+            use crate::regulation::{RegulationType, SubjectType, Subjects, UserId};
+            let (requests, ledger, clock) = service().await;
+            let w1 = WorkspaceId::parse("w1").unwrap();
+            let subjects = Subjects::parse(&["bob".into()]).unwrap();
+            let scope = Scope::Regulation {
+                digest: "d".into(),
+                workspace: w1.clone(),
+                regulation: RegulationType::SuppressOnly,
+                subject_count: 1,
+                subject_type: SubjectType::user_id(),
+                source: None,
+            };
+            // An intake wrote the regulation; before its suppression, someone
+            // cancelled it: the intake's copy is stale.
+            let written = DeletionRequest::new(scope, "ann", None, clock.now(), Periods::default());
+            ledger.put_subjects(&written.id, &subjects).await.unwrap();
+            ledger.insert(&written, None).await.unwrap();
+            let cancelled = requests.cancel_regulation(&written.id, "ops").await.unwrap();
+            assert_eq!(cancelled.status, Status::Revoked);
+            let after = apply_suppression(&ledger, written.clone(), Some(&subjects), clock.now())
+                .await
+                .unwrap();
+            assert_eq!((after.status, after.suppression_applied_at), (Status::Revoked, None));
+            let bob = UserId::parse("bob").unwrap();
+            let entry = ledger
+                .suppression(&w1, &bob)
+                .await
+                .unwrap()
+                .expect("written, then lifted");
+            assert_eq!(entry.regulation, written.id);
+            assert!(!entry.suppressed, "a cancelled regulation suppresses nobody");
         }
 
         /// Who holds each of ann's workspace scopes.
