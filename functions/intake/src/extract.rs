@@ -251,7 +251,15 @@ fn one_of(param: &str, value: Option<&str>, known: &[&str]) -> Result<Option<Vec
     Ok(Some(values))
 }
 
-fn time_param(param: &str, value: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
+/// A source id (a query's or a body's `source`), or a 400.
+pub(crate) fn source_param(value: Option<&str>) -> Result<Option<deletion_core::ids::SourceId>, Problem> {
+    value
+        .map(|s| deletion_core::ids::SourceId::parse(s).map_err(|e| Problem::bad_request(format!("source: {e}"))))
+        .transpose()
+}
+
+/// An RFC 3339 time, or a 400 naming `param`.
+pub(crate) fn time_param(param: &str, value: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
@@ -311,10 +319,7 @@ impl Asked {
 
     /// The `source` a suppression check is about, if any.
     pub fn source(&self) -> Result<Option<deletion_core::ids::SourceId>, Problem> {
-        self.source
-            .as_deref()
-            .map(|s| deletion_core::ids::SourceId::parse(s).map_err(|e| Problem::bad_request(format!("source: {e}"))))
-            .transpose()
+        source_param(self.source.as_deref())
     }
 
     /// What a listing of the suppression list shows: `state` (default

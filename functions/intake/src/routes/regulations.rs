@@ -16,7 +16,10 @@ use super::{
     page, Asking, IdempotencyParam, PageParams, RegulationFilterParams, RegulationIdParam, SourceParam, SubjectParams,
     UserIdParam, WorkspaceParam,
 };
-use crate::extract::{idempotency_key, Admin, Asked, JsonRequest, Named, Params, SuppressionReader, SuppressionState};
+use crate::extract::{
+    idempotency_key, source_param, time_param, Admin, Asked, JsonRequest, Named, Params, SuppressionReader,
+    SuppressionState,
+};
 use crate::input::{CheckBody, RegulationBody};
 use crate::problem::{
     BadRequest, Conflict, Forbidden, NotFound, Problem, TooManyRequests, Unauthorized, Unavailable, Unprocessable,
@@ -58,13 +61,11 @@ fn submitted_at(
     body: &RegulationBody,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Problem> {
-    let Some(v) = body.submitted_at.as_deref() else {
+    let Some(at) = time_param("submitted_at", body.submitted_at.as_deref())? else {
         return Ok(None);
     };
-    let at = chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| Problem::bad_request(format!("submitted_at must be an RFC 3339 time (got {v:?})")))?;
     if at > now + deletion_core::requests::SUBMITTED_AT_SKEW {
+        let v = body.submitted_at.as_deref().unwrap_or_default();
         return Err(Problem::bad_request(format!("submitted_at {v} is in the future")));
     }
     Ok(Some(at))
@@ -547,11 +548,7 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
         .enumerate()
         .map(|(i, u)| UserId::parse(u).map_err(|e| Problem::bad_request(format!("user_ids[{i}]: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let source = body
-        .source
-        .as_deref()
-        .map(|s| SourceId::parse(s).map_err(|e| Problem::bad_request(format!("source: {e}"))))
-        .transpose()?;
+    let source = source_param(body.source.as_deref())?;
     let results = suppressions::check(app.requests.ledger(), &workspace, source.as_ref(), &ids).await?;
     Ok(json(StatusCode::OK, &SuppressionCheck::of(&workspace, results)))
 }
