@@ -131,9 +131,28 @@ async fn a_workspace_from_request_to_receipt(env: &Env, hooks: &str) {
     assert_eq!(done["status"], "COMPLETED", "{done:#}");
     assert!(env.inventory(&env.archive, "acme/").await.is_empty());
     assert!(env.inventory(&env.profiles, "acme/").await.is_empty());
+    assert_eq!(done["receipt"]["signature"]["algorithm"], "ECDSA_SHA_256", "{done:#}");
     let receipt = done["receipt"].to_string();
     let verified = call(env, "POST", "/v1/receipts:verify", Some(&receipt)).await;
     assert_eq!(verified["valid"], true, "{verified:#}");
+    let keys = env.call_as(None, "GET", "/.well-known/jwks.json", None, &[]).await;
+    assert_eq!(keys.status, 200, "{:#}", keys.body);
+    // A receipt the HMAC key signed before the signing key is still checked.
+    let mut earlier: deletion_core::model::Receipt =
+        serde_json::from_value(done["receipt"].clone()).expect("a receipt");
+    let hmac = env.stack.settings.kms.as_ref().expect("KMS keys").receipts.clone();
+    deletion_core::signing::sign_receipt(
+        &deletion_aws::kms::KmsSigner::new(env.clients.kms.clone(), hmac),
+        &mut earlier,
+    )
+    .await
+    .expect("an HMAC signature");
+    let earlier = serde_json::to_string(&earlier).expect("JSON");
+    let verified = call(env, "POST", "/v1/receipts:verify", Some(&earlier)).await;
+    assert_eq!(
+        (verified["valid"].clone(), verified["algorithm"].clone()),
+        (serde_json::json!(true), serde_json::json!("HMAC_SHA_256"))
+    );
     env.stack.retry_callbacks().await.expect("callbacks");
 }
 

@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 24, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 25, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -361,7 +361,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 35, "{statuses:?}");
+    assert_eq!(statuses.len(), 36, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -375,6 +375,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ("getDeletion", 404),
         ("cancelRegulation", 404),
         ("verifyReceipt", 400),
+        ("getReceiptKeys", 200),
     ] {
         assert_eq!(statuses[id], expected, "{id}: {statuses:?}");
     }

@@ -1,13 +1,33 @@
 //! Signed receipts against a real moto server: every completed purge's
-//! receipt is signed, the API checks it, and a changed byte fails; the KMS
-//! signer is exercised against moto's KMS.
+//! receipt is signed with an asymmetric key, the API checks it, anyone
+//! checks it offline with the published keys, a changed byte fails, and a
+//! receipt the HMAC key signed before is still valid; the KMS signers are
+//! exercised against moto's KMS.
 
 use chrono::Duration;
-use deletion_aws::kms::KmsSigner;
+use deletion_aws::kms::{KmsReceiptSigner, KmsSigner};
 use deletion_core::model::Receipt;
-use deletion_core::signing::{canonical, ReceiptSigner};
-use integration_tests::{env, Env, Versioning};
+use deletion_core::signing::{canonical, sign_receipt, verify_offline, HmacSigner, Jwks, ReceiptSigner};
+use integration_tests::{deploy, env, Env, Signing, Versioning};
 use serde_json::{json, Value};
+
+/// The published keys, fetched with no token.
+async fn published(env: &Env) -> Jwks {
+    let a = env.call_as(None, "GET", "/.well-known/jwks.json", None, &[]).await;
+    assert_eq!(a.status, 200, "{:#}", a.body);
+    assert_eq!(
+        a.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/jwk-set+json")
+    );
+    serde_json::from_value(a.body).expect("a key set")
+}
+
+/// Whether `receipt` checks out offline under `keys`.
+fn offline(keys: &Jwks, receipt: &Value) -> bool {
+    let receipt: Receipt = serde_json::from_value(receipt.clone()).expect("a receipt");
+    let signature = receipt.signature.clone().expect("signed");
+    verify_offline(&keys.keys, &canonical(&receipt).unwrap(), &signature)
+}
 
 async fn completed_receipt(env: &Env) -> Value {
     env.put(&env.archive, "acme/web/2024-01-01/x.json.gz").await;
@@ -33,8 +53,11 @@ async fn verify(env: &Env, receipt: &Value) -> Value {
 async fn a_completed_purge_has_a_signed_receipt_that_any_change_breaks() {
     let env = env(Versioning::None).await;
     let receipt = completed_receipt(&env).await;
-    assert_eq!(receipt["signature"]["algorithm"], "HMAC_SHA_256", "{receipt:#}");
+    assert_eq!(receipt["signature"]["algorithm"], "ED25519", "{receipt:#}");
+    assert_eq!(receipt["signature"]["key_id"], "local:receipts", "{receipt:#}");
     assert!(receipt["signature"]["value"].as_str().is_some_and(|v| v.len() > 40));
+    let keys = published(&env).await;
+    assert!(offline(&keys, &receipt), "checked offline: {keys:?}");
     let answer = verify(&env, &receipt).await;
     assert_eq!(answer["valid"], true, "{answer:#}");
     assert_eq!(answer["request_id"], receipt["request_id"]);
@@ -45,6 +68,7 @@ async fn a_completed_purge_has_a_signed_receipt_that_any_change_breaks() {
     let mut elsewhere = receipt.clone();
     elsewhere["prefixes"][0]["prefix"] = json!("acme-corp/");
     assert_eq!(verify(&env, &elsewhere).await["valid"], false, "a changed prefix");
+    assert!(!offline(&keys, &more) && !offline(&keys, &elsewhere), "offline too");
     let mut unsigned = receipt.clone();
     unsigned.as_object_mut().unwrap().remove("signature");
     assert_eq!(verify(&env, &unsigned).await["valid"], false, "no signature");
@@ -52,6 +76,7 @@ async fn a_completed_purge_has_a_signed_receipt_that_any_change_breaks() {
     // Another deployment's key does not vouch for this one's receipts.
     let other = integration_tests::env(Versioning::None).await;
     assert_eq!(verify(&other, &receipt).await["valid"], false);
+    assert!(!offline(&published(&other).await, &receipt), "nor its published keys");
     // Anyone with a token may check a receipt; nobody without one.
     let ann = env
         .call_as(
@@ -69,6 +94,92 @@ async fn a_completed_purge_has_a_signed_receipt_that_any_change_breaks() {
     env.call("POST", "/v1/receipts:verify", Some(r#"{"not": "a receipt"}"#), &[])
         .await
         .problem(400);
+}
+
+#[tokio::test]
+async fn a_receipt_signed_with_the_hmac_key_before_stays_valid() {
+    let env = env(Versioning::None).await;
+    let mut receipt: Receipt = serde_json::from_value(completed_receipt(&env).await).unwrap();
+    // As the runner signed receipts before the Ed25519 key (same secret).
+    let hmac = HmacSigner::new("receipts", env.stack.settings.receipt_key.as_bytes());
+    sign_receipt(&hmac, &mut receipt).await.unwrap();
+    let issued = serde_json::to_value(&receipt).unwrap();
+    let answer = verify(&env, &issued).await;
+    assert_eq!(
+        (answer["valid"].clone(), answer["algorithm"].clone()),
+        (json!(true), json!("HMAC_SHA_256"))
+    );
+    let mut changed = issued.clone();
+    changed["totals"]["objects"] = json!(99);
+    assert_eq!(verify(&env, &changed).await["valid"], false);
+    assert!(
+        !offline(&published(&env).await, &issued),
+        "an HMAC receipt has no public key"
+    );
+}
+
+#[tokio::test]
+async fn a_kms_deployment_signs_with_its_p256_key_and_publishes_it() {
+    let env = deploy(Versioning::None, Signing::Kms).await;
+    let receipt = completed_receipt(&env).await;
+    assert_eq!(receipt["signature"]["algorithm"], "ECDSA_SHA_256", "{receipt:#}");
+    let keys = published(&env).await;
+    assert_eq!(keys.keys.len(), 1, "{keys:?}");
+    let key = &keys.keys[0];
+    assert_eq!(
+        (key.kty.as_str(), key.crv.as_str(), key.alg.as_str()),
+        ("EC", "P-256", "ES256")
+    );
+    assert_eq!(
+        receipt["signature"]["key_id"],
+        key.kid.as_str(),
+        "the signature names the published key"
+    );
+    assert!(offline(&keys, &receipt));
+    assert_eq!(verify(&env, &receipt).await["valid"], true);
+    let mut changed = receipt.clone();
+    changed["verified_at"] = json!("2030-01-01T00:00:00Z");
+    assert!(!offline(&keys, &changed));
+    assert_eq!(verify(&env, &changed).await["valid"], false);
+}
+
+#[tokio::test]
+async fn the_kms_signing_key_signs_receipts_of_any_size_and_checks_them_offline() {
+    let env = env(Versioning::None).await;
+    let key_id = deletion_aws::provision::create_receipt_signing_key(&env.clients)
+        .await
+        .expect("a P-256 key in moto's KMS");
+    let signer = KmsReceiptSigner::new(env.clients.kms.clone(), key_id);
+    // Bigger than KMS's 4 KB limit on a RAW message: its digest is signed.
+    let message = "r".repeat(100_000).into_bytes();
+    let signature = signer.sign(&message).await.unwrap();
+    assert_eq!(signature.algorithm, "ECDSA_SHA_256");
+    assert!(signer.verify(&message, &signature).await.unwrap());
+    let keys = signer.public_keys().await.unwrap();
+    assert!(verify_offline(&keys, &message, &signature), "{keys:?} {signature:?}");
+    let mut changed = message.clone();
+    changed[50_000] = b's';
+    assert!(!signer.verify(&changed, &signature).await.unwrap());
+    assert!(!verify_offline(&keys, &changed, &signature));
+    let mut forged = signature.clone();
+    forged.value = "AAAA".into();
+    assert!(!signer.verify(&message, &forged).await.unwrap());
+    // Another key's signature does not pass for this one's.
+    let theirs = deletion_aws::provision::create_receipt_signing_key(&env.clients)
+        .await
+        .unwrap();
+    let foreign = KmsReceiptSigner::new(env.clients.kms.clone(), theirs)
+        .sign(&message)
+        .await
+        .unwrap();
+    assert!(!signer.verify(&message, &foreign).await.unwrap());
+    assert_eq!(signature.key_id, keys[0].kid, "a signature names its key as published");
+    let mut renamed = signature.clone();
+    renamed.key_id = foreign.key_id.clone();
+    assert!(
+        !signer.verify(&message, &renamed).await.unwrap(),
+        "our signature naming another key"
+    );
 }
 
 #[tokio::test]

@@ -194,7 +194,8 @@ pub async fn env(versioning: Versioning) -> Env {
 pub enum Signing {
     /// The local runner's HMAC keys.
     Local,
-    /// KMS HMAC keys on moto, as the template's `ReceiptKey` and `CallbackKey`.
+    /// KMS keys on moto, as the template's `ReceiptSigningKey` (ECC_NIST_P256)
+    /// and its HMAC keys `ReceiptKey`, `CallbackKey` and `SubjectKey`.
     Kms,
 }
 
@@ -219,6 +220,9 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         Signing::Local => None,
         // By id: moto's GenerateMac does not resolve a key's ARN (KMS does).
         Signing::Kms => Some(KmsKeys {
+            receipt_signing: provision::create_receipt_signing_key(&clients)
+                .await
+                .expect("create a KMS signing key"),
             receipts: kms_key(&clients).await,
             callbacks: kms_key(&clients).await,
             subjects: kms_key(&clients).await,
@@ -249,6 +253,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         archive_bucket: archive.clone(),
         profiles_bucket: profiles.clone(),
         schedule_group: settings.schedule_group.clone(),
+        receipt_signing_key_arn: key_arn(kms.as_ref().map(|k| k.receipt_signing.as_str())),
         receipt_key_arn: key_arn(kms.as_ref().map(|k| k.receipts.as_str())),
         callback_key_arn: key_arn(kms.as_ref().map(|k| k.callbacks.as_str())),
         subject_key_arn: key_arn(kms.as_ref().map(|k| k.subjects.as_str())),

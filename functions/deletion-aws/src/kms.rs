@@ -1,16 +1,28 @@
-//! Receipt signatures with an HMAC key kept in KMS (`GenerateMac` and
-//! `VerifyMac`, HMAC_SHA_256): the key never leaves KMS. A receipt is
-//! checked under the deployment's configured key only; the key id inside
-//! it must name that key.
+//! Signatures with keys kept in KMS; no private key ever leaves it.
+//!
+//! - [`KmsReceiptSigner`]: receipts, with an asymmetric ECC_NIST_P256 key
+//!   (`Sign` of the canonical receipt's SHA-256 digest, ECDSA_SHA_256); its
+//!   public key (`GetPublicKey`, read once per process) is published and
+//!   checks signatures offline.
+//! - [`KmsSigner`]: an HMAC key (`GenerateMac` and `VerifyMac`,
+//!   HMAC_SHA_256): callback secrets, subject digests, and the receipts
+//!   issued before the asymmetric key.
+//!
+//! A signature is checked under the deployment's configured keys only; the
+//! key id inside it must name one of them.
 
 use async_trait::async_trait;
 use aws_sdk_kms::error::SdkError;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::MacAlgorithmSpec;
+use aws_sdk_kms::types::{MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
 use aws_sdk_kms::Client;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use deletion_core::signing::{ReceiptSignature, ReceiptSigner, SignError, HMAC_SHA_256};
+use deletion_core::signing::keys::digest;
+use deletion_core::signing::{
+    verify_offline, Jwk, ReceiptSignature, ReceiptSigner, SignError, ECDSA_SHA_256, HMAC_SHA_256,
+};
+use tokio::sync::OnceCell;
 
 use crate::describe;
 
@@ -87,5 +99,94 @@ impl ReceiptSigner for KmsSigner {
             }
             Err(e) => Err(SignError::Unavailable(describe(&e))),
         }
+    }
+}
+
+/// Receipts signed by a KMS ECC_NIST_P256 key. Its public key is read once
+/// per process (`GetPublicKey`); every signature names the key by the
+/// `kid` it is published under (the ARN GetPublicKey answers, as
+/// configured if it answers none), so the two never differ, and each
+/// signature is checked under it before it is handed out.
+#[derive(Debug)]
+pub struct KmsReceiptSigner {
+    client: Client,
+    key_id: String,
+    public: OnceCell<Jwk>,
+}
+
+impl KmsReceiptSigner {
+    pub fn new(client: Client, key_id: impl Into<String>) -> Self {
+        KmsReceiptSigner {
+            client,
+            key_id: key_id.into(),
+            public: OnceCell::new(),
+        }
+    }
+
+    async fn public(&self) -> Result<&Jwk, SignError> {
+        self.public
+            .get_or_try_init(|| async {
+                let out = self
+                    .client
+                    .get_public_key()
+                    .key_id(&self.key_id)
+                    .send()
+                    .await
+                    .map_err(|e| SignError::Unavailable(describe(&e)))?;
+                let der = out
+                    .public_key()
+                    .ok_or_else(|| SignError::Unavailable("GetPublicKey answered no key".into()))?;
+                Jwk::p256_from_spki(out.key_id().unwrap_or(&self.key_id), der.as_ref())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ReceiptSigner for KmsReceiptSigner {
+    async fn sign(&self, message: &[u8]) -> Result<ReceiptSignature, SignError> {
+        let public = self.public().await?;
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.key_id)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .message_type(MessageType::Raw)
+            .message(Blob::new(digest(message).to_vec()))
+            .send()
+            .await
+            .map_err(|e| SignError::Unavailable(describe(&e)))?;
+        let value = out
+            .signature()
+            .ok_or_else(|| SignError::Unavailable("Sign answered no signature".into()))?;
+        let signature = ReceiptSignature {
+            algorithm: ECDSA_SHA_256.into(),
+            key_id: public.kid.clone(),
+            value: STANDARD.encode(value.as_ref()),
+        };
+        // A signature the published key would not vouch for is never given.
+        if !verify_offline(std::slice::from_ref(public), message, &signature) {
+            return Err(SignError::Unavailable(format!(
+                "KMS signed with a key other than {} publishes",
+                public.kid
+            )));
+        }
+        Ok(signature)
+    }
+
+    /// Offline, under the public key (no KMS call once it is read).
+    async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError> {
+        if signature.algorithm != ECDSA_SHA_256 {
+            return Ok(false);
+        }
+        Ok(verify_offline(
+            std::slice::from_ref(self.public().await?),
+            message,
+            signature,
+        ))
+    }
+
+    async fn public_keys(&self) -> Result<Vec<Jwk>, SignError> {
+        Ok(vec![self.public().await?.clone()])
     }
 }

@@ -330,6 +330,23 @@ pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, St
     Ok(keys)
 }
 
+/// Creates a KMS ECC_NIST_P256 signing key (as the template's
+/// `ReceiptSigningKey`); returns its id.
+pub async fn create_receipt_signing_key(clients: &Clients) -> Result<String, ProvisionError> {
+    let out = clients
+        .kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .description("Signs the receipts of completed deletions")
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    out.key_metadata()
+        .map(|m| m.key_id().to_owned())
+        .ok_or_else(|| "CreateKey answered no key id".to_owned())
+}
+
 /// Creates a KMS HMAC key for signing receipts (as the template's
 /// `ReceiptKey`); returns its id.
 pub async fn create_receipt_key(clients: &Clients) -> Result<String, ProvisionError> {

@@ -472,6 +472,11 @@ pub trait ReceiptSigner: Send + Sync {
     /// Whether `signature` is this signer's over `message` (a signature of
     /// another key or algorithm is not).
     async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError>;
+    /// The public keys anyone may check this signer's signatures with
+    /// (none for an HMAC key).
+    async fn public_keys(&self) -> Result<Vec<crate::model::keys::Jwk>, SignError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The time.

@@ -3,8 +3,11 @@
 //! signature, fields in their fixed order); anyone holding the receipt can
 //! have it checked, and a changed byte fails the check.
 //!
-//! In AWS the key stays in KMS (an HMAC key: `GenerateMac`/`VerifyMac`);
-//! locally and in tests an HMAC-SHA-256 key from configuration signs.
+//! Receipts are signed with an asymmetric key ([`keys`]): in AWS a KMS
+//! ECC_NIST_P256 key (`Sign`; its public key published), locally an
+//! Ed25519 key from configuration. Receipts signed earlier with the HMAC
+//! key (KMS `GenerateMac`/`VerifyMac`, or a local HMAC-SHA-256 key) are
+//! still checked, through a [`KeyRing`].
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
@@ -17,7 +20,11 @@ use crate::model::Receipt;
 pub use crate::model::ReceiptSignature;
 pub use crate::ports::ReceiptSigner;
 
-/// The algorithm every signer here uses.
+pub mod keys;
+pub use crate::model::keys::{Jwk, Jwks};
+pub use keys::{verify_offline, Ed25519Signer, KeyRing, ECDSA_SHA_256, ED25519};
+
+/// The HMAC signers' algorithm.
 pub const HMAC_SHA_256: &str = "HMAC_SHA_256";
 
 /// The bytes a receipt is signed over: its JSON without the signature.

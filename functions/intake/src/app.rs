@@ -5,7 +5,8 @@
 //! Invariants: every answer leaves through `problems`, which renders every
 //! refusal as problem+json with the request's path (the router's own 404
 //! and 405 included, the latter with `Allow`); every route but the 404
-//! needs a verified caller, checked before the method (401 before 405);
+//! and the published receipt keys needs a verified caller, checked before
+//! the method (401 before 405);
 //! nothing is written before the whole request is validated.
 
 use std::sync::Arc;
@@ -72,6 +73,9 @@ fn before_routing(mut req: Request) -> Request {
 
 /// Every route needs a verified caller; the guards then say which.
 async fn authenticate(req: Request, next: Next) -> Response {
+    if req.uri().path() == crate::routes::receipts::JWKS_PATH {
+        return next.run(req).await;
+    }
     match caller_of(req.extensions()) {
         Ok(_) => next.run(req).await,
         Err(problem) => problem.into_response(),

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use deletion_aws::dynamodb::DynamoLedger;
-use deletion_aws::kms::KmsSigner;
+use deletion_aws::kms::{KmsReceiptSigner, KmsSigner};
 use deletion_aws::s3::S3Store;
 use deletion_aws::Clients;
 use deletion_core::callbacks::UrlPolicy;
@@ -10,6 +10,7 @@ use deletion_core::datamap::DataMap;
 use deletion_core::plan::Planner;
 use deletion_core::ports::SystemClock;
 use deletion_core::requests::Requests;
+use deletion_core::signing::KeyRing;
 use intake::{CallbackConfig, Intake};
 use lambda_http::{run, Error};
 
@@ -19,6 +20,8 @@ async fn main() -> Result<(), Error> {
     let table = config::required("LEDGER_TABLE")?;
     let periods = config::periods_from_env()?;
     let map = DataMap::from_env()?;
+    let signing_key = config::required("RECEIPT_SIGNING_KEY_ID")?;
+    // Receipts signed before the signing key, still checked.
     let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let callback_key = config::required("CALLBACK_KMS_KEY_ID")?;
     let subject_key = config::required("SUBJECT_KMS_KEY_ID")?;
@@ -28,7 +31,10 @@ async fn main() -> Result<(), Error> {
         Planner::new(S3Store::new(clients.s3.clone()), map),
         Arc::new(KmsSigner::new(clients.kms.clone(), subject_key)),
     )
-    .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key)))
+    .with_signer(Arc::new(
+        KeyRing::new(Arc::new(KmsReceiptSigner::new(clients.kms.clone(), signing_key)))
+            .with_earlier(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key))),
+    ))
     .with_limits(config::limits_from_env()?)
     .with_callbacks(CallbackConfig {
         policy: UrlPolicy::default(),

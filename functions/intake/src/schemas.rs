@@ -215,13 +215,46 @@ pub enum TaggedScope {
     },
 }
 
-/// A receipt's signature: HMAC-SHA-256 over its canonical JSON.
+/// A receipt's signature over its canonical JSON: `ECDSA_SHA_256` (KMS,
+/// DER) or `ED25519` (local) over its SHA-256 digest, checked with the
+/// published key whose `kid` is `key_id`; or `HMAC_SHA_256` (receipts
+/// issued before the asymmetric keys, checked by `POST /v1/receipts:verify`).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptSignature {
+    #[schema(example = "ECDSA_SHA_256")]
     pub algorithm: String,
     pub key_id: String,
     pub value: String,
+}
+
+/// A public key of receipt signatures (RFC 7517).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Jwk {
+    /// `EC` (P-256) or `OKP` (Ed25519).
+    pub kty: String,
+    /// `P-256` or `Ed25519`.
+    pub crv: String,
+    /// base64url.
+    pub x: String,
+    /// base64url (EC only).
+    #[schema(required = false)]
+    pub y: String,
+    /// The `key_id` of the signatures this key checks.
+    pub kid: String,
+    /// `ES256` or `EdDSA`.
+    pub alg: String,
+    #[serde(rename = "use")]
+    #[schema(pattern = "^sig$")]
+    pub usage: String,
+}
+
+/// The receipt keys (RFC 7517 key set).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
 }
 
 /// What was purged under one prefix.

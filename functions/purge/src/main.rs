@@ -4,7 +4,7 @@ use tokio::time::Instant;
 use std::sync::Arc;
 
 use deletion_aws::dynamodb::DynamoLedger;
-use deletion_aws::kms::KmsSigner;
+use deletion_aws::kms::KmsReceiptSigner;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
 use deletion_aws::Clients;
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
     let group = config::required("SCHEDULE_GROUP")?;
     let role = config::required("SCHEDULER_ROLE_ARN")?;
     let map = DataMap::from_env()?;
-    let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
+    let receipt_key = config::required("RECEIPT_SIGNING_KEY_ID")?;
     let purge_config = PurgeConfig {
         // Refused unless longer than the function's timeout.
         lease: settings::lease(settings::function_timeout()?)?,
@@ -72,7 +72,7 @@ async fn main() -> Result<(), Error> {
                     map,
                     purge_config,
                 )
-                .with_signer(Arc::new(KmsSigner::new(clients.kms.clone(), receipt_key))),
+                .with_signer(Arc::new(KmsReceiptSigner::new(clients.kms.clone(), receipt_key))),
             )
         }
     };

@@ -14,7 +14,7 @@ pub mod token;
 use std::sync::Arc;
 
 use deletion_aws::dynamodb::DynamoLedger;
-use deletion_aws::kms::KmsSigner;
+use deletion_aws::kms::{KmsReceiptSigner, KmsSigner};
 use deletion_aws::provision;
 use deletion_aws::s3::S3Store;
 use deletion_aws::scheduler::SchedulerTimers;
@@ -29,7 +29,7 @@ use deletion_core::ports::Clock;
 use deletion_core::purge::{PurgeConfig, Purger};
 use deletion_core::requests::Requests;
 use deletion_core::retention::{Enforcer, RetentionReport};
-use deletion_core::signing::{HmacSigner, ReceiptSigner};
+use deletion_core::signing::{Ed25519Signer, HmacSigner, KeyRing, ReceiptSigner};
 use grace_timer::{BatchResponse, GraceTimer, RetentionTimer, StreamEvent};
 use intake::{CallbackConfig, Intake};
 use notifier::{CallbackHandler, NotifierEvent};
@@ -50,6 +50,8 @@ pub enum RunnerError {
     Callbacks(#[from] std::io::Error),
     #[error("schedule {name} has an input the purge function cannot read: {reason}")]
     BadScheduleInput { name: String, reason: String },
+    #[error(transparent)]
+    Signing(#[from] deletion_core::signing::SignError),
 }
 
 /// Names and settings of one local deployment.
@@ -62,7 +64,9 @@ pub struct Settings {
     pub purge: PurgeConfig,
     /// Buckets of the map to create with versioning on.
     pub versioned_buckets: Vec<String>,
-    /// The HMAC key receipts are signed with (KMS's part in AWS).
+    /// The secret the receipts' Ed25519 key derives from (KMS's
+    /// asymmetric key in AWS); receipts signed before with the HMAC key of
+    /// the same secret are still checked.
     pub receipt_key: String,
     /// The HMAC key callback secrets derive from (KMS's part in AWS).
     pub callback_key: String,
@@ -74,10 +78,12 @@ pub struct Settings {
     pub kms: Option<KmsKeys>,
 }
 
-/// The KMS HMAC keys of a deployment (the template's `ReceiptKey`,
-/// `CallbackKey` and `SubjectKey`).
+/// The KMS keys of a deployment: the template's `ReceiptSigningKey`
+/// (ECC_NIST_P256) and its HMAC keys `ReceiptKey` (receipts issued before
+/// the signing key), `CallbackKey` and `SubjectKey`.
 #[derive(Debug, Clone)]
 pub struct KmsKeys {
+    pub receipt_signing: String,
     pub receipts: String,
     pub callbacks: String,
     pub subjects: String,
@@ -91,18 +97,33 @@ fn subject_signer(settings: &Settings, clients: &Clients) -> Arc<dyn ReceiptSign
     }
 }
 
-/// The receipt and callback signers a function signs with.
-fn signers(settings: &Settings, clients: &Clients) -> (Arc<dyn ReceiptSigner>, Arc<dyn ReceiptSigner>) {
-    match &settings.kms {
+/// The receipt keys (sign with the asymmetric key, check under it and the
+/// earlier HMAC key) and the callback key a function signs with.
+type Signers = (Arc<dyn ReceiptSigner>, Arc<dyn ReceiptSigner>);
+
+fn signers(settings: &Settings, clients: &Clients) -> Result<Signers, RunnerError> {
+    Ok(match &settings.kms {
         Some(keys) => (
-            Arc::new(KmsSigner::new(clients.kms.clone(), keys.receipts.clone())),
+            Arc::new(
+                KeyRing::new(Arc::new(KmsReceiptSigner::new(
+                    clients.kms.clone(),
+                    keys.receipt_signing.clone(),
+                )))
+                .with_earlier(Arc::new(KmsSigner::new(clients.kms.clone(), keys.receipts.clone()))),
+            ),
             Arc::new(KmsSigner::new(clients.kms.clone(), keys.callbacks.clone())),
         ),
         None => (
-            Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes())),
+            Arc::new(
+                KeyRing::new(Arc::new(Ed25519Signer::from_secret(
+                    "receipts",
+                    settings.receipt_key.as_bytes(),
+                )?))
+                .with_earlier(Arc::new(HmacSigner::new("receipts", settings.receipt_key.as_bytes()))),
+            ),
             Arc::new(HmacSigner::new("callbacks", settings.callback_key.as_bytes())),
         ),
-    }
+    })
 }
 
 /// The clients each function runs with: in tests each under credentials
@@ -182,7 +203,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
         };
         let ledger = ledger_of(&clients);
         let schedules = schedules_of(&clients);
-        let (signer, callback_key) = signers(&settings, &functions.intake);
+        let (signer, callback_key) = signers(&settings, &functions.intake)?;
         let intake = std::sync::Arc::new(
             Intake::new(
                 Requests::new(ledger_of(&functions.intake), clock.clone(), settings.periods),
@@ -200,7 +221,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
         let notifier = CallbackHandler::new(Notifier::new(
             ledger_of(&functions.notifier),
             HttpSender::new(true)?,
-            signers(&settings, &functions.notifier).1,
+            signers(&settings, &functions.notifier)?.1,
             clock.clone(),
         ));
         let grace_timer = GraceTimer::new(
@@ -221,7 +242,7 @@ impl<C: Clock + Clone + 'static> Stack<C> {
                 settings.map.clone(),
                 settings.purge.clone(),
             )
-            .with_signer(signers(&settings, &functions.purge).0),
+            .with_signer(signers(&settings, &functions.purge)?.0),
         );
         let feed = tokio::sync::Mutex::new(StreamFeed::new(&clients, settings.table.clone()));
         Ok(Stack {

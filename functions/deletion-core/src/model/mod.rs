@@ -10,6 +10,7 @@ use crate::regulation::{RegulationType, RewriteCounts, SubjectType};
 pub use crate::status::Status;
 
 pub mod callbacks;
+pub mod keys;
 pub mod ledger;
 pub mod quota;
 pub mod regulation;

@@ -103,6 +103,7 @@ macro_rules! with_operations {
             retention::remove_retention,
             retention::revoke_retention_change,
             receipts::verify_receipt,
+            receipts::get_receipt_keys,
         )
     };
 }

@@ -1,17 +1,22 @@
-//! Checking a receipt's signature (anyone with a token).
+//! Checking a receipt's signature (anyone with a token), and the public
+//! keys that let anyone check one offline (no token: a receipt's holder
+//! need not be a caller of this API).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use deletion_core::model::Receipt;
-use deletion_core::signing;
+use deletion_core::signing::{self, Jwks};
 
 use crate::extract::{Anyone, JsonRequest};
 use crate::problem::{BadRequest, Problem, Unauthorized, Unavailable, UnsupportedMediaType};
 use crate::schemas as s;
 use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::ReceiptCheck;
+
+/// Where the public keys are published, with no token needed.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Largest accepted receipt.
 const MAX_RECEIPT_BYTES: usize = 1024 * 1024;
@@ -31,14 +36,7 @@ pub async fn verify_receipt<L: Backend, S: Store, C: Tick>(
     _: Anyone,
     body: JsonRequest,
 ) -> Result<Response, Problem> {
-    let Some(signer) = &app.signer else {
-        return Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Receipt verification is not configured",
-            "this deployment has no receipt key",
-        ));
-    };
+    let signer = configured(&app)?;
     let receipt: Receipt = body.large(MAX_RECEIPT_BYTES, r#"{"request_id": "...", "signature": {...}}"#)?;
     let valid = signing::verify_receipt(signer.as_ref(), &receipt).await?;
     let answer = ReceiptCheck {
@@ -48,4 +46,42 @@ pub async fn verify_receipt<L: Backend, S: Store, C: Tick>(
         algorithm: receipt.signature.as_ref().map(|s| s.algorithm.clone()),
     };
     Ok(json(StatusCode::OK, &answer))
+}
+
+fn configured<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+) -> Result<&std::sync::Arc<dyn signing::ReceiptSigner>, Problem> {
+    app.signer.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Receipt verification is not configured",
+            "this deployment has no receipt key",
+        )
+    })
+}
+
+/// The public keys receipts are signed with (a JSON Web Key Set): a
+/// receipt's signature names its key by `kid`. Needs no token.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "receipts", operation_id = "getReceiptKeys",
+    security(()),
+    responses(
+        (status = 200, description = "The receipt keys.", body = s::Jwks, content_type = "application/jwk-set+json"),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn get_receipt_keys<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+) -> Result<Response, Problem> {
+    let keys = configured(&app)?.public_keys().await?;
+    let mut response = json(StatusCode::OK, &Jwks { keys });
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    // Keys change only with a deployment: caches may keep them an hour.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    Ok(response)
 }

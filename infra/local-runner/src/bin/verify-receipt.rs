@@ -7,7 +7,9 @@
 use std::io::Read;
 
 use deletion_core::model::Receipt;
-use deletion_core::signing::{verify_receipt, HmacSigner};
+use std::sync::Arc;
+
+use deletion_core::signing::{verify_receipt, Ed25519Signer, HmacSigner, KeyRing};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -36,7 +38,15 @@ async fn main() {
         }
     };
     let key = std::env::var("LOCAL_RECEIPT_KEY").unwrap_or_else(|_| "local-receipt-key-never-used-in-aws".to_owned());
-    let signer = HmacSigner::new("receipts", key.as_bytes());
+    let signer = match Ed25519Signer::from_secret("receipts", key.as_bytes()) {
+        Ok(ed25519) => {
+            KeyRing::new(Arc::new(ed25519)).with_earlier(Arc::new(HmacSigner::new("receipts", key.as_bytes())))
+        }
+        Err(e) => {
+            eprintln!("verify-receipt: {e}");
+            std::process::exit(2);
+        }
+    };
     match verify_receipt(&signer, &receipt).await {
         Ok(true) => println!(
             "valid: receipt of request {} signed by {}",
