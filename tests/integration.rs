@@ -6,6 +6,7 @@
 
 mod access;
 mod callbacks;
+mod cli;
 mod dashboard;
 mod holds;
 mod hostile;

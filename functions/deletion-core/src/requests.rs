@@ -830,8 +830,8 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
     /// A request's progress: kept with it once completed (its shards then
     /// expire), else summed from its shards.
     async fn progress(&self, request: &DeletionRequest) -> Result<Progress, ServiceError> {
-        match request.final_progress {
-            Some(p) => Ok(p),
+        match &request.final_progress {
+            Some(p) => Ok(p.clone()),
             None => Ok(Progress::from_shards(&self.ledger.shards(&request.id).await?)),
         }
     }

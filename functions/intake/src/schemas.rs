@@ -169,6 +169,22 @@ pub struct Progress {
     pub delete_markers: u64,
     pub uploads_aborted: u64,
     pub bytes: u64,
+    /// The same, per store.
+    pub stores: Vec<StoreProgress>,
+}
+
+/// One store's part of a request's progress.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreProgress {
+    pub store: String,
+    pub shards_total: u64,
+    pub shards_done: u64,
+    pub objects: u64,
+    pub versions: u64,
+    pub delete_markers: u64,
+    pub uploads_aborted: u64,
+    pub bytes: u64,
 }
 
 /// A scope with its kind, as a receipt names it.

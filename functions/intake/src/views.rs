@@ -358,7 +358,7 @@ impl RequestBody {
     pub fn view(v: &RequestView) -> Self {
         let mut out = RequestBody::of(&v.request, v.now);
         out.status = v.status;
-        out.progress = Some(v.progress);
+        out.progress = Some(v.progress.clone());
         if !v.children.is_empty() {
             out.children = Some(
                 v.children

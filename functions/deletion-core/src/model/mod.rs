@@ -420,7 +420,7 @@ impl Shard {
 }
 
 /// Progress of a request, derived from its shards.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Data-map prefixes, and those whose every shard is done.
     pub prefixes_total: u64,
@@ -429,6 +429,19 @@ pub struct Progress {
     #[serde(default)]
     pub shards_total: u64,
     #[serde(default)]
+    pub shards_done: u64,
+    #[serde(flatten)]
+    pub deleted: Counts,
+    /// The same, per store of the data map, in the plan's order.
+    #[serde(default)]
+    pub stores: Vec<StoreProgress>,
+}
+
+/// One store's part of a request's progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreProgress {
+    pub store: String,
+    pub shards_total: u64,
     pub shards_done: u64,
     #[serde(flatten)]
     pub deleted: Counts,
@@ -446,6 +459,20 @@ impl Progress {
                 p.shards_done += 1;
             }
             p.deleted.add(&s.counts);
+            let store = match p.stores.iter().position(|x| x.store == s.store) {
+                Some(i) => &mut p.stores[i],
+                None => {
+                    p.stores.push(StoreProgress {
+                        store: s.store.clone(),
+                        ..StoreProgress::default()
+                    });
+                    let last = p.stores.len() - 1;
+                    &mut p.stores[last]
+                }
+            };
+            store.shards_total += 1;
+            store.shards_done += u64::from(s.done);
+            store.deleted.add(&s.counts);
             match roots.iter_mut().find(|(b, r, _)| *b == s.bucket && *r == s.root()) {
                 Some(root) => root.2 &= s.done,
                 None => roots.push((&s.bucket, s.root(), s.done)),

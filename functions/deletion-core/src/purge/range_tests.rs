@@ -172,6 +172,15 @@ async fn a_workspace_of_300_sources_and_loose_keys_is_purged_range_by_range() {
         ),
         (17, 17, 2, 2)
     );
+    let stores: Vec<(&str, u64, u64)> = progress
+        .stores
+        .iter()
+        .map(|s| (s.store.as_str(), s.shards_total, s.shards_done))
+        .collect();
+    assert_eq!(stores.len(), 2, "{stores:?}");
+    assert_eq!(progress.stores.iter().map(|s| s.shards_total).sum::<u64>(), 17);
+    let by_store = progress.stores.iter().map(|s| s.deleted.objects).sum::<u64>();
+    assert_eq!(by_store, progress.deleted.objects, "the stores add up to the total");
     // 300 keys of two versions, 3 loose keys, 1 upload: each counted once.
     let t = receipt.totals;
     assert_eq!((t.objects + t.versions, t.uploads_aborted), (603, 1), "{t:?}");
