@@ -154,6 +154,31 @@ async fn a_workspace_from_request_to_receipt(env: &Env, hooks: &str) {
         (serde_json::json!(true), serde_json::json!("HMAC_SHA_256"))
     );
     env.stack.retry_callbacks().await.expect("callbacks");
+    an_opendsr_request(env, hooks).await;
+}
+
+/// An OpenDSR erasure request: answered and reported signed with the
+/// OpenDSR key (intake and notifier), its key published.
+async fn an_opendsr_request(env: &Env, hooks: &str) {
+    let id = "9b2e1c3a-4d5e-4f60-8a7b-1c2d3e4f5a6b";
+    let body = serde_json::json!({
+        "regulation": "ccpa", "subject_request_id": id, "subject_request_type": "erasure",
+        "submitted_time": "2026-01-01T00:00:00Z",
+        "subject_identities": [{"identity_type": "controller_customer_id", "identity_value": "u9", "identity_format": "raw"}],
+        "status_callback_urls": [hooks],
+        "extensions": {"deletion.example.com": {"workspace": "acme"}}
+    });
+    let host = [("host", "deletion.example.com")];
+    let created = env
+        .call("POST", "/opendsr/requests", Some(&body.to_string()), &host)
+        .await;
+    assert_eq!(created.status, 201, "{:#}", created.body);
+    env.settle().await;
+    env.stack.retry_callbacks().await.expect("callbacks");
+    let status = call(env, "GET", &format!("/opendsr/requests/{id}"), None).await;
+    assert_eq!(status["request_status"], "completed", "{status:#}");
+    let keys = env.call_as(None, "GET", "/.well-known/jwks.json", None, &[]).await;
+    assert_eq!(keys.body["keys"].as_array().map(Vec::len), Some(2), "{:#}", keys.body);
 }
 
 /// An account's workspaces purged, the account settled by the sweep; a

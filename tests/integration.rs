@@ -13,6 +13,7 @@ mod hostile;
 mod iam;
 mod ledger_layout;
 mod openapi;
+mod opendsr;
 mod receipts;
 mod regulations;
 mod reminders;

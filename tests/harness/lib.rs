@@ -223,6 +223,9 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
             receipt_signing: provision::create_receipt_signing_key(&clients)
                 .await
                 .expect("create a KMS signing key"),
+            opendsr: provision::create_receipt_signing_key(&clients)
+                .await
+                .expect("create a KMS signing key"),
             receipts: kms_key(&clients).await,
             callbacks: kms_key(&clients).await,
             subjects: kms_key(&clients).await,
@@ -240,6 +243,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         receipt_key: format!("receipts-{suffix}"),
         callback_key: format!("callbacks-{suffix}"),
         subject_key: format!("subjects-{suffix}"),
+        opendsr_key: format!("opendsr-{suffix}"),
         limits: Default::default(),
         versioned_buckets: match versioning {
             Versioning::None => vec![],
@@ -254,6 +258,7 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
         profiles_bucket: profiles.clone(),
         schedule_group: settings.schedule_group.clone(),
         receipt_signing_key_arn: key_arn(kms.as_ref().map(|k| k.receipt_signing.as_str())),
+        opendsr_key_arn: key_arn(kms.as_ref().map(|k| k.opendsr.as_str())),
         receipt_key_arn: key_arn(kms.as_ref().map(|k| k.receipts.as_str())),
         callback_key_arn: key_arn(kms.as_ref().map(|k| k.callbacks.as_str())),
         subject_key_arn: key_arn(kms.as_ref().map(|k| k.subjects.as_str())),

@@ -18,11 +18,14 @@ use aws_sdk_kms::types::{MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
 use aws_sdk_kms::Client;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use deletion_core::signing::keys::digest;
 use deletion_core::signing::{
-    verify_offline, Jwk, ReceiptSignature, ReceiptSigner, SignError, ECDSA_SHA_256, HMAC_SHA_256,
+    verify_message_offline, verify_offline, Jwk, ReceiptSignature, ReceiptSigner, SignError, Signs, ECDSA_SHA_256,
+    HMAC_SHA_256,
 };
 use tokio::sync::OnceCell;
+
+/// Largest message KMS signs as it is (MessageType RAW).
+const MAX_RAW_MESSAGE: usize = 4096;
 
 use crate::describe;
 
@@ -112,6 +115,7 @@ pub struct KmsReceiptSigner {
     client: Client,
     key_id: String,
     public: OnceCell<Jwk>,
+    signs: Signs,
 }
 
 impl KmsReceiptSigner {
@@ -120,6 +124,21 @@ impl KmsReceiptSigner {
             client,
             key_id: key_id.into(),
             public: OnceCell::new(),
+            signs: Signs::Digest,
+        }
+    }
+
+    /// Signs messages themselves (OpenDSR bodies, at most 4 KB), not
+    /// their digests.
+    pub fn signing_messages(mut self) -> Self {
+        self.signs = Signs::Message;
+        self
+    }
+
+    fn checks(&self, keys: &[Jwk], message: &[u8], signature: &ReceiptSignature) -> bool {
+        match self.signs {
+            Signs::Digest => verify_offline(keys, message, signature),
+            Signs::Message => verify_message_offline(keys, message, signature),
         }
     }
 
@@ -146,13 +165,20 @@ impl KmsReceiptSigner {
 impl ReceiptSigner for KmsReceiptSigner {
     async fn sign(&self, message: &[u8]) -> Result<ReceiptSignature, SignError> {
         let public = self.public().await?;
+        let input = self.signs.input(message);
+        if input.len() > MAX_RAW_MESSAGE {
+            return Err(SignError::Encoding(format!(
+                "a message of {} bytes: KMS signs at most {MAX_RAW_MESSAGE}",
+                input.len()
+            )));
+        }
         let out = self
             .client
             .sign()
             .key_id(&self.key_id)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .message_type(MessageType::Raw)
-            .message(Blob::new(digest(message).to_vec()))
+            .message(Blob::new(input.into_owned()))
             .send()
             .await
             .map_err(|e| SignError::Unavailable(describe(&e)))?;
@@ -165,7 +191,7 @@ impl ReceiptSigner for KmsReceiptSigner {
             value: STANDARD.encode(value.as_ref()),
         };
         // A signature the published key would not vouch for is never given.
-        if !verify_offline(std::slice::from_ref(public), message, &signature) {
+        if !self.checks(std::slice::from_ref(public), message, &signature) {
             return Err(SignError::Unavailable(format!(
                 "KMS signed with a key other than {} publishes",
                 public.kid

@@ -12,6 +12,11 @@
 //! the same idempotency key), and recomputed by the notifier to sign each
 //! event. The children of an account request report to its URL signed with
 //! its secret, the one its requester holds.
+//!
+//! A regulation made by an OpenDSR request reports in OpenDSR's form
+//! instead (`model::opendsr`): one callback per change of its OpenDSR
+//! status, signed with the OpenDSR key (`X-OpenDSR-Signature` over the
+//! body as sent, `X-OpenDSR-Processor-Domain`).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::stream::{self, StreamExt};
@@ -155,6 +160,23 @@ pub struct Notifier<L, S, C> {
     sender: S,
     key: std::sync::Arc<dyn ReceiptSigner>,
     clock: C,
+    /// OpenDSR's signing key.
+    opendsr: Option<std::sync::Arc<dyn ReceiptSigner>>,
+}
+
+/// One callback to send: its body and headers; `None` when the entry
+/// tells the receiver nothing new (an OpenDSR status that did not change).
+type Composed = Option<(Vec<u8>, Vec<(String, String)>)>;
+
+/// Objects a finished regulation could not rewrite (its receipt says).
+fn object_failures(request: &DeletionRequest) -> u64 {
+    request.receipt.as_ref().map_or(0, |r| {
+        r.prefixes
+            .iter()
+            .filter_map(|p| p.rewritten.as_ref())
+            .map(|c| c.objects_failed)
+            .sum()
+    })
 }
 
 impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> {
@@ -164,7 +186,62 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
             sender,
             key,
             clock,
+            opendsr: None,
         }
+    }
+
+    /// Signs OpenDSR callbacks with `signer` (messages themselves).
+    pub fn with_opendsr(mut self, signer: std::sync::Arc<dyn ReceiptSigner>) -> Self {
+        self.opendsr = Some(signer);
+        self
+    }
+
+    /// The callback of history entry `sequence`, in the request's form.
+    async fn compose(
+        &self,
+        request: &DeletionRequest,
+        sequence: usize,
+        url: &str,
+        secret: &mut Option<String>,
+    ) -> Result<Composed, ServiceError> {
+        use crate::model::opendsr::{entry_status, request_status, status_body};
+        let now = self.clock.now();
+        if let Some(link) = &request.opendsr {
+            let Some(signer) = &self.opendsr else {
+                return Err(SignError::Unavailable("an OpenDSR callback, and no OpenDSR key configured".into()).into());
+            };
+            let failures = object_failures(request);
+            let this = entry_status(request, sequence, failures);
+            let before = sequence.checked_sub(1).and_then(|p| entry_status(request, p, failures));
+            let (Some(this), false) = (this, before.map(request_status) == this.map(request_status)) else {
+                return Ok(None);
+            };
+            let bytes = serde_json::to_vec(&status_body(request, link, this, Some(url))).unwrap_or_default();
+            let signature = signer.sign(&bytes).await?;
+            let headers = vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("x-opendsr-processor-domain".to_owned(), link.processor_domain.clone()),
+                ("x-opendsr-signature".to_owned(), signature.value),
+            ];
+            return Ok(Some((bytes, headers)));
+        }
+        let Some(body) = event(request, sequence) else {
+            return Ok(None);
+        };
+        let secret = match secret {
+            Some(s) => s.clone(),
+            None => {
+                let signer = self.signer_of(request).await?;
+                secret.insert(self::secret(self.key.as_ref(), &signer).await?).clone()
+            }
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            (SIGNATURE_HEADER.to_owned(), signature(&secret, now.timestamp(), &bytes)),
+            (EVENT_ID_HEADER.to_owned(), format!("{}:{sequence}", request.id)),
+        ];
+        Ok(Some((bytes, headers)))
     }
 
     /// Delivers the request's undelivered history entries in order, until
@@ -182,7 +259,7 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
             .await?
             .unwrap_or_else(|| CallbackState::new(id.clone()));
         let mut secret: Option<String> = None;
-        while let Some(body) = event(&request, state.delivered as usize) {
+        while event(&request, state.delivered as usize).is_some() {
             let now = self.clock.now();
             if let Some(until) = state.next_attempt_at.filter(|at| *at > now) {
                 return Ok(Delivery::Waiting {
@@ -190,27 +267,22 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> Notifier<L, S, C> 
                     until,
                 });
             }
-            let secret = match &secret {
-                Some(s) => s.clone(),
-                None => {
-                    let signer = self.signer_of(&request).await?;
-                    secret.insert(self::secret(self.key.as_ref(), &signer).await?).clone()
-                }
-            };
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let headers = vec![
-                ("content-type".to_owned(), "application/json".to_owned()),
-                (SIGNATURE_HEADER.to_owned(), signature(&secret, now.timestamp(), &bytes)),
-                (EVENT_ID_HEADER.to_owned(), format!("{id}:{}", state.delivered)),
-            ];
-            let answer = self.sender.post(url.as_str(), &headers, bytes).await;
+            let composed = self
+                .compose(&request, state.delivered as usize, url.as_str(), &mut secret)
+                .await?;
             let mut next = state.clone();
             next.version += 1;
-            next.last_attempt_at = Some(now);
-            let failure = match answer {
-                Ok(code) if (200..300).contains(&code) => None,
-                Ok(code) => Some(format!("the receiver answered HTTP {code}")),
-                Err(e) => Some(e.to_string()),
+            let failure = match composed {
+                // Nothing new for the receiver: the entry is done unsent.
+                None => None,
+                Some((bytes, headers)) => {
+                    next.last_attempt_at = Some(now);
+                    match self.sender.post(url.as_str(), &headers, bytes).await {
+                        Ok(code) if (200..300).contains(&code) => None,
+                        Ok(code) => Some(format!("the receiver answered HTTP {code}")),
+                        Err(e) => Some(e.to_string()),
+                    }
+                }
             };
             match failure {
                 None => {

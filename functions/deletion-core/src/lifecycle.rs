@@ -137,6 +137,7 @@ impl DeletionRequest {
             final_progress: None,
             submitted_at: None,
             subjects_forgotten_at: None,
+            opendsr: None,
         }
     }
 

@@ -45,6 +45,8 @@ struct Extras<'a> {
     /// Where its status changes are POSTed (a child reports to its
     /// parent's URL).
     callback: Option<&'a CallbackUrl>,
+    /// The OpenDSR request a regulation answers.
+    opendsr: Option<crate::model::opendsr::OpenDsr>,
 }
 
 /// What a regulation asks: its type, and which ids of which subject type.
@@ -58,6 +60,9 @@ pub struct Regulated<'a> {
     /// Only this source's data and suppression list; `None`: the
     /// workspace's.
     pub source: Option<SourceId>,
+    /// Its id, when the caller names it (an OpenDSR `subject_request_id`),
+    /// and the OpenDSR request it answers.
+    pub named: Option<(RequestId, crate::model::opendsr::OpenDsr)>,
 }
 
 /// The outcome of a create: a new request, or the one already in place.
@@ -357,7 +362,9 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             subjects,
             submitted_at,
             source,
+            named,
         } = asked;
+        let (id, opendsr) = named.unzip();
         if submitted_at.is_some_and(|at| at > self.clock.now() + SUBMITTED_AT_SKEW) {
             return Err(InputError::InvalidBody("submitted_at is in the future".into()).into());
         }
@@ -371,9 +378,11 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
                 None,
                 key.as_ref(),
                 Extras {
+                    id,
                     subjects: Some((subjects, &digests)),
                     submitted_at,
                     callback,
+                    opendsr,
                     ..Extras::default()
                 },
             )
@@ -425,8 +434,9 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             subjects,
             submitted_at,
             callback,
+            opendsr,
         } = extras;
-        let (scope, id, reason) = (&scope, &id, &reason);
+        let (scope, id, reason, opendsr) = (&scope, &id, &reason, &opendsr);
         retry_on_conflict(&scope.lock_key(), || async move {
             if let Some(key) = idempotency_key {
                 if let Some(request) = self.replay(key, scope).await? {
@@ -444,6 +454,7 @@ impl<L: Ledger + Directory + Regulations + Holds, C: Clock> Requests<L, C> {
             }
             request.parent = parent.cloned();
             request.callback = callback.cloned();
+            request.opendsr = opendsr.clone();
             if let Some(at) = submitted_at {
                 request = request.submitted(at, self.periods);
             }

@@ -22,7 +22,7 @@ pub use crate::ports::ReceiptSigner;
 
 pub mod keys;
 pub use crate::model::keys::{Jwk, Jwks};
-pub use keys::{verify_offline, Ed25519Signer, KeyRing, ECDSA_SHA_256, ED25519};
+pub use keys::{verify_message_offline, verify_offline, Ed25519Signer, KeyRing, Signs, ECDSA_SHA_256, ED25519};
 
 /// The HMAC signers' algorithm.
 pub const HMAC_SHA_256: &str = "HMAC_SHA_256";

@@ -428,6 +428,11 @@ impl JsonRequest {
     }
 
     /// A JSON body of up to `limit` bytes; a larger one is a 400 naming it.
+    /// The body as sent.
+    pub fn raw(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn large<T: DeserializeOwned>(&self, limit: usize, example: &str) -> Result<T, Problem> {
         if self.bytes.len() > limit {
             return Err(Problem::bad_request(format!(

@@ -22,7 +22,7 @@ pub mod schemas;
 pub mod state;
 pub mod views;
 
-pub use state::{App, CallbackConfig, Intake};
+pub use state::{App, CallbackConfig, Intake, OpenDsrConfig};
 
 #[cfg(test)]
 mod memory_tests;

@@ -11,7 +11,7 @@ use deletion_core::plan::Planner;
 use deletion_core::ports::SystemClock;
 use deletion_core::requests::Requests;
 use deletion_core::signing::KeyRing;
-use intake::{CallbackConfig, Intake};
+use intake::{CallbackConfig, Intake, OpenDsrConfig};
 use lambda_http::{run, Error};
 
 #[tokio::main]
@@ -25,6 +25,8 @@ async fn main() -> Result<(), Error> {
     let receipt_key = config::required("RECEIPT_KMS_KEY_ID")?;
     let callback_key = config::required("CALLBACK_KMS_KEY_ID")?;
     let subject_key = config::required("SUBJECT_KMS_KEY_ID")?;
+    let opendsr_key = config::required("OPENDSR_KMS_KEY_ID")?;
+    let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let clients = Clients::from_env().await;
     let intake = Intake::new(
         Requests::new(DynamoLedger::new(clients.dynamodb.clone(), table), SystemClock, periods),
@@ -39,6 +41,11 @@ async fn main() -> Result<(), Error> {
     .with_callbacks(CallbackConfig {
         policy: UrlPolicy::default(),
         key: Arc::new(KmsSigner::new(clients.kms.clone(), callback_key)),
+    })
+    .with_opendsr(OpenDsrConfig {
+        signer: Arc::new(KmsReceiptSigner::new(clients.kms.clone(), opendsr_key).signing_messages()),
+        domain: optional("OPENDSR_DOMAIN"),
+        certificate_url: optional("OPENDSR_CERTIFICATE_URL"),
     });
     run(Arc::new(intake).router()).await
 }

@@ -57,6 +57,22 @@ pub struct Intake<L, S, C> {
     subjects: SubjectKeys,
     /// The quotas a workspace is held to unless an operator set its own.
     pub(crate) limits: Limits,
+    /// The OpenDSR endpoints' key and domain (none: they answer 503).
+    pub(crate) opendsr: Option<OpenDsrConfig>,
+}
+
+/// What the OpenDSR endpoints sign with and say they are.
+pub struct OpenDsrConfig {
+    /// Signs response bodies themselves (`X-OpenDSR-Signature`).
+    pub signer: Arc<dyn ReceiptSigner>,
+    /// The processor domain (`X-OpenDSR-Processor-Domain`, and the key of
+    /// this service's part of `extensions`); none: the host the request
+    /// was sent to.
+    pub domain: Option<String>,
+    /// Where the certificate of the signing key is published
+    /// (`processor_certificate`); none: the key set at
+    /// `https://<domain>/.well-known/jwks.json`.
+    pub certificate_url: Option<String>,
 }
 
 /// What status callbacks need at intake: which URLs are accepted, and the
@@ -82,7 +98,14 @@ impl<L: Backend, S: Store, C: Tick> Intake<L, S, C> {
             callbacks: None,
             subjects: SubjectKeys::new(subject_key),
             limits: Limits::default(),
+            opendsr: None,
         }
+    }
+
+    /// Serves the OpenDSR endpoints (`/opendsr/...`).
+    pub fn with_opendsr(mut self, opendsr: OpenDsrConfig) -> Self {
+        self.opendsr = Some(opendsr);
+        self
     }
 
     /// Holds workspaces to `limits` unless an operator set their own.

@@ -31,7 +31,7 @@ use deletion_core::requests::Requests;
 use deletion_core::retention::{Enforcer, RetentionReport};
 use deletion_core::signing::{Ed25519Signer, HmacSigner, KeyRing, ReceiptSigner};
 use grace_timer::{BatchResponse, GraceTimer, RetentionTimer, StreamEvent};
-use intake::{CallbackConfig, Intake};
+use intake::{CallbackConfig, Intake, OpenDsrConfig};
 use notifier::{CallbackHandler, NotifierEvent};
 use purge::{PurgeEvent, PurgeHandler, PurgeResult};
 use thiserror::Error;
@@ -72,6 +72,9 @@ pub struct Settings {
     pub callback_key: String,
     /// The HMAC key subjects' digests derive from (KMS's part in AWS).
     pub subject_key: String,
+    /// The secret the OpenDSR Ed25519 key derives from (KMS's
+    /// `OpenDsrKey` in AWS).
+    pub opendsr_key: String,
     /// The quotas of a workspace without its own.
     pub limits: deletion_core::model::quota::Limits,
     /// Sign with these KMS keys instead of the local ones, as in AWS.
@@ -84,6 +87,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct KmsKeys {
     pub receipt_signing: String,
+    pub opendsr: String,
     pub receipts: String,
     pub callbacks: String,
     pub subjects: String,
@@ -123,6 +127,14 @@ fn signers(settings: &Settings, clients: &Clients) -> Result<Signers, RunnerErro
             ),
             Arc::new(HmacSigner::new("callbacks", settings.callback_key.as_bytes())),
         ),
+    })
+}
+
+/// The key OpenDSR answers and callbacks are signed with.
+fn opendsr_signer(settings: &Settings, clients: &Clients) -> Result<Arc<dyn ReceiptSigner>, RunnerError> {
+    Ok(match &settings.kms {
+        Some(keys) => Arc::new(KmsReceiptSigner::new(clients.kms.clone(), keys.opendsr.clone()).signing_messages()),
+        None => Arc::new(Ed25519Signer::from_secret("opendsr", settings.opendsr_key.as_bytes())?.signing_messages()),
     })
 }
 
@@ -216,14 +228,22 @@ impl<C: Clock + Clone + 'static> Stack<C> {
             .with_callbacks(CallbackConfig {
                 policy: UrlPolicy { allow_private: true },
                 key: callback_key.clone(),
+            })
+            .with_opendsr(OpenDsrConfig {
+                signer: opendsr_signer(&settings, &functions.intake)?,
+                domain: None,
+                certificate_url: None,
             }),
         );
-        let notifier = CallbackHandler::new(Notifier::new(
-            ledger_of(&functions.notifier),
-            HttpSender::new(true)?,
-            signers(&settings, &functions.notifier)?.1,
-            clock.clone(),
-        ));
+        let notifier = CallbackHandler::new(
+            Notifier::new(
+                ledger_of(&functions.notifier),
+                HttpSender::new(true)?,
+                signers(&settings, &functions.notifier)?.1,
+                clock.clone(),
+            )
+            .with_opendsr(opendsr_signer(&settings, &functions.notifier)?),
+        );
         let grace_timer = GraceTimer::new(
             ledger_of(&functions.grace_timer),
             schedules_of(&functions.grace_timer),

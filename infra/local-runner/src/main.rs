@@ -5,7 +5,7 @@
 //! Environment: `AWS_ENDPOINT_URL` (moto), `AWS_ENDPOINT_URL_DYNAMODB`
 //! (DynamoDB Local; its streams too), `LEDGER_TABLE`, `SCHEDULE_GROUP`,
 //! `DATA_MAP_FILE` or `DATA_MAP`, `GRACE_SECONDS`, `PORT` (default 8787),
-//! `VERSIONED_BUCKETS` (comma-separated), `LOCAL_RECEIPT_KEY` and
+//! `VERSIONED_BUCKETS` (comma-separated), `LOCAL_OPENDSR_KEY`, `LOCAL_RECEIPT_KEY` and
 //! `LOCAL_CALLBACK_KEY`, `LOCAL_SUBJECT_KEY` (development HMAC keys, KMS's part in AWS).
 
 use std::net::SocketAddr;
@@ -47,6 +47,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: config::limits_from_env()?,
         subject_key: std::env::var("LOCAL_SUBJECT_KEY")
             .unwrap_or_else(|_| "local-subject-key-never-used-in-aws".to_owned()),
+        opendsr_key: std::env::var("LOCAL_OPENDSR_KEY")
+            .unwrap_or_else(|_| "local-opendsr-key-never-used-in-aws".to_owned()),
         versioned_buckets: std::env::var("VERSIONED_BUCKETS")
             .unwrap_or_default()
             .split(',')

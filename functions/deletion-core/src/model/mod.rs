@@ -12,6 +12,7 @@ pub use crate::status::Status;
 pub mod callbacks;
 pub mod keys;
 pub mod ledger;
+pub mod opendsr;
 pub mod quota;
 pub mod regulation;
 pub mod retention;
@@ -589,6 +590,10 @@ pub struct DeletionRequest {
     /// their keyed digests stay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects_forgotten_at: Option<DateTime<Utc>>,
+    /// For a regulation made by an OpenDSR request: what it keeps of it
+    /// (its id is the request's `subject_request_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opendsr: Option<opendsr::OpenDsr>,
 }
 
 fn is_zero(n: &u64) -> bool {

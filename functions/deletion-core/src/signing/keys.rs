@@ -101,9 +101,38 @@ impl Jwk {
     }
 }
 
+/// What a signer signs of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signs {
+    /// Its SHA-256 digest (receipts, of any size).
+    Digest,
+    /// The message itself, as protocols that sign a body expect (OpenDSR's
+    /// `X-OpenDSR-Signature`: ECDSA-SHA256 or Ed25519 over the body).
+    Message,
+}
+
+impl Signs {
+    /// The bytes signed for `message`.
+    pub fn input(self, message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Signs::Digest => std::borrow::Cow::Owned(digest(message).to_vec()),
+            Signs::Message => std::borrow::Cow::Borrowed(message),
+        }
+    }
+}
+
 /// Whether `signature` over `message` checks out under the key of `keys`
 /// it names. Pure: no network, no clock.
 pub fn verify_offline(keys: &[Jwk], message: &[u8], signature: &ReceiptSignature) -> bool {
+    verify_with(keys, Signs::Digest, message, signature)
+}
+
+/// The same for a signature over the message itself ([`Signs::Message`]).
+pub fn verify_message_offline(keys: &[Jwk], message: &[u8], signature: &ReceiptSignature) -> bool {
+    verify_with(keys, Signs::Message, message, signature)
+}
+
+fn verify_with(keys: &[Jwk], signs: Signs, message: &[u8], signature: &ReceiptSignature) -> bool {
     let Some(key) = keys.iter().find(|k| k.kid == signature.key_id) else {
         return false;
     };
@@ -115,7 +144,7 @@ pub fn verify_offline(keys: &[Jwk], message: &[u8], signature: &ReceiptSignature
     };
     algorithm == signature.algorithm
         && UnparsedPublicKey::new(verifier, public)
-            .verify(&digest(message), &value)
+            .verify(&signs.input(message), &value)
             .is_ok()
 }
 
@@ -124,19 +153,31 @@ pub fn verify_offline(keys: &[Jwk], message: &[u8], signature: &ReceiptSignature
 pub struct Ed25519Signer {
     pair: Ed25519KeyPair,
     key_id: String,
+    signs: Signs,
 }
 
 impl Ed25519Signer {
+    /// A key of its own for each `name` (receipts, OpenDSR) and secret;
+    /// it signs receipts' digests.
     pub fn from_secret(name: &str, secret: &[u8]) -> Result<Ed25519Signer, SignError> {
         let mut seed = Sha256::new();
-        seed.update(b"deletion receipts ed25519\0");
+        seed.update(b"deletion ed25519\0");
+        seed.update(name.as_bytes());
+        seed.update(b"\0");
         seed.update(secret);
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed.finalize())
             .map_err(|e| SignError::Encoding(format!("an Ed25519 key: {e}")))?;
         Ok(Ed25519Signer {
             pair,
             key_id: format!("local:{name}"),
+            signs: Signs::Digest,
         })
+    }
+
+    /// The same key, signing messages themselves ([`Signs::Message`]).
+    pub fn signing_messages(mut self) -> Ed25519Signer {
+        self.signs = Signs::Message;
+        self
     }
 
     pub fn jwk(&self) -> Jwk {
@@ -150,12 +191,12 @@ impl ReceiptSigner for Ed25519Signer {
         Ok(ReceiptSignature {
             algorithm: ED25519.into(),
             key_id: self.key_id.clone(),
-            value: STANDARD.encode(self.pair.sign(&digest(message)).as_ref()),
+            value: STANDARD.encode(self.pair.sign(&self.signs.input(message)).as_ref()),
         })
     }
 
     async fn verify(&self, message: &[u8], signature: &ReceiptSignature) -> Result<bool, SignError> {
-        Ok(verify_offline(&[self.jwk()], message, signature))
+        Ok(verify_with(&[self.jwk()], self.signs, message, signature))
     }
 
     async fn public_keys(&self) -> Result<Vec<Jwk>, SignError> {
@@ -253,8 +294,26 @@ mod tests {
         let mut garbled = sig.clone();
         garbled.value = "not base64!".into();
         assert!(!verify_offline(&keys, b"receipt", &garbled));
-        // The same secret is the same key in another process.
+        // The same secret is the same key in another process; another
+        // name is another key.
         assert_eq!(local(b"secret").jwk(), keys[0]);
+        let other_name = Ed25519Signer::from_secret("opendsr", b"secret").unwrap().jwk();
+        assert_ne!(other_name.x, keys[0].x);
+    }
+
+    #[tokio::test]
+    async fn a_message_signer_signs_the_message_itself() {
+        let signer = local(b"secret").signing_messages();
+        let sig = signer.sign(b"{\"a\":1}").await.unwrap();
+        let keys = signer.public_keys().await.unwrap();
+        assert!(verify_message_offline(&keys, b"{\"a\":1}", &sig));
+        assert!(!verify_offline(&keys, b"{\"a\":1}", &sig), "not over the digest");
+        assert!(!verify_message_offline(&keys, b"{\"a\":2}", &sig));
+        // Any Ed25519 library checks it against the body as sent.
+        let public = aws_lc_rs::signature::UnparsedPublicKey::new(&ED25519_ALG, signer.pair.public_key().as_ref());
+        assert!(public
+            .verify(b"{\"a\":1}", &STANDARD.decode(&sig.value).unwrap())
+            .is_ok());
     }
 
     #[tokio::test]

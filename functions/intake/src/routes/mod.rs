@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod deletions;
 pub mod holds;
 pub mod members;
+pub mod opendsr;
 pub mod quotas;
 pub mod receipts;
 pub mod regulations;
@@ -104,6 +105,10 @@ macro_rules! with_operations {
             retention::revoke_retention_change,
             receipts::verify_receipt,
             receipts::get_receipt_keys,
+            opendsr::discovery,
+            opendsr::create_request,
+            opendsr::get_request,
+            opendsr::cancel_request,
         )
     };
 }

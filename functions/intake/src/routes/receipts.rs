@@ -61,8 +61,9 @@ fn configured<L: Backend, S: Store, C: Tick>(
     })
 }
 
-/// The public keys receipts are signed with (a JSON Web Key Set): a
-/// receipt's signature names its key by `kid`. Needs no token.
+/// The public keys receipts are signed with (a JSON Web Key Set), and the
+/// key of OpenDSR answers and callbacks: a signature names its key by
+/// `kid`. Needs no token.
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", tag = "receipts", operation_id = "getReceiptKeys",
     security(()),
@@ -74,7 +75,11 @@ fn configured<L: Backend, S: Store, C: Tick>(
 pub async fn get_receipt_keys<L: Backend, S: Store, C: Tick>(
     State(app): State<App<L, S, C>>,
 ) -> Result<Response, Problem> {
-    let keys = configured(&app)?.public_keys().await?;
+    let mut keys = configured(&app)?.public_keys().await?;
+    // The key that signs OpenDSR answers and callbacks.
+    if let Some(opendsr) = &app.opendsr {
+        keys.extend(opendsr.signer.public_keys().await?);
+    }
     let mut response = json(StatusCode::OK, &Jwks { keys });
     let headers = response.headers_mut();
     headers.insert(

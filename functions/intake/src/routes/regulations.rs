@@ -212,10 +212,23 @@ async fn reserve<L: Backend, S: Store, C: Tick>(
 }
 
 /// Who asks a create, and with what query and headers.
-struct Creating<'a> {
-    caller: &'a str,
-    asked: &'a Asked,
-    headers: &'a HeaderMap,
+pub(crate) struct Creating<'a> {
+    pub caller: &'a str,
+    pub asked: &'a Asked,
+    pub headers: &'a HeaderMap,
+}
+
+/// A regulation as asked, parsed and checked against the data map's
+/// subject types.
+pub(crate) struct Parsed {
+    pub regulation: RegulationType,
+    pub subject_type: SubjectType,
+    pub subjects: Subjects,
+    pub submitted_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub callback_url: Option<String>,
+    pub source: Option<SourceId>,
+    /// Its id and OpenDSR request, when an OpenDSR request names it.
+    pub named: Option<(deletion_core::ids::RequestId, deletion_core::model::opendsr::OpenDsr)>,
 }
 
 /// Creates a regulation of the workspace, or of one of its sources.
@@ -226,7 +239,6 @@ async fn create<L: Backend, S: Store, C: Tick>(
     source: Option<SourceId>,
     body: JsonRequest,
 ) -> Result<Response, Problem> {
-    let idempotency = idempotency_key(asking.headers)?;
     if asking.asked.dry_run()? {
         return Err(Problem::bad_request(
             "regulations have no dry run: a regulation is carried out when created",
@@ -237,8 +249,47 @@ async fn create<L: Backend, S: Store, C: Tick>(
         r#"{"type": "SUPPRESS_WITH_DELETE", "subject_type": "USER_ID", "subject_ids": ["u1"]}"#,
     )?;
     let (regulation, subject_type, subjects) = regulation_of(&body, &app.planner.map().subject_types())?;
-    let submitted_at = submitted_at(&body, app.now())?;
-    let ask = app.ask(None, body.callback_url)?;
+    let parsed = Parsed {
+        regulation,
+        subject_type,
+        subjects,
+        submitted_at: submitted_at(&body, app.now())?,
+        callback_url: body.callback_url,
+        source,
+        named: None,
+    };
+    let (created, admitted) = create_parsed(app, &asking, workspace, parsed).await?;
+    let status = if created.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut view = RegulationView::of(&created.request, None)
+        .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", created.request.id)))?;
+    view.callback = app.callback_answer(&created).await?;
+    let answer = located(status, format!("/v1/regulations/{}", created.request.id), &view);
+    Ok(app.rated(answer, &admitted))
+}
+
+/// Creates a parsed regulation: the data map must reach it, the caller's
+/// quotas admit it, its subjects are counted once.
+pub(crate) async fn create_parsed<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+    asking: &Creating<'_>,
+    workspace: WorkspaceId,
+    parsed: Parsed,
+) -> Result<(deletion_core::requests::Created, quotas::Admitted), Problem> {
+    let idempotency = idempotency_key(asking.headers)?;
+    let Parsed {
+        regulation,
+        subject_type,
+        subjects,
+        submitted_at,
+        callback_url,
+        source,
+        named,
+    } = parsed;
+    let ask = app.ask(None, callback_url)?;
     let probe = Scope::Regulation {
         workspace: workspace.clone(),
         regulation,
@@ -261,10 +312,11 @@ async fn create<L: Backend, S: Store, C: Tick>(
         subjects: &subjects,
         submitted_at,
         source,
+        named,
     };
     let admitted = app.admit(&workspace).await?;
     let ledger = app.requests.ledger();
-    let reservation = reserve(app, &asking, &workspace, &asked, key, idempotency.as_ref()).await?;
+    let reservation = reserve(app, asking, &workspace, &asked, key, idempotency.as_ref()).await?;
     let created = app
         .requests
         .create_regulation(
@@ -285,16 +337,7 @@ async fn create<L: Backend, S: Store, C: Tick>(
         }
         (other, None) => other?,
     };
-    let status = if created.created {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    let mut view = RegulationView::of(&created.request, None)
-        .ok_or_else(|| Problem::not_found(format!("{} is not a regulation", created.request.id)))?;
-    view.callback = app.callback_answer(&created).await?;
-    let answer = located(status, format!("/v1/regulations/{}", created.request.id), &view);
-    Ok(app.rated(answer, &admitted))
+    Ok((created, admitted))
 }
 
 /// The statuses a regulation shows.
