@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, StreamSpecification, StreamViewType,
 };
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
@@ -331,30 +332,23 @@ pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, St
 }
 
 /// Creates a KMS ECC_NIST_P256 signing key (as the template's
-/// `ReceiptSigningKey`); returns its id.
+/// `ReceiptSigningKey` and `OpenDsrKey`); returns its id.
 pub async fn create_receipt_signing_key(clients: &Clients) -> Result<String, ProvisionError> {
-    let out = clients
-        .kms
-        .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .description("Signs the receipts of completed deletions")
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    out.key_metadata()
-        .map(|m| m.key_id().to_owned())
-        .ok_or_else(|| "CreateKey answered no key id".to_owned())
+    create_key(clients, KeySpec::EccNistP256, KeyUsageType::SignVerify).await
 }
 
 /// Creates a KMS HMAC key for signing receipts (as the template's
 /// `ReceiptKey`); returns its id.
 pub async fn create_receipt_key(clients: &Clients) -> Result<String, ProvisionError> {
+    create_key(clients, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await
+}
+
+async fn create_key(clients: &Clients, spec: KeySpec, usage: KeyUsageType) -> Result<String, ProvisionError> {
     let out = clients
         .kms
         .create_key()
-        .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+        .key_spec(spec)
+        .key_usage(usage)
         .description("Signs the receipts of completed deletions")
         .send()
         .await
