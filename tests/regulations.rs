@@ -919,3 +919,118 @@ async fn the_suppression_list_pages_newest_first_by_state_for_its_readers_only()
         .await
         .problem(403);
 }
+
+/// A store of per-user prefixes beside the profiles store in its bucket
+/// (a part and a literal before `{user}`: the listing covers keys outside
+/// the layout too).
+const USERS_STORE: &str =
+    r#", {"name": "users", "bucket": "PROFILES", "layout": "{workspace}/people/{space}/profiles/{user}/"}"#;
+
+#[tokio::test]
+async fn a_users_own_prefix_goes_in_every_version_and_the_neighbours_stay() {
+    let env =
+        integration_tests::deploy_with_stores(Versioning::Profiles, integration_tests::Signing::Local, USERS_STORE)
+            .await;
+    let profiles = env.profiles.clone();
+    // bob's prefix: a profile in two versions, a file deleted since (its
+    // version and delete marker), a folder marker.
+    env.put(&profiles, "acme/people/main/profiles/bob/profile.json").await;
+    env.put(&profiles, "acme/people/main/profiles/bob/profile.json").await;
+    env.put(&profiles, "acme/people/main/profiles/bob/traits.json").await;
+    provision::delete_key(&env.clients, &profiles, "acme/people/main/profiles/bob/traits.json")
+        .await
+        .expect("delete");
+    env.put(&profiles, "acme/people/eu/profiles/bob/").await;
+    // Neighbours: another user whose id starts with bob's, another
+    // workspace's bob, keys outside the layout that name bob where the
+    // layout has its user part, a key named bob outside a prefix.
+    for key in [
+        "acme/people/main/profiles/bobby/profile.json",
+        "acme/people/main/profiles/ann/profile.json",
+        "acme/people/main/profiles/bob",
+        "acme/people/main/exports/bob/all.json",
+        "acme/people/bob/profiles/ann/p.json",
+        "acme-corp/people/main/profiles/bob/profile.json",
+        "acme/spaces/bob/audience.json",
+    ] {
+        env.put(&profiles, key).await;
+    }
+    put_gz(
+        &env,
+        &env.archive.clone(),
+        "acme/web/2024-01-01/e.json.gz",
+        &event("bob", 1),
+    )
+    .await;
+    let before = versions(&env, &profiles, "").await;
+    let bobs: Vec<_> = before
+        .iter()
+        .filter(|v| v.key.starts_with("acme/people/main/profiles/bob/") || v.key == "acme/people/eu/profiles/bob/")
+        .cloned()
+        .collect();
+    assert_eq!(bobs.len(), 5, "{bobs:?}");
+
+    let (status, body) = regulate(&env, "acme", "DELETE_ONLY", &["bob"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    env.settle().await;
+
+    let view = regulation(&env, &id_of(&body)).await;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    let users = view["stores"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["store"] == "users"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(users["prefix"], "acme/people/", "{view:#}");
+    assert_eq!(users["versions_deleted"], 5, "{view:#}");
+    assert_eq!(users["objects_failed"], 0, "{view:#}");
+    assert_eq!(view["totals"]["events_removed"], 1, "the archive too: {view:#}");
+    let after = versions(&env, &profiles, "").await;
+    let rest: Vec<_> = before.into_iter().filter(|v| !bobs.contains(v)).collect();
+    assert_eq!(
+        after, rest,
+        "bob's prefix gone, every version and marker; nothing else touched"
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_deletion_purges_a_bucket_two_stores_share_once() {
+    let env =
+        integration_tests::deploy_with_stores(Versioning::None, integration_tests::Signing::Local, USERS_STORE).await;
+    let profiles = env.profiles.clone();
+    env.put(&profiles, "acme/people/main/profiles/bob/profile.json").await;
+    env.put(&profiles, "acme/spaces/main/traits.json").await;
+    env.put(&profiles, "acme-corp/people/main/profiles/bob/profile.json")
+        .await;
+    let a = env.call("POST", "/v1/workspaces/acme/deletion", None, &[]).await;
+    assert_eq!(a.status, 202, "{:#}", a.body);
+    let id = id_of(&a.body);
+    let plan = env
+        .call("GET", &format!("/v1/deletions/{id}/plan"), None, &[])
+        .await
+        .body;
+    let shared: Vec<_> = plan["plan"]["prefixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["bucket"] == json!(profiles))
+        .collect();
+    assert_eq!(shared.len(), 1, "one listing of the shared bucket's acme/: {plan:#}");
+    assert_eq!(shared[0]["found"]["objects"], 2, "{plan:#}");
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    let fired = env.stack.tick().await.expect("tick");
+    assert_eq!(fired[0].outcome, "completed", "{:?}", fired[0]);
+    let done = env.call("GET", &format!("/v1/deletions/{id}"), None, &[]).await.body;
+    assert_eq!(done["status"], "COMPLETED", "{done:#}");
+    let prefixes: Vec<_> = done["receipt"]["prefixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["bucket"].as_str().unwrap_or("").to_owned(), p["prefix"].clone()))
+        .filter(|(b, _)| *b == profiles)
+        .collect();
+    assert_eq!(prefixes.len(), 1, "one prefix of the shared bucket: {done:#}");
+    assert_eq!(done["receipt"]["totals"]["objects"], 2, "{done:#}");
+    let left: Vec<_> = versions(&env, &profiles, "").await.into_iter().map(|v| v.key).collect();
+    assert_eq!(left, ["acme-corp/people/main/profiles/bob/profile.json"]);
+}

@@ -202,6 +202,12 @@ pub enum Signing {
 /// A deployment of its own whose functions each run under credentials of
 /// their own, held by the IAM gate to the policy `template.yaml` gives them.
 pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
+    deploy_with_stores(versioning, signing, "").await
+}
+
+/// [`deploy`] with more stores in the data map: `stores` is their JSON
+/// (each starting with `,`), `PROFILES` standing for the profiles bucket.
+pub async fn deploy_with_stores(versioning: Versioning, signing: Signing, stores: &str) -> Env {
     let endpoints = endpoints();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let archive = format!("archive-{suffix}");
@@ -212,7 +218,9 @@ pub async fn deploy(versioning: Versioning, signing: Signing) -> Env {
               "user_records": {{"format": "gzip-jsonl", "user_id_field": "userId",
                 "identities": {{"EMAIL": {{"paths": ["traits.email", "context.traits.email"], "case_insensitive": true}}}}}}}},
             {{"name": "profiles", "bucket": "{profiles}", "layout": "{{workspace}}/spaces/{{space}}/"}}
-        ]}}"#
+            {more}
+        ]}}"#,
+        more = stores.replace("PROFILES", &profiles)
     ))
     .expect("test data map");
     let clients = Clients::for_local(&endpoints).await;

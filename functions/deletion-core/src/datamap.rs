@@ -15,6 +15,14 @@
 //! regulations rewrite those stores to delete an end user's events. A store
 //! whose layout names `{day}` is an archive (`DELETE_ARCHIVE_ONLY`).
 //!
+//! A store whose layout names `{user}` (e.g.
+//! `{workspace}/users/{user}/`) keeps each end user's data under a prefix
+//! of their own: a regulation deletes everything under the subjects'
+//! prefixes, every version and delete marker, and nothing else (the key
+//! must match the layout's literals up to `{user}`, and the part exactly).
+//! The part holds `USER_ID`s unless the store says `"user_type"`. Such a
+//! store declares no `user_records`.
+//!
 //! A layout is a list of segments, each ending with `/`: a literal, or
 //! exactly one named part. A scope expands to one prefix per store that
 //! holds its parts, ending at a delimiter, so `acme/` never reaches
@@ -104,7 +112,7 @@ impl UserRecords {
 pub const GZIP_JSONL: &str = "gzip-jsonl";
 
 /// The named parts a layout may use.
-pub const PARTS: [&str; 4] = ["workspace", "source", "day", "space"];
+pub const PARTS: [&str; 5] = ["workspace", "source", "day", "space", "user"];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DataMapError {
@@ -136,6 +144,9 @@ pub struct Store {
     pub layout: String,
     /// Whether (and how) the store keeps per-user event records.
     pub user_records: Option<UserRecords>,
+    /// The subject type the layout's `{user}` part holds (`None`: the
+    /// layout has none).
+    pub user_type: Option<SubjectType>,
     segments: Vec<Segment>,
 }
 
@@ -143,6 +154,35 @@ impl Store {
     /// An archive: a store of events by day.
     pub fn is_archive(&self) -> bool {
         self.segments.contains(&Segment::Part("day"))
+    }
+
+    /// Whether this store holds data of subjects of this type, for a
+    /// regulation: in its event records, or under per-user prefixes.
+    pub fn holds(&self, subject: &SubjectType) -> bool {
+        self.user_type.as_ref() == Some(subject)
+            || self
+                .user_records
+                .as_ref()
+                .is_some_and(|r| r.identity(subject).is_some())
+    }
+
+    /// The end user a key belongs to in a store with a `{user}` part: the
+    /// key's segment at that part, if every segment before it matches the
+    /// layout (literals exactly, other parts any non-empty segment) and a
+    /// `/` follows it. `None` for keys outside the layout.
+    pub fn user_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let mut rest = key;
+        for seg in &self.segments {
+            let (head, tail) = rest.split_once('/')?;
+            match seg {
+                Segment::Literal(l) if head != l => return None,
+                Segment::Part("user") => return (!head.is_empty()).then_some(head),
+                Segment::Part(_) if head.is_empty() => return None,
+                _ => {}
+            }
+            rest = tail;
+        }
+        None
     }
 }
 
@@ -174,6 +214,8 @@ struct RawStore {
     layout: String,
     #[serde(default)]
     user_records: Option<UserRecords>,
+    #[serde(default)]
+    user_type: Option<String>,
 }
 
 fn store_err(store: &str, reason: impl Into<String>) -> DataMapError {
@@ -210,7 +252,7 @@ fn parse_layout(store: &str, layout: &str) -> Result<Vec<Segment>, DataMapError>
             let Some(part) = PARTS.iter().find(|p| **p == name) else {
                 return Err(store_err(
                     store,
-                    format!("unknown part {{{name}}} (known: {{workspace}}, {{source}}, {{day}}, {{space}})"),
+                    format!("unknown part {{{name}}} (known: {{workspace}}, {{source}}, {{day}}, {{space}}, {{user}})"),
                 ));
             };
             if !seen.insert(*part) {
@@ -271,6 +313,24 @@ fn can_overlap(a: &[Segment], b: &[Segment]) -> bool {
     true
 }
 
+/// The subject type a store's `{user}` part holds, checked against the
+/// rest of its declaration.
+fn user_type(s: &RawStore, segments: &[Segment]) -> Result<Option<SubjectType>, DataMapError> {
+    let has_user = segments.contains(&Segment::Part("user"));
+    match (&s.user_type, has_user) {
+        (Some(_), false) => Err(store_err(&s.name, "user_type needs a {user} part in the layout")),
+        (_, true) if s.user_records.is_some() => Err(store_err(
+            &s.name,
+            "a layout with {user} keeps each user's data under a prefix of its own; it declares no user_records",
+        )),
+        (None, true) => Ok(Some(SubjectType::user_id())),
+        (Some(t), true) => SubjectType::parse(t)
+            .map(Some)
+            .map_err(|e| store_err(&s.name, format!("user_type: {e}"))),
+        (None, false) => Ok(None),
+    }
+}
+
 impl DataMap {
     pub fn from_json(json: &str) -> Result<DataMap, DataMapError> {
         let raw: RawMap = serde_json::from_str(json).map_err(|e| DataMapError::Json(e.to_string()))?;
@@ -292,6 +352,7 @@ impl DataMap {
                 ));
             }
             let segments = parse_layout(&s.name, &s.layout)?;
+            let user_type = user_type(&s, &segments)?;
             if let Some(records) = &s.user_records {
                 if records.format != GZIP_JSONL {
                     return Err(store_err(
@@ -325,6 +386,7 @@ impl DataMap {
                 bucket: s.bucket,
                 layout: s.layout,
                 user_records: s.user_records,
+                user_type,
                 segments,
             });
         }
@@ -367,6 +429,7 @@ impl DataMap {
             types.extend(SubjectType::parse(SubjectType::ANONYMOUS_ID).ok());
             types.extend(records.identities.keys().filter_map(|k| SubjectType::parse(k).ok()));
         }
+        types.extend(self.stores.iter().filter_map(|s| s.user_type.clone()));
         types
     }
 
@@ -378,20 +441,25 @@ impl DataMap {
         let subject = scope.subject_type();
         self.stores
             .iter()
-            // A regulation rewrites only the stores whose user records hold
-            // its subject type (the archives only, for DELETE_ARCHIVE_ONLY).
+            // A regulation reaches only the stores that hold its subject
+            // type (the archives only, for DELETE_ARCHIVE_ONLY).
             .filter(move |store| match (regulation, subject) {
-                (Some(t), Some(subject)) => {
-                    store
-                        .user_records
-                        .as_ref()
-                        .is_some_and(|r| r.identity(subject).is_some())
-                        && (!t.archive_only() || store.is_archive())
-                }
+                (Some(t), Some(subject)) => store.holds(subject) && (!t.archive_only() || store.is_archive()),
                 _ => true,
             })
-            .flat_map(|store| sets.iter().filter_map(move |b| expand_store(store, b)))
-            .collect()
+            .flat_map(|store| {
+                let per_user = regulation.is_some() && store.user_type.is_some();
+                sets.iter().filter_map(move |b| expand_store(store, b, per_user))
+            })
+            // Two stores of one bucket can share the prefix of a scope
+            // (`{workspace}/spaces/{space}/` and `{workspace}/users/{user}/`
+            // both at `acme/` for a workspace): it is purged once.
+            .fold(Vec::new(), |mut out: Vec<PlannedPrefix>, p| {
+                if !out.iter().any(|o| o.bucket == p.bucket && o.prefix == p.prefix) {
+                    out.push(p);
+                }
+                out
+            })
     }
 
     /// Whether some store holds data of this kind of scope.
@@ -427,7 +495,15 @@ impl Store {
     }
 }
 
-fn expand_store(store: &Store, bindings: &BTreeMap<&'static str, String>) -> Option<PlannedPrefix> {
+/// The exact prefix of one binding set in a store. With `through_literals`
+/// (a regulation's per-user prefixes), the literals that follow the bound
+/// parts are kept too: `acme/users/` for `{workspace}/users/{user}/`, so
+/// the listing reads only that store's keys.
+fn expand_store(
+    store: &Store,
+    bindings: &BTreeMap<&'static str, String>,
+    through_literals: bool,
+) -> Option<PlannedPrefix> {
     let parts_in_layout: BTreeSet<&str> = store
         .segments
         .iter()
@@ -443,7 +519,7 @@ fn expand_store(store: &Store, bindings: &BTreeMap<&'static str, String>) -> Opt
     let mut prefix = String::new();
     let mut bound = 0;
     for seg in &store.segments {
-        if bound == bindings.len() {
+        if bound == bindings.len() && !(through_literals && matches!(seg, Segment::Literal(_))) {
             break;
         }
         match seg {
@@ -595,6 +671,123 @@ mod tests {
         let map = DataMap::from_json(json).unwrap();
         assert_eq!(map.expand(&ws("w")).len(), 2);
     }
+
+    const PER_USER: &str = r#"{"stores": [
+        {"name": "archive", "bucket": "cdp-archive", "layout": "{workspace}/{source}/{day}/",
+         "user_records": {"format": "gzip-jsonl"}},
+        {"name": "profiles", "bucket": "cdp-profiles", "layout": "{workspace}/spaces/{space}/"},
+        {"name": "users", "bucket": "cdp-profiles", "layout": "{workspace}/users/{user}/"},
+        {"name": "visitors", "bucket": "cdp-visitors", "layout": "{workspace}/{space}/{user}/",
+         "user_type": "ANONYMOUS_ID"}
+    ]}"#;
+
+    fn regulation_of(subject_type: &str) -> Scope {
+        Scope::Regulation {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+            regulation: crate::regulation::RegulationType::DeleteOnly,
+            subject_count: 1,
+            digest: "d".into(),
+            subject_type: SubjectType::parse(subject_type).unwrap(),
+            source: None,
+        }
+    }
+
+    fn reached(map: &DataMap, scope: &Scope) -> Vec<(String, String, String)> {
+        map.expand(scope)
+            .into_iter()
+            .map(|p| (p.store, p.bucket, p.prefix))
+            .collect()
+    }
+
+    #[test]
+    fn a_per_user_layout_is_reached_by_regulations_of_its_subject_type_only() {
+        let map = DataMap::from_json(PER_USER).unwrap();
+        let t = |s: &str| s.to_owned();
+        assert_eq!(map.store("users").unwrap().user_type, Some(SubjectType::user_id()));
+        assert_eq!(
+            reached(&map, &regulation_of("USER_ID")),
+            vec![
+                (t("archive"), t("cdp-archive"), t("acme/")),
+                // Through the literal after the workspace: only that store's keys are listed.
+                (t("users"), t("cdp-profiles"), t("acme/users/")),
+            ]
+        );
+        assert_eq!(
+            reached(&map, &regulation_of("ANONYMOUS_ID")),
+            vec![
+                (t("archive"), t("cdp-archive"), t("acme/")),
+                (t("visitors"), t("cdp-visitors"), t("acme/")),
+            ]
+        );
+        assert!(map
+            .subject_types()
+            .contains(&SubjectType::parse("ANONYMOUS_ID").unwrap()));
+        // A workspace's deletion: the two stores of cdp-profiles share
+        // `acme/`, purged once.
+        let workspace = Scope::Workspace {
+            workspace: WorkspaceId::parse("acme").unwrap(),
+        };
+        assert_eq!(
+            reached(&map, &workspace),
+            vec![
+                (t("archive"), t("cdp-archive"), t("acme/")),
+                (t("profiles"), t("cdp-profiles"), t("acme/")),
+                (t("visitors"), t("cdp-visitors"), t("acme/")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_belongs_to_a_user_only_where_it_matches_the_layout_up_to_the_part() {
+        let map = DataMap::from_json(PER_USER).unwrap();
+        let users = map.store("users").unwrap();
+        assert_eq!(users.user_of("acme/users/bob/profile.json"), Some("bob"));
+        assert_eq!(users.user_of("acme/users/bob/"), Some("bob"), "its folder marker");
+        assert_eq!(users.user_of("acme/users/bobby/profile.json"), Some("bobby"));
+        assert_eq!(users.user_of("acme/users/bob"), None, "not under bob/");
+        assert_eq!(
+            users.user_of("acme/spaces/bob/x"),
+            None,
+            "another literal: a space named bob"
+        );
+        assert_eq!(users.user_of("acme/users//x"), None);
+        assert_eq!(users.user_of("acme/users"), None);
+        let visitors = map.store("visitors").unwrap();
+        assert_eq!(visitors.user_of("acme/main/a1/p.json"), Some("a1"));
+        assert_eq!(visitors.user_of("acme//a1/p.json"), None, "an empty part");
+    }
+
+    #[test]
+    fn bad_per_user_declarations_are_refused_at_start_up() {
+        for (store, says) in [
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/{user}/", "user_records": {"format": "gzip-jsonl"}}"#,
+                "declares no user_records",
+            ),
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/", "user_type": "USER_ID"}"#,
+                "needs a {user} part",
+            ),
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/{user}/", "user_type": "user id"}"#,
+                "user_type",
+            ),
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{user}/{workspace}/"}"#,
+                "comes before {workspace}",
+            ),
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/{user}/{user}/"}"#,
+                "appears twice",
+            ),
+        ] {
+            let err = DataMap::from_json(&format!(r#"{{"stores": [{store}]}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{store}: {err}");
+        }
+    }
+
     #[test]
     fn regulations_reach_only_stores_with_user_records() {
         use crate::ids::WorkspaceId;

@@ -9,6 +9,9 @@
 //!   the shard's.
 //! - A line the filter cannot read that may hold a subject makes its
 //!   object a failure, named with the line numbers (see `crate::rewrite`).
+//! - In a store with a `{user}` part, nothing is read or rewritten: every
+//!   version and delete marker under a subject's prefix is recorded the
+//!   same way and deleted once the listing ends (`subject_prefixes`).
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -26,6 +29,10 @@ use crate::rewrite::{EventFilter, Identity};
 /// read, and checkpointed with its page).
 const REWRITE_PAGE: i32 = 100;
 
+/// Entries listed per page of a store with per-user prefixes (only their
+/// keys are looked at).
+const USER_PAGE: i32 = 1000;
+
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// A regulation's shard: reads every object version under the prefix
     /// and rewrites the current ones without the subjects' events,
@@ -41,6 +48,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         subjects: &[UserId],
         deadline: Option<Instant>,
     ) -> Result<(), ShardStop> {
+        if self.map.store(&shard.store).is_some_and(|s| s.user_type.is_some()) {
+            return self.subject_prefixes(shard, subjects, deadline).await;
+        }
         let records = self.map.store(&shard.store).and_then(|s| s.user_records.as_ref());
         let Some((paths, fold_case)) = records.and_then(|r| r.identity(subject_type)) else {
             return Err(ShardStop::Refused(format!(
@@ -60,6 +70,59 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             shard = self.rewrite_page(shard, &filter).await?;
         }
         // Listed to the end: now the older versions holding the subjects' events go.
+        let shard = self.delete_old_versions(shard).await?;
+        self.ledger.update_shard(&shard.finished()).await?;
+        Ok(())
+    }
+
+    /// A regulation's shard of a store with per-user prefixes: lists the
+    /// shard's range and records, page by page, every entry (current,
+    /// older or delete marker) of a key under a subject's `{user}` part;
+    /// once listed to the end they are deleted by version id. Other keys
+    /// are never touched, whatever they are named.
+    async fn subject_prefixes(
+        &self,
+        mut shard: Shard,
+        subjects: &[UserId],
+        deadline: Option<Instant>,
+    ) -> Result<(), ShardStop> {
+        let Some(store) = self.map.store(&shard.store).cloned() else {
+            return Err(ShardStop::Refused(format!(
+                "store {} is not in the data map",
+                shard.store
+            )));
+        };
+        let wanted: std::collections::BTreeSet<&str> = subjects.iter().map(UserId::as_str).collect();
+        while shard.pages_done == 0 || shard.cursor.is_some() {
+            if self.out_of_time(deadline) {
+                return Err(ShardStop::OutOfTime(Box::new(shard)));
+            }
+            let page = self.list_in_range(&shard, shard.cursor.as_deref(), USER_PAGE).await?;
+            let doomed: Vec<Entry> = page
+                .entries
+                .into_iter()
+                .filter(|e| store.user_of(&e.key).is_some_and(|user| wanted.contains(user)))
+                .collect();
+            if !doomed.is_empty() {
+                self.ledger
+                    .put_page(&PendingPage {
+                        request_id: shard.request_id.clone(),
+                        shard: shard.index,
+                        seq: shard.pages_done,
+                        entries: doomed,
+                        after: None,
+                    })
+                    .await?;
+            }
+            let next = shard.rewrite_page_done(
+                &RewriteCounts::default(),
+                page.next,
+                self.clock.now(),
+                self.config.lease,
+            );
+            self.ledger.update_shard(&next).await?;
+            shard = next;
+        }
         let shard = self.delete_old_versions(shard).await?;
         self.ledger.update_shard(&shard.finished()).await?;
         Ok(())
