@@ -258,8 +258,11 @@ async fn the_spec_example_becomes_a_regulation_reported_and_signed_as_opendsr_sa
             regulation.body["type"].as_str(),
             regulation.body["subject_type"].as_str()
         ),
-        (Some("SUPPRESS_WITH_DELETE"), Some("EMAIL"))
+        (Some("DELETE_ONLY"), Some("EMAIL")),
+        "the suppression list holds user ids: an e-mail address is erased, not suppressed"
     );
+    let listed = env.call("GET", "/v1/workspaces/acme/suppressions", None, &[]).await;
+    assert_eq!(listed.body["items"], json!([]), "{:#}", listed.body);
 
     env.settle().await;
     env.stack.retry_callbacks().await.unwrap();
@@ -360,6 +363,12 @@ async fn a_pending_request_is_cancelled_and_bad_requests_are_refused() {
     body.as_object_mut().unwrap().remove("status_callback_urls");
     let created = api.send(&api.ann, "POST", "/opendsr/requests", Some(&body)).await;
     assert_eq!(created.status, 201, "{:?}", created.json());
+    let bob = env.call("GET", "/v1/workspaces/acme/suppressions/bob", None, &[]).await;
+    assert_eq!(
+        bob.body["suppressed"], true,
+        "a customer id is suppressed: {:#}",
+        bob.body
+    );
     let pending = api
         .send(&api.ann, "GET", &format!("/opendsr/requests/{id}"), None)
         .await;

@@ -1,7 +1,9 @@
 //! OpenDSR 2.0 (formerly OpenGDPR), the request/status/cancel protocol
 //! mParticle and other processors speak, over the regulations API: an
-//! `erasure` request is a `SUPPRESS_WITH_DELETE` regulation whose id is
-//! the controller's `subject_request_id`.
+//! `erasure` request is a regulation whose id is the controller's
+//! `subject_request_id`: `SUPPRESS_WITH_DELETE` for a
+//! `controller_customer_id`, `DELETE_ONLY` for other identities (the
+//! suppression list holds user ids).
 //!
 //! - The workspace is named in this processor's extension:
 //!   `"extensions": {"<domain>": {"workspace": "acme"}}`; the caller must
@@ -237,8 +239,16 @@ fn parse_request(
             ))
         })?;
     let workspace = WorkspaceId::parse(workspace).map_err(|e| Problem::bad_request(e.to_string()))?;
+    // The suppression list holds user ids: an erasure by another identity
+    // (an e-mail address) deletes, and suppresses nothing, rather than
+    // suppress a user whose id happens to be that string.
+    let regulation_type = if subject_type.is_user_id() {
+        RegulationType::SuppressWithDelete
+    } else {
+        RegulationType::DeleteOnly
+    };
     let parsed = Parsed {
-        regulation: RegulationType::SuppressWithDelete,
+        regulation: regulation_type,
         subject_type,
         subjects,
         submitted_at: Some(submitted.min(now)),
@@ -310,8 +320,9 @@ pub struct DsrCreated {
     pub subject_request_id: String,
 }
 
-/// Submit an OpenDSR erasure request: a regulation (`SUPPRESS_WITH_DELETE`)
-/// of the workspace its extension names, whose id is the
+/// Submit an OpenDSR erasure request: a regulation of the workspace its
+/// extension names (`SUPPRESS_WITH_DELETE` for a `controller_customer_id`,
+/// `DELETE_ONLY` for other identities), whose id is the
 /// `subject_request_id`.
 #[utoipa::path(
     post, path = "/opendsr/requests", tag = "opendsr", operation_id = "createOpenDsrRequest",
