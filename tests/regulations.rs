@@ -1034,3 +1034,63 @@ async fn a_workspace_deletion_purges_a_bucket_two_stores_share_once() {
     let left: Vec<_> = versions(&env, &profiles, "").await.into_iter().map(|v| v.key).collect();
     assert_eq!(left, ["acme-corp/people/main/profiles/bob/profile.json"]);
 }
+
+#[tokio::test]
+async fn a_user_part_right_after_the_fixed_prefix_is_listed_per_subject_and_only_there() {
+    let flat_users = r#", {"name": "users", "bucket": "PROFILES", "layout": "{workspace}/users/{user}/"}"#;
+    let env =
+        integration_tests::deploy_with_stores(Versioning::Profiles, integration_tests::Signing::Local, flat_users)
+            .await;
+    let profiles = env.profiles.clone();
+    env.put(&profiles, "acme/users/bob/profile.json").await;
+    env.put(&profiles, "acme/users/bob/profile.json").await;
+    for key in [
+        "acme/users/bobby/profile.json",
+        "acme/users/bob",
+        // User a's folder b: an id "a/b" must not reach it.
+        "acme/users/a/b/x.json",
+        "acme-corp/users/bob/profile.json",
+    ] {
+        env.put(&profiles, key).await;
+    }
+    let before = versions(&env, &profiles, "").await;
+
+    let (status, body) = regulate(&env, "acme", "DELETE_ONLY", &["bob", "a/b"]).await;
+    assert_eq!(status, 202, "{body:#}");
+    let id = id_of(&body);
+    env.settle().await;
+
+    let view = regulation(&env, &id).await;
+    assert_eq!(view["status"], "FINISHED", "{view:#}");
+    let planned: Vec<String> = env
+        .stack
+        .ledger
+        .shards(&id)
+        .await
+        .expect("shards")
+        .into_iter()
+        .filter(|s| s.store == "users")
+        .map(|s| s.prefix)
+        .collect();
+    assert_eq!(
+        planned,
+        ["acme/users/bob/"],
+        "one listing per subject, none for an id with a '/'"
+    );
+    let users = view["stores"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["store"] == "users"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (users["prefix"].as_str(), users["versions_deleted"].as_u64()),
+        (Some("acme/users/"), Some(2)),
+        "{view:#}"
+    );
+    let after = versions(&env, &profiles, "").await;
+    let rest: Vec<_> = before
+        .into_iter()
+        .filter(|v| !v.key.starts_with("acme/users/bob/"))
+        .collect();
+    assert_eq!(after, rest);
+}

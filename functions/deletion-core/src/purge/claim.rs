@@ -29,6 +29,7 @@ use tracing::{info, warn};
 
 use super::take::Next;
 use super::{PurgeOutcome, Purger, ShardStop};
+use crate::datamap::PlannedPrefix;
 use crate::error::{LedgerError, ServiceError, StoreError};
 use crate::ids::RequestId;
 use crate::lifecycle::Claim;
@@ -122,6 +123,20 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         let mut shards: Vec<Shard> = Vec::new();
         for p in self.map.expand(&request.scope) {
+            if let Some(prefixes) = self.subjects_own_prefixes(request, &p).await? {
+                for prefix in prefixes {
+                    let index = shards.len() as u32;
+                    shards.push(Shard::planned(
+                        &request.id,
+                        index,
+                        &p.store,
+                        &p.bucket,
+                        &prefix,
+                        &p.prefix,
+                    ));
+                }
+                continue;
+            }
             let cuts = self.split(&p.bucket, &p.prefix).await;
             // One listing of the prefix's open uploads instead of one per
             // shard: with none, no shard lists them (one begun later is
@@ -139,6 +154,46 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         }
         self.ledger.insert_shards(&shards).await?;
         Ok(())
+    }
+
+    /// A regulation's shards of a store whose `{user}` part comes right
+    /// after the prefix the scope fixes (`{workspace}/users/{user}/`): one
+    /// per subject, over that subject's own prefix, instead of one listing
+    /// of the whole store, for up to `OWN_PREFIXES` subjects. An id with a
+    /// `/` cannot be one segment of a key, so it holds nothing there.
+    /// `None`: plan the data-map prefix as any other.
+    async fn subjects_own_prefixes(
+        &self,
+        request: &DeletionRequest,
+        planned: &PlannedPrefix,
+    ) -> Result<Option<Vec<String>>, ServiceError> {
+        let Some(store) = self.map.store(&planned.store).filter(|s| s.user_type.is_some()) else {
+            return Ok(None);
+        };
+        let follows = request
+            .scope
+            .bindings()
+            .first()
+            .and_then(|b| store.prefix_before(b, "user"))
+            .is_some_and(|fixed| fixed == planned.prefix);
+        let asked = request.scope.subject_count().unwrap_or_default();
+        if request.scope.regulation().is_none() || !follows || asked > OWN_PREFIXES {
+            return Ok(None);
+        }
+        let subjects = self.ledger.subjects(&request.id).await?;
+        if subjects.ids().len() != asked {
+            // The rewrite refuses such a regulation; plan it whole.
+            return Ok(None);
+        }
+        let mut prefixes: Vec<String> = subjects
+            .ids()
+            .iter()
+            .filter(|id| !id.as_str().contains('/'))
+            .map(|id| format!("{}{}/", planned.prefix, id.as_str()))
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        Ok(Some(prefixes))
     }
 
     /// Whether no multipart upload is open under the prefix (an error says
@@ -509,6 +564,12 @@ fn throttle_pause(n: u32) -> std::time::Duration {
 
 /// How often a lane reads the request again while it takes shards.
 const RECHECK_EVERY: Duration = Duration::seconds(60);
+
+/// Most subjects of a regulation planned as one shard each over their own
+/// prefix in a per-user store; a larger regulation lists the store's
+/// prefix once (a shard per subject would cost more ledger writes than
+/// the listing saves).
+const OWN_PREFIXES: usize = 64;
 /// How often a worker counts free shards to start more workers.
 const TOP_UP_EVERY: Duration = Duration::seconds(30);
 
