@@ -42,7 +42,7 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
                 for (id, result) in &results {
                     log(id, result);
                 }
-                println!("{}", metric_line(results.iter().map(|(_, r)| r)));
+                emit(&results);
                 serde_json::json!({"retried": results.len(), "failed": failed})
             }
             NotifierEvent::Stream(stream) => serde_json::to_value(self.handle(stream).await).unwrap_or_default(),
@@ -57,7 +57,7 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
         let ids: Vec<_> = by_request.keys().cloned().collect();
         let mut failures = Vec::new();
         let results = self.notifier.deliver_all(&ids).await;
-        println!("{}", metric_line(results.iter().map(|(_, r)| r)));
+        emit(&results);
         for (id, result) in results {
             log(&id, &result);
             if result.is_err() {
@@ -66,6 +66,15 @@ impl<L: Ledger + CallbackLedger, S: CallbackSender, C: Clock> CallbackHandler<L,
             }
         }
         streams::batch_failures(failures)
+    }
+}
+
+/// Prints a round's metric line, unless the round had nothing to do (a
+/// retry round with nothing due: the local runner plays one every half
+/// second, and a line of zeros says nothing).
+fn emit(results: &[(deletion_core::ids::RequestId, Result<Delivery, ServiceError>)]) {
+    if !results.is_empty() {
+        println!("{}", metric_line(results.iter().map(|(_, r)| r)));
     }
 }
 
