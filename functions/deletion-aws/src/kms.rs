@@ -22,6 +22,7 @@ use deletion_core::signing::{
     verify_message_offline, verify_offline, Jwk, ReceiptSignature, ReceiptSigner, SignError, Signs, ECDSA_SHA_256,
     HMAC_SHA_256,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 /// Largest message KMS signs as it is (MessageType RAW).
@@ -128,8 +129,9 @@ impl KmsReceiptSigner {
         }
     }
 
-    /// Signs messages themselves (OpenDSR bodies, at most 4 KB), not
-    /// their digests.
+    /// Signs messages themselves (OpenDSR bodies), not their digests: up
+    /// to 4 KB as KMS `RAW` messages, larger ones as their SHA-256 digest
+    /// (`DIGEST`), which ECDSA_SHA_256 signs to the same signature.
     pub fn signing_messages(mut self) -> Self {
         self.signs = Signs::Message;
         self
@@ -166,19 +168,19 @@ impl ReceiptSigner for KmsReceiptSigner {
     async fn sign(&self, message: &[u8]) -> Result<ReceiptSignature, SignError> {
         let public = self.public().await?;
         let input = self.signs.input(message);
-        if input.len() > MAX_RAW_MESSAGE {
-            return Err(SignError::Encoding(format!(
-                "a message of {} bytes: KMS signs at most {MAX_RAW_MESSAGE}",
-                input.len()
-            )));
-        }
+        let (kind, input) = if input.len() > MAX_RAW_MESSAGE {
+            // KMS takes at most 4 KB raw: the digest it would compute.
+            (MessageType::Digest, Sha256::digest(&input).to_vec())
+        } else {
+            (MessageType::Raw, input.into_owned())
+        };
         let out = self
             .client
             .sign()
             .key_id(&self.key_id)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .message_type(MessageType::Raw)
-            .message(Blob::new(input.into_owned()))
+            .message_type(kind)
+            .message(Blob::new(input))
             .send()
             .await
             .map_err(|e| SignError::Unavailable(describe(&e)))?;
@@ -205,14 +207,68 @@ impl ReceiptSigner for KmsReceiptSigner {
         if signature.algorithm != ECDSA_SHA_256 {
             return Ok(false);
         }
-        Ok(verify_offline(
-            std::slice::from_ref(self.public().await?),
-            message,
-            signature,
-        ))
+        Ok(self.checks(std::slice::from_ref(self.public().await?), message, signature))
     }
 
     async fn public_keys(&self) -> Result<Vec<Jwk>, SignError> {
         Ok(vec![self.public().await?.clone()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use aws_sdk_kms::operation::get_public_key::GetPublicKeyOutput;
+    use aws_sdk_kms::operation::sign::{SignInput, SignOutput};
+    use aws_smithy_mocks::mock;
+
+    /// The SubjectPublicKeyInfo prefix of a P-256 key (before its point).
+    const SPKI: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+        0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+
+    /// A message KMS signs as given (RAW, up to 4 KB) or by its digest, the
+    /// signature the same either way: the mock answers with a signature of
+    /// the message only if the request is what KMS expects.
+    async fn signs(len: usize, expect: impl Fn(&SignInput, &[u8]) -> bool + Send + Sync + 'static) -> bool {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let der = [&SPKI[..], pair.public_key().as_ref()].concat();
+        let message = vec![b'x'; len];
+        let signature = pair.sign(&rng, &message).unwrap().as_ref().to_vec();
+        let sent = message.clone();
+        let public = mock!(aws_sdk_kms::Client::get_public_key).then_output(move || {
+            GetPublicKeyOutput::builder()
+                .key_id("arn:k")
+                .public_key(Blob::new(der.clone()))
+                .build()
+        });
+        let sign = mock!(aws_sdk_kms::Client::sign)
+            .match_requests(move |r| expect(r, &sent))
+            .then_output(move || SignOutput::builder().signature(Blob::new(signature.clone())).build());
+        let client = Client::from_conf(mocked_config!(aws_sdk_kms, &[&public, &sign]));
+        let signer = KmsReceiptSigner::new(client, "arn:k").signing_messages();
+        match signer.sign(&message).await {
+            Ok(s) => signer.verify(&message, &s).await.unwrap(),
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_over_4_kb_is_signed_by_its_digest_and_a_smaller_one_raw() {
+        let raw = |r: &SignInput, m: &[u8]| {
+            r.message_type() == Some(&MessageType::Raw) && r.message().map(|b| b.as_ref()) == Some(m)
+        };
+        let digest = |r: &SignInput, m: &[u8]| {
+            r.message_type() == Some(&MessageType::Digest)
+                && r.message().map(|b| b.as_ref()) == Some(Sha256::digest(m).as_slice())
+        };
+        assert!(signs(4096, raw).await, "4 KB: raw");
+        // (A request other than the expected one fails the mock.)
+        assert!(signs(64 * 1024, digest).await, "64 KB: its digest");
     }
 }
