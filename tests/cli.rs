@@ -77,6 +77,48 @@ impl Ctl {
     }
 }
 
+/// A GET over plain HTTP (the runner's key sets need no token).
+async fn reqwest_free_get(url: &str) -> String {
+    let uri: hyper::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().as_str().to_owned();
+    let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(uri.path())
+        .header("host", host)
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200, "{url}");
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The CLI with exactly these arguments (no --api, no token).
+async fn run_bare(argv: &[&str]) -> Ran {
+    let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = run(
+        cli,
+        &mut Output {
+            out: &mut out,
+            err: &mut err,
+            tty: false,
+        },
+    )
+    .await;
+    Ran {
+        exit,
+        out: String::from_utf8(out).unwrap(),
+        err: String::from_utf8(err).unwrap(),
+    }
+}
+
 fn done(ran: &Ran) {
     assert_eq!(ran.exit, Exit::Done, "out: {}\nerr: {}", ran.out, ran.err);
 }
@@ -216,6 +258,47 @@ async fn a_workspace_deletion_from_create_to_a_receipt_checked_offline() {
     let verdict = ctl.run(&["--json", "verify-receipt", file.to_str().unwrap()]).await;
     done(&verdict);
     assert_eq!(verdict.json()["valid"], true);
+    assert_eq!(verdict.json()["covers"], "the answer's receipt only");
+
+    // A field the signature does not cover, added: refused, though the
+    // signed form (which drops it) would still match.
+    let mut padded = shown.json();
+    padded["receipt"]["complete"] = true.into();
+    std::fs::write(&file, padded.to_string()).unwrap();
+    let padded = ctl.run(&["verify-receipt", file.to_str().unwrap()]).await;
+    refused(&padded, Exit::Refused, "holds fields its signature does not cover");
+
+    // Offline for real: the published key set saved, no API at all.
+    let receipt_keys = dir.join("receipt-keys.json");
+    let set = reqwest_free_get(&format!("{}/.well-known/jwks.json", ctl.base)).await;
+    std::fs::write(&receipt_keys, &set).unwrap();
+    std::fs::write(&file, &shown.out).unwrap();
+    let offline = run_bare(&[
+        "deletionctl",
+        "verify-receipt",
+        file.to_str().unwrap(),
+        "--jwks",
+        receipt_keys.to_str().unwrap(),
+    ])
+    .await;
+    done(&offline);
+    // The OpenDSR key (which the intake may sign with) is not a receipt
+    // key: a receipt it signed is refused.
+    let opendsr = reqwest_free_get(&format!("{}/.well-known/opendsr-jwks.json", ctl.base)).await;
+    assert!(
+        !set.contains("local:opendsr") && opendsr.contains("local:opendsr"),
+        "{set} {opendsr}"
+    );
+    let mut forged: deletion_core::model::Receipt = serde_json::from_value(shown.json()["receipt"].clone()).unwrap();
+    let intake_key =
+        deletion_core::signing::Ed25519Signer::from_secret("opendsr", env.stack.settings.opendsr_key.as_bytes())
+            .unwrap();
+    deletion_core::signing::sign_receipt(&intake_key, &mut forged)
+        .await
+        .unwrap();
+    std::fs::write(&file, serde_json::to_string(&forged).unwrap()).unwrap();
+    let forged = ctl.run(&["verify-receipt", file.to_str().unwrap()]).await;
+    refused(&forged, Exit::Refused, "names a key the key set does not hold");
 
     // A purge done is irreversible: refused, said as the problem says it.
     let late = ctl.run(&["revoke", &id]).await;

@@ -60,6 +60,16 @@ impl CliError {
     }
 }
 
+/// Whether a URL names this machine.
+fn loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The API at one base URL, with an optional bearer token.
@@ -75,6 +85,13 @@ impl Api {
         let base = url::Url::parse(base).map_err(|e| CliError::Usage(format!("--api {base}: {e}")))?;
         if !matches!(base.scheme(), "https" | "http") || base.cannot_be_a_base() {
             return Err(CliError::Usage(format!("--api {base}: not an http(s) URL")));
+        }
+        if base.scheme() == "http" && !loopback(&base) {
+            // The token, and the key set receipts are checked against,
+            // would travel in clear.
+            return Err(CliError::Usage(format!(
+                "--api {base}: plain http is for a service on this machine (localhost, 127.0.0.1, ::1); use https"
+            )));
         }
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -171,6 +188,21 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:1/base/v1/deletions/..%2F..%2Fv1%2Fpurges%3Fx=1?status=A%2CB"
         );
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        for ok in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787/",
+            "http://[::1]:8787",
+            "https://api.example.com",
+        ] {
+            assert!(Api::new(Some(ok), None).is_ok(), "{ok}");
+        }
+        for bad in ["http://api.example.com", "http://10.0.0.7:8787", "ftp://127.0.0.1"] {
+            assert!(matches!(Api::new(Some(bad), None), Err(CliError::Usage(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub async fn run(api: &Api, cli: &Cli, o: &mut Output<'_>) -> Result<Exit, CliEr
             user_ids,
             source,
         } => suppressed(api, workspace, user_ids, source.as_deref()).await?,
-        Command::VerifyReceipt { file, jwks } => return verify_receipt(api, file, jwks.as_deref(), cli.json, o).await,
+        Command::VerifyReceipt { file, jwks } => {
+            return verify_receipt(Some(api), file, jwks.as_deref(), cli.json, o).await
+        }
     };
     if cli.json {
         writeln!(o.out, "{}", serde_json::to_string_pretty(&answer).unwrap_or_default()).map_err(io)?;
@@ -142,12 +144,17 @@ async fn list_requests(api: &Api, list: &List) -> Result<Value, CliError> {
     if let Some(limit) = list.limit {
         query.push(("limit", limit.to_string()));
     }
+    pages(api, &segments, query, list.all).await
+}
+
+/// A listing's items, of its first page or (`all`) of every page.
+async fn pages(api: &Api, segments: &[&str], mut query: Vec<(&str, String)>, all: bool) -> Result<Value, CliError> {
     let mut items = Vec::new();
     loop {
-        let page = api.get(&segments, &query).await?;
+        let page = api.get(segments, &query).await?;
         items.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
-            Some(cursor) if list.all => {
+            Some(cursor) if all => {
                 query.retain(|(k, _)| *k != "cursor");
                 query.push(("cursor", cursor.to_owned()));
             }
@@ -174,7 +181,8 @@ async fn regulate(api: &Api, r: &Regulate) -> Result<Value, CliError> {
 
 async fn suppressed(api: &Api, workspace: &str, user_ids: &[String], source: Option<&str>) -> Result<Value, CliError> {
     if user_ids.is_empty() {
-        return api.get(&["v1", "workspaces", workspace, "suppressions"], &[]).await;
+        // The whole list: a first page alone would look complete.
+        return pages(api, &["v1", "workspaces", workspace, "suppressions"], Vec::new(), true).await;
     }
     let mut body = json!({ "user_ids": user_ids });
     if let Some(source) = source {
@@ -185,8 +193,9 @@ async fn suppressed(api: &Api, workspace: &str, user_ids: &[String], source: Opt
 }
 
 /// Reads a receipt (or a whole status answer holding one) from a file or
-/// stdin.
-fn read_receipt(file: &str) -> Result<Receipt, CliError> {
+/// stdin: the receipt, its JSON as written, and whether it was inside an
+/// answer (whose other fields no signature covers).
+fn read_receipt(file: &str) -> Result<(Receipt, Value, bool), CliError> {
     let text = if file == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
@@ -195,21 +204,34 @@ fn read_receipt(file: &str) -> Result<Receipt, CliError> {
     }
     .map_err(|e| CliError::Usage(format!("{file}: {e}")))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{file}: not JSON: {e}")))?;
-    let receipt = match value.get("receipt") {
-        Some(inner) if inner.is_object() => inner.clone(),
-        _ => value,
+    let (written, wrapped) = match value.get("receipt") {
+        Some(inner) if inner.is_object() => (inner.clone(), true),
+        _ => (value, false),
     };
-    serde_json::from_value(receipt).map_err(|e| CliError::Usage(format!("{file}: not a receipt: {e}")))
+    let receipt =
+        serde_json::from_value(written.clone()).map_err(|e| CliError::Usage(format!("{file}: not a receipt: {e}")))?;
+    Ok((receipt, written, wrapped))
 }
 
-async fn verify_receipt(
-    api: &Api,
+/// Whether the receipt as written is exactly what its signature covers:
+/// no field the signed form drops (an unknown one), none changed in the
+/// reading.
+fn covers_all(written: &Value, message: &[u8]) -> bool {
+    let mut unsigned = written.clone();
+    if let Some(fields) = unsigned.as_object_mut() {
+        fields.remove("signature");
+    }
+    serde_json::from_slice::<Value>(message).is_ok_and(|signed| signed == unsigned)
+}
+
+pub(crate) async fn verify_receipt(
+    api: Option<&Api>,
     file: &str,
     jwks: Option<&str>,
     as_json: bool,
     o: &mut Output<'_>,
 ) -> Result<Exit, CliError> {
-    let receipt = read_receipt(file)?;
+    let (receipt, written, wrapped) = read_receipt(file)?;
     let Some(signature) = receipt.signature.clone() else {
         return Err(CliError::Failed(format!(
             "receipt of request {} is not signed",
@@ -228,10 +250,20 @@ async fn verify_receipt(
             let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{path}: {e}")))?;
             serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{path}: not a key set: {e}")))?
         }
-        None => serde_json::from_value(api.get(&[".well-known", "jwks.json"], &[]).await?)
-            .map_err(|e| CliError::Transport(format!("the API's key set: {e}")))?,
+        None => {
+            let api =
+                api.ok_or_else(|| CliError::Usage("no API: set DELETION_API, pass --api URL or --jwks FILE".into()))?;
+            serde_json::from_value(api.get(&[".well-known", "jwks.json"], &[]).await?)
+                .map_err(|e| CliError::Transport(format!("the API's key set: {e}")))?
+        }
     };
     let message = canonical(&receipt).map_err(|e| CliError::Usage(e.to_string()))?;
+    if !covers_all(&written, &message) {
+        return Err(CliError::Failed(format!(
+            "NOT valid: receipt of request {} holds fields its signature does not cover",
+            receipt.request_id
+        )));
+    }
     let valid = verify_offline(&keys.keys, &message, &signature);
     if as_json {
         let verdict = json!({
@@ -239,6 +271,7 @@ async fn verify_receipt(
             "request_id": receipt.request_id,
             "key_id": signature.key_id,
             "algorithm": signature.algorithm,
+            "covers": if wrapped { "the answer's receipt only" } else { "the whole file" },
         });
         writeln!(o.out, "{}", serde_json::to_string_pretty(&verdict).unwrap_or_default()).map_err(io)?;
     } else if valid {
@@ -248,6 +281,13 @@ async fn verify_receipt(
             receipt.request_id, signature.key_id, signature.algorithm
         )
         .map_err(io)?;
+        if wrapped {
+            writeln!(
+                o.out,
+                "  (its receipt only: the answer's other fields carry no signature)"
+            )
+            .map_err(io)?;
+        }
     }
     if valid {
         return Ok(Exit::Done);

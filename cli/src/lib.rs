@@ -42,9 +42,15 @@ pub struct Output<'a> {
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli, output: &mut Output<'_>) -> Exit {
-    let result = match Api::new(cli.api.as_deref(), cli.token.clone()) {
-        Ok(api) => commands::run(&api, &cli, output).await,
-        Err(e) => Err(e),
+    let result = match &cli.command {
+        // A receipt checked against a saved key set needs no API.
+        args::Command::VerifyReceipt { file, jwks: Some(jwks) } => {
+            commands::verify_receipt(None, file, Some(jwks), cli.json, output).await
+        }
+        _ => match Api::new(cli.api.as_deref(), cli.token.clone()) {
+            Ok(api) => commands::run(&api, &cli, output).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(exit) => exit,
