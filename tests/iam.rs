@@ -177,8 +177,10 @@ async fn an_opendsr_request(env: &Env, hooks: &str) {
     env.stack.retry_callbacks().await.expect("callbacks");
     let status = call(env, "GET", &format!("/opendsr/requests/{id}"), None).await;
     assert_eq!(status["request_status"], "completed", "{status:#}");
-    let keys = env.call_as(None, "GET", "/.well-known/jwks.json", None, &[]).await;
-    assert_eq!(keys.body["keys"].as_array().map(Vec::len), Some(2), "{:#}", keys.body);
+    let keys = env
+        .call_as(None, "GET", "/.well-known/opendsr-jwks.json", None, &[])
+        .await;
+    assert_eq!(keys.body["keys"].as_array().map(Vec::len), Some(1), "{:#}", keys.body);
 }
 
 /// An account's workspaces purged, the account settled by the sweep; a

@@ -43,7 +43,7 @@ fn the_committed_document_is_the_generated_one() {
     );
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(documented(&doc).len(), 28, "{:?}", documented(&doc).keys());
+    assert_eq!(documented(&doc).len(), 29, "{:?}", documented(&doc).keys());
 }
 
 /// Documented operations: path template → methods (upper case).
@@ -368,7 +368,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
             statuses.insert(id, answer.status.as_u16());
         }
     }
-    assert_eq!(statuses.len(), 40, "{statuses:?}");
+    assert_eq!(statuses.len(), 41, "{statuses:?}");
     // With valid input and nothing else in the ledger, the operations on
     // something that exists answer 2xx; those by id find nothing.
     for (id, expected) in [
@@ -383,6 +383,7 @@ async fn every_documented_operation_is_served_and_answers_as_documented() {
         ("cancelRegulation", 404),
         ("verifyReceipt", 400),
         ("getReceiptKeys", 200),
+        ("getOpenDsrKeys", 200),
         // In-process calls carry no Host, so no processor domain (over
         // HTTP it answers 200: tests/opendsr.rs).
         ("openDsrDiscovery", 400),

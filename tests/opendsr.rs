@@ -100,7 +100,7 @@ impl Api {
     }
 
     async fn keys(&self) -> Jwks {
-        let reply = self.send("none", "GET", "/.well-known/jwks.json", None).await;
+        let reply = self.send("none", "GET", "/.well-known/opendsr-jwks.json", None).await;
         assert_eq!(reply.status, 200);
         serde_json::from_slice(&reply.bytes).unwrap()
     }
@@ -216,7 +216,7 @@ async fn the_spec_example_becomes_a_regulation_reported_and_signed_as_opendsr_sa
     );
     assert_eq!(
         d["processor_certificate"],
-        format!("https://{}/.well-known/jwks.json", api.host)
+        format!("https://{}/.well-known/opendsr-jwks.json", api.host)
     );
 
     let body = spec_example(&api.host, &hooks);
@@ -248,6 +248,16 @@ async fn the_spec_example_becomes_a_regulation_reported_and_signed_as_opendsr_sa
     assert_eq!(
         (again.status, again.json()["received_time"].clone()),
         (201, c["received_time"].clone())
+    );
+    // The same id with another identity is not the same request: 409,
+    // never an answer that lets the controller believe it is erased.
+    let mut other = body.clone();
+    other["subject_identities"][0]["identity_value"] = json!("someone.else@example.com");
+    let taken = api.send(&api.ops, "POST", "/opendsr/requests", Some(&other)).await;
+    assert_eq!(taken.status, 409, "{:?}", taken.json());
+    assert_eq!(
+        taken.json()["type"],
+        "urn:deletion-service:problem:subject-request-id-taken"
     );
 
     // It is a regulation of the workspace, by the same id.

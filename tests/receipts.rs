@@ -124,9 +124,16 @@ async fn a_kms_deployment_signs_with_its_p256_key_and_publishes_it() {
     let receipt = completed_receipt(&env).await;
     assert_eq!(receipt["signature"]["algorithm"], "ECDSA_SHA_256", "{receipt:#}");
     let keys = published(&env).await;
-    // The receipts' key and OpenDSR's, each under its own kid.
-    assert_eq!(keys.keys.len(), 2, "{keys:?}");
-    assert_ne!(keys.keys[0].kid, keys.keys[1].kid);
+    // The receipts' key only: OpenDSR's is published apart, never a
+    // receipt key.
+    assert_eq!(keys.keys.len(), 1, "{keys:?}");
+    let opendsr = env
+        .call_as(None, "GET", "/.well-known/opendsr-jwks.json", None, &[])
+        .await;
+    assert_eq!(opendsr.status, 200, "{:#}", opendsr.body);
+    let opendsr: Jwks = serde_json::from_value(opendsr.body).expect("a key set");
+    assert_eq!(opendsr.keys.len(), 1);
+    assert_ne!(opendsr.keys[0].kid, keys.keys[0].kid);
     let key = keys
         .keys
         .iter()

@@ -73,7 +73,7 @@ fn before_routing(mut req: Request) -> Request {
 
 /// Every route needs a verified caller; the guards then say which.
 async fn authenticate(req: Request, next: Next) -> Response {
-    if req.uri().path() == crate::routes::receipts::JWKS_PATH {
+    if crate::routes::receipts::is_public(req.uri().path()) {
         return next.run(req).await;
     }
     match caller_of(req.extensions()) {

@@ -71,7 +71,7 @@ pub struct OpenDsrConfig {
     pub domain: Option<String>,
     /// Where the certificate of the signing key is published
     /// (`processor_certificate`); none: the key set at
-    /// `https://<domain>/.well-known/jwks.json`.
+    /// `https://<domain>/.well-known/opendsr-jwks.json`.
     pub certificate_url: Option<String>,
 }
 

@@ -41,8 +41,8 @@ fn unauthorized() -> Response {
 }
 
 async fn authorizer(State(issuer): State<Arc<DevIssuer>>, req: Request, next: Next) -> Response {
-    // The route the template serves with no authorizer.
-    if req.uri().path() == intake::routes::receipts::JWKS_PATH {
+    // The routes the template serves with no authorizer.
+    if intake::routes::receipts::is_public(req.uri().path()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

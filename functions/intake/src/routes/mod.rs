@@ -105,6 +105,7 @@ macro_rules! with_operations {
             retention::revoke_retention_change,
             receipts::verify_receipt,
             receipts::get_receipt_keys,
+            receipts::get_opendsr_keys,
             opendsr::discovery,
             opendsr::create_request,
             opendsr::get_request,

@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 use deletion_core::access::Need;
 use deletion_core::ids::{RequestId, WorkspaceId};
 use deletion_core::model::opendsr::{self as dsr, OpenDsr};
-use deletion_core::model::DeletionRequest;
+use deletion_core::model::{DeletionRequest, Scope};
 use deletion_core::regulation::{RegulationType, SubjectType, Subjects, UserId};
 use deletion_core::{inspect, ServiceError};
 
@@ -143,7 +143,7 @@ pub async fn discovery<L: Backend, S: Store, C: Tick>(
         processor_certificate: config
             .certificate_url
             .clone()
-            .unwrap_or_else(|| format!("https://{domain}/.well-known/jwks.json")),
+            .unwrap_or_else(|| format!("https://{domain}{}", super::receipts::OPENDSR_JWKS_PATH)),
     };
     signed(config, &domain, StatusCode::OK, &json!(body)).await
 }
@@ -362,6 +362,7 @@ pub async fn create_request<L: Backend, S: Store, C: Tick>(
                 .as_ref()
                 .is_some_and(|o| o.controller_id == workspace.as_str()) =>
         {
+            same_request(&app, &found, &workspace, &parsed).await?;
             found
         }
         Some(_) => {
@@ -398,6 +399,43 @@ pub async fn create_request<L: Backend, S: Store, C: Tick>(
         subject_request_id: request.id.as_str().to_owned(),
     };
     signed(config, &domain, StatusCode::CREATED, &json!(answer)).await
+}
+
+/// A `subject_request_id` sent again answers the request it made only if
+/// it asks the same: the same identities (by the keyed digest of the set,
+/// as the ledger keeps them) and regulation; else 409, so that a
+/// controller never believes other identities are being erased.
+async fn same_request<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+    found: &DeletionRequest,
+    workspace: &WorkspaceId,
+    parsed: &Parsed,
+) -> Result<(), Problem> {
+    let key = app.subject_key().await?;
+    let digest = key.set_digest(workspace, &parsed.subject_type, &parsed.subjects);
+    let same = match &found.scope {
+        Scope::Regulation {
+            regulation,
+            digest: found_digest,
+            subject_type,
+            ..
+        } => *regulation == parsed.regulation && *subject_type == parsed.subject_type && *found_digest == digest,
+        _ => false,
+    };
+    let same =
+        same && found.opendsr.as_ref().map(|o| &o.regulation) == parsed.named.as_ref().map(|(_, o)| &o.regulation);
+    if same {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "subject-request-id-taken",
+        "The subject_request_id is taken",
+        format!(
+            "request {} was made with other identities or another regulation; send a new subject_request_id",
+            found.id
+        ),
+    ))
 }
 
 /// A request's status in OpenDSR's words.

@@ -15,8 +15,18 @@ use crate::schemas as s;
 use crate::state::{json, App, Backend, Store, Tick};
 use crate::views::ReceiptCheck;
 
-/// Where the public keys are published, with no token needed.
+/// Where the receipts' public keys are published, with no token needed.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Where the key of OpenDSR answers and callbacks is published: a set of
+/// its own, so that no verifier of receipts accepts it (the intake and
+/// the notifier may sign with it; only the purge signs receipts).
+pub const OPENDSR_JWKS_PATH: &str = "/.well-known/opendsr-jwks.json";
+
+/// Whether a path is served without a token (the key sets).
+pub fn is_public(path: &str) -> bool {
+    path == JWKS_PATH || path == OPENDSR_JWKS_PATH
+}
 
 /// Largest accepted receipt.
 const MAX_RECEIPT_BYTES: usize = 1024 * 1024;
@@ -61,9 +71,8 @@ fn configured<L: Backend, S: Store, C: Tick>(
     })
 }
 
-/// The public keys receipts are signed with (a JSON Web Key Set), and the
-/// key of OpenDSR answers and callbacks: a signature names its key by
-/// `kid`. Needs no token.
+/// The public keys receipts are signed with (a JSON Web Key Set): a
+/// signature names its key by `kid`. Needs no token.
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", tag = "receipts", operation_id = "getReceiptKeys",
     security(()),
@@ -75,11 +84,35 @@ fn configured<L: Backend, S: Store, C: Tick>(
 pub async fn get_receipt_keys<L: Backend, S: Store, C: Tick>(
     State(app): State<App<L, S, C>>,
 ) -> Result<Response, Problem> {
-    let mut keys = configured(&app)?.public_keys().await?;
-    // The key that signs OpenDSR answers and callbacks.
-    if let Some(opendsr) = &app.opendsr {
-        keys.extend(opendsr.signer.public_keys().await?);
-    }
+    let keys = configured(&app)?.public_keys().await?;
+    Ok(key_set(keys))
+}
+
+/// The key OpenDSR answers and callbacks are signed with (a JSON Web Key
+/// Set of its own: it never checks a receipt). Needs no token.
+#[utoipa::path(
+    get, path = "/.well-known/opendsr-jwks.json", tag = "opendsr", operation_id = "getOpenDsrKeys",
+    security(()),
+    responses(
+        (status = 200, description = "The OpenDSR signing key.", body = s::Jwks, content_type = "application/jwk-set+json"),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn get_opendsr_keys<L: Backend, S: Store, C: Tick>(
+    State(app): State<App<L, S, C>>,
+) -> Result<Response, Problem> {
+    let Some(opendsr) = &app.opendsr else {
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "OpenDSR is not configured",
+            "this deployment has no OpenDSR signing key",
+        ));
+    };
+    Ok(key_set(opendsr.signer.public_keys().await?))
+}
+
+fn key_set(keys: Vec<deletion_core::signing::Jwk>) -> Response {
     let mut response = json(StatusCode::OK, &Jwks { keys });
     let headers = response.headers_mut();
     headers.insert(
@@ -88,5 +121,5 @@ pub async fn get_receipt_keys<L: Backend, S: Store, C: Tick>(
     );
     // Keys change only with a deployment: caches may keep them an hour.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    Ok(response)
+    response
 }
