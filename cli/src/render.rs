@@ -183,11 +183,12 @@ fn regulation(v: &Value, out: &mut dyn Write) -> io::Result<()> {
     for store in v["stores"].as_array().into_iter().flatten() {
         writeln!(
             out,
-            "  {}: {} ({} objects rewritten, {} events removed, {} failed)",
+            "  {}: {} ({} objects rewritten, {} events removed, {} versions deleted, {} failed)",
             s(&store["store"]),
             s(&store["status"]),
             n(&store["objects_rewritten"]),
             n(&store["events_removed"]),
+            n(&store["versions_deleted"]),
             n(&store["objects_failed"])
         )?;
     }
