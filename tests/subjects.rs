@@ -227,6 +227,37 @@ async fn a_subject_s_regulations_page_newest_first_and_only_deleting_ones_count_
 }
 
 #[tokio::test]
+async fn a_deletion_older_than_the_page_shown_still_counts_as_deleted() {
+    let env = env(Versioning::None).await;
+    seed(&env, "acme/web/2024-01-01/e.json.gz", &["eve", "ann"]).await;
+    regulate(
+        &env,
+        "acme",
+        json!({"type": "DELETE_ONLY", "subject_type": "USER_ID", "subject_ids": ["eve"]}),
+    )
+    .await;
+    env.settle().await;
+    // Newer regulations of eve that delete nothing beyond the archive.
+    for kind in ["SUPPRESS_ONLY", "UNSUPPRESS", "SUPPRESS_ONLY"] {
+        env.clock.advance(Duration::minutes(1));
+        regulate(
+            &env,
+            "acme",
+            json!({"type": kind, "subject_type": "USER_ID", "subject_ids": ["eve"]}),
+        )
+        .await;
+        env.settle().await;
+    }
+    let page = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/eve?limit=1").await;
+    assert_eq!(page["regulations"].as_array().map(Vec::len), Some(1), "{page:#}");
+    assert_eq!(page["regulations"][0]["type"], "SUPPRESS_ONLY", "{page:#}");
+    assert_eq!(page["deleted"], true, "deleted three regulations ago: {page:#}");
+    assert!(page["deleted_at"].is_string(), "{page:#}");
+    let ann = lookup(&env, "/v1/workspaces/acme/subjects/USER_ID/ann?limit=1").await;
+    assert_eq!(ann["deleted"], false, "{ann:#}");
+}
+
+#[tokio::test]
 async fn the_lookup_is_for_admins_and_suppression_readers_and_refuses_bad_input() {
     let env = env(Versioning::None).await;
     let reader = ("ingest", &[deletion_core::access::SUPPRESSION_READ_SCOPE][..]);

@@ -596,6 +596,63 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
     Ok(json(StatusCode::OK, &SuppressionCheck::of(&workspace, results)))
 }
 
+/// When the subject was deleted from every store: the newest regulation
+/// that deletes beyond the archive, of the whole workspace, finished with
+/// no object failed.
+fn erased_at(regulations: &[SubjectRegulation]) -> Option<String> {
+    regulations
+        .iter()
+        .find(|v| {
+            v.regulation.deletes()
+                && !v.regulation.archive_only()
+                && v.source.is_none()
+                && v.status == RegulationStatus::Finished
+        })
+        .and_then(|v| v.finished_at.clone())
+}
+
+/// Pages of the subject's regulations read past the one shown, at most,
+/// to find whether an older one deleted it.
+const ERASED_PAGES: usize = 10;
+
+/// [`erased_at`] over the regulations after `cursor` (pages of 100, up to
+/// [`ERASED_PAGES`]).
+async fn erased_before<L: Backend, S: Store, C: Tick>(
+    app: &App<L, S, C>,
+    key: &deletion_core::subject_key::SubjectKey,
+    workspace: &WorkspaceId,
+    subject_type: &SubjectType,
+    id: &UserId,
+    cursor: &str,
+) -> Result<Option<String>, Problem> {
+    let mut cursor = cursor.to_owned();
+    for _ in 0..ERASED_PAGES {
+        let page = suppressions::lookup(
+            app.requests.ledger(),
+            key,
+            workspace,
+            subject_type,
+            id,
+            (100, Some(&cursor)),
+        )
+        .await?;
+        let older: Vec<SubjectRegulation> = page
+            .record
+            .regulations
+            .iter()
+            .filter_map(SubjectRegulation::of)
+            .collect();
+        if let Some(at) = erased_at(&older) {
+            return Ok(Some(at));
+        }
+        match page.record.next {
+            Some(next) => cursor = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// "Was this person deleted?": whether a subject is suppressed, and every
 /// regulation that named it with its status and per-store results.
 #[utoipa::path(
@@ -603,8 +660,9 @@ pub async fn check_suppressions<L: Backend, S: Store, C: Tick>(
     operation_id = "getSubject",
     params(WorkspaceParam, SubjectParams, PageParams),
     responses(
-        (status = 200, description = "What the ledger holds about the subject (two reads); the regulations a page, \
-            newest first, follow `next_cursor`. `deleted` is about the regulations of this page.", body = SubjectBody),
+        (status = 200, description = "What the ledger holds about the subject (two reads, more when the page shows no deletion); the regulations a page, \
+            newest first, follow `next_cursor`. `deleted` is about every regulation that named the subject (older \
+            pages are read for it when this page has no deletion).", body = SubjectBody),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 429, response = TooManyRequests), (status = 503, response = Unavailable),
     )
@@ -633,17 +691,14 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
     .await?;
     let record = &found.record;
     let regulations: Vec<SubjectRegulation> = record.regulations.iter().filter_map(SubjectRegulation::of).collect();
-    // Deleted from every store: a regulation that deletes beyond the
-    // archive, finished with no object failed (newest first: the latest).
-    let deleted_at = regulations
-        .iter()
-        .find(|v| {
-            v.regulation.deletes()
-                && !v.regulation.archive_only()
-                && v.source.is_none()
-                && v.status == RegulationStatus::Finished
-        })
-        .and_then(|v| v.finished_at.clone());
+    let deleted_at = match erased_at(&regulations) {
+        Some(at) => Some(at),
+        // Not on this page: an older regulation may have deleted it.
+        None => match &record.next {
+            Some(next) => erased_before(&app, key, &workspace, &subject_type, &id, next).await?,
+            None => None,
+        },
+    };
     let suppression = subject_type
         .is_user_id()
         .then(|| SuppressionBody::of(&workspace, &id, record.suppression.as_ref()));
