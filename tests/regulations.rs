@@ -1094,3 +1094,100 @@ async fn a_user_part_right_after_the_fixed_prefix_is_listed_per_subject_and_only
         .collect();
     assert_eq!(after, rest);
 }
+
+/// A store whose other writer puts a new version under alice's prefix
+/// with each of its first `times` deletes.
+struct LateWriter {
+    inner: S3Store,
+    clients: deletion_aws::Clients,
+    times: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl ObjectStore for LateWriter {
+    async fn list_page(&self, b: &str, p: &str, c: Option<&str>, max: i32) -> Result<EntryPage, StoreError> {
+        self.inner.list_page(b, p, c, max).await
+    }
+    async fn delete_batch(&self, b: &str, entries: &[Entry]) -> Result<Vec<DeleteFailure>, StoreError> {
+        let refused = self.inner.delete_batch(b, entries).await?;
+        let left = self.times.load(Ordering::SeqCst);
+        if left > 0 {
+            self.times.store(left - 1, Ordering::SeqCst);
+            provision::put_object(&self.clients, b, "acme/users/alice/late.json", b"late")
+                .await
+                .expect("the other writer's put");
+        }
+        Ok(refused)
+    }
+    async fn list_uploads(&self, b: &str, p: &str, c: Option<&str>) -> Result<UploadPage, StoreError> {
+        self.inner.list_uploads(b, p, c).await
+    }
+    async fn abort_upload(&self, b: &str, u: &Upload) -> Result<(), StoreError> {
+        self.inner.abort_upload(b, u).await
+    }
+    async fn list_children(&self, b: &str, p: &str, cap: usize) -> Result<Children, StoreError> {
+        self.inner.list_children(b, p, cap).await
+    }
+    async fn download(&self, b: &str, k: &str, v: Option<&str>, to: &Path) -> Result<Option<Downloaded>, StoreError> {
+        self.inner.download(b, k, v, to).await
+    }
+    async fn replace_if_match(
+        &self,
+        b: &str,
+        k: &str,
+        from: &Path,
+        read: &Downloaded,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.replace_if_match(b, k, from, read).await
+    }
+}
+
+#[tokio::test]
+async fn a_version_written_under_a_users_prefix_during_its_deletion_goes_too_or_is_reported() {
+    let flat_users = r#", {"name": "users", "bucket": "PROFILES", "layout": "{workspace}/users/{user}/"}"#;
+    // One late write: deleted by the second listing. A writer that keeps
+    // writing: still there after the last round, and said so.
+    for (times, status, failed) in [(1, "FINISHED", 0), (10, "PARTIAL_SUCCESS", 1)] {
+        let env =
+            integration_tests::deploy_with_stores(Versioning::None, integration_tests::Signing::Local, flat_users)
+                .await;
+        let profiles = env.profiles.clone();
+        env.put(&profiles, "acme/users/alice/profile.json").await;
+        env.put(&profiles, "acme/users/alicia/profile.json").await;
+        let (code, body) = regulate(&env, "acme", "DELETE_ONLY", &["alice"]).await;
+        assert_eq!(code, 202, "{body:#}");
+        let id = id_of(&body);
+        let store = LateWriter {
+            inner: S3Store::new(env.clients.s3.clone()),
+            clients: env.clients.clone(),
+            times: std::sync::atomic::AtomicUsize::new(times),
+        };
+        let purger = Purger::new(
+            env.stack.ledger.clone(),
+            store,
+            env.stack.schedules.clone(),
+            env.clock.clone(),
+            env.stack.settings.map.clone(),
+            PurgeConfig::default(),
+        );
+        let outcome = purger.run(&id, "w1", false, None).await.expect("worker");
+        assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
+        let view = regulation(&env, &id).await;
+        assert_eq!(view["status"], status, "{times} late writes: {view:#}");
+        assert_eq!(view["totals"]["objects_failed"], failed, "{view:#}");
+        let left: Vec<String> = versions(&env, &profiles, "acme/users/")
+            .await
+            .into_iter()
+            .map(|v| v.key)
+            .collect();
+        if failed == 0 {
+            assert_eq!(left, ["acme/users/alicia/profile.json"], "the late version deleted too");
+        } else {
+            assert!(left.contains(&"acme/users/alice/late.json".to_owned()), "{left:?}");
+            assert!(
+                view["stores"].to_string().contains("acme/users/alice/late.json"),
+                "named: {view:#}"
+            );
+        }
+    }
+}

@@ -11,7 +11,9 @@
 //!   object a failure, named with the line numbers (see `crate::rewrite`).
 //! - In a store with a `{user}` part, nothing is read or rewritten: every
 //!   version and delete marker under a subject's prefix is recorded the
-//!   same way and deleted once the listing ends (`subject_prefixes`).
+//!   same way and deleted once the listing ends (`subject_prefixes`);
+//!   the range is then listed again for versions written meanwhile
+//!   (`delete_late_arrivals`): deleted, or the shard's named failure.
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -32,6 +34,10 @@ const REWRITE_PAGE: i32 = 100;
 /// Entries listed per page of a store with per-user prefixes (only their
 /// keys are looked at).
 const USER_PAGE: i32 = 1000;
+
+/// Times the range of a per-user shard is listed again for versions
+/// written under a subject's prefix while it was deleted.
+const LATE_ROUNDS: usize = 2;
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// A regulation's shard: reads every object version under the prefix
@@ -124,8 +130,68 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             shard = next;
         }
         let shard = self.delete_old_versions(shard).await?;
+        let shard = self.delete_late_arrivals(shard, &store, &wanted).await?;
         self.ledger.update_shard(&shard.finished()).await?;
         Ok(())
+    }
+
+    /// Lists the shard's range once more after its deletes: a version
+    /// written under a subject's prefix meanwhile is deleted too, up to
+    /// `LATE_ROUNDS` times; one still there after is the shard's failure,
+    /// named, so the regulation never reads as finished while data of a
+    /// subject remains.
+    async fn delete_late_arrivals(
+        &self,
+        mut shard: Shard,
+        store: &crate::datamap::Store,
+        wanted: &std::collections::BTreeSet<&str>,
+    ) -> Result<Shard, ShardStop> {
+        for round in 0..=LATE_ROUNDS {
+            let left = self.subjects_entries(&shard, store, wanted).await?;
+            if left.is_empty() {
+                break;
+            }
+            let mut counts = RewriteCounts::default();
+            if round == LATE_ROUNDS {
+                counts.objects_failed += left.len() as u64;
+                for e in &left {
+                    counts.note(format!(
+                        "s3://{}/{}: written under a subject's prefix while it was deleted, still there",
+                        shard.bucket, e.key
+                    ));
+                }
+            } else {
+                for chunk in left.chunks(1000) {
+                    let refused = self.store.delete_batch(&shard.bucket, chunk).await?;
+                    counts.versions_deleted += (chunk.len() - refused.len().min(chunk.len())) as u64;
+                }
+            }
+            shard = shard.rewrite_counted(&counts, self.clock.now(), self.config.lease);
+            self.ledger.update_shard(&shard).await?;
+        }
+        Ok(shard)
+    }
+
+    /// Every entry of the shard's range under a subject's `{user}` part.
+    async fn subjects_entries(
+        &self,
+        shard: &Shard,
+        store: &crate::datamap::Store,
+        wanted: &std::collections::BTreeSet<&str>,
+    ) -> Result<Vec<Entry>, ShardStop> {
+        let (mut found, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let page = self.list_in_range(shard, cursor.as_deref(), USER_PAGE).await?;
+            found.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| store.user_of(&e.key).is_some_and(|user| wanted.contains(user))),
+            );
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(found),
+            }
+        }
     }
 
     /// Rewrites the objects of the page after the shard's cursor and
