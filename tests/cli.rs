@@ -58,27 +58,12 @@ impl Ctl {
             argv.extend(["--token", token]);
         }
         argv.extend(args);
-        let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let exit = run(
-            cli,
-            &mut Output {
-                out: &mut out,
-                err: &mut err,
-                tty: false,
-            },
-        )
-        .await;
-        Ran {
-            exit,
-            out: String::from_utf8(out).unwrap(),
-            err: String::from_utf8(err).unwrap(),
-        }
+        run_bare(&argv).await
     }
 }
 
 /// A GET over plain HTTP (the runner's key sets need no token).
-async fn reqwest_free_get(url: &str) -> String {
+async fn http_get(url: &str) -> String {
     let uri: hyper::Uri = url.parse().unwrap();
     let host = uri.authority().unwrap().as_str().to_owned();
     let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
@@ -270,7 +255,7 @@ async fn a_workspace_deletion_from_create_to_a_receipt_checked_offline() {
 
     // Offline for real: the published key set saved, no API at all.
     let receipt_keys = dir.join("receipt-keys.json");
-    let set = reqwest_free_get(&format!("{}/.well-known/jwks.json", ctl.base)).await;
+    let set = http_get(&format!("{}/.well-known/jwks.json", ctl.base)).await;
     std::fs::write(&receipt_keys, &set).unwrap();
     std::fs::write(&file, &shown.out).unwrap();
     let offline = run_bare(&[
@@ -284,7 +269,7 @@ async fn a_workspace_deletion_from_create_to_a_receipt_checked_offline() {
     done(&offline);
     // The OpenDSR key (which the intake may sign with) is not a receipt
     // key: a receipt it signed is refused.
-    let opendsr = reqwest_free_get(&format!("{}/.well-known/opendsr-jwks.json", ctl.base)).await;
+    let opendsr = http_get(&format!("{}/.well-known/opendsr-jwks.json", ctl.base)).await;
     assert!(
         !set.contains("local:opendsr") && opendsr.contains("local:opendsr"),
         "{set} {opendsr}"
