@@ -417,3 +417,44 @@ async fn without_a_token_or_an_api_the_cli_says_what_is_missing() {
     .await;
     assert_eq!(exit, Exit::Usage, "{}", String::from_utf8_lossy(&err));
 }
+
+#[tokio::test]
+async fn a_cloud_receipt_signed_in_kms_is_checked_offline_with_the_published_key() {
+    let env = integration_tests::deploy(Versioning::None, integration_tests::Signing::Kms).await;
+    env.put(&env.archive, "acme/web/2024-01-01/e.json.gz").await;
+    let ctl = Ctl::serve(&env).await;
+    let created = ctl.run(&["--json", "create", "workspace", "acme"]).await;
+    done(&created);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    env.stack.pump_stream().await.unwrap();
+    env.clock.advance(Duration::days(5) + Duration::seconds(1));
+    env.settle().await;
+
+    let shown = ctl.run(&["--json", "show", &id]).await;
+    done(&shown);
+    assert_eq!(shown.json()["receipt"]["signature"]["algorithm"], "ECDSA_SHA_256");
+    let dir = std::env::temp_dir().join(format!("deletionctl-kms-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, keys) = (dir.join("receipt.json"), dir.join("jwks.json"));
+    std::fs::write(&file, shown.json()["receipt"].to_string()).unwrap();
+    std::fs::write(&keys, http_get(&format!("{}/.well-known/jwks.json", ctl.base)).await).unwrap();
+    let offline = |file: &std::path::Path| {
+        let argv = [
+            "deletionctl",
+            "verify-receipt",
+            file.to_str().unwrap(),
+            "--jwks",
+            keys.to_str().unwrap(),
+        ]
+        .map(str::to_owned);
+        async move { run_bare(&argv.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let valid = offline(&file).await;
+    done(&valid);
+    assert!(valid.out.contains("(ECDSA_SHA_256)"), "{}", valid.out);
+    // One byte of the receipt changed: the P-256 signature fails.
+    let text = shown.json()["receipt"].to_string().replacen("acme", "acmf", 1);
+    std::fs::write(&file, text).unwrap();
+    refused(&offline(&file).await, Exit::Refused, "does not match its signature");
+    let _ = std::fs::remove_dir_all(dir);
+}
