@@ -941,6 +941,14 @@ async fn a_users_own_prefix_goes_in_every_version_and_the_neighbours_stay() {
         .await
         .expect("delete");
     env.put(&profiles, "acme/people/eu/profiles/bob/").await;
+    // An upload begun under bob's prefix (completed later, it would leave
+    // an object), and one under bobby's.
+    provision::start_upload(&env.clients, &profiles, "acme/people/main/profiles/bob/big.bin")
+        .await
+        .expect("an upload");
+    provision::start_upload(&env.clients, &profiles, "acme/people/main/profiles/bobby/big.bin")
+        .await
+        .expect("an upload");
     // Neighbours: another user whose id starts with bob's, another
     // workspace's bob, keys outside the layout that name bob where the
     // layout has its user part, a key named bob outside a prefix.
@@ -990,6 +998,11 @@ async fn a_users_own_prefix_goes_in_every_version_and_the_neighbours_stay() {
     assert_eq!(
         after, rest,
         "bob's prefix gone, every version and marker; nothing else touched"
+    );
+    assert_eq!(
+        env.inventory(&profiles, "acme/").await.uploads,
+        ["acme/people/main/profiles/bobby/big.bin"],
+        "bob's upload aborted"
     );
 }
 
@@ -1074,8 +1087,8 @@ async fn a_user_part_right_after_the_fixed_prefix_is_listed_per_subject_and_only
         .collect();
     assert_eq!(
         planned,
-        ["acme/users/bob/"],
-        "one listing per subject, none for an id with a '/'"
+        ["acme/users/{user}/"],
+        "one shard per subject, none for an id with a '/'; once finished, its prefix kept without the id"
     );
     let users = view["stores"]
         .as_array()
@@ -1184,9 +1197,11 @@ async fn a_version_written_under_a_users_prefix_during_its_deletion_goes_too_or_
             assert_eq!(left, ["acme/users/alicia/profile.json"], "the late version deleted too");
         } else {
             assert!(left.contains(&"acme/users/alice/late.json".to_owned()), "{left:?}");
+            let said = view["stores"].to_string();
+            assert!(said.contains("acme/users/{user}/late.json"), "named: {view:#}");
             assert!(
-                view["stores"].to_string().contains("acme/users/alice/late.json"),
-                "named: {view:#}"
+                !said.contains("alice"),
+                "the id is forgotten, in the notes too: {view:#}"
             );
         }
     }

@@ -147,6 +147,9 @@ pub struct Store {
     /// The subject type the layout's `{user}` part holds (`None`: the
     /// layout has none).
     pub user_type: Option<SubjectType>,
+    /// Whether the `{user}` part matches ids whatever their case (e-mail
+    /// addresses): then no subject's own prefix can be listed alone.
+    pub user_case_insensitive: bool,
     segments: Vec<Segment>,
 }
 
@@ -164,6 +167,47 @@ impl Store {
                 .user_records
                 .as_ref()
                 .is_some_and(|r| r.identity(subject).is_some())
+    }
+
+    /// Whether a key lies under the prefix of one of `ids` (as
+    /// `user_of` finds it, case folded where the store says so).
+    pub fn is_subjects(&self, key: &str, ids: &BTreeSet<String>) -> bool {
+        self.user_of(key).is_some_and(|user| {
+            if self.user_case_insensitive {
+                ids.contains(&user.to_lowercase())
+            } else {
+                ids.contains(user)
+            }
+        })
+    }
+
+    /// The ids a regulation's subjects are matched as (lower case where
+    /// the store folds case).
+    pub fn subject_ids<'a>(&self, ids: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
+        ids.map(|id| {
+            if self.user_case_insensitive {
+                id.to_lowercase()
+            } else {
+                id.to_owned()
+            }
+        })
+        .collect()
+    }
+
+    /// A key with its `{user}` segment replaced by `{user}`: what a note
+    /// about it may say, since notes outlive the subjects' ids.
+    pub fn without_user(&self, key: &str) -> String {
+        let parts: Vec<&str> = key.split('/').collect();
+        match self.segments.iter().position(|s| *s == Segment::Part("user")) {
+            // Only a whole segment (one a '/' follows) is an id.
+            Some(at) if at + 1 < parts.len() => parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| if i == at { "{user}" } else { part })
+                .collect::<Vec<_>>()
+                .join("/"),
+            _ => key.to_owned(),
+        }
     }
 
     /// The end user a key belongs to in a store with a `{user}` part: the
@@ -216,6 +260,8 @@ struct RawStore {
     user_records: Option<UserRecords>,
     #[serde(default)]
     user_type: Option<String>,
+    #[serde(default)]
+    case_insensitive: bool,
 }
 
 fn store_err(store: &str, reason: impl Into<String>) -> DataMapError {
@@ -353,6 +399,12 @@ impl DataMap {
             }
             let segments = parse_layout(&s.name, &s.layout)?;
             let user_type = user_type(&s, &segments)?;
+            if s.case_insensitive && user_type.is_none() {
+                return Err(store_err(
+                    &s.name,
+                    "case_insensitive is about a {user} part: the layout has none",
+                ));
+            }
             if let Some(records) = &s.user_records {
                 if records.format != GZIP_JSONL {
                     return Err(store_err(
@@ -387,6 +439,7 @@ impl DataMap {
                 layout: s.layout,
                 user_records: s.user_records,
                 user_type,
+                user_case_insensitive: s.case_insensitive,
                 segments,
             });
         }
@@ -447,19 +500,20 @@ impl DataMap {
                 (Some(t), Some(subject)) => store.holds(subject) && (!t.archive_only() || store.is_archive()),
                 _ => true,
             })
+            // A regulation reads only its store's keys: its prefix runs on
+            // through the literals after the bound parts.
             .flat_map(|store| {
-                let per_user = regulation.is_some() && store.user_type.is_some();
-                sets.iter().filter_map(move |b| expand_store(store, b, per_user))
+                sets.iter()
+                    .filter_map(move |b| expand_store(store, b, regulation.is_some()))
             })
             // Two stores of one bucket can share the prefix of a scope
             // (`{workspace}/spaces/{space}/` and `{workspace}/users/{user}/`
             // both at `acme/` for a workspace): it is purged once.
-            .fold(Vec::new(), |mut out: Vec<PlannedPrefix>, p| {
-                if !out.iter().any(|o| o.bucket == p.bucket && o.prefix == p.prefix) {
-                    out.push(p);
-                }
-                out
+            .scan(BTreeSet::new(), |seen, p| {
+                Some(seen.insert((p.bucket.clone(), p.prefix.clone())).then_some(p))
             })
+            .flatten()
+            .collect()
     }
 
     /// Whether some store holds data of this kind of scope.
@@ -496,9 +550,9 @@ impl Store {
 }
 
 /// The exact prefix of one binding set in a store. With `through_literals`
-/// (a regulation's per-user prefixes), the literals that follow the bound
-/// parts are kept too: `acme/users/` for `{workspace}/users/{user}/`, so
-/// the listing reads only that store's keys.
+/// (a regulation's), the literals that follow the bound parts are kept
+/// too: `acme/users/` for `{workspace}/users/{user}/`, so the listing
+/// reads only that store's keys (and a rewrite never another store's).
 fn expand_store(
     store: &Store,
     bindings: &BTreeMap<&'static str, String>,
@@ -752,6 +806,24 @@ mod tests {
         );
         assert_eq!(users.user_of("acme/users//x"), None);
         assert_eq!(users.user_of("acme/users"), None);
+        assert_eq!(
+            users.without_user("acme/users/bob/profile.json"),
+            "acme/users/{user}/profile.json"
+        );
+        assert_eq!(users.without_user("acme/users/bob/"), "acme/users/{user}/");
+        assert_eq!(users.without_user("acme/users/"), "acme/users/", "no id in it");
+        let folded = DataMap::from_json(
+            r#"{"stores": [{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/{user}/", "user_type": "EMAIL", "case_insensitive": true}]}"#,
+        )
+        .unwrap();
+        let u = folded.store("u").unwrap();
+        let ids = u.subject_ids(["Ann@Example.com"].into_iter());
+        assert!(u.is_subjects("acme/ann@example.COM/p.json", &ids));
+        assert!(!u.is_subjects("acme/anna@example.com/p.json", &ids));
+        assert!(
+            !users.is_subjects("acme/users/Bob/p", &users.subject_ids(["bob"].into_iter())),
+            "case kept"
+        );
         let visitors = map.store("visitors").unwrap();
         assert_eq!(visitors.user_of("acme/main/a1/p.json"), Some("a1"));
         assert_eq!(visitors.user_of("acme//a1/p.json"), None, "an empty part");
@@ -779,6 +851,10 @@ mod tests {
             (
                 r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/{user}/{user}/"}"#,
                 "appears twice",
+            ),
+            (
+                r#"{"name": "u", "bucket": "cdp-u", "layout": "{workspace}/", "case_insensitive": true}"#,
+                "has none",
             ),
         ] {
             let err = DataMap::from_json(&format!(r#"{{"stores": [{store}]}}"#))

@@ -231,6 +231,14 @@ impl Shard {
         next
     }
 
+    /// A finished shard whose prefix named a subject's id, with `prefix`
+    /// (the id replaced) instead: kept after the ids are forgotten.
+    pub fn redacted(&self, prefix: String) -> Shard {
+        let mut next = self.bumped();
+        next.prefix = prefix;
+        next
+    }
+
     fn bumped(&self) -> Shard {
         let mut next = self.clone();
         next.version += 1;

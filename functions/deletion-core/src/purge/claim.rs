@@ -167,7 +167,11 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         request: &DeletionRequest,
         planned: &PlannedPrefix,
     ) -> Result<Option<Vec<String>>, ServiceError> {
-        let Some(store) = self.map.store(&planned.store).filter(|s| s.user_type.is_some()) else {
+        let Some(store) = self
+            .map
+            .store(&planned.store)
+            .filter(|s| s.user_type.is_some() && !s.user_case_insensitive)
+        else {
             return Ok(None);
         };
         let follows = request

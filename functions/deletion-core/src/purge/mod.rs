@@ -48,6 +48,7 @@ mod lanes;
 mod objects;
 mod pages;
 mod rewrites;
+mod subjects;
 mod take;
 pub use take::{next_free, Next};
 mod verify;

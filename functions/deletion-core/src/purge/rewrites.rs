@@ -9,11 +9,8 @@
 //!   the shard's.
 //! - A line the filter cannot read that may hold a subject makes its
 //!   object a failure, named with the line numbers (see `crate::rewrite`).
-//! - In a store with a `{user}` part, nothing is read or rewritten: every
-//!   version and delete marker under a subject's prefix is recorded the
-//!   same way and deleted once the listing ends (`subject_prefixes`);
-//!   the range is then listed again for versions written meanwhile
-//!   (`delete_late_arrivals`): deleted, or the shard's named failure.
+//! - In a store with a `{user}` part, nothing is read or rewritten: see
+//!   `subjects` (the subjects' own prefixes deleted whole).
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -30,14 +27,6 @@ use crate::rewrite::{EventFilter, Identity};
 /// Object versions listed per page of a regulation's rewrite (each is
 /// read, and checkpointed with its page).
 const REWRITE_PAGE: i32 = 100;
-
-/// Entries listed per page of a store with per-user prefixes (only their
-/// keys are looked at).
-const USER_PAGE: i32 = 1000;
-
-/// Times the range of a per-user shard is listed again for versions
-/// written under a subject's prefix while it was deleted.
-const LATE_ROUNDS: usize = 2;
 
 impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purger<L, S, T, C> {
     /// A regulation's shard: reads every object version under the prefix
@@ -76,122 +65,9 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             shard = self.rewrite_page(shard, &filter).await?;
         }
         // Listed to the end: now the older versions holding the subjects' events go.
-        let shard = self.delete_old_versions(shard).await?;
+        let shard = self.delete_old_versions(shard, true).await?;
         self.ledger.update_shard(&shard.finished()).await?;
         Ok(())
-    }
-
-    /// A regulation's shard of a store with per-user prefixes: lists the
-    /// shard's range and records, page by page, every entry (current,
-    /// older or delete marker) of a key under a subject's `{user}` part;
-    /// once listed to the end they are deleted by version id. Other keys
-    /// are never touched, whatever they are named.
-    async fn subject_prefixes(
-        &self,
-        mut shard: Shard,
-        subjects: &[UserId],
-        deadline: Option<Instant>,
-    ) -> Result<(), ShardStop> {
-        let Some(store) = self.map.store(&shard.store).cloned() else {
-            return Err(ShardStop::Refused(format!(
-                "store {} is not in the data map",
-                shard.store
-            )));
-        };
-        let wanted: std::collections::BTreeSet<&str> = subjects.iter().map(UserId::as_str).collect();
-        while shard.pages_done == 0 || shard.cursor.is_some() {
-            if self.out_of_time(deadline) {
-                return Err(ShardStop::OutOfTime(Box::new(shard)));
-            }
-            let page = self.list_in_range(&shard, shard.cursor.as_deref(), USER_PAGE).await?;
-            let doomed: Vec<Entry> = page
-                .entries
-                .into_iter()
-                .filter(|e| store.user_of(&e.key).is_some_and(|user| wanted.contains(user)))
-                .collect();
-            if !doomed.is_empty() {
-                self.ledger
-                    .put_page(&PendingPage {
-                        request_id: shard.request_id.clone(),
-                        shard: shard.index,
-                        seq: shard.pages_done,
-                        entries: doomed,
-                        after: None,
-                    })
-                    .await?;
-            }
-            let next = shard.rewrite_page_done(
-                &RewriteCounts::default(),
-                page.next,
-                self.clock.now(),
-                self.config.lease,
-            );
-            self.ledger.update_shard(&next).await?;
-            shard = next;
-        }
-        let shard = self.delete_old_versions(shard).await?;
-        let shard = self.delete_late_arrivals(shard, &store, &wanted).await?;
-        self.ledger.update_shard(&shard.finished()).await?;
-        Ok(())
-    }
-
-    /// Lists the shard's range once more after its deletes: a version
-    /// written under a subject's prefix meanwhile is deleted too, up to
-    /// `LATE_ROUNDS` times; one still there after is the shard's failure,
-    /// named, so the regulation never reads as finished while data of a
-    /// subject remains.
-    async fn delete_late_arrivals(
-        &self,
-        mut shard: Shard,
-        store: &crate::datamap::Store,
-        wanted: &std::collections::BTreeSet<&str>,
-    ) -> Result<Shard, ShardStop> {
-        for round in 0..=LATE_ROUNDS {
-            let left = self.subjects_entries(&shard, store, wanted).await?;
-            if left.is_empty() {
-                break;
-            }
-            let mut counts = RewriteCounts::default();
-            if round == LATE_ROUNDS {
-                counts.objects_failed += left.len() as u64;
-                for e in &left {
-                    counts.note(format!(
-                        "s3://{}/{}: written under a subject's prefix while it was deleted, still there",
-                        shard.bucket, e.key
-                    ));
-                }
-            } else {
-                for chunk in left.chunks(1000) {
-                    let refused = self.store.delete_batch(&shard.bucket, chunk).await?;
-                    counts.versions_deleted += (chunk.len() - refused.len().min(chunk.len())) as u64;
-                }
-            }
-            shard = shard.rewrite_counted(&counts, self.clock.now(), self.config.lease);
-            self.ledger.update_shard(&shard).await?;
-        }
-        Ok(shard)
-    }
-
-    /// Every entry of the shard's range under a subject's `{user}` part.
-    async fn subjects_entries(
-        &self,
-        shard: &Shard,
-        store: &crate::datamap::Store,
-        wanted: &std::collections::BTreeSet<&str>,
-    ) -> Result<Vec<Entry>, ShardStop> {
-        let (mut found, mut cursor) = (Vec::new(), None::<String>);
-        loop {
-            let page = self.list_in_range(shard, cursor.as_deref(), USER_PAGE).await?;
-            found.extend(
-                page.entries
-                    .into_iter()
-                    .filter(|e| store.user_of(&e.key).is_some_and(|user| wanted.contains(user))),
-            );
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(found),
-            }
-        }
     }
 
     /// Rewrites the objects of the page after the shard's cursor and
@@ -234,14 +110,15 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
     }
 
     /// Deletes the older versions the pages recorded, a page at a time;
-    /// a refused delete is that object's failure, counted and named.
-    async fn delete_old_versions(&self, mut shard: Shard) -> Result<Shard, ShardStop> {
+    /// with `judged`, a refused delete is that object's failure, counted
+    /// and named (else whoever lists again after judges what is left).
+    pub(super) async fn delete_old_versions(&self, mut shard: Shard, judged: bool) -> Result<Shard, ShardStop> {
         for page in self.ledger.pages(&shard.request_id, shard.index).await? {
             let mut counts = RewriteCounts::default();
             for chunk in page.entries.chunks(1000) {
                 let refused = self.store.delete_batch(&shard.bucket, chunk).await?;
                 counts.versions_deleted += (chunk.len() - refused.len().min(chunk.len())) as u64;
-                for f in refused {
+                for f in refused.into_iter().filter(|_| judged) {
                     counts.objects_failed += 1;
                     counts.note(format!(
                         "s3://{}/{} version {}: the delete was refused ({}: {})",

@@ -108,6 +108,7 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
             // Before it says complete: a finished regulation keeps only its
             // subjects' keyed digests (recorded when it was created). A
             // worker that finds the ids gone later refuses to rewrite.
+            self.redact_subjects_prefixes(&shards).await?;
             self.ledger.forget_subjects(&request.id).await?;
             next.subjects_forgotten_at = Some(self.clock.now());
         }
@@ -126,6 +127,21 @@ impl<L: Ledger + Regulations + Holds, S: ObjectStore, T: Timers, C: Clock> Purge
         Ok(PurgeOutcome::Completed {
             receipt: Box::new(receipt),
         })
+    }
+
+    /// The shards over a subject's own prefix (a per-user store) keep it
+    /// with the id replaced by `{user}`: the ids are forgotten next.
+    async fn redact_subjects_prefixes(&self, shards: &[Shard]) -> Result<(), ServiceError> {
+        for shard in shards {
+            let Some(store) = self.map.store(&shard.store).filter(|s| s.user_type.is_some()) else {
+                continue;
+            };
+            let redacted = store.without_user(&shard.prefix);
+            if redacted != shard.prefix {
+                self.ledger.update_shard(&shard.redacted(redacted)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Lists every data-map prefix again, versions and uploads included.
