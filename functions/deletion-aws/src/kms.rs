@@ -22,7 +22,6 @@ use deletion_core::signing::{
     verify_message_offline, verify_offline, Jwk, ReceiptSignature, ReceiptSigner, SignError, Signs, ECDSA_SHA_256,
     HMAC_SHA_256,
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 /// Largest message KMS signs as it is (MessageType RAW).
@@ -170,7 +169,10 @@ impl ReceiptSigner for KmsReceiptSigner {
         let input = self.signs.input(message);
         let (kind, input) = if input.len() > MAX_RAW_MESSAGE {
             // KMS takes at most 4 KB raw: the digest it would compute.
-            (MessageType::Digest, Sha256::digest(&input).to_vec())
+            (
+                MessageType::Digest,
+                deletion_core::signing::keys::digest(&input).to_vec(),
+            )
         } else {
             (MessageType::Raw, input.into_owned())
         };
@@ -265,7 +267,7 @@ mod tests {
         };
         let digest = |r: &SignInput, m: &[u8]| {
             r.message_type() == Some(&MessageType::Digest)
-                && r.message().map(|b| b.as_ref()) == Some(Sha256::digest(m).as_slice())
+                && r.message().map(|b| b.as_ref()) == Some(&deletion_core::signing::keys::digest(m)[..])
         };
         assert!(signs(4096, raw).await, "4 KB: raw");
         // (A request other than the expected one fails the mock.)

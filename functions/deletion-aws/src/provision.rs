@@ -334,22 +334,39 @@ pub async fn scan_keys(clients: &Clients, table: &str) -> Result<Vec<(String, St
 /// Creates a KMS ECC_NIST_P256 signing key (as the template's
 /// `ReceiptSigningKey` and `OpenDsrKey`); returns its id.
 pub async fn create_receipt_signing_key(clients: &Clients) -> Result<String, ProvisionError> {
-    create_key(clients, KeySpec::EccNistP256, KeyUsageType::SignVerify).await
+    create_key(
+        clients,
+        KeySpec::EccNistP256,
+        KeyUsageType::SignVerify,
+        "Signs receipts or OpenDSR answers",
+    )
+    .await
 }
 
 /// Creates a KMS HMAC key for signing receipts (as the template's
 /// `ReceiptKey`); returns its id.
 pub async fn create_receipt_key(clients: &Clients) -> Result<String, ProvisionError> {
-    create_key(clients, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await
+    create_key(
+        clients,
+        KeySpec::Hmac256,
+        KeyUsageType::GenerateVerifyMac,
+        "Signs with an HMAC key",
+    )
+    .await
 }
 
-async fn create_key(clients: &Clients, spec: KeySpec, usage: KeyUsageType) -> Result<String, ProvisionError> {
+async fn create_key(
+    clients: &Clients,
+    spec: KeySpec,
+    usage: KeyUsageType,
+    description: &str,
+) -> Result<String, ProvisionError> {
     let out = clients
         .kms
         .create_key()
         .key_spec(spec)
         .key_usage(usage)
-        .description("Signs the receipts of completed deletions")
+        .description(description)
         .send()
         .await
         .map_err(|e| describe(&e))?;

@@ -40,6 +40,20 @@ pub async fn lookup<R: Regulations + ?Sized>(
     Ok(Lookup { digest, record })
 }
 
+/// A further page of the regulations that named the subject of `digest`
+/// (no suppression entry read), from `cursor` of an earlier page.
+pub async fn older<R: Regulations + ?Sized>(
+    store: &R,
+    digest: &str,
+    workspace: &WorkspaceId,
+    limit: u32,
+    cursor: &str,
+) -> Result<SubjectRecord, ServiceError> {
+    let mut record = store.subject_record(digest, None, limit, Some(cursor)).await?;
+    record.regulations.retain(|r| r.scope.workspace() == Some(workspace));
+    Ok(record)
+}
+
 /// One user's entry, if the user has one.
 pub async fn entry<R: Regulations + ?Sized>(
     store: &R,

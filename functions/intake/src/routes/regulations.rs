@@ -615,37 +615,23 @@ fn erased_at(regulations: &[SubjectRegulation]) -> Option<String> {
 /// to find whether an older one deleted it.
 const ERASED_PAGES: usize = 10;
 
-/// [`erased_at`] over the regulations after `cursor` (pages of 100, up to
-/// [`ERASED_PAGES`]).
+/// [`erased_at`] over the regulations after `cursor` of the subject's
+/// `digest` (pages of 100, up to [`ERASED_PAGES`]; the suppression entry is
+/// not read again).
 async fn erased_before<L: Backend, S: Store, C: Tick>(
     app: &App<L, S, C>,
-    key: &deletion_core::subject_key::SubjectKey,
+    digest: &str,
     workspace: &WorkspaceId,
-    subject_type: &SubjectType,
-    id: &UserId,
     cursor: &str,
 ) -> Result<Option<String>, Problem> {
     let mut cursor = cursor.to_owned();
     for _ in 0..ERASED_PAGES {
-        let page = suppressions::lookup(
-            app.requests.ledger(),
-            key,
-            workspace,
-            subject_type,
-            id,
-            (100, Some(&cursor)),
-        )
-        .await?;
-        let older: Vec<SubjectRegulation> = page
-            .record
-            .regulations
-            .iter()
-            .filter_map(SubjectRegulation::of)
-            .collect();
+        let page = suppressions::older(app.requests.ledger(), digest, workspace, 100, &cursor).await?;
+        let older: Vec<SubjectRegulation> = page.regulations.iter().filter_map(SubjectRegulation::of).collect();
         if let Some(at) = erased_at(&older) {
             return Ok(Some(at));
         }
-        match page.record.next {
+        match page.next {
             Some(next) => cursor = next,
             None => return Ok(None),
         }
@@ -695,7 +681,7 @@ pub async fn get_subject<L: Backend, S: Store, C: Tick>(
         Some(at) => Some(at),
         // Not on this page: an older regulation may have deleted it.
         None => match &record.next {
-            Some(next) => erased_before(&app, key, &workspace, &subject_type, &id, next).await?,
+            Some(next) => erased_before(&app, &found.digest, &workspace, next).await?,
             None => None,
         },
     };
