@@ -261,6 +261,27 @@ async fn bob_is_gone_and_the_rest_kept(env: &Env, archive: &str, kept: &[(String
     );
 }
 
+/// A purge worker of `env`'s deployment over `store`, with `config`.
+fn worker<S: ObjectStore>(
+    env: &Env,
+    store: S,
+    config: PurgeConfig,
+) -> Purger<
+    deletion_aws::dynamodb::DynamoLedger,
+    S,
+    deletion_aws::scheduler::SchedulerTimers,
+    deletion_core::ports::ManualClock,
+> {
+    Purger::new(
+        env.stack.ledger.clone(),
+        store,
+        env.stack.schedules.clone(),
+        env.clock.clone(),
+        env.stack.settings.map.clone(),
+        config,
+    )
+}
+
 /// A store that lets another writer overwrite the first object it reads,
 /// right after reading it: a concurrent writer during the rewrite.
 struct Interloper {
@@ -326,14 +347,7 @@ async fn a_concurrent_overwrite_during_the_rewrite_is_detected_and_retried_not_l
             text: theirs,
             fired: AtomicBool::new(false),
         };
-        let purger = Purger::new(
-            env.stack.ledger.clone(),
-            store,
-            env.stack.schedules.clone(),
-            env.clock.clone(),
-            env.stack.settings.map.clone(),
-            PurgeConfig::default(),
-        );
+        let purger = worker(&env, store, PurgeConfig::default());
         let outcome = purger.run(&id, "w1", false, None).await.expect("worker");
         assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
         // dan's event, written during the rewrite, is kept; bob is gone.
@@ -567,12 +581,9 @@ async fn a_rewrite_over_many_pages_of_versions_misses_nothing() {
     let id = id_of(&body);
     // Two versions a page: every page's last version is one the rewrite
     // deletes, so a listing resumed after it must not depend on it.
-    let purger = Purger::new(
-        env.stack.ledger.clone(),
+    let purger = worker(
+        &env,
         S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
         PurgeConfig {
             page_size: 2,
             ..PurgeConfig::default()
@@ -719,14 +730,7 @@ async fn versions_written_around_the_read_that_an_etag_cannot_tell_are_scrubbed_
             after: after.clone(),
             fired: AtomicBool::new(false),
         };
-        let purger = Purger::new(
-            env.stack.ledger.clone(),
-            store,
-            env.stack.schedules.clone(),
-            env.clock.clone(),
-            env.stack.settings.map.clone(),
-            PurgeConfig::default(),
-        );
+        let purger = worker(&env, store, PurgeConfig::default());
         let outcome = purger.run(&id, "w1", false, None).await.expect("worker");
         assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
         for (v, text) in texts(&env, &archive, "acme/").await {
@@ -759,12 +763,9 @@ async fn an_object_too_large_for_the_scratch_budget_fails_alone_and_the_rest_is_
     }
     let (_, body) = regulate(&env, "acme", "DELETE_ONLY", &["bob"]).await;
     let id = id_of(&body);
-    let purger = Purger::new(
-        env.stack.ledger.clone(),
+    let purger = worker(
+        &env,
         S3Store::new(env.clients.s3.clone()),
-        env.stack.schedules.clone(),
-        env.clock.clone(),
-        env.stack.settings.map.clone(),
         PurgeConfig {
             scratch_bytes: 256 * 1024,
             ..PurgeConfig::default()
@@ -1175,14 +1176,7 @@ async fn a_version_written_under_a_users_prefix_during_its_deletion_goes_too_or_
             clients: env.clients.clone(),
             times: std::sync::atomic::AtomicUsize::new(times),
         };
-        let purger = Purger::new(
-            env.stack.ledger.clone(),
-            store,
-            env.stack.schedules.clone(),
-            env.clock.clone(),
-            env.stack.settings.map.clone(),
-            PurgeConfig::default(),
-        );
+        let purger = worker(&env, store, PurgeConfig::default());
         let outcome = purger.run(&id, "w1", false, None).await.expect("worker");
         assert!(matches!(outcome, PurgeOutcome::Completed { .. }), "{outcome:?}");
         let view = regulation(&env, &id).await;
